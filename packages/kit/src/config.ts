@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/** Thrown when the environment does not satisfy a service's schema; names every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Reads `VAR_FILE` for any `VAR` the schema knows (Docker secrets), so secrets need not sit in env.
+ * A `VAR` set directly wins over `VAR_FILE`.
+ */
+function withFileSecrets(keys: string[], env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const key of keys) {
+    const direct = env[key];
+    const file = env[`${key}_FILE`];
+    if (direct !== undefined && direct !== '') out[key] = direct;
+    else if (file) out[key] = readFileSync(file, 'utf8').trim();
+  }
+  return out;
+}
+
+/**
+ * Parses the environment once with a zod object schema. Fails fast with every problem listed,
+ * never silently falling back to a default when a value is present but wrong.
+ */
+export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const keys = Object.keys(schema.shape);
+  let raw: Record<string, string | undefined>;
+  try {
+    raw = withFileSecrets(keys, env);
+  } catch (err) {
+    throw new ConfigError([`could not read a *_FILE secret: ${(err as Error).message}`]);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const key = issue.path.join('.') || '(env)';
+        const value = raw[key as string];
+        const shown = value === undefined ? 'not set' : `got ${JSON.stringify(value)}`;
+        return `${key}: ${issue.message} (${shown})`;
+      }),
+    );
+  }
+  return parsed.data;
+}
+
+/** Small helpers for env schemas: every variable arrives as a string or undefined. */
+export const env = {
+  port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
+  int: (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback),
+  bool: (fallback: boolean) =>
+    z
+      .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off', ''])
+      .default(fallback ? 'true' : 'false')
+      .transform((v) => ['1', 'true', 'yes', 'on'].includes(v)),
+  optionalString: () =>
+    z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined || v === '' ? undefined : v)),
+  url: () => z.url(),
+};
+
+/** HOST, PORT, DATA_DIR and LOG_LEVEL: read by every service. */
+export function baseEnv(defaultPort: number) {
+  return {
+    HOST: z.string().min(1).default('127.0.0.1'),
+    PORT: env.port(defaultPort),
+    DATA_DIR: z.string().min(1).default('./data'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  };
+}

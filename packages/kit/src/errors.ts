@@ -1,0 +1,132 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { Logger } from './logger';
+
+export interface ProblemExtras {
+  /** Extra members of the problem document (RFC 9457 extension members). */
+  [key: string]: unknown;
+}
+
+/**
+ * An error that becomes an application/problem+json response. `code` is stable and
+ * machine-readable; `detail` is safe to show to the client.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+    readonly extras: ProblemExtras = {},
+    options?: { cause?: unknown },
+  ) {
+    super(detail, options);
+    this.name = 'AppError';
+  }
+}
+
+export const badRequest = (detail: string, extras?: ProblemExtras) =>
+  new AppError(400, 'BAD_REQUEST', detail, extras);
+export const unauthorized = (detail = 'missing or invalid credentials') =>
+  new AppError(401, 'UNAUTHORIZED', detail);
+export const forbidden = (detail: string) => new AppError(403, 'FORBIDDEN', detail);
+export const notFound = (detail: string) => new AppError(404, 'NOT_FOUND', detail);
+export const conflict = (detail: string) => new AppError(409, 'CONFLICT', detail);
+export const payloadTooLarge = (detail: string, extras?: ProblemExtras) =>
+  new AppError(413, 'PAYLOAD_TOO_LARGE', detail, extras);
+export const unsupportedMediaType = (detail: string) => new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', detail);
+export const rangeNotSatisfiable = (detail: string) => new AppError(416, 'RANGE_NOT_SATISFIABLE', detail);
+export const unprocessable = (detail: string, extras?: ProblemExtras) =>
+  new AppError(422, 'UNPROCESSABLE', detail, extras);
+export const serviceUnavailable = (detail: string) => new AppError(503, 'SERVICE_UNAVAILABLE', detail);
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  416: 'Range Not Satisfiable',
+  422: 'Unprocessable Content',
+  423: 'Locked',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+export function titleFor(status: number): string {
+  return TITLES[status] ?? 'Error';
+}
+
+/** Normalises anything thrown into an Error (graphile's coerceError). */
+export function coerceError(err: unknown): Error {
+  if (err instanceof Error) return err;
+  return new Error(typeof err === 'string' ? err : JSON.stringify(err));
+}
+
+export interface ProblemDocument {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  requestId?: string;
+  [key: string]: unknown;
+}
+
+export function problem(status: number, code: string, detail: string, extras: ProblemExtras = {}): ProblemDocument {
+  return {
+    type: `https://qlab.dev/problems/${code.toLowerCase().replace(/_/g, '-')}`,
+    title: titleFor(status),
+    status,
+    detail,
+    code,
+    ...extras,
+  };
+}
+
+/** Maps errors thrown by body parsers and other middleware onto problem documents. */
+function fromExpressError(err: Error & { status?: number; type?: string; expose?: boolean }) {
+  if (err.type === 'entity.parse.failed') return new AppError(400, 'MALFORMED_JSON', 'request body is not valid JSON');
+  if (err.type === 'entity.too.large') return new AppError(413, 'PAYLOAD_TOO_LARGE', 'request body is too large');
+  if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported')
+    return new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', err.message);
+  if (typeof err.status === 'number' && err.status >= 400 && err.status < 500 && err.expose !== false)
+    return new AppError(err.status, 'BAD_REQUEST', err.message);
+  return undefined;
+}
+
+/** The single error middleware: writes application/problem+json, logs 5xx with the stack. */
+export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
+  return (thrown, req, res, _next) => {
+    const err = coerceError(thrown);
+    const app = err instanceof AppError ? err : fromExpressError(err);
+    const requestId = String(req.id ?? '');
+    if (res.headersSent) {
+      // Too late for a problem document: cut the connection so the client sees a failure.
+      logger.warn({ err, requestId }, 'error after response started');
+      res.destroy();
+      return;
+    }
+    if (!app) {
+      logger.error({ err, requestId }, 'unhandled error');
+      sendProblem(res, problem(500, 'INTERNAL', 'internal server error', { requestId }));
+      return;
+    }
+    if (app.status >= 500) logger.error({ err, requestId }, app.detail);
+    else logger.debug({ code: app.code, requestId }, app.detail);
+    sendProblem(res, problem(app.status, app.code, app.detail, { ...app.extras, requestId }));
+  };
+}
+
+export function sendProblem(res: import('express').Response, doc: ProblemDocument): void {
+  res.status(doc.status).type('application/problem+json').send(JSON.stringify(doc));
+}
+
+/** 404 for any route no router claimed. */
+export const notFoundHandler: RequestHandler = (req, _res, next) => {
+  next(notFound(`no route for ${req.method} ${req.path}`));
+};

@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import cors from 'cors';
+import express, { type Express, type RequestHandler } from 'express';
+import { pinoHttp } from 'pino-http';
+import swaggerUi from 'swagger-ui-express';
+import { notFoundHandler, problemErrorHandler, serviceUnavailable } from './errors';
+import type { Logger } from './logger';
+import { createMetrics, type Metrics } from './metrics';
+import { type OpenApiDocument, withKitPaths } from './openapi';
+
+export interface ServiceAppOptions {
+  service: string;
+  logger: Logger;
+  openapi: OpenApiDocument;
+  /** Limit for JSON and urlencoded bodies (bytes or a size string). Default 1mb. */
+  jsonLimit?: string | number;
+  /** Checks run by GET /ready; throw to report not ready. */
+  readiness?: () => Promise<void>;
+  /** Extra fields for GET /health. */
+  health?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
+  /** Allowed CORS origins; default any. */
+  corsOrigin?: string | string[] | boolean;
+}
+
+export interface ServiceApp {
+  app: Express;
+  metrics: Metrics;
+  /** Call after mounting the service's routes: adds the 404 and problem+json error handlers. */
+  finish(): Express;
+}
+
+/**
+ * The Express base every service shares: request ids, pino logging, CORS, JSON limits,
+ * /health, /ready, /metrics, /openapi.json and /docs. It never listens.
+ */
+export function createServiceApp(options: ServiceAppOptions): ServiceApp {
+  const app = express();
+  const metrics = createMetrics(options.service);
+  const doc = withKitPaths(options.openapi);
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback, linklocal, uniquelocal');
+  app.set('json spaces', 0);
+
+  app.use(
+    pinoHttp({
+      logger: options.logger,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+    }),
+  );
+  app.use(metrics.middleware);
+  app.use(cors({ origin: options.corsOrigin ?? true, exposedHeaders: ['Location', 'ETag', 'X-Request-Id'] }));
+  const limit = options.jsonLimit ?? '1mb';
+  app.use(express.json({ limit }));
+  app.use(express.urlencoded({ limit, extended: false }));
+
+  app.get('/health', (async (_req, res) => {
+    const extra = options.health ? await options.health() : {};
+    res.json({ status: 'ok', service: options.service, ...extra });
+  }) as RequestHandler);
+  app.get('/ready', (async (_req, res, next) => {
+    try {
+      if (options.readiness) await options.readiness();
+      res.json({ status: 'ready' });
+    } catch (err) {
+      next(serviceUnavailable(`not ready: ${(err as Error).message}`));
+    }
+  }) as RequestHandler);
+  app.get('/metrics', (async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  }) as RequestHandler);
+  app.get('/openapi.json', (_req, res) => {
+    res.json(doc);
+  });
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(doc, { customSiteTitle: `${options.service} API` }));
+
+  return {
+    app,
+    metrics,
+    finish() {
+      app.use(notFoundHandler);
+      app.use(problemErrorHandler(options.logger));
+      return app;
+    },
+  };
+}

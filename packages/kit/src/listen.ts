@@ -1,0 +1,62 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+
+export interface ListenOptions {
+  port: number;
+  host?: string;
+  /**
+   * Whole-request limit in ms. Node's default (300 s) cuts off slow large uploads, so the kit
+   * disables it and relies on the idle timeout below instead. 0 = none.
+   */
+  requestTimeoutMs?: number;
+  /** Close a socket that sends or receives nothing for this long. Default 120 s. */
+  idleTimeoutMs?: number;
+  /** How long close() waits for in-flight requests before cutting connections. Default 10 s. */
+  graceMs?: number;
+}
+
+export interface Listening {
+  url: string;
+  port: number;
+  server: Server;
+  /** Stops accepting, lets in-flight requests finish (up to graceMs), then closes what is left. */
+  close(): Promise<void>;
+}
+
+export function listen(app: Express, options: ListenOptions): Promise<Listening> {
+  const host = options.host ?? '127.0.0.1';
+  return new Promise((resolve, reject) => {
+    const server = app.listen(options.port, host);
+    server.requestTimeout = options.requestTimeoutMs ?? 0;
+    server.timeout = options.idleTimeoutMs ?? 120_000;
+    // Longer than a proxy's idle keep-alive, so the gateway never reuses a socket we just closed.
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
+    server.once('error', reject);
+    server.once('listening', () => {
+      server.off('error', reject);
+      const address = server.address() as AddressInfo;
+      const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+      const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}`;
+      let closing: Promise<void> | undefined;
+      resolve({
+        url,
+        port: address.port,
+        server,
+        close() {
+          closing ??= new Promise<void>((done) => {
+            const force = setTimeout(() => server.closeAllConnections(), options.graceMs ?? 10_000);
+            force.unref();
+            server.close(() => {
+              clearTimeout(force);
+              done();
+            });
+            server.closeIdleConnections();
+          });
+          return closing;
+        },
+      });
+    });
+  });
+}

@@ -1,0 +1,48 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { tempDir } from '@qlab/testkit';
+import { z } from 'zod';
+import { baseEnv, ConfigError, env, loadConfig } from '../src';
+
+const schema = z.object({
+  ...baseEnv(5050),
+  TOKEN: env.optionalString(),
+  MAX_BYTES: env.int(100, 1),
+  DEBUG: env.bool(false),
+});
+
+describe('loadConfig', () => {
+  it('applies defaults', () => {
+    const c = loadConfig(schema, {});
+    expect(c).toMatchObject({ HOST: '127.0.0.1', PORT: 5050, DATA_DIR: './data', MAX_BYTES: 100, DEBUG: false });
+    expect(c.TOKEN).toBeUndefined();
+  });
+
+  it('names every bad variable in one error', () => {
+    let error: unknown;
+    try {
+      loadConfig(schema, { PORT: 'eighty', MAX_BYTES: '0', DEBUG: 'maybe', LOG_LEVEL: 'loud' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    for (const key of ['PORT', 'MAX_BYTES', 'DEBUG', 'LOG_LEVEL']) expect(problems).toContain(key);
+    expect(problems).toContain('"eighty"');
+  });
+
+  it('reads VAR_FILE secrets, and VAR wins over VAR_FILE', () => {
+    const tmp = tempDir();
+    const file = path.join(tmp.dir, 'token');
+    writeFileSync(file, 's3cret\n');
+    expect(loadConfig(schema, { TOKEN_FILE: file }).TOKEN).toBe('s3cret');
+    expect(loadConfig(schema, { TOKEN_FILE: file, TOKEN: 'direct' }).TOKEN).toBe('direct');
+    expect(() => loadConfig(schema, { TOKEN_FILE: path.join(tmp.dir, 'missing') })).toThrow(ConfigError);
+    tmp.cleanup();
+  });
+
+  it('parses booleans strictly', () => {
+    expect(loadConfig(schema, { DEBUG: '1' }).DEBUG).toBe(true);
+    expect(loadConfig(schema, { DEBUG: 'off' }).DEBUG).toBe(false);
+  });
+});
