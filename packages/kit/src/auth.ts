@@ -19,7 +19,10 @@ export function bearerToken(header: string | undefined): string | undefined {
  * Requires `Authorization: Bearer <token>` matching one of `tokens` on every route except
  * `open` paths. With no tokens configured, everything is open (the local default).
  */
-export function bearerAuth(tokens: () => string[], open: string[] = ['/health', '/ready', '/metrics']): RequestHandler {
+export function bearerAuth(
+  tokens: () => string[],
+  open: string[] = ['/health', '/ready', '/metrics'],
+): RequestHandler {
   return (req, _res, next) => {
     const allowed = tokens();
     if (allowed.length === 0 || open.includes(req.path) || req.method === 'OPTIONS') return next();

@@ -28,7 +28,10 @@ function withFileSecrets(keys: string[], env: NodeJS.ProcessEnv): Record<string,
  * Parses the environment once with a zod object schema. Fails fast with every problem listed,
  * never silently falling back to a default when a value is present but wrong.
  */
-export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+export function loadConfig<S extends z.ZodObject>(
+  schema: S,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<S> {
   const keys = Object.keys(schema.shape);
   let raw: Record<string, string | undefined>;
   try {

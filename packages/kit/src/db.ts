@@ -37,7 +37,8 @@ export function parseDbUrl(url: string, baseDir = process.cwd()): DbTarget {
     const file = rest.startsWith('///') ? rest.slice(3) : rest.replace(/^\/\//, '');
     return { client: 'sqlite', filename: path.resolve(baseDir, file) };
   }
-  if (/^[a-z][\w+.-]*:\/\//i.test(url)) throw new Error(`unsupported database URL scheme in ${JSON.stringify(url)}`);
+  if (/^[a-z][\w+.-]*:\/\//i.test(url))
+    throw new Error(`unsupported database URL scheme in ${JSON.stringify(url)}`);
   return { client: 'sqlite', filename: path.resolve(baseDir, url) };
 }
 
@@ -70,7 +71,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Knex> 
       pool: {
         min: 1,
         max: 1,
-        afterCreate(conn: import('better-sqlite3').Database, done: (err: Error | null, conn: unknown) => void) {
+        afterCreate(
+          conn: import('better-sqlite3').Database,
+          done: (err: Error | null, conn: unknown) => void,
+        ) {
           try {
             conn.pragma('journal_mode = WAL');
             // NORMAL in WAL mode survives a process crash; only an OS crash can lose the last commits.

@@ -77,7 +77,12 @@ export interface ProblemDocument {
   [key: string]: unknown;
 }
 
-export function problem(status: number, code: string, detail: string, extras: ProblemExtras = {}): ProblemDocument {
+export function problem(
+  status: number,
+  code: string,
+  detail: string,
+  extras: ProblemExtras = {},
+): ProblemDocument {
   return {
     type: `https://qlab.dev/problems/${code.toLowerCase().replace(/_/g, '-')}`,
     title: titleFor(status),
@@ -90,8 +95,10 @@ export function problem(status: number, code: string, detail: string, extras: Pr
 
 /** Maps errors thrown by body parsers and other middleware onto problem documents. */
 function fromExpressError(err: Error & { status?: number; type?: string; expose?: boolean }) {
-  if (err.type === 'entity.parse.failed') return new AppError(400, 'MALFORMED_JSON', 'request body is not valid JSON');
-  if (err.type === 'entity.too.large') return new AppError(413, 'PAYLOAD_TOO_LARGE', 'request body is too large');
+  if (err.type === 'entity.parse.failed')
+    return new AppError(400, 'MALFORMED_JSON', 'request body is not valid JSON');
+  if (err.type === 'entity.too.large')
+    return new AppError(413, 'PAYLOAD_TOO_LARGE', 'request body is too large');
   if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported')
     return new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', err.message);
   if (typeof err.status === 'number' && err.status >= 400 && err.status < 500 && err.expose !== false)

@@ -1,13 +1,14 @@
-export { ConfigError, baseEnv, env, loadConfig } from './config';
-export { type DbTarget, type Knex, type Migration, isPostgres, openDatabase, parseDbUrl } from './db';
+export { bearerAuth, constantTimeEqual } from './auth';
+export { baseEnv, ConfigError, env, loadConfig } from './config';
+export { type DbTarget, isPostgres, type Knex, type Migration, openDatabase, parseDbUrl } from './db';
 export {
   AppError,
-  type ProblemDocument,
   badRequest,
   coerceError,
   conflict,
   forbidden,
   notFound,
+  type ProblemDocument,
   payloadTooLarge,
   problem,
   problemErrorHandler,
@@ -26,4 +27,3 @@ export { createLogger, type Logger, silentLogger } from './logger';
 export { createMetrics, type Metrics } from './metrics';
 export { type OpenApiDocument, problemResponse, problemSchema, withKitPaths } from './openapi';
 export { parseInput } from './validate';
-export { bearerAuth, constantTimeEqual } from './auth';

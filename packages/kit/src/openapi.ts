@@ -24,7 +24,10 @@ export const problemSchema = {
 } as const;
 
 export function problemResponse(description: string) {
-  return { description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+  return {
+    description,
+    content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+  };
 }
 
 /** Adds the kit's own endpoints (health, ready, metrics) and shared components to a service's document. */
@@ -33,7 +36,9 @@ export function withKitPaths(doc: OpenApiDocument): OpenApiDocument {
   return {
     ...doc,
     paths: {
-      '/health': { get: { tags: ['ops'], summary: 'Liveness', security: [], responses: { 200: json('alive') } } },
+      '/health': {
+        get: { tags: ['ops'], summary: 'Liveness', security: [], responses: { 200: json('alive') } },
+      },
       '/ready': {
         get: {
           tags: ['ops'],

@@ -14,7 +14,13 @@ const schema = z.object({
 describe('loadConfig', () => {
   it('applies defaults', () => {
     const c = loadConfig(schema, {});
-    expect(c).toMatchObject({ HOST: '127.0.0.1', PORT: 5050, DATA_DIR: './data', MAX_BYTES: 100, DEBUG: false });
+    expect(c).toMatchObject({
+      HOST: '127.0.0.1',
+      PORT: 5050,
+      DATA_DIR: './data',
+      MAX_BYTES: 100,
+      DEBUG: false,
+    });
     expect(c.TOKEN).toBeUndefined();
   });
 

@@ -4,10 +4,11 @@ import { type Knex, type Migration, openDatabase, parseDbUrl } from '../src';
 
 const migrations: Record<string, Migration> = {
   '001_items': {
-    up: (k) => k.schema.createTable('items', (t) => {
-      t.increments('id');
-      t.string('name').notNullable();
-    }),
+    up: (k) =>
+      k.schema.createTable('items', (t) => {
+        t.increments('id');
+        t.string('name').notNullable();
+      }),
   },
   '002_items_size': { up: (k) => k.schema.alterTable('items', (t) => t.integer('size')) },
 };
@@ -15,7 +16,10 @@ const migrations: Record<string, Migration> = {
 describe('parseDbUrl', () => {
   it('understands SQLAlchemy-style SQLite and PostgreSQL URLs', () => {
     expect(parseDbUrl('sqlite:///qibo.db', '/base')).toEqual({ client: 'sqlite', filename: '/base/qibo.db' });
-    expect(parseDbUrl('sqlite:////var/lib/qibo.db', '/base')).toEqual({ client: 'sqlite', filename: '/var/lib/qibo.db' });
+    expect(parseDbUrl('sqlite:////var/lib/qibo.db', '/base')).toEqual({
+      client: 'sqlite',
+      filename: '/var/lib/qibo.db',
+    });
     expect(parseDbUrl('sqlite://')).toEqual({ client: 'sqlite', filename: ':memory:' });
     expect(parseDbUrl('data/x.db', '/base')).toEqual({ client: 'sqlite', filename: '/base/data/x.db' });
     expect(parseDbUrl('postgresql+psycopg2://u:p@h:5432/db')).toMatchObject({

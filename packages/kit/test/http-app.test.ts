@@ -45,13 +45,22 @@ describe('createServiceApp', () => {
   it('turns errors into problem+json with the right status', async () => {
     const app = build();
     const teapot = await request(app).get('/teapot').expect(422);
-    expect(teapot.body).toMatchObject({ status: 422, code: 'TEAPOT', title: 'Unprocessable Content', spout: true });
+    expect(teapot.body).toMatchObject({
+      status: 422,
+      code: 'TEAPOT',
+      title: 'Unprocessable Content',
+      spout: true,
+    });
     const boom = await request(app).get('/boom').expect(500);
     expect(boom.body.detail).toBe('internal server error');
     expect(JSON.stringify(boom.body)).not.toContain('secret');
     const missing = await request(app).get('/nope').expect(404);
     expect(missing.body.code).toBe('NOT_FOUND');
-    const bad = await request(app).post('/echo').set('content-type', 'application/json').send('{"a":').expect(400);
+    const bad = await request(app)
+      .post('/echo')
+      .set('content-type', 'application/json')
+      .send('{"a":')
+      .expect(400);
     expect(bad.body.code).toBe('MALFORMED_JSON');
     await request(app)
       .post('/echo')

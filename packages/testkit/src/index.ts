@@ -39,7 +39,11 @@ export function pgSchemaUrl(baseUrl: string): { url: string; schema: string } {
 }
 
 /** Resolves when `check` returns true, polling every `everyMs`; rejects after `timeoutMs`. */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5000, everyMs = 20): Promise<void> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  everyMs = 20,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
@@ -47,3 +51,4 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+export { startTcpProxy } from './tcp-proxy';

@@ -1,0 +1,5 @@
+export { type EmbeddedBroker, startEmbeddedBroker } from './broker';
+export { type CloudEvent, cloudEventSchema, createEvent, topicFor } from './cloudevent';
+export { OUTBOX_TABLE, Outbox, outboxMigration } from './outbox';
+export { OutboxPublisher, type PublisherOptions } from './publisher';
+export { type SubscriberOptions, type Subscription, subscribeEvents } from './subscriber';

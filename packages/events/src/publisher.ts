@@ -1,0 +1,187 @@
+import { coerceError, isPostgres, type Knex, type Logger, silentLogger } from '@qlab/kit';
+import mqtt, { type MqttClient } from 'mqtt';
+import { OUTBOX_TABLE } from './outbox';
+
+export interface PublisherOptions {
+  knex: Knex;
+  /** mqtt://host:port of the broker. */
+  mqttUrl: string;
+  clientId: string;
+  logger?: Logger;
+  /** How often to look for events when nobody kicked. Default 500 ms. */
+  pollMs?: number;
+  /** Events sent per round trip. Default 200. */
+  batchSize?: number;
+  /** A batch not acknowledged in this time is retried. Default 10 s. */
+  publishTimeoutMs?: number;
+  /** Backoff after a failed batch: starts here, doubles, caps at maxBackoffMs. Defaults 200 ms / 10 s. */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+interface OutboxRow {
+  seq: number | string;
+  topic: string;
+  payload: string;
+}
+
+// Any constant works: it only keeps two publishers on one PostgreSQL database from draining at once.
+const PG_DRAIN_LOCK = 4_201_337;
+
+/**
+ * Drains the outbox to MQTT with QoS 1, in write order. A row is deleted only after the broker
+ * acknowledged it, so a broker outage or a crash delays events and loses none; a crash between
+ * PUBACK and delete can send one twice, which subscribers absorb by deduplicating on `id`.
+ */
+export class OutboxPublisher {
+  private client: MqttClient | undefined;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private kicked = false;
+  private backoffMs: number;
+  readonly stats = { published: 0, failures: 0, lastError: undefined as string | undefined };
+  private readonly logger: Logger;
+  private readonly o: Required<Omit<PublisherOptions, 'logger' | 'knex' | 'mqttUrl' | 'clientId'>>;
+
+  constructor(private readonly options: PublisherOptions) {
+    if (!options.mqttUrl) throw new Error('OutboxPublisher: mqttUrl is required');
+    this.logger = options.logger ?? silentLogger();
+    this.o = {
+      pollMs: options.pollMs ?? 500,
+      batchSize: options.batchSize ?? 200,
+      publishTimeoutMs: options.publishTimeoutMs ?? 10_000,
+      initialBackoffMs: options.initialBackoffMs ?? 200,
+      maxBackoffMs: options.maxBackoffMs ?? 10_000,
+    };
+    this.backoffMs = this.o.initialBackoffMs;
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.client = mqtt.connect(this.options.mqttUrl, {
+      clientId: this.options.clientId,
+      clean: true,
+      reconnectPeriod: 1000,
+      connectTimeout: 5000,
+      // mqtt.js must not buffer on its own while offline: the outbox is our buffer.
+      queueQoSZero: false,
+    });
+    this.client.on('connect', () => {
+      this.logger.info({ broker: this.options.mqttUrl }, 'event publisher connected');
+      this.kick();
+    });
+    this.client.on('error', (err) => {
+      this.stats.lastError = err.message;
+      this.logger.debug({ err }, 'mqtt error');
+    });
+    this.loop = this.run();
+  }
+
+  /** Look for new events now instead of at the next poll. */
+  kick(): void {
+    this.kicked = true;
+    this.wake?.();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.kick();
+    await this.loop;
+    await this.client?.endAsync();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.kicked) {
+      this.kicked = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = undefined;
+        this.kicked = false;
+        done();
+      };
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      if (!this.client?.connected) {
+        await this.sleep(this.o.pollMs);
+        continue;
+      }
+      let sent = 0;
+      try {
+        sent = await this.drainOnce();
+        this.backoffMs = this.o.initialBackoffMs;
+      } catch (err) {
+        const e = coerceError(err);
+        this.stats.failures++;
+        this.stats.lastError = e.message;
+        this.logger.warn({ err: e, retryInMs: this.backoffMs }, 'publishing events failed; will retry');
+        await this.sleep(this.backoffMs);
+        this.backoffMs = Math.min(this.backoffMs * 2, this.o.maxBackoffMs);
+        continue;
+      }
+      // A full batch means more may be waiting: go again at once.
+      if (sent < this.o.batchSize) await this.sleep(this.o.pollMs);
+    }
+  }
+
+  /** Sends one batch; returns how many events were sent and removed. */
+  async drainOnce(): Promise<number> {
+    const { knex } = this.options;
+    if (!isPostgres(knex)) return this.sendBatch(knex);
+    return knex.transaction(async (trx) => {
+      const lock = await trx.raw('select pg_try_advisory_xact_lock(?) as ok', [PG_DRAIN_LOCK]);
+      if (!lock.rows[0].ok) return 0;
+      return this.sendBatch(trx);
+    });
+  }
+
+  private async sendBatch(db: Knex | Knex.Transaction): Promise<number> {
+    const rows: OutboxRow[] = await db(OUTBOX_TABLE)
+      .select('seq', 'topic', 'payload')
+      .orderBy('seq')
+      .limit(this.o.batchSize);
+    if (rows.length === 0) return 0;
+    const client = this.client;
+    if (!client?.connected) throw new Error('broker not connected');
+    // mqtt.js writes publishes in call order on one connection, so the broker sees write order.
+    await withTimeout(
+      Promise.all(rows.map((r) => client.publishAsync(r.topic, r.payload, { qos: 1 }))),
+      this.o.publishTimeoutMs,
+      'broker did not acknowledge in time',
+    );
+    await db(OUTBOX_TABLE)
+      .whereIn(
+        'seq',
+        rows.map((r) => r.seq),
+      )
+      .delete();
+    this.stats.published += rows.length;
+    return rows.length;
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(message)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
