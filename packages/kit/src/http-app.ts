@@ -52,6 +52,16 @@ export function createServiceApp(options: ServiceAppOptions): ServiceApp {
       },
       autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+      // One short line per request: headers can carry secrets and are rarely worth the bytes.
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url,
+          remote: req.remoteAddress,
+        }),
+        res: (res: { statusCode: number }) => ({ status: res.statusCode }),
+      },
     }),
   );
   app.use(metrics.middleware);

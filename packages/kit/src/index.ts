@@ -1,4 +1,4 @@
-export { bearerAuth, constantTimeEqual } from './auth';
+export { bearerAuth, bearerToken, constantTimeEqual } from './auth';
 export { baseEnv, ConfigError, env, loadConfig } from './config';
 export { type DbTarget, isPostgres, type Knex, type Migration, openDatabase, parseDbUrl } from './db';
 export {
@@ -26,4 +26,5 @@ export { type Listening, type ListenOptions, listen } from './listen';
 export { createLogger, type Logger, silentLogger } from './logger';
 export { createMetrics, type Metrics } from './metrics';
 export { type OpenApiDocument, problemResponse, problemSchema, withKitPaths } from './openapi';
+export { publicUrl } from './public-url';
 export { parseInput } from './validate';

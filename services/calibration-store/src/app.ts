@@ -1,0 +1,60 @@
+import type { Outbox } from '@qlab/events';
+import { bearerAuth, createServiceApp, type Logger } from '@qlab/kit';
+import type { Express } from 'express';
+import { ArchiveService } from './domain/archive-service';
+import { openapi } from './openapi';
+import { archiveRoutes, uploadHandler } from './routes/archives';
+import type { BlobStore } from './storage/blob-store';
+import type { MetadataStore } from './storage/metadata-store';
+
+export interface AppDeps {
+  logger: Logger;
+  store: MetadataStore;
+  blobs: BlobStore;
+  outbox?: Outbox;
+  apiToken?: string;
+  adminToken?: string;
+  maxUploadBytes: number;
+  jsonDownloadMaxBytes: number;
+  /** Extra readiness checks (the database answers). */
+  readiness?: () => Promise<void>;
+  /** Extra fields for /health (e.g. event publisher state). */
+  health?: () => Record<string, unknown>;
+}
+
+/** Builds the calibration store's Express app. It never listens; main.ts does. */
+export function createApp(deps: AppDeps): Express {
+  const base = createServiceApp({
+    service: 'calibration-store',
+    logger: deps.logger,
+    openapi,
+    readiness: deps.readiness,
+    health: deps.health,
+  });
+  const { app } = base;
+  const tokens = [deps.apiToken, deps.adminToken].filter((t): t is string => Boolean(t));
+  if (deps.apiToken) app.use(bearerAuth(() => tokens));
+
+  const service = new ArchiveService({
+    store: deps.store,
+    blobs: deps.blobs,
+    outbox: deps.outbox,
+    logger: deps.logger,
+  });
+  const routeDeps = { ...deps, service };
+  app.post('/upload', uploadHandler('calibration', routeDeps));
+  app.use('/calibrations', archiveRoutes('calibration', routeDeps));
+  app.use('/results', archiveRoutes('result', routeDeps));
+  app.get('/stats', async (_req, res) => {
+    const s = await deps.store.stats();
+    res.json({
+      calibrations: s.calibrations,
+      results: s.results,
+      bytes: s.bytes,
+      latest_calibration_at:
+        s.latestCalibrationAt === null ? null : new Date(s.latestCalibrationAt).toISOString(),
+      latest_result_at: s.latestResultAt === null ? null : new Date(s.latestResultAt).toISOString(),
+    });
+  });
+  return base.finish();
+}

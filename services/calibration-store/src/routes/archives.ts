@@ -1,0 +1,188 @@
+import { rm } from 'node:fs/promises';
+import {
+  AppError,
+  badRequest,
+  bearerToken,
+  constantTimeEqual,
+  forbidden,
+  type Logger,
+  notFound,
+  parseInput,
+  unprocessable,
+} from '@qlab/kit';
+import { type RequestHandler, Router } from 'express';
+import type { ArchiveService } from '../domain/archive-service';
+import { type ArchiveKind, cleanFilename } from '../domain/archives';
+import type { BlobStore } from '../storage/blob-store';
+import type { MetadataStore } from '../storage/metadata-store';
+import { receiveMultipart } from '../upload/receive-multipart';
+import { assertZipArchive } from '../upload/zip-check';
+import { presentItem } from './present';
+import {
+  calibrationSelector,
+  calibrationUploadFields,
+  idParam,
+  latestQuery,
+  listQuery,
+  resultSelector,
+  resultUploadFields,
+} from './schemas';
+import { sendArchive, sendBase64Json } from './send-archive';
+
+export interface ArchiveRouteDeps {
+  store: MetadataStore;
+  blobs: BlobStore;
+  service: ArchiveService;
+  logger: Logger;
+  maxUploadBytes: number;
+  jsonDownloadMaxBytes: number;
+  adminToken?: string;
+}
+
+/** POST …/upload: multipart with hashID, notes (and name for results) and one zip file "archive". */
+export function uploadHandler(kind: ArchiveKind, deps: ArchiveRouteDeps): RequestHandler {
+  return async (req, res) => {
+    let received: Awaited<ReturnType<typeof receiveMultipart>>;
+    try {
+      received = await receiveMultipart(req, {
+        tmpDir: deps.blobs.tmpDir,
+        maxBytes: deps.maxUploadBytes,
+        fileField: 'archive',
+      });
+    } catch (err) {
+      // Do not read the rest of a body we refused.
+      if (err instanceof AppError && err.status === 413) res.setHeader('Connection', 'close');
+      throw err;
+    }
+    const { fields, file } = received;
+    try {
+      const form =
+        kind === 'calibration'
+          ? { ...parseInput(calibrationUploadFields, fields, 'form fields'), name: null }
+          : parseInput(resultUploadFields, fields, 'form fields');
+      if (!file) throw badRequest('missing file field "archive" (a zip archive)');
+      await assertZipArchive(file.tempPath);
+      const saved = await deps.service.save(
+        {
+          kind,
+          hashID: form.hashID,
+          name: form.name,
+          notes: form.notes,
+          filename: cleanFilename(file.filename),
+          size: file.size,
+          sha256: file.sha256,
+        },
+        file.tempPath,
+      );
+      const item = presentItem(req, saved);
+      res.json({
+        status: 'ok',
+        id: saved.id,
+        created_at: item.created_at,
+        sha256: saved.sha256,
+        size: saved.size,
+        download_url: item.download_url,
+      });
+    } finally {
+      if (file) await rm(file.tempPath, { force: true });
+    }
+  };
+}
+
+/** Routes shared by /calibrations and /results. */
+export function archiveRoutes(kind: ArchiveKind, deps: ArchiveRouteDeps): Router {
+  const router = Router();
+  const { store, blobs, logger } = deps;
+  const streamPath = `/${kind}s`;
+
+  const findLatest = async (filter: { hashID?: string; name?: string }) => {
+    const record = await store.latest(kind, filter);
+    if (!record) {
+      const what = Object.entries(filter)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(', ');
+      throw notFound(what ? `no ${kind} with ${what}` : `no ${kind}s stored yet`);
+    }
+    return record;
+  };
+
+  const findById = async (rawId: string | undefined) => {
+    const { id } = parseInput(idParam, { id: rawId }, 'path');
+    const record = await store.get(kind, id);
+    if (!record) throw notFound(`${kind} ${id} does not exist`);
+    return record;
+  };
+
+  router.post('/upload', uploadHandler(kind, deps));
+
+  router.get('/list', async (req, res) => {
+    const q = parseInput(listQuery, req.query, 'query');
+    if (kind === 'calibration' && q.name !== undefined)
+      throw badRequest('calibrations have no name; filter by hashID');
+    const { items, total } = await store.list(kind, q);
+    res.json({ items: items.map((r) => presentItem(req, r)), total, limit: q.limit, offset: q.offset });
+  });
+
+  router.get('/latest', async (req, res) => {
+    const q = parseInput(latestQuery, req.query, 'query');
+    const record = await findLatest(q);
+    const item = presentItem(req, record);
+    res.json({
+      hashID: item.hashID,
+      ...(kind === 'result' ? { name: item.name } : {}),
+      notes: item.notes,
+      created_at: item.created_at,
+      id: item.id,
+      filename: item.filename,
+      size: item.size,
+      sha256: item.sha256,
+      download_url: item.download_url,
+    });
+  });
+
+  router.post('/download', async (req, res) => {
+    const selector = parseInput(
+      kind === 'calibration' ? calibrationSelector : resultSelector,
+      req.body ?? {},
+      'body',
+    );
+    const record = await findLatest(selector);
+    if (record.size > deps.jsonDownloadMaxBytes) {
+      const url = presentItem(req, record).download_url;
+      throw unprocessable(
+        `archive is ${record.size} bytes, above the JSON download limit of ${deps.jsonDownloadMaxBytes} bytes (QIBO_JSON_DOWNLOAD_MAX_BYTES); stream it from GET ${streamPath}/${record.id}/archive`,
+        { download_url: url, size: record.size },
+      );
+    }
+    await sendBase64Json(res, record, blobs);
+  });
+
+  // Streaming download of the newest archive matching hashID (and name for results).
+  router.get('/archive', async (req, res, next) => {
+    const q = parseInput(kind === 'calibration' ? calibrationSelector : resultSelector, req.query, 'query');
+    sendArchive(req, res, next, await findLatest(q), blobs, logger);
+  });
+
+  router.get('/:id', async (req, res) => {
+    res.json(presentItem(req, await findById(req.params.id)));
+  });
+
+  router.get('/:id/archive', async (req, res, next) => {
+    sendArchive(req, res, next, await findById(req.params.id), blobs, logger);
+  });
+
+  router.delete('/:id', async (req, res) => {
+    if (deps.adminToken) {
+      const given = bearerToken(req.headers.authorization);
+      if (!given || !constantTimeEqual(given, deps.adminToken))
+        throw forbidden(`deleting ${kind}s needs the admin token`);
+    }
+    const { id } = parseInput(idParam, { id: req.params.id }, 'path');
+    const removed = await deps.service.remove(kind, id);
+    if (!removed) throw notFound(`${kind} ${id} does not exist`);
+    res.status(204).end();
+  });
+
+  return router;
+}

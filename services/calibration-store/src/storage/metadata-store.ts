@@ -1,0 +1,169 @@
+import type { Knex } from '@qlab/kit';
+import type { ArchiveKind, ArchiveQuery, ArchiveRecord, NewArchive } from '../domain/archives';
+
+/** Archive metadata: rows only, never bytes (those live in the BlobStore). */
+export interface MetadataStore {
+  /** Inserts and runs `alsoInTransaction` (the event) in the same transaction. */
+  insert(
+    record: NewArchive,
+    alsoInTransaction: (trx: Knex.Transaction, saved: ArchiveRecord) => Promise<unknown>,
+  ): Promise<ArchiveRecord>;
+  get(kind: ArchiveKind, id: number): Promise<ArchiveRecord | undefined>;
+  /** Newest first (created_at, then id). */
+  list(kind: ArchiveKind, query: ArchiveQuery): Promise<{ items: ArchiveRecord[]; total: number }>;
+  latest(kind: ArchiveKind, filter: { hashID?: string; name?: string }): Promise<ArchiveRecord | undefined>;
+  remove(
+    kind: ArchiveKind,
+    id: number,
+    alsoInTransaction: (trx: Knex.Transaction, removed: ArchiveRecord) => Promise<unknown>,
+  ): Promise<ArchiveRecord | undefined>;
+  /** How many rows of either kind point at this content. */
+  references(sha256: string): Promise<number>;
+  stats(): Promise<ArchiveStats>;
+}
+
+export interface ArchiveStats {
+  calibrations: number;
+  results: number;
+  /** Bytes referenced by rows (duplicates counted once per row). */
+  bytes: number;
+  latestCalibrationAt: number | null;
+  latestResultAt: number | null;
+}
+
+interface Row {
+  id: number;
+  hash_id: string;
+  name?: string;
+  notes: string;
+  filename: string;
+  size: number | string;
+  sha256: string;
+  created_at: number | string;
+}
+
+const TABLE: Record<ArchiveKind, string> = { calibration: 'calibrations', result: 'results' };
+
+function fromRow(kind: ArchiveKind, r: Row): ArchiveRecord {
+  return {
+    id: Number(r.id),
+    kind,
+    hashID: r.hash_id,
+    name: r.name ?? null,
+    notes: r.notes,
+    filename: r.filename,
+    size: Number(r.size),
+    sha256: r.sha256,
+    createdAt: Number(r.created_at),
+  };
+}
+
+export class KnexMetadataStore implements MetadataStore {
+  /** Milliseconds of the last insert: keeps created_at strictly increasing so "newest" is never a tie. */
+  private lastCreatedAt = 0;
+
+  constructor(private readonly knex: Knex) {}
+
+  async insert(
+    record: NewArchive,
+    alsoInTransaction: (trx: Knex.Transaction, saved: ArchiveRecord) => Promise<unknown>,
+  ): Promise<ArchiveRecord> {
+    const createdAt = Math.max(Date.now(), this.lastCreatedAt + 1);
+    this.lastCreatedAt = createdAt;
+    const row: Omit<Row, 'id'> = {
+      hash_id: record.hashID,
+      notes: record.notes,
+      filename: record.filename,
+      size: record.size,
+      sha256: record.sha256,
+      created_at: createdAt,
+      ...(record.kind === 'result' ? { name: record.name ?? '' } : {}),
+    };
+    return this.knex.transaction(async (trx) => {
+      const [inserted] = await trx(TABLE[record.kind]).insert(row).returning('id');
+      const id = typeof inserted === 'object' ? Number((inserted as { id: number }).id) : Number(inserted);
+      const saved = fromRow(record.kind, { ...row, id });
+      await alsoInTransaction(trx, saved);
+      return saved;
+    });
+  }
+
+  async get(kind: ArchiveKind, id: number): Promise<ArchiveRecord | undefined> {
+    const row = await this.knex<Row>(TABLE[kind]).where({ id }).first();
+    return row ? fromRow(kind, row) : undefined;
+  }
+
+  private filtered(kind: ArchiveKind, q: Partial<ArchiveQuery>) {
+    const b = this.knex<Row>(TABLE[kind]);
+    if (q.hashID !== undefined) b.where('hash_id', q.hashID);
+    if (q.name !== undefined && kind === 'result') b.where('name', q.name);
+    if (q.since !== undefined) b.where('created_at', '>=', q.since);
+    if (q.until !== undefined) b.where('created_at', '<', q.until);
+    return b;
+  }
+
+  async list(kind: ArchiveKind, q: ArchiveQuery): Promise<{ items: ArchiveRecord[]; total: number }> {
+    const [rows, count] = await Promise.all([
+      this.filtered(kind, q)
+        .select('*')
+        .orderBy([
+          { column: 'created_at', order: 'desc' },
+          { column: 'id', order: 'desc' },
+        ])
+        .limit(q.limit)
+        .offset(q.offset),
+      this.filtered(kind, q).count({ n: '*' }).first(),
+    ]);
+    return { items: (rows as Row[]).map((r) => fromRow(kind, r)), total: Number(count?.n ?? 0) };
+  }
+
+  async latest(
+    kind: ArchiveKind,
+    filter: { hashID?: string; name?: string },
+  ): Promise<ArchiveRecord | undefined> {
+    const { items } = await this.list(kind, { ...filter, limit: 1, offset: 0 });
+    return items[0];
+  }
+
+  async remove(
+    kind: ArchiveKind,
+    id: number,
+    alsoInTransaction: (trx: Knex.Transaction, removed: ArchiveRecord) => Promise<unknown>,
+  ): Promise<ArchiveRecord | undefined> {
+    return this.knex.transaction(async (trx) => {
+      const row = await trx<Row>(TABLE[kind]).where({ id }).first();
+      if (!row) return undefined;
+      await trx(TABLE[kind]).where({ id }).delete();
+      const removed = fromRow(kind, row);
+      await alsoInTransaction(trx, removed);
+      return removed;
+    });
+  }
+
+  async references(sha256: string): Promise<number> {
+    const [a, b] = await Promise.all([
+      this.knex('calibrations').where({ sha256 }).count({ n: '*' }).first(),
+      this.knex('results').where({ sha256 }).count({ n: '*' }).first(),
+    ]);
+    return Number(a?.n ?? 0) + Number(b?.n ?? 0);
+  }
+
+  async stats(): Promise<ArchiveStats> {
+    const one = (table: string) =>
+      this.knex(table)
+        .select(
+          this.knex.raw('count(*) as n'),
+          this.knex.raw('coalesce(sum(size), 0) as bytes'),
+          this.knex.raw('max(created_at) as latest'),
+        )
+        .first() as Promise<{ n: number | string; bytes: number | string; latest: number | string | null }>;
+    const [c, r] = await Promise.all([one('calibrations'), one('results')]);
+    return {
+      calibrations: Number(c.n),
+      results: Number(r.n),
+      bytes: Number(c.bytes) + Number(r.bytes),
+      latestCalibrationAt: c.latest === null ? null : Number(c.latest),
+      latestResultAt: r.latest === null ? null : Number(r.latest),
+    };
+  }
+}

@@ -1,0 +1,37 @@
+import { outboxMigration } from '@qlab/events';
+import type { Knex, Migration } from '@qlab/kit';
+
+const archiveColumns = (t: Knex.CreateTableBuilder) => {
+  t.increments('id').primary();
+  t.string('hash_id', 256).notNullable();
+  t.text('notes').notNullable().defaultTo('');
+  t.string('filename', 255).notNullable();
+  t.bigInteger('size').notNullable();
+  t.string('sha256', 64).notNullable();
+  t.bigInteger('created_at').notNullable();
+};
+
+export const migrations: Record<string, Migration> = {
+  '001_archives': {
+    async up(knex) {
+      await knex.schema.createTable('calibrations', (t) => {
+        archiveColumns(t);
+        t.index(['hash_id', 'created_at']);
+        t.index(['created_at']);
+        t.index(['sha256']);
+      });
+      await knex.schema.createTable('results', (t) => {
+        archiveColumns(t);
+        t.string('name', 256).notNullable();
+        t.index(['hash_id', 'name', 'created_at']);
+        t.index(['created_at']);
+        t.index(['sha256']);
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable('results');
+      await knex.schema.dropTable('calibrations');
+    },
+  },
+  '002_outbox': outboxMigration,
+};

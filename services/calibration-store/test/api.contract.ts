@@ -1,0 +1,282 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { tempDir } from '@qlab/testkit';
+import request from 'supertest';
+import { binary, type Engine, makeZip, type RunningStore, startStore } from './helpers';
+
+/** The seed's API and qlab's additions; run on SQLite and on PostgreSQL. */
+export function archiveApiContract(engine: Engine) {
+  describe(`calibration store API on ${engine.name}`, () => {
+    let store: RunningStore;
+    const files = tempDir('qlab-zips-');
+    let zipA: string;
+    let zipB: string;
+    const auth = { Authorization: 'Bearer secret-token' };
+
+    beforeAll(async () => {
+      zipA = await makeZip(path.join(files.dir, 'bundle.zip'), {
+        'a.txt': 'hello',
+        'b/c.json': '{"t1": 12.5}',
+      });
+      zipB = await makeZip(path.join(files.dir, 'other.zip'), {
+        'platform/parameters.json': '{"nshots": 1024}',
+      });
+    });
+    beforeEach(async () => {
+      store = await startStore({ engine, apiToken: 'secret-token' });
+    });
+    afterEach(async () => store.close());
+    afterAll(() => files.cleanup());
+
+    const upload = (hashID: string, notes: string, file: string, route = '/calibrations/upload') =>
+      request(store.app)
+        .post(route)
+        .set(auth)
+        .field('hashID', hashID)
+        .field('notes', notes)
+        .attach('archive', file);
+
+    it('answers the seed curl flow: upload, latest, download, list', async () => {
+      const up = await upload('abc123', 'first batch', zipA).expect(200);
+      expect(up.body).toMatchObject({ status: 'ok', id: 1 });
+      expect(up.body.created_at).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+
+      const latest = await request(store.app).get('/calibrations/latest').set(auth).expect(200);
+      expect(latest.body).toMatchObject({
+        hashID: 'abc123',
+        notes: 'first batch',
+        created_at: up.body.created_at,
+      });
+
+      const dl = await request(store.app)
+        .post('/calibrations/download')
+        .set(auth)
+        .send({ hashID: 'abc123' })
+        .expect(200)
+        .expect('content-type', /json/);
+      expect(dl.body.notes).toBe('first batch');
+      expect(dl.body.filename).toBe('bundle.zip');
+      expect(Buffer.from(dl.body.data_b64, 'base64').equals(readFileSync(zipA))).toBe(true);
+
+      const list = await request(store.app).get('/calibrations/list').set(auth).expect(200);
+      expect(list.body.items).toHaveLength(1);
+      expect(list.body.items[0]).toMatchObject({
+        id: 1,
+        hashID: 'abc123',
+        notes: 'first batch',
+        filename: 'bundle.zip',
+        size: readFileSync(zipA).length,
+      });
+    });
+
+    it('accepts the /upload alias and form-encoded download bodies', async () => {
+      await upload('h1', 'via alias', zipA, '/upload').expect(200);
+      const dl = await request(store.app)
+        .post('/calibrations/download')
+        .set(auth)
+        .type('form')
+        .send({ hashID: 'h1' });
+      expect(dl.status).toBe(200);
+      expect(dl.body.notes).toBe('via alias');
+    });
+
+    it('lists newest first and returns the newest archive for a hashID', async () => {
+      await upload('h', 'old', zipA).expect(200);
+      await upload('other', 'x', zipB).expect(200);
+      await upload('h', 'new', zipB).expect(200);
+      const list = await request(store.app).get('/calibrations/list').set(auth).expect(200);
+      expect(list.body.items.map((i: { notes: string }) => i.notes)).toEqual(['new', 'x', 'old']);
+      const dl = await request(store.app)
+        .post('/calibrations/download')
+        .set(auth)
+        .send({ hashID: 'h' })
+        .expect(200);
+      expect(dl.body.notes).toBe('new');
+      expect(Buffer.from(dl.body.data_b64, 'base64').equals(readFileSync(zipB))).toBe(true);
+      const latest = await request(store.app).get('/calibrations/latest').set(auth).expect(200);
+      expect(latest.body.notes).toBe('new');
+    });
+
+    it('stores results by hashID and name and downloads the latest match', async () => {
+      const r1 = await request(store.app)
+        .post('/results/upload')
+        .set(auth)
+        .field('hashID', 'abc123')
+        .field('name', 'daily-check')
+        .field('notes', 'passed')
+        .attach('archive', zipA)
+        .expect(200);
+      expect(r1.body).toMatchObject({ status: 'ok', id: 1 });
+      await request(store.app)
+        .post('/results/upload')
+        .set(auth)
+        .field('hashID', 'abc123')
+        .field('name', 'other')
+        .field('notes', 'not me')
+        .attach('archive', zipB)
+        .expect(200);
+      const dl = await request(store.app)
+        .post('/results/download')
+        .set(auth)
+        .send({ hashID: 'abc123', name: 'daily-check' })
+        .expect(200);
+      expect(dl.body).toMatchObject({ notes: 'passed', filename: 'bundle.zip' });
+      expect(Buffer.from(dl.body.data_b64, 'base64').equals(readFileSync(zipA))).toBe(true);
+      await request(store.app)
+        .post('/results/download')
+        .set(auth)
+        .send({ hashID: 'abc123', name: 'nope' })
+        .expect(404);
+      await request(store.app).post('/results/download').set(auth).send({ hashID: 'abc123' }).expect(400);
+      const list = await request(store.app).get('/results/list?name=daily-check').set(auth).expect(200);
+      expect(list.body.items).toHaveLength(1);
+      expect(list.body.items[0]).toMatchObject({ name: 'daily-check', hashID: 'abc123' });
+    });
+
+    it('404s latest and download when nothing matches', async () => {
+      const latest = await request(store.app).get('/calibrations/latest').set(auth).expect(404);
+      expect(latest.headers['content-type']).toMatch(/problem\+json/);
+      await request(store.app)
+        .post('/calibrations/download')
+        .set(auth)
+        .send({ hashID: 'missing' })
+        .expect(404);
+      await request(store.app).get('/calibrations/42').set(auth).expect(404);
+      await request(store.app).get('/calibrations/42/archive').set(auth).expect(404);
+      await request(store.app).get('/calibrations/abc/archive').set(auth).expect(400);
+    });
+
+    it('stores identical archives once', async () => {
+      await upload('a', '1', zipA).expect(200);
+      await upload('b', '2', zipA).expect(200);
+      await request(store.app)
+        .post('/results/upload')
+        .set(auth)
+        .field('hashID', 'c')
+        .field('name', 'n')
+        .attach('archive', zipA)
+        .expect(200);
+      const list = await request(store.app).get('/calibrations/list').set(auth).expect(200);
+      const [x, y] = list.body.items;
+      expect(x.sha256).toBe(y.sha256);
+      expect(x.id).not.toBe(y.id);
+      const { readdirSync } = await import('node:fs');
+      const count = (dir: string): number =>
+        readdirSync(dir, { withFileTypes: true }).reduce(
+          (n, e) => n + (e.isDirectory() ? count(path.join(dir, e.name)) : 1),
+          0,
+        );
+      expect(count(path.join(store.dir, 'archives'))).toBe(1);
+    });
+
+    it('streams archives by id and by hashID with ETag, conditional GET and Range', async () => {
+      const bytes = readFileSync(zipA);
+      const up = await upload('abc', 'n', zipA).expect(200);
+      const full = await request(store.app)
+        .get(`/calibrations/${up.body.id}/archive`)
+        .set(auth)
+        .buffer(true)
+        .parse(binary)
+        .expect(200);
+      expect(full.headers['content-type']).toBe('application/zip');
+      expect(full.headers.etag).toBe(`"${up.body.sha256}"`);
+      expect(full.headers['content-disposition']).toContain('bundle.zip');
+      expect((full.body as Buffer).equals(bytes)).toBe(true);
+
+      await request(store.app)
+        .get(`/calibrations/${up.body.id}/archive`)
+        .set(auth)
+        .set('If-None-Match', `"${up.body.sha256}"`)
+        .expect(304);
+      const part = await request(store.app)
+        .get('/calibrations/archive?hashID=abc')
+        .set(auth)
+        .set('Range', 'bytes=4-13')
+        .buffer(true)
+        .parse(binary)
+        .expect(206);
+      expect(part.headers['content-range']).toBe(`bytes 4-13/${bytes.length}`);
+      expect(Buffer.from(part.body).equals(bytes.subarray(4, 14))).toBe(true);
+      await request(store.app)
+        .get(`/calibrations/${up.body.id}/archive`)
+        .set(auth)
+        .set('Range', `bytes=${bytes.length + 10}-`)
+        .expect(416);
+      await request(store.app).get('/calibrations/archive?hashID=zzz').set(auth).expect(404);
+      await request(store.app).get('/calibrations/archive').set(auth).expect(400);
+      const meta = await request(store.app).get(`/calibrations/${up.body.id}`).set(auth).expect(200);
+      expect(meta.body).toMatchObject({ hashID: 'abc', sha256: up.body.sha256 });
+    });
+
+    it('pages and filters lists', async () => {
+      for (let i = 0; i < 5; i++) await upload(i % 2 ? 'odd' : 'even', `n${i}`, zipA).expect(200);
+      const page = await request(store.app).get('/calibrations/list?limit=2&offset=1').set(auth).expect(200);
+      expect(page.body).toMatchObject({ total: 5, limit: 2, offset: 1 });
+      expect(page.body.items.map((i: { notes: string }) => i.notes)).toEqual(['n3', 'n2']);
+      const even = await request(store.app).get('/calibrations/list?hashID=even').set(auth).expect(200);
+      expect(even.body.total).toBe(3);
+      const all = await request(store.app).get('/calibrations/list').set(auth).expect(200);
+      const third = all.body.items[2];
+      const cut = await store.knex('calibrations').where({ id: third.id }).first();
+      const since = await request(store.app)
+        .get(`/calibrations/list?since=${cut.created_at}`)
+        .set(auth)
+        .expect(200);
+      expect(since.body.total).toBe(3);
+      const until = await request(store.app)
+        .get(`/calibrations/list?until=${new Date(Number(cut.created_at)).toISOString()}`)
+        .set(auth)
+        .expect(200);
+      expect(until.body.total).toBe(2);
+      for (const bad of [
+        'limit=0',
+        'limit=5000',
+        'limit=abc',
+        'offset=-1',
+        'since=yesterday',
+        'colour=red',
+        'name=x',
+      ]) {
+        const res = await request(store.app).get(`/calibrations/list?${bad}`).set(auth);
+        expect([bad, res.status]).toEqual([bad, 400]);
+      }
+    });
+
+    it('deletes for admins and drops content nothing refers to', async () => {
+      const a = await upload('a', '1', zipA).expect(200);
+      const b = await upload('b', '2', zipA).expect(200);
+      const blob = store.blobs.pathOf(a.body.sha256);
+      await request(store.app).delete(`/calibrations/${a.body.id}`).expect(401);
+      await request(store.app).delete(`/calibrations/${a.body.id}`).set(auth).expect(204);
+      expect(await store.blobs.exists(a.body.sha256)).toBe(true);
+      await request(store.app).delete(`/calibrations/${a.body.id}`).set(auth).expect(404);
+      await request(store.app).delete(`/calibrations/${b.body.id}`).set(auth).expect(204);
+      expect(await store.blobs.exists(a.body.sha256)).toBe(false);
+      expect(blob).toContain(a.body.sha256);
+      await request(store.app).get('/calibrations/latest').set(auth).expect(404);
+    });
+
+    it('keeps everything across a restart', async () => {
+      const dir = tempDir('qlab-restart-');
+      if (engine.name === 'postgres') return dir.cleanup(); // schema is per start; covered on SQLite
+      let s = await startStore({ engine, dir: dir.dir });
+      await request(s.app)
+        .post('/calibrations/upload')
+        .field('hashID', 'keep')
+        .attach('archive', zipA)
+        .expect(200);
+      await s.close();
+      s = await startStore({ engine, dir: dir.dir });
+      const dl = await request(s.app).post('/calibrations/download').send({ hashID: 'keep' }).expect(200);
+      expect(Buffer.from(dl.body.data_b64, 'base64').equals(readFileSync(zipA))).toBe(true);
+      await s.close();
+      dir.cleanup();
+    });
+
+    it('reports counts in /stats', async () => {
+      await upload('a', '1', zipA).expect(200);
+      const s = await request(store.app).get('/stats').set(auth).expect(200);
+      expect(s.body).toMatchObject({ calibrations: 1, results: 0, bytes: readFileSync(zipA).length });
+    });
+  });
+}

@@ -1,0 +1,110 @@
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { type EmbeddedBroker, Outbox, OutboxPublisher } from '@qlab/events';
+import { type Knex, type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
+import { pgSchemaUrl, tempDir } from '@qlab/testkit';
+import archiver from 'archiver';
+import { createApp } from '../src/app';
+import { BlobStore } from '../src/storage/blob-store';
+import { KnexMetadataStore } from '../src/storage/metadata-store';
+import { migrations } from '../src/storage/migrations';
+
+export type Engine = { name: 'sqlite' } | { name: 'postgres'; url: string };
+
+export interface StoreOptions {
+  engine?: Engine;
+  apiToken?: string;
+  adminToken?: string;
+  maxUploadBytes?: number;
+  jsonDownloadMaxBytes?: number;
+  broker?: EmbeddedBroker;
+  /** Reuse a data dir (restart tests). */
+  dir?: string;
+}
+
+export interface RunningStore {
+  url: string;
+  app: ReturnType<typeof createApp>;
+  knex: Knex;
+  blobs: BlobStore;
+  dir: string;
+  server: Listening;
+  close(): Promise<void>;
+}
+
+/** A real calibration store on port 0, with its own temp data dir (and PostgreSQL schema). */
+export async function startStore(options: StoreOptions = {}): Promise<RunningStore> {
+  const tmp = options.dir ? { dir: options.dir, cleanup: () => undefined } : tempDir('qlab-cal-');
+  const engine = options.engine ?? { name: 'sqlite' };
+  let schema: string | undefined;
+  let dbUrl = path.join(tmp.dir, 'qibo.db');
+  if (engine.name === 'postgres') {
+    const s = pgSchemaUrl(engine.url);
+    schema = s.schema;
+    dbUrl = s.url;
+  }
+  const knex = await openDatabase({ target: parseDbUrl(dbUrl), migrations });
+  const blobs = new BlobStore(tmp.dir);
+  await blobs.init();
+  let publisher: OutboxPublisher | undefined;
+  let outbox: Outbox | undefined;
+  if (options.broker) {
+    const p = new OutboxPublisher({
+      knex,
+      mqttUrl: options.broker.url,
+      clientId: `cal-test-${Math.random()}`,
+      pollMs: 50,
+    });
+    p.start();
+    publisher = p;
+    outbox = new Outbox('calibration-store', () => p.kick());
+  }
+  const app = createApp({
+    logger: silentLogger(),
+    store: new KnexMetadataStore(knex),
+    blobs,
+    outbox,
+    apiToken: options.apiToken,
+    adminToken: options.adminToken ?? options.apiToken,
+    maxUploadBytes: options.maxUploadBytes ?? 50 * 1024 * 1024,
+    jsonDownloadMaxBytes: options.jsonDownloadMaxBytes ?? 10 * 1024 * 1024,
+  });
+  const server = await listen(app, { port: 0 });
+  return {
+    url: server.url,
+    app,
+    knex,
+    blobs,
+    dir: tmp.dir,
+    server,
+    async close() {
+      await server.close();
+      await publisher?.stop();
+      if (schema) await knex.raw('drop schema if exists ?? cascade', [schema]);
+      await knex.destroy();
+      if (!options.dir) tmp.cleanup();
+    },
+  };
+}
+
+/** Writes a zip with the given entries to `file`. */
+export async function makeZip(file: string, entries: Record<string, string | Buffer>): Promise<string> {
+  const archive = archiver('zip', { zlib: { level: 1 } });
+  const out = createWriteStream(file);
+  const done = new Promise<void>((resolve, reject) => {
+    out.on('close', () => resolve());
+    archive.on('error', reject);
+  });
+  archive.pipe(out);
+  for (const [name, data] of Object.entries(entries)) archive.append(data, { name });
+  await archive.finalize();
+  await done;
+  return file;
+}
+
+/** supertest parser that keeps the body as a Buffer. */
+export function binary(res: NodeJS.ReadableStream, cb: (err: Error | null, body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  res.on('data', (c: Buffer) => chunks.push(c));
+  res.on('end', () => cb(null, Buffer.concat(chunks)));
+}
