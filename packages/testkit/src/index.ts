@@ -52,3 +52,13 @@ export async function waitFor(
   }
 }
 export { startTcpProxy } from './tcp-proxy';
+
+/** A port nothing listens on: bind one, then let it go. */
+export async function closedPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

@@ -103,8 +103,15 @@ export async function makeZip(file: string, entries: Record<string, string | Buf
 }
 
 /** supertest parser that keeps the body as a Buffer. */
-export function binary(res: NodeJS.ReadableStream, cb: (err: Error | null, body: Buffer) => void): void {
+export function binary(res: import('supertest').Response, cb: (err: Error | null, body: Buffer) => void): void {
   const chunks: Buffer[] = [];
-  res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => cb(null, Buffer.concat(chunks)));
+  const stream = res as unknown as NodeJS.ReadableStream;
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  stream.on('end', () => cb(null, Buffer.concat(chunks)));
+}
+
+/** Row count of a table. */
+export async function countRows(knex: Knex, table: string): Promise<number> {
+  const row = await knex(table).count({ n: '*' }).first();
+  return Number(row?.n ?? 0);
 }

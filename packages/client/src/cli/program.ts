@@ -1,0 +1,232 @@
+import { existsSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import {
+  type ArchiveItem,
+  calibrationsGetLatest,
+  calibrationsList,
+  calibrationsUpload,
+  downloadArchive,
+  resultsList,
+  resultsUpload,
+} from '../calibrations';
+import { clientConfigPath, readClientConfig, setServer } from '../config-file';
+import type { ConnectionOptions } from '../connection';
+import { QlabClientError } from '../errors';
+import { unpackFile } from '../unpack';
+import { progressBar } from './progress';
+
+export interface CliIO {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Show progress bars (default: when stderr is a terminal). */
+  progress?: boolean;
+}
+
+const positiveInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number');
+  return n;
+};
+
+function table(items: ArchiveItem[], withName: boolean): string {
+  if (items.length === 0) return '(none)';
+  const rows = items.map((i) => [
+    String(i.id),
+    i.hashID,
+    ...(withName ? [i.name ?? ''] : []),
+    i.created_at,
+    String(i.size),
+    i.filename,
+    i.notes.replace(/\s+/g, ' ').slice(0, 40),
+  ]);
+  const head = ['ID', 'HASHID', ...(withName ? ['NAME'] : []), 'CREATED (UTC)', 'BYTES', 'FILE', 'NOTES'];
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
+  return [head, ...rows]
+    .map((r) =>
+      r
+        .map((cell, c) => cell.padEnd(widths[c] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+/** Builds the `qlab` program; `main` parses argv. Kept separate so tests can run it in-process. */
+export function buildProgram(io: CliIO): Command {
+  const program = new Command('qlab')
+    .description('qlab command-line tool: calibration and result archives')
+    .option(
+      '--server <url>',
+      'server URL (default: from `qlab config set-server`, else http://127.0.0.1:5050)',
+    )
+    .option('--token <token>', 'API token (default: from the client config)')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+
+  const conn = (): ConnectionOptions => {
+    const o = program.opts<{ server?: string; token?: string }>();
+    return { serverUrl: o.server, apiToken: o.token };
+  };
+
+  const config = program.command('config').description('the persisted client config');
+  config
+    .command('set-server <url>')
+    .description(`remember the server URL (and token) in ${clientConfigPath()}`)
+    .option('--token <token>', 'API token to remember')
+    .action(async (url: string, o: { token?: string }) => {
+      await setServer(url, o.token ?? program.opts().token);
+      io.out(`saved ${url} to ${clientConfigPath()}`);
+    });
+  config.command('show').action(async () => {
+    const c = await readClientConfig();
+    io.out(
+      JSON.stringify(
+        {
+          file: clientConfigPath(),
+          server_url: c.server_url ?? null,
+          api_token: c.api_token ? '(set)' : null,
+        },
+        null,
+        2,
+      ),
+    );
+  });
+
+  const upload = async (
+    kind: 'calibration' | 'result',
+    run: (o: object) => Promise<{ id: number; created_at: string; sha256?: string }>,
+  ) => {
+    const bar = progressBar(`zip+upload ${kind}`, io.progress);
+    try {
+      const r = await run({
+        ...conn(),
+        onProgress: (done: number, total: number) => bar.update(done, total),
+      });
+      bar.stop();
+      io.out(`uploaded ${kind} ${r.id} at ${r.created_at}${r.sha256 ? ` (sha256 ${r.sha256})` : ''}`);
+    } finally {
+      bar.stop();
+    }
+  };
+
+  const download = async (
+    selector: Parameters<typeof downloadArchive>[0],
+    o: { output?: string; unpack?: string; force?: boolean },
+  ) => {
+    const tmpTarget = o.output ?? `.qlab-download-${process.pid}.zip`;
+    if (o.output && existsSync(o.output) && !o.force)
+      throw new QlabClientError(`${o.output} exists; pass --force to overwrite`);
+    const bar = progressBar('download', io.progress);
+    let info: Awaited<ReturnType<typeof downloadArchive>>;
+    try {
+      info = await downloadArchive(selector, tmpTarget, {
+        ...conn(),
+        onProgress: (d, t) => bar.update(d, t),
+      });
+    } finally {
+      bar.stop();
+    }
+    let target = tmpTarget;
+    if (!o.output) {
+      target = path.resolve(path.basename(info.filename));
+      if (existsSync(target) && !o.force) {
+        await rm(tmpTarget, { force: true });
+        throw new QlabClientError(`${target} exists; pass --force to overwrite or -o to choose a name`);
+      }
+      await rename(tmpTarget, target);
+    }
+    io.out(`saved ${info.size} bytes to ${target}${info.sha256 ? ` (sha256 ${info.sha256})` : ''}`);
+    if (o.unpack) {
+      const written = await unpackFile(o.unpack, target);
+      io.out(`unpacked ${written.length} files into ${path.resolve(o.unpack)}`);
+    }
+  };
+
+  const cal = program.command('calibrations').alias('cal').description('calibration archives');
+  cal
+    .command('upload <files...>')
+    .description('zip files or folders and upload them as a calibration')
+    .requiredOption('--hash-id <hashID>', 'the calibration hashID')
+    .option('--notes <text>', 'notes', '')
+    .option('--level <0-9>', 'zip compression level', positiveInt, 1)
+    .action((files: string[], o: { hashId: string; notes: string; level: number }) =>
+      upload('calibration', (c) =>
+        calibrationsUpload(o.hashId, o.notes, files, { ...c, compressionLevel: o.level }),
+      ),
+    );
+  cal
+    .command('list')
+    .description('list calibrations, newest first')
+    .option('--hash-id <hashID>')
+    .option('--limit <n>', 'at most n', positiveInt)
+    .option('--json', 'print JSON')
+    .action(async (o: { hashId?: string; limit?: number; json?: boolean }) => {
+      const items = await calibrationsList({ ...conn(), hashID: o.hashId, limit: o.limit });
+      io.out(o.json ? JSON.stringify(items, null, 2) : table(items, false));
+    });
+  cal
+    .command('latest')
+    .description('metadata of the newest calibration')
+    .action(async () => {
+      const latest = await calibrationsGetLatest(conn());
+      io.out(JSON.stringify(latest, null, 2));
+    });
+  cal
+    .command('download <hashID>')
+    .description('download the newest calibration for hashID (streamed)')
+    .option('-o, --output <file>', 'where to save the zip (default: its stored file name)')
+    .option('--unpack <folder>', 'also unpack it into this folder')
+    .option('--force', 'overwrite an existing file')
+    .action((hashID: string, o) => download({ kind: 'calibration', hashID }, o));
+
+  const res = program.command('results').description('result archives');
+  res
+    .command('upload <files...>')
+    .description('zip files or folders and upload them as a result')
+    .requiredOption('--hash-id <hashID>')
+    .requiredOption('--name <name>')
+    .option('--notes <text>', 'notes', '')
+    .option('--level <0-9>', 'zip compression level', positiveInt, 1)
+    .action((files: string[], o: { hashId: string; name: string; notes: string; level: number }) =>
+      upload('result', (c) =>
+        resultsUpload(o.hashId, o.name, o.notes, files, { ...c, compressionLevel: o.level }),
+      ),
+    );
+  res
+    .command('list')
+    .option('--hash-id <hashID>')
+    .option('--name <name>')
+    .option('--limit <n>', 'at most n', positiveInt)
+    .option('--json', 'print JSON')
+    .action(async (o: { hashId?: string; name?: string; limit?: number; json?: boolean }) => {
+      const items = await resultsList({ ...conn(), hashID: o.hashId, name: o.name, limit: o.limit });
+      io.out(o.json ? JSON.stringify(items, null, 2) : table(items, true));
+    });
+  res
+    .command('download <hashID> <name>')
+    .description('download the newest result for hashID and name (streamed)')
+    .option('-o, --output <file>')
+    .option('--unpack <folder>')
+    .option('--force')
+    .action((hashID: string, name: string, o) => download({ kind: 'result', hashID, name }, o));
+
+  return program;
+}
+
+/** Runs the CLI; resolves to the exit code. */
+export async function runCli(argv: string[], io: CliIO): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message?: string };
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+    if (e.code?.startsWith('commander.')) return e.exitCode ?? 2;
+    io.err(`qlab: ${err instanceof QlabClientError ? err.message : (e.message ?? String(err))}`);
+    return 1;
+  }
+}
