@@ -103,7 +103,10 @@ export async function makeZip(file: string, entries: Record<string, string | Buf
 }
 
 /** supertest parser that keeps the body as a Buffer. */
-export function binary(res: import('supertest').Response, cb: (err: Error | null, body: Buffer) => void): void {
+export function binary(
+  res: import('supertest').Response,
+  cb: (err: Error | null, body: Buffer) => void,
+): void {
   const chunks: Buffer[] = [];
   const stream = res as unknown as NodeJS.ReadableStream;
   stream.on('data', (c: Buffer) => chunks.push(c));
