@@ -11,4 +11,7 @@ module.exports = {
   projects: roots
     .filter((dir) => fs.existsSync(path.join(__dirname, dir, 'jest.config.cjs')))
     .map((dir) => `<rootDir>/${dir}`),
+  // Suites are mostly waiting on sockets and disks, so two workers fit a 2-core machine.
+  maxWorkers: 2,
+  reporters: ['default', '<rootDir>/scripts/jest-summary-reporter.cjs'],
 };

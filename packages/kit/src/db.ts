@@ -102,7 +102,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Knex> 
     await knex.migrate.latest({ migrationSource: inlineMigrations(options.migrations) });
   } catch (err) {
     await knex.destroy();
-    throw err;
+    throw new Error(`database migration failed: ${(err as Error).message}`, { cause: err });
   }
   return knex;
 }

@@ -64,6 +64,10 @@ export function titleFor(status: number): string {
 /** Normalises anything thrown into an Error (graphile's coerceError). */
 export function coerceError(err: unknown): Error {
   if (err instanceof Error) return err;
+  // Errors from another realm (vm contexts, some native addons) fail instanceof but are errors.
+  if (typeof err === 'object' && err !== null && typeof (err as Error).message === 'string') {
+    return Object.assign(new Error((err as Error).message, { cause: err }), { stack: (err as Error).stack });
+  }
   return new Error(typeof err === 'string' ? err : JSON.stringify(err));
 }
 

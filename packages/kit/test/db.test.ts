@@ -60,7 +60,9 @@ describe('openDatabase on SQLite', () => {
   it('rolls back and closes when a migration fails', async () => {
     const filename = path.join(tmp.dir, 'bad.sqlite');
     const bad = { ...migrations, '003_bad': { up: (k: Knex) => k.raw('not sql') } };
-    await expect(openDatabase({ target: { client: 'sqlite', filename }, migrations: bad })).rejects.toThrow();
+    await expect(openDatabase({ target: { client: 'sqlite', filename }, migrations: bad })).rejects.toThrow(
+      /migration failed.*not sql/,
+    );
   });
 });
 

@@ -1,0 +1,53 @@
+import path from 'node:path';
+import { STACK_SERVICES } from './services';
+import { startStack } from './stack';
+
+/**
+ * `pnpm start`: the whole local stack on embedded defaults (SQLite, DuckDB files, the embedded
+ * MQTT broker), data under ./data, stopped cleanly by Ctrl-C.
+ */
+async function main() {
+  const root = path.resolve(__dirname, '../../..');
+  const dataDir = path.resolve(process.env.DATA_DIR ?? path.join(root, 'data'));
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  const fromSource = process.env.QLAB_STACK_FROM_SOURCE === '1';
+  print(`qlab: starting ${STACK_SERVICES.length} service(s), data in ${dataDir}`);
+  const stack = await startStack({
+    root,
+    dataDir,
+    services: STACK_SERVICES,
+    env: process.env,
+    fromSource,
+    print,
+  });
+
+  print('');
+  print('qlab is up:');
+  print(`  ${'MQTT broker'.padEnd(20)} ${stack.mqttUrl}${process.env.MQTT_URL ? '' : ' (embedded)'}`);
+  for (const s of stack.services) print(`  ${s.service.name.padEnd(20)} ${s.url}  (docs: ${s.url}/docs)`);
+  print('Press Ctrl-C to stop.');
+  print('qlab: ready');
+
+  let stopping = false;
+  const shutdown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    print('qlab: stopping…');
+    await stack.stop();
+    print('qlab: stopped');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+  stack.crashed.then((why) => {
+    print(`qlab: ${why}; stopping the stack`);
+    void shutdown(1);
+  });
+}
+
+main().catch((err) => {
+  process.stderr.write(
+    `qlab: could not start the stack: ${err instanceof Error ? err.message : String(err)}\n`,
+  );
+  process.exit(1);
+});

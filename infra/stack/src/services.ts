@@ -1,0 +1,39 @@
+import path from 'node:path';
+
+/** One service of the local stack: where it lives, its port, and how to tell it is up. */
+export interface StackService {
+  name: string;
+  /** Folder relative to the repo root. */
+  dir: string;
+  defaultPort: number;
+  /** Environment variable that overrides the port for this service when started by the stack. */
+  portEnv: string;
+  /** Extra environment for this service. */
+  env?: Record<string, string>;
+}
+
+/** Every service that exists; each issue that adds a service adds a line here. */
+export const STACK_SERVICES: StackService[] = [
+  {
+    name: 'calibration-store',
+    dir: 'services/calibration-store',
+    defaultPort: 5050,
+    portEnv: 'CALIBRATION_STORE_PORT',
+  },
+];
+
+/** The command that runs a service: its build output, or its source (tests, no build). */
+export function serviceCommand(
+  root: string,
+  service: StackService,
+  fromSource: boolean,
+): { cmd: string; args: string[] } {
+  const dir = path.join(root, service.dir);
+  if (fromSource) {
+    return {
+      cmd: path.join(root, 'node_modules/.bin/tsx'),
+      args: ['--conditions=@qlab/source', path.join(dir, 'src/main.ts')],
+    };
+  }
+  return { cmd: process.execPath, args: ['--enable-source-maps', path.join(dir, 'dist/main.js')] };
+}

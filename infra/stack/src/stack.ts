@@ -1,0 +1,127 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { type EmbeddedBroker, startEmbeddedBroker } from '@qlab/events';
+import { type StackService, serviceCommand } from './services';
+
+export interface StackOptions {
+  root: string;
+  dataDir: string;
+  services: StackService[];
+  env: NodeJS.ProcessEnv;
+  /** Run services from TypeScript source instead of dist (tests). */
+  fromSource?: boolean;
+  /** Where human-readable lines go. */
+  print: (line: string) => void;
+}
+
+export interface RunningService {
+  service: StackService;
+  url: string;
+  child: ChildProcess;
+}
+
+export interface Stack {
+  mqttUrl: string;
+  services: RunningService[];
+  /** Resolves when a service exits on its own (the stack is then broken). */
+  crashed: Promise<string>;
+  stop(): Promise<void>;
+}
+
+async function startBroker(env: NodeJS.ProcessEnv, print: (l: string) => void): Promise<EmbeddedBroker> {
+  const explicit = env.MQTT_PORT !== undefined;
+  const port = Number(env.MQTT_PORT ?? 1883);
+  try {
+    return await startEmbeddedBroker({ port });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || explicit) throw err;
+    // Another broker (often a system Mosquitto) has 1883: run ours beside it rather than fail.
+    print(
+      `port ${port} is taken (another MQTT broker?); the embedded broker takes a free port instead. Set MQTT_URL to use that broker.`,
+    );
+    return startEmbeddedBroker({ port: 0 });
+  }
+}
+
+async function waitHealthy(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (child.exitCode !== null)
+      throw new Error(`exited with code ${child.exitCode} before becoming healthy`);
+    try {
+      const res = await fetch(`${url}/health`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`not healthy after ${timeoutMs} ms`);
+}
+
+function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Starts the broker (unless MQTT_URL names one) and every service, each on its port, and waits until all are healthy. */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const { env, print } = options;
+  const broker = env.MQTT_URL ? undefined : await startBroker(env, print);
+  const mqttUrl = env.MQTT_URL || broker!.url;
+  const running: RunningService[] = [];
+  let stopping = false;
+  let reportCrash: (why: string) => void = () => undefined;
+  const crashed = new Promise<string>((resolve) => {
+    reportCrash = resolve;
+  });
+
+  const stop = async () => {
+    stopping = true;
+    await Promise.all(running.map((r) => stopChild(r.child, 10_000)));
+    await broker?.close();
+  };
+
+  try {
+    for (const service of options.services) {
+      const port = Number(env[service.portEnv] ?? service.defaultPort);
+      const { cmd, args } = serviceCommand(options.root, service, options.fromSource ?? false);
+      const child = spawn(cmd, args, {
+        cwd: options.root,
+        env: {
+          ...env,
+          ...service.env,
+          HOST: env.HOST ?? '127.0.0.1',
+          PORT: String(port),
+          DATA_DIR: options.dataDir,
+          MQTT_URL: mqttUrl,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      for (const stream of [child.stdout!, child.stderr!]) {
+        createInterface({ input: stream }).on('line', (line) => print(`[${service.name}] ${line}`));
+      }
+      child.on('exit', (code, signal) => {
+        if (!stopping) reportCrash(`${service.name} exited (code ${code}, signal ${signal})`);
+      });
+      const url = `http://127.0.0.1:${port}`;
+      running.push({ service, url, child });
+      try {
+        await waitHealthy(url, child, 30_000);
+      } catch (err) {
+        throw new Error(`${service.name} on port ${port} (${service.portEnv}): ${(err as Error).message}`);
+      }
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { mqttUrl, services: running, crashed, stop };
+}

@@ -1,0 +1,78 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { calibrationsUpload } from '@qlab/client';
+import { subscribeEvents } from '@qlab/events';
+import { closedPort, tempDir, waitFor } from '@qlab/testkit';
+
+const root = path.resolve(__dirname, '../../..');
+
+describe('pnpm start (the local stack)', () => {
+  const tmp = tempDir('qlab-stack-');
+  let child: ChildProcess;
+  let output = '';
+  afterAll(() => {
+    // The stack and its services run in their own process group: take all of it down.
+    if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
+    tmp.cleanup();
+  });
+
+  it('starts the broker and every service, serves them, and stops cleanly on Ctrl-C', async () => {
+    const storePort = await closedPort();
+    const mqttPort = await closedPort();
+    child = spawn(
+      path.join(root, 'node_modules/.bin/tsx'),
+      ['--conditions=@qlab/source', 'infra/stack/src/main.ts'],
+      {
+        cwd: root,
+        env: {
+          ...process.env,
+          QLAB_STACK_FROM_SOURCE: '1',
+          DATA_DIR: tmp.dir,
+          CALIBRATION_STORE_PORT: String(storePort),
+          MQTT_PORT: String(mqttPort),
+          MQTT_URL: '',
+          QIBO_SERVER_CONFIG: path.join(tmp.dir, 'server.json'),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      },
+    );
+    child.stdout!.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    await waitFor(() => output.includes('qlab: ready') || child.exitCode !== null, 60_000);
+    expect(output).toContain('qlab: ready');
+    expect(output).toContain(`http://127.0.0.1:${storePort}`);
+    expect(output).toContain(`mqtt://127.0.0.1:${mqttPort}`);
+
+    const events: string[] = [];
+    const sub = await subscribeEvents({
+      mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
+      clientId: 'stack-test',
+      clean: true,
+      topics: ['qlab/#'],
+      onEvent: (e) => {
+        events.push(e.type);
+      },
+    });
+    const file = path.join(tmp.dir, 'params.json');
+    writeFileSync(file, '{}');
+    const configFile = path.join(tmp.dir, 'client.json');
+    await calibrationsUpload('stack', 'n', [file], {
+      serverUrl: `http://127.0.0.1:${storePort}`,
+      configFile,
+    });
+    await waitFor(() => events.includes('calibration.uploaded'), 10_000);
+    await sub.close();
+
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(output).toContain('qlab: stopped');
+    await expect(fetch(`http://127.0.0.1:${storePort}/health`)).rejects.toThrow();
+  });
+});
