@@ -64,10 +64,15 @@ describe('docker-compose.yml', () => {
   it('passes `docker-compose config -q` where docker-compose is installed', () => {
     const which = spawnSync('sh', ['-c', 'command -v docker-compose']);
     if (which.status !== 0) {
-      process.stdout.write('[skip] docker-compose config: docker-compose is not installed (CI installs it)\n');
+      process.stdout.write(
+        '[skip] docker-compose config: docker-compose is not installed (CI installs it)\n',
+      );
       return;
     }
-    const r = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { cwd: root, encoding: 'utf8' });
+    const r = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], {
+      cwd: root,
+      encoding: 'utf8',
+    });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
