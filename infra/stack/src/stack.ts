@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { type EmbeddedBroker, startEmbeddedBroker } from '@qlab/events';
+import { formatServiceLine } from './format-log';
 import { type StackService, serviceCommand } from './services';
 
 export interface StackOptions {
@@ -83,6 +84,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     reportCrash = resolve;
   });
 
+  // If the launcher dies without stopping (an uncaught error), take the services with it.
+  process.once('exit', () => {
+    for (const r of running) if (r.child.exitCode === null) r.child.kill('SIGTERM');
+  });
+
   const stop = async () => {
     stopping = true;
     await Promise.all(running.map((r) => stopChild(r.child, 10_000)));
@@ -104,9 +110,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           MQTT_URL: mqttUrl,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
+        // Own process group: Ctrl-C reaches only the launcher, which stops each service once.
+        detached: true,
       });
       for (const stream of [child.stdout!, child.stderr!]) {
-        createInterface({ input: stream }).on('line', (line) => print(`[${service.name}] ${line}`));
+        createInterface({ input: stream }).on('line', (line) => print(formatServiceLine(service.name, line)));
       }
       child.on('exit', (code, signal) => {
         if (!stopping) reportCrash(`${service.name} exited (code ${code}, signal ${signal})`);
