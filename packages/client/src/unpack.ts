@@ -49,26 +49,25 @@ function extract(zip: yauzl.ZipFile, folder: string): Promise<string[]> {
   });
 }
 
-/** Unpacks zip bytes into `folder` (seed: unpack). Entries that would land outside it are refused. */
-export async function unpack(folder: string, zipData: Buffer): Promise<string[]> {
+type Opener = (options: yauzl.Options, cb: (err: Error | null, zip?: yauzl.ZipFile) => void) => void;
+
+async function unpackWith(folder: string, open: Opener): Promise<string[]> {
   const root = path.resolve(folder);
   await mkdir(root, { recursive: true });
   const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-    yauzl.fromBuffer(zipData, { lazyEntries: true }, (err, z) =>
+    open({ lazyEntries: true }, (err, z) =>
       err || !z ? reject(new QlabClientError(`not a zip archive: ${err?.message}`)) : resolve(z),
     ),
   );
   return extract(zip, root);
 }
 
+/** Unpacks zip bytes into `folder` (seed: unpack). Entries that would land outside it are refused. */
+export function unpack(folder: string, zipData: Buffer): Promise<string[]> {
+  return unpackWith(folder, (options, cb) => yauzl.fromBuffer(zipData, options, cb));
+}
+
 /** Unpacks a zip file on disk without reading it into memory. */
-export async function unpackFile(folder: string, zipPath: string): Promise<string[]> {
-  const root = path.resolve(folder);
-  await mkdir(root, { recursive: true });
-  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-    yauzl.open(zipPath, { lazyEntries: true }, (err, z) =>
-      err || !z ? reject(new QlabClientError(`not a zip archive: ${err?.message}`)) : resolve(z),
-    ),
-  );
-  return extract(zip, root);
+export function unpackFile(folder: string, zipPath: string): Promise<string[]> {
+  return unpackWith(folder, (options, cb) => yauzl.open(zipPath, options, cb));
 }

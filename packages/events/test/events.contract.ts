@@ -6,12 +6,12 @@ import { type CloudEvent, createEvent, OUTBOX_TABLE, Outbox, OutboxPublisher, su
 import { outboxDb } from './helpers';
 
 /** The publisher/subscriber contract, run against the embedded broker and against Mosquitto. */
-export function eventsContract(brokerName: string, brokerUrl: () => string) {
-  describe(`events over ${brokerName}`, () => {
+export function eventsContract(brokerName: string, brokerUrl: () => string, pgUrl?: string) {
+  describe(`events over ${brokerName}, outbox on ${pgUrl ? 'PostgreSQL' : 'SQLite'}`, () => {
     let db: { knex: Knex; cleanup(): Promise<void> };
     const run = randomUUID().slice(0, 8);
     beforeEach(async () => {
-      db = await outboxDb();
+      db = await outboxDb(pgUrl);
     });
     afterEach(async () => db.cleanup());
 
@@ -53,6 +53,42 @@ export function eventsContract(brokerName: string, brokerUrl: () => string) {
       await pub.stop();
       await sub.close();
     });
+
+    // PostgreSQL only: several processes may share one database there (SQLite has one owner).
+    if (pgUrl)
+      it('lets only one of two publishers on one database drain at a time', async () => {
+        const got: CloudEvent[] = [];
+        const sub = await subscribeEvents({
+          mqttUrl: brokerUrl(),
+          clientId: `sub-two-${run}`,
+          clean: true,
+          topics: [`qlab/two-${run}/#`],
+          onEvent: (e) => {
+            got.push(e);
+          },
+        });
+        const pubs = [1, 2].map(
+          (n) =>
+            new OutboxPublisher({
+              knex: db.knex,
+              mqttUrl: brokerUrl(),
+              clientId: `pub-two-${n}-${run}`,
+              pollMs: 10,
+              batchSize: 7,
+            }),
+        );
+        for (const p of pubs) p.start();
+        const outbox = new Outbox(`two-${run}`, () => {
+          for (const p of pubs) p.kick();
+        });
+        await write(outbox, 200);
+        await waitFor(() => got.length >= 200, 15_000);
+        await new Promise((r) => setTimeout(r, 200));
+        expect(got.map((e) => (e.data as { i: number }).i)).toEqual([...Array(200).keys()]);
+        expect(sub.duplicates).toBe(0);
+        for (const p of pubs) await p.stop();
+        await sub.close();
+      });
 
     it('keeps events while the broker is unreachable and delivers each once afterwards', async () => {
       const target = new URL(brokerUrl());

@@ -1,4 +1,4 @@
-import { mqttTestUrl } from '@qlab/testkit';
+import { mqttTestUrl, pgTestUrl } from '@qlab/testkit';
 import { type EmbeddedBroker, startEmbeddedBroker, topicFor } from '../src';
 import { eventsContract } from './events.contract';
 
@@ -9,6 +9,11 @@ beforeAll(async () => {
 afterAll(async () => broker.close());
 
 eventsContract('the embedded broker', () => broker.url);
+
+const pgUrl = pgTestUrl('events outbox');
+(pgUrl ? describe : describe.skip)('PostgreSQL outbox', () => {
+  eventsContract('the embedded broker', () => broker.url, pgUrl);
+});
 
 const mosquitto = mqttTestUrl('events');
 (mosquitto ? describe : describe.skip)('Mosquitto', () => {
