@@ -20,6 +20,13 @@ export interface ServiceAppOptions {
   health?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
   /** Allowed CORS origins; default any. */
   corsOrigin?: string | string[] | boolean;
+  /** Response headers browsers may read, besides Location, ETag and X-Request-Id. */
+  corsExposedHeaders?: string[];
+  /**
+   * Parse JSON and urlencoded bodies for every route (default true). Services that stream raw
+   * bodies turn this off: curl's --data-binary says urlencoded, and a parser would eat the bytes.
+   */
+  parseBodies?: boolean;
 }
 
 export interface ServiceApp {
@@ -65,10 +72,29 @@ export function createServiceApp(options: ServiceAppOptions): ServiceApp {
     }),
   );
   app.use(metrics.middleware);
-  app.use(cors({ origin: options.corsOrigin ?? true, exposedHeaders: ['Location', 'ETag', 'X-Request-Id'] }));
-  const limit = options.jsonLimit ?? '1mb';
-  app.use(express.json({ limit }));
-  app.use(express.urlencoded({ limit, extended: false }));
+  app.use(
+    cors({
+      origin: options.corsOrigin ?? true,
+      exposedHeaders: ['Location', 'ETag', 'X-Request-Id', ...(options.corsExposedHeaders ?? [])],
+      maxAge: 600,
+      // Only real preflights (they carry Access-Control-Request-Method) are answered here; any
+      // other OPTIONS request reaches the routes (tus uses OPTIONS for discovery).
+      preflightContinue: true,
+    }),
+  );
+  app.use((req, res, next) => {
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
+      res.status(204).setHeader('Content-Length', '0');
+      res.end();
+      return;
+    }
+    next();
+  });
+  if (options.parseBodies !== false) {
+    const limit = options.jsonLimit ?? '1mb';
+    app.use(express.json({ limit }));
+    app.use(express.urlencoded({ limit, extended: false }));
+  }
 
   app.get('/health', (async (_req, res) => {
     const extra = options.health ? await options.health() : {};

@@ -1,0 +1,56 @@
+import type { Outbox } from '@qlab/events';
+import { createServiceApp, type Logger } from '@qlab/kit';
+import type { Express } from 'express';
+import { apiKeyAuth } from './api-keys';
+import { type UploadPolicy, UploadService } from './domain/upload-service';
+import { openapi } from './openapi';
+import { adminRoutes } from './routes/admin';
+import { indexedcpRoutes } from './routes/indexedcp';
+import { tusRoutes } from './routes/tus';
+import { TUS_EXPOSED_HEADERS } from './routes/tus-headers';
+import type { DataFiles } from './storage/data-files';
+import type { UploadStore } from './storage/upload-store';
+
+export interface AppDeps {
+  logger: Logger;
+  store: UploadStore;
+  files: DataFiles;
+  outbox?: Outbox;
+  apiKeys: string[];
+  policy: UploadPolicy;
+  /** The port actually listened on (for /info). */
+  port: () => number;
+  now?: () => number;
+  readiness?: () => Promise<void>;
+}
+
+export function createApp(deps: AppDeps): { app: Express; service: UploadService } {
+  const base = createServiceApp({
+    service: 'chunked-upload',
+    logger: deps.logger,
+    openapi,
+    parseBodies: false,
+    corsExposedHeaders: TUS_EXPOSED_HEADERS,
+    readiness: deps.readiness,
+  });
+  const service = new UploadService({
+    store: deps.store,
+    files: deps.files,
+    outbox: deps.outbox,
+    logger: deps.logger,
+    policy: deps.policy,
+    now: deps.now,
+  });
+  const { app } = base;
+  app.use(apiKeyAuth(deps.apiKeys));
+  app.use(indexedcpRoutes(service));
+  app.use('/files', tusRoutes(service));
+  app.use(
+    adminRoutes(service, {
+      port: deps.port,
+      uploadDir: deps.files.uploadDir,
+      apiKeysCount: deps.apiKeys.length,
+    }),
+  );
+  return { app: base.finish(), service };
+}

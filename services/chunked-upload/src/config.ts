@@ -1,0 +1,76 @@
+import path from 'node:path';
+import { baseEnv, env, loadConfig } from '@qlab/kit';
+import { z } from 'zod';
+import { PATH_MODES, type PathMode } from './domain/path-modes';
+
+const GiB = 1024 * 1024 * 1024;
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "90s", "30m", "24h", "7d" or plain milliseconds. */
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const m = /^(\d+)(ms|s|m|h|d)?$/.exec(value.trim());
+      if (!m || Number(m[1]) <= 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be a duration like 90s, 30m, 24h, 7d or milliseconds',
+        });
+        return z.NEVER;
+      }
+      return Number(m[1]) * UNITS[m[2] ?? 'ms']!;
+    });
+
+export const envSchema = z.object({
+  ...baseEnv(3000),
+  /** Where finished files land. Default DATA_DIR/chunked-upload/files. */
+  UPLOAD_DIR: env.optionalString(),
+  /** Comma-separated API keys for `Authorization: Bearer`. Unset: one is generated and kept in the data dir. */
+  UPLOAD_API_KEYS: env.optionalString(),
+  /** ignore (default) | sanitize | allow-paths */
+  UPLOAD_PATH_MODE: z.enum(PATH_MODES as [PathMode, ...PathMode[]]).default('ignore'),
+  /** Largest upload in bytes (413 above it). Default 10 GiB. */
+  UPLOAD_MAX_BYTES: env.int(10 * GiB, 1),
+  /** Sessions database: SQLite file (default DATA_DIR/chunked-upload/uploads.db) or postgres://… */
+  UPLOAD_DB_URL: env.optionalString(),
+  /** Unfinished uploads untouched this long expire and are removed. Default 24h. */
+  UPLOAD_EXPIRE_AFTER: duration('24h'),
+  MQTT_URL: env.optionalString(),
+});
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  uploadDir: string;
+  apiKeys: string[] | undefined;
+  pathMode: PathMode;
+  maxBytes: number;
+  dbUrl: string;
+  expireAfterMs: number;
+  mqttUrl?: string;
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+}
+
+export function loadUploadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
+  const e = loadConfig(envSchema, environment);
+  const dataDir = path.resolve(e.DATA_DIR, 'chunked-upload');
+  const keys = e.UPLOAD_API_KEYS?.split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
+  return {
+    host: e.HOST,
+    port: e.PORT,
+    dataDir,
+    uploadDir: path.resolve(e.UPLOAD_DIR ?? path.join(dataDir, 'files')),
+    apiKeys: keys && keys.length > 0 ? keys : undefined,
+    pathMode: e.UPLOAD_PATH_MODE,
+    maxBytes: e.UPLOAD_MAX_BYTES,
+    dbUrl: e.UPLOAD_DB_URL ?? path.join(dataDir, 'uploads.db'),
+    expireAfterMs: e.UPLOAD_EXPIRE_AFTER,
+    mqttUrl: e.MQTT_URL,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto';
+import type { Outbox } from '@qlab/events';
+import { AppError, coerceError, conflict, type Knex, type Logger } from '@qlab/kit';
+import type { DataFiles } from '../storage/data-files';
+import type { UploadStore } from '../storage/upload-store';
+import { type PathMode, targetPathFor, withClashSuffix } from './path-modes';
+import type { Upload } from './upload';
+import { UploadLocks } from './upload-locks';
+
+export interface UploadPolicy {
+  pathMode: PathMode;
+  /** Largest upload in bytes. */
+  maxBytes: number;
+  /** An unfinished upload untouched this long expires and its bytes are removed. */
+  expireAfterMs: number;
+}
+
+export interface UploadServiceDeps {
+  store: UploadStore;
+  files: DataFiles;
+  outbox?: Outbox;
+  logger: Logger;
+  policy: UploadPolicy;
+  now?: () => number;
+}
+
+/** What both protocols share: naming, creating, completing, terminating and expiring uploads. */
+export class UploadService {
+  readonly locks = new UploadLocks();
+  readonly store: UploadStore;
+  readonly files: DataFiles;
+  readonly policy: UploadPolicy;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: UploadServiceDeps) {
+    this.store = deps.store;
+    this.files = deps.files;
+    this.policy = deps.policy;
+    this.now = deps.now ?? Date.now;
+  }
+
+  clock(): number {
+    return this.now();
+  }
+
+  newId(): string {
+    return randomBytes(16).toString('hex');
+  }
+
+  /**
+   * Picks where a client's file will land. Names that are taken (on disk, or by an active upload)
+   * get the seed's timestamp suffix; in allow-paths mode a path another active upload is writing
+   * is refused with 409, so two uploads never write one target.
+   */
+  async chooseTarget(clientFilename: string): Promise<string> {
+    const wanted = targetPathFor(this.policy.pathMode, clientFilename, this.now());
+    if (this.policy.pathMode === 'allow-paths' && (await this.store.targetTaken(wanted))) {
+      throw conflict(`another upload to "${wanted}" is in progress`);
+    }
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const candidate = attempt === 0 ? wanted : withClashSuffix(wanted, this.now(), attempt - 1);
+      if (!(await this.files.existsInUploadDir(candidate)) && !(await this.store.targetTaken(candidate)))
+        return candidate;
+    }
+    throw conflict(`could not find a free name for "${wanted}"`);
+  }
+
+  expiresFrom(t: number): number {
+    return t + this.policy.expireAfterMs;
+  }
+
+  /**
+   * Publishes the finished bytes and marks the upload complete, with its event, once. If the
+   * target name was taken meanwhile (another process, a person), a suffixed name is used.
+   */
+  async complete(upload: Upload): Promise<Upload> {
+    let target = upload.targetPath;
+    if (target === null) throw new Error(`upload ${upload.id} has no target`);
+    const length = upload.offset;
+    if (!upload.dataPath.startsWith('files/')) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.files.publish(upload.dataPath, target, length);
+          break;
+        } catch (err) {
+          if (!(err instanceof AppError && err.status === 409) || attempt >= 5) throw err;
+          target = withClashSuffix(upload.targetPath!, this.now(), attempt);
+        }
+      }
+    }
+    const now = this.now();
+    const done: Upload = {
+      ...upload,
+      targetPath: target,
+      dataPath: upload.dataPath.startsWith('files/') ? upload.dataPath : `files/${target}`,
+      status: 'complete',
+      completedAt: now,
+      updatedAt: now,
+    };
+    await this.store.knex.transaction(async (trx) => {
+      await this.store.update(
+        upload.id,
+        {
+          targetPath: done.targetPath,
+          dataPath: done.dataPath,
+          status: 'complete',
+          completedAt: now,
+          updatedAt: now,
+        },
+        trx,
+      );
+      await this.deps.outbox?.record(trx, 'upload.completed', `uploads/${upload.id}`, {
+        id: upload.id,
+        protocol: upload.protocol,
+        filename: target,
+        clientFilename: upload.clientFilename,
+        size: length,
+        metadata: upload.metadata,
+      });
+    });
+    this.deps.outbox?.written();
+    await this.files.removeChunkBuffers(upload.id);
+    this.deps.logger.info({ id: upload.id, target, size: length }, 'upload complete');
+    return done;
+  }
+
+  /** Ends an upload for good (tus termination, expiry): its staged bytes go. */
+  async end(upload: Upload, status: 'terminated' | 'expired', trx?: Knex.Transaction): Promise<void> {
+    const now = this.now();
+    await this.store.update(upload.id, { status, updatedAt: now }, trx);
+    if (upload.status === 'active' && !upload.dataPath.startsWith('files/'))
+      await this.files.remove(upload.dataPath);
+    await this.files.removeChunkBuffers(upload.id);
+  }
+
+  /** Expires active uploads nobody touched within the expiry window. Returns how many. */
+  async sweepExpired(): Promise<number> {
+    let count = 0;
+    for (const upload of await this.store.expiredBefore(this.now())) {
+      if (this.locks.isHeld(upload.id)) continue;
+      try {
+        await this.end(upload, 'expired');
+        count++;
+      } catch (err) {
+        this.deps.logger.warn({ err: coerceError(err), id: upload.id }, 'could not expire upload');
+      }
+    }
+    if (count > 0) this.deps.logger.info({ count }, 'expired unfinished uploads');
+    return count;
+  }
+}

@@ -1,0 +1,102 @@
+import { badRequest, notFound, parseInput } from '@qlab/kit';
+import { Router } from 'express';
+import { z } from 'zod';
+import type { Upload } from '../domain/upload';
+import type { UploadService } from '../domain/upload-service';
+
+export function presentUpload(u: Upload) {
+  return {
+    id: u.id,
+    protocol: u.protocol,
+    status: u.status,
+    clientFilename: u.clientFilename,
+    filename: u.targetPath,
+    offset: u.offset,
+    length: u.length,
+    totalChunks: u.totalChunks,
+    receivedChunks: u.protocol === 'indexedcp' ? u.nextChunk : undefined,
+    metadata: u.metadata,
+    created_at: new Date(u.createdAt).toISOString(),
+    updated_at: new Date(u.updatedAt).toISOString(),
+    expires_at: u.status === 'active' ? new Date(u.expiresAt).toISOString() : null,
+    completed_at: u.completedAt === null ? null : new Date(u.completedAt).toISOString(),
+  };
+}
+
+const listQuery = z
+  .object({
+    status: z.enum(['active', 'complete', 'terminated', 'expired']).optional(),
+    protocol: z.enum(['indexedcp', 'tus']).optional(),
+    q: z.string().min(1).max(200).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(100),
+    offset: z.coerce.number().int().min(0).default(0),
+  })
+  .strict();
+
+const clearQuery = z
+  .object({
+    protocol: z.enum(['indexedcp', 'tus']).optional(),
+    idle_ms: z.coerce.number().int().min(0).default(0),
+  })
+  .strict();
+
+/** Server info (the seed's get_server_info), sessions and their cleanup (clear_sessions), listing and stats. */
+export function adminRoutes(
+  service: UploadService,
+  info: { port: () => number; uploadDir: string; apiKeysCount: number },
+): Router {
+  const router = Router();
+  const { store } = service;
+
+  router.get('/info', async (_req, res) => {
+    const counts = await store.counts();
+    res.json({
+      port: info.port(),
+      upload_dir: info.uploadDir,
+      path_mode: service.policy.pathMode,
+      api_keys_count: info.apiKeysCount,
+      encryption: false,
+      active_sessions: counts.active,
+      max_bytes: service.policy.maxBytes,
+      expire_after_ms: service.policy.expireAfterMs,
+    });
+  });
+
+  router.get('/sessions', async (_req, res) => {
+    const { items, total } = await store.list({ status: 'active', limit: 500, offset: 0 });
+    res.json({ items: items.map(presentUpload), total });
+  });
+
+  // Ends active sessions (all, or those idle for idle_ms) and removes their staged bytes.
+  router.delete('/sessions', async (req, res) => {
+    const q = parseInput(clearQuery, req.query, 'query');
+    const cutoff = service.clock() - q.idle_ms;
+    const { items } = await store.list({ status: 'active', protocol: q.protocol, limit: 10_000, offset: 0 });
+    let cleared = 0;
+    for (const u of items) {
+      if (u.updatedAt > cutoff || service.locks.isHeld(u.id)) continue;
+      await service.end(u, 'expired');
+      cleared++;
+    }
+    res.json({ cleared });
+  });
+
+  router.get('/uploads', async (req, res) => {
+    const q = parseInput(listQuery, req.query, 'query');
+    const { items, total } = await store.list(q);
+    res.json({ items: items.map(presentUpload), total, limit: q.limit, offset: q.offset });
+  });
+
+  router.get('/uploads/:id', async (req, res) => {
+    if (!/^[0-9a-f]{32}$/.test(req.params.id)) throw badRequest('upload ids are 32 hex digits');
+    const u = await store.get(req.params.id);
+    if (!u) throw notFound(`no upload ${req.params.id}`);
+    res.json(presentUpload(u));
+  });
+
+  router.get('/stats', async (_req, res) => {
+    res.json({ uploads: await store.counts(), completed_bytes: await store.completedBytes() });
+  });
+
+  return router;
+}

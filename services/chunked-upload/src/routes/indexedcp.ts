@@ -1,0 +1,318 @@
+import { createHash } from 'node:crypto';
+import { rename } from 'node:fs/promises';
+import { AppError, badRequest, conflict, parseInput, payloadTooLarge } from '@qlab/kit';
+import { type Request, type Response, Router } from 'express';
+import { z } from 'zod';
+import { decodeHeaderName } from '../domain/path-modes';
+import type { Upload } from '../domain/upload';
+import type { UploadService } from '../domain/upload-service';
+import { TooManyBytes } from '../storage/data-files';
+
+const headerSchema = z.object({
+  'x-chunk-index': z
+    .string({ error: 'X-Chunk-Index is required' })
+    .regex(/^\d{1,9}$/, 'X-Chunk-Index must be a whole number')
+    .transform(Number),
+  'x-file-name': z.string({ error: 'X-File-Name is required' }).min(1, 'X-File-Name is empty').max(4096),
+  'x-chunk-total': z
+    .string()
+    .regex(/^\d{1,9}$/, 'X-Chunk-Total must be a whole number')
+    .transform(Number)
+    .refine((n) => n >= 1, 'X-Chunk-Total must be at least 1')
+    .optional(),
+  'x-chunk-sha256': z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'X-Chunk-SHA256 must be 64 hex digits')
+    .transform((s) => s.toLowerCase())
+    .optional(),
+  'x-upload-id': z
+    .string()
+    .regex(/^[\w.-]{1,128}$/, 'X-Upload-Id must be 1-128 letters, digits, _ . or -')
+    .optional(),
+});
+type ChunkHeaders = z.infer<typeof headerSchema>;
+
+async function hashBody(req: Request, limit: number): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new TooManyBytes();
+    hash.update(chunk);
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/**
+ * POST /upload: one chunk of a file, as the IndexedCP seed sends it. Safer than the seed:
+ * chunks are placed by index (out of order is fine, a repeat is stored once), an optional
+ * total makes completion explicit, and an optional SHA-256 per chunk is checked.
+ */
+export function indexedcpRoutes(service: UploadService): Router {
+  const router = Router();
+  const { store, files, policy } = service;
+
+  async function writeChunkInOrder(
+    session: Upload,
+    index: number,
+    req: Request,
+    sha?: string,
+  ): Promise<Upload> {
+    const hash = createHash('sha256');
+    // Bytes of a chunk that is not accepted must not stay in the file (in-place files are visible).
+    const undo = () => files.truncateTo(session.dataPath, session.offset);
+    const result = await files
+      .writeAt(
+        session.dataPath,
+        session.offset,
+        req as AsyncIterable<Buffer>,
+        policy.maxBytes - session.offset,
+        [hash],
+      )
+      .catch(async (err) => {
+        await undo();
+        throw err;
+      });
+    if (result.interrupted) {
+      await undo();
+      throw new AppError(400, 'CLIENT_ABORTED', 'the chunk did not arrive whole');
+    }
+    const digest = hash.digest('hex');
+    if (sha && sha !== digest) {
+      await undo();
+      throw new AppError(
+        400,
+        'CHECKSUM_MISMATCH',
+        `chunk ${index}: SHA-256 is ${digest}, X-Chunk-SHA256 said ${sha}`,
+      );
+    }
+    let next: Upload = { ...session, offset: session.offset + result.bytes, nextChunk: index + 1 };
+    await commit(next, { uploadId: session.id, index, size: result.bytes, sha256: digest, state: 'written' });
+    // Chunks that arrived early can follow now.
+    for (;;) {
+      const waiting = await store.chunk(session.id, next.nextChunk);
+      if (!waiting || waiting.state !== 'buffered') break;
+      const buffer = files.chunkBufferPath(session.id, waiting.index);
+      const bytes = await files.copyInto(buffer, next.dataPath, next.offset);
+      next = { ...next, offset: next.offset + bytes, nextChunk: waiting.index + 1 };
+      await commit(next, { ...waiting, state: 'written' });
+      await files.remove(buffer);
+    }
+    return next;
+  }
+
+  async function commit(next: Upload, chunk: Parameters<typeof store.putChunk>[0]): Promise<void> {
+    const now = service.clock();
+    await store.knex.transaction(async (trx) => {
+      await store.putChunk(chunk, trx);
+      await store.update(
+        next.id,
+        {
+          offset: next.offset,
+          nextChunk: next.nextChunk,
+          updatedAt: now,
+          expiresAt: service.expiresFrom(now),
+        },
+        trx,
+      );
+    });
+  }
+
+  async function bufferEarlyChunk(session: Upload, index: number, req: Request, sha?: string): Promise<void> {
+    const buffer = files.chunkBufferPath(session.id, index);
+    await files.createEmpty(buffer).catch(() => undefined);
+    const hash = createHash('sha256');
+    const result = await files.writeAt(
+      buffer,
+      0,
+      req as AsyncIterable<Buffer>,
+      policy.maxBytes - session.offset,
+      [hash],
+    );
+    const digest = hash.digest('hex');
+    if (result.interrupted || (sha && sha !== digest)) {
+      await files.remove(buffer);
+      if (result.interrupted) throw new AppError(400, 'CLIENT_ABORTED', 'the chunk did not arrive whole');
+      throw new AppError(
+        400,
+        'CHECKSUM_MISMATCH',
+        `chunk ${index}: SHA-256 is ${digest}, X-Chunk-SHA256 said ${sha}`,
+      );
+    }
+    await store.putChunk({
+      uploadId: session.id,
+      index,
+      size: result.bytes,
+      sha256: digest,
+      state: 'buffered',
+    });
+  }
+
+  /** A new session, its first bytes already in a staging file (legacy chunk 0) or none yet. */
+  async function createSession(
+    keyId: string,
+    clientFilename: string,
+    h: ChunkHeaders,
+    id = service.newId(),
+  ): Promise<Upload> {
+    const target = await service.chooseTarget(clientFilename);
+    const now = service.clock();
+    // With a known total the file is assembled aside and published once whole; without one
+    // (seed clients) it grows in place, as the seed's server did.
+    const inPlace = h['x-chunk-total'] === undefined;
+    const upload: Upload = {
+      id,
+      protocol: 'indexedcp',
+      keyId,
+      clientFilename,
+      clientUploadId: h['x-upload-id'] ?? null,
+      targetPath: target,
+      dataPath: inPlace ? `files/${target}` : files.stagingPath(id),
+      offset: 0,
+      length: null,
+      metadata: {},
+      status: 'active',
+      concat: null,
+      concatParts: [],
+      totalChunks: h['x-chunk-total'] ?? null,
+      nextChunk: 0,
+      createdAt: now,
+      updatedAt: now,
+      expiresAt: service.expiresFrom(now),
+      completedAt: null,
+    };
+    await store.create(upload);
+    try {
+      await files.createEmpty(upload.dataPath);
+    } catch (err) {
+      await store.update(id, { status: 'terminated' });
+      throw err;
+    }
+    return upload;
+  }
+
+  router.post('/upload', async (req: Request, res: Response) => {
+    const h = parseInput(headerSchema, req.headers, 'headers');
+    const declared = Number(req.headers['content-length'] ?? Number.NaN);
+    if (declared > policy.maxBytes) {
+      res.setHeader('Connection', 'close');
+      throw payloadTooLarge(`chunk is larger than UPLOAD_MAX_BYTES (${policy.maxBytes})`);
+    }
+    const clientFilename = decodeHeaderName(h['x-file-name']);
+    const keyId = String(res.locals.keyId);
+    const index = h['x-chunk-index'];
+    const total = h['x-chunk-total'];
+    if (total !== undefined && index >= total)
+      throw badRequest(`X-Chunk-Index ${index} is not below X-Chunk-Total ${total}`);
+
+    // All chunks of one logical upload are handled one at a time, in arrival order.
+    const release = await service.locks.acquire(
+      `icp:${keyId}:${h['x-upload-id'] ?? clientFilename}`,
+      () => undefined,
+      { takeOver: false },
+    );
+    try {
+      let session = await store.findActiveIndexedcp(keyId, clientFilename, h['x-upload-id'] ?? null);
+      let duplicate = false;
+      const legacyRestart =
+        session !== undefined &&
+        index === 0 &&
+        !h['x-upload-id'] &&
+        (await store.chunk(session.id, 0)) !== undefined;
+
+      if (legacyRestart && session) {
+        // Seed semantics: chunk 0 again starts a new file, unless it repeats a lone chunk 0.
+        const id = service.newId();
+        const staged = files.stagingPath(id);
+        await files.createEmpty(staged);
+        const hash = createHash('sha256');
+        const result = await files
+          .writeAt(staged, 0, req as AsyncIterable<Buffer>, policy.maxBytes, [hash])
+          .catch(async (err) => {
+            await files.remove(staged);
+            throw err;
+          });
+        const digest = hash.digest('hex');
+        const first = await store.chunk(session.id, 0);
+        if (result.interrupted || (h['x-chunk-sha256'] && h['x-chunk-sha256'] !== digest)) {
+          await files.remove(staged);
+          throw new AppError(
+            400,
+            result.interrupted ? 'CLIENT_ABORTED' : 'CHECKSUM_MISMATCH',
+            'chunk 0 did not arrive intact',
+          );
+        }
+        if (
+          first?.sha256 === digest &&
+          session.nextChunk === 1 &&
+          (await store.chunks(session.id)).length === 1
+        ) {
+          await files.remove(staged);
+          duplicate = true;
+        } else {
+          const fresh = await createSession(keyId, clientFilename, h, id);
+          // The staged bytes become the new file's first chunk without copying them again.
+          await files.remove(fresh.dataPath);
+          await rename(files.abs(staged), files.abs(fresh.dataPath));
+          session = { ...fresh, offset: result.bytes, nextChunk: 1 };
+          await commit(session, {
+            uploadId: id,
+            index: 0,
+            size: result.bytes,
+            sha256: digest,
+            state: 'written',
+          });
+        }
+      } else {
+        if (!session) session = await createSession(keyId, clientFilename, h);
+        if (total !== undefined && session.totalChunks !== null && session.totalChunks !== total) {
+          throw conflict(
+            `X-Chunk-Total ${total} differs from the ${session.totalChunks} this upload started with`,
+          );
+        }
+        if (total !== undefined && session.totalChunks === null) {
+          // A total can be learnt late (not for in-place files: they never had one).
+          if (!session.dataPath.startsWith('files/')) session = { ...session, totalChunks: total };
+          await store.update(session.id, { totalChunks: session.totalChunks });
+        }
+        const known = await store.chunk(session.id, index);
+        if (known) {
+          const { sha256 } = await hashBody(req, policy.maxBytes);
+          if (sha256 !== known.sha256)
+            throw conflict(`chunk ${index} was already received with different content`);
+          duplicate = true;
+        } else if (index === session.nextChunk) {
+          session = await writeChunkInOrder(session, index, req, h['x-chunk-sha256']);
+        } else {
+          await bufferEarlyChunk(session, index, req, h['x-chunk-sha256']);
+        }
+      }
+
+      const complete =
+        session.totalChunks !== null &&
+        session.nextChunk === session.totalChunks &&
+        session.status === 'active';
+      if (complete) session = await service.complete(session);
+      res.json({
+        message: duplicate ? 'Chunk already received' : 'Chunk received',
+        actualFilename: session.targetPath,
+        chunkIndex: index,
+        clientFilename,
+        uploadId: session.id,
+        receivedChunks: session.nextChunk,
+        bytesReceived: session.offset,
+        complete: session.status === 'complete',
+      });
+    } catch (err) {
+      if (err instanceof TooManyBytes) {
+        res.setHeader('Connection', 'close');
+        throw payloadTooLarge(`upload is larger than UPLOAD_MAX_BYTES (${policy.maxBytes})`);
+      }
+      throw err;
+    } finally {
+      release();
+    }
+  });
+
+  return router;
+}

@@ -1,0 +1,215 @@
+import { conflict, type Knex } from '@qlab/kit';
+import type { ChunkRecord, Upload, UploadStatus } from '../domain/upload';
+
+interface Row {
+  id: string;
+  protocol: string;
+  key_id: string;
+  client_filename: string;
+  client_upload_id: string | null;
+  target_path: string | null;
+  active_target: string | null;
+  data_path: string;
+  offset: number | string;
+  length: number | string | null;
+  metadata: string;
+  status: string;
+  concat: string | null;
+  concat_parts: string;
+  total_chunks: number | null;
+  next_chunk: number;
+  created_at: number | string;
+  updated_at: number | string;
+  expires_at: number | string;
+  completed_at: number | string | null;
+}
+
+const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
+
+function fromRow(r: Row): Upload {
+  return {
+    id: r.id,
+    protocol: r.protocol as Upload['protocol'],
+    keyId: r.key_id,
+    clientFilename: r.client_filename,
+    clientUploadId: r.client_upload_id,
+    targetPath: r.target_path,
+    dataPath: r.data_path,
+    offset: Number(r.offset),
+    length: num(r.length),
+    metadata: JSON.parse(r.metadata) as Record<string, string>,
+    status: r.status as UploadStatus,
+    concat: r.concat as Upload['concat'],
+    concatParts: JSON.parse(r.concat_parts) as string[],
+    totalChunks: r.total_chunks,
+    nextChunk: Number(r.next_chunk),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+    expiresAt: Number(r.expires_at),
+    completedAt: num(r.completed_at),
+  };
+}
+
+function toRow(u: Partial<Upload>): Partial<Row> {
+  const row: Partial<Row> = {};
+  if (u.id !== undefined) row.id = u.id;
+  if (u.protocol !== undefined) row.protocol = u.protocol;
+  if (u.keyId !== undefined) row.key_id = u.keyId;
+  if (u.clientFilename !== undefined) row.client_filename = u.clientFilename;
+  if (u.clientUploadId !== undefined) row.client_upload_id = u.clientUploadId;
+  if (u.targetPath !== undefined) row.target_path = u.targetPath;
+  if (u.dataPath !== undefined) row.data_path = u.dataPath;
+  if (u.offset !== undefined) row.offset = u.offset;
+  if (u.length !== undefined) row.length = u.length;
+  if (u.metadata !== undefined) row.metadata = JSON.stringify(u.metadata);
+  if (u.status !== undefined) {
+    row.status = u.status;
+    if (u.status !== 'active') row.active_target = null;
+  }
+  if (u.concat !== undefined) row.concat = u.concat;
+  if (u.concatParts !== undefined) row.concat_parts = JSON.stringify(u.concatParts);
+  if (u.totalChunks !== undefined) row.total_chunks = u.totalChunks;
+  if (u.nextChunk !== undefined) row.next_chunk = u.nextChunk;
+  if (u.createdAt !== undefined) row.created_at = u.createdAt;
+  if (u.updatedAt !== undefined) row.updated_at = u.updatedAt;
+  if (u.expiresAt !== undefined) row.expires_at = u.expiresAt;
+  if (u.completedAt !== undefined) row.completed_at = u.completedAt;
+  return row;
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return (
+    e.code === '23505' ||
+    e.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    /UNIQUE constraint failed/.test(e.message ?? '')
+  );
+}
+
+export interface UploadListQuery {
+  status?: UploadStatus;
+  protocol?: Upload['protocol'];
+  /** Substring of the client or target file name. */
+  q?: string;
+  limit: number;
+  offset: number;
+}
+
+/** Upload sessions and IndexedCP chunk records, over knex (SQLite or PostgreSQL). */
+export class UploadStore {
+  constructor(readonly knex: Knex) {}
+
+  /** Inserts an upload; a clash on an active target is a 409. */
+  async create(upload: Upload, db: Knex | Knex.Transaction = this.knex): Promise<Upload> {
+    try {
+      await db('uploads').insert({
+        ...toRow(upload),
+        active_target: upload.status === 'active' ? upload.targetPath : null,
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw conflict(`another upload to "${upload.targetPath}" is in progress`);
+      throw err;
+    }
+    return upload;
+  }
+
+  async get(id: string, db: Knex | Knex.Transaction = this.knex): Promise<Upload | undefined> {
+    const row = await db<Row>('uploads').where({ id }).first();
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** The newest active IndexedCP upload of this key for a client upload id, or else for a file name. */
+  async findActiveIndexedcp(
+    keyId: string,
+    clientFilename: string,
+    clientUploadId: string | null,
+  ): Promise<Upload | undefined> {
+    const q = this.knex<Row>('uploads').where({ key_id: keyId, protocol: 'indexedcp', status: 'active' });
+    if (clientUploadId) q.where({ client_upload_id: clientUploadId });
+    else q.where({ client_filename: clientFilename }).whereNull('client_upload_id');
+    const row = await q.orderBy('created_at', 'desc').first();
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** Is a target path taken by an active upload? */
+  async targetTaken(targetPath: string): Promise<boolean> {
+    return Boolean(await this.knex('uploads').where({ active_target: targetPath }).first('id'));
+  }
+
+  async update(id: string, patch: Partial<Upload>, db: Knex | Knex.Transaction = this.knex): Promise<void> {
+    await db('uploads').where({ id }).update(toRow(patch));
+  }
+
+  async chunks(uploadId: string): Promise<ChunkRecord[]> {
+    const rows = await this.knex('upload_chunks').where({ upload_id: uploadId }).orderBy('chunk_index');
+    return rows.map(
+      (r: {
+        upload_id: string;
+        chunk_index: number;
+        size: number | string;
+        sha256: string;
+        state: string;
+      }) => ({
+        uploadId: r.upload_id,
+        index: Number(r.chunk_index),
+        size: Number(r.size),
+        sha256: r.sha256,
+        state: r.state as ChunkRecord['state'],
+      }),
+    );
+  }
+
+  async chunk(uploadId: string, index: number): Promise<ChunkRecord | undefined> {
+    const r = await this.knex('upload_chunks').where({ upload_id: uploadId, chunk_index: index }).first();
+    return r ? { uploadId, index, size: Number(r.size), sha256: r.sha256, state: r.state } : undefined;
+  }
+
+  async putChunk(c: ChunkRecord, db: Knex | Knex.Transaction = this.knex): Promise<void> {
+    await db('upload_chunks')
+      .insert({ upload_id: c.uploadId, chunk_index: c.index, size: c.size, sha256: c.sha256, state: c.state })
+      .onConflict(['upload_id', 'chunk_index'])
+      .merge(['state']);
+  }
+
+  async list(q: UploadListQuery): Promise<{ items: Upload[]; total: number }> {
+    const base = () => {
+      const b = this.knex<Row>('uploads');
+      if (q.status) b.where({ status: q.status });
+      if (q.protocol) b.where({ protocol: q.protocol });
+      if (q.q) {
+        const like = `%${q.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+        b.where((w) =>
+          w
+            .whereRaw("client_filename like ? escape '\\'", [like])
+            .orWhereRaw("target_path like ? escape '\\'", [like]),
+        );
+      }
+      return b;
+    };
+    const [rows, count] = await Promise.all([
+      base().select('*').orderBy('created_at', 'desc').limit(q.limit).offset(q.offset),
+      base().count({ n: '*' }).first(),
+    ]);
+    return { items: (rows as Row[]).map(fromRow), total: Number(count?.n ?? 0) };
+  }
+
+  async expiredBefore(now: number, limit = 100): Promise<Upload[]> {
+    const rows = await this.knex<Row>('uploads')
+      .where({ status: 'active' })
+      .where('expires_at', '<', now)
+      .limit(limit);
+    return rows.map(fromRow);
+  }
+
+  async counts(): Promise<Record<string, number>> {
+    const rows = await this.knex('uploads').select('status').count({ n: '*' }).groupBy('status');
+    const out: Record<string, number> = { active: 0, complete: 0, terminated: 0, expired: 0 };
+    for (const r of rows as { status: string; n: number | string }[]) out[r.status] = Number(r.n);
+    return out;
+  }
+
+  async completedBytes(): Promise<number> {
+    const r = await this.knex('uploads').where({ status: 'complete' }).sum({ s: 'offset' }).first();
+    return Number(r?.s ?? 0);
+  }
+}
