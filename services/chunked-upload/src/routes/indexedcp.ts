@@ -212,7 +212,7 @@ export function indexedcpRoutes(service: UploadService): Router {
       { takeOver: false },
     );
     try {
-      let session = await store.findActiveIndexedcp(keyId, clientFilename, h['x-upload-id'] ?? null);
+      let session = await store.findIndexedcp(keyId, clientFilename, h['x-upload-id'] ?? null);
       let duplicate = false;
       const legacyRestart =
         session !== undefined &&
@@ -276,6 +276,8 @@ export function indexedcpRoutes(service: UploadService): Router {
           await store.update(session.id, { totalChunks: session.totalChunks });
         }
         const known = await store.chunk(session.id, index);
+        if (!known && session.status === 'complete')
+          throw conflict(`upload ${h['x-upload-id']} is already complete`);
         if (known) {
           const { sha256 } = await hashBody(req, policy.maxBytes);
           if (sha256 !== known.sha256)

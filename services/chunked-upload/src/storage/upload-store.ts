@@ -118,15 +118,19 @@ export class UploadStore {
     return row ? fromRow(row) : undefined;
   }
 
-  /** The newest active IndexedCP upload of this key for a client upload id, or else for a file name. */
-  async findActiveIndexedcp(
+  /**
+   * The IndexedCP upload a chunk belongs to: by client upload id (active or finished, so late
+   * repeats are recognised), or else the newest active upload of that file name.
+   */
+  async findIndexedcp(
     keyId: string,
     clientFilename: string,
     clientUploadId: string | null,
   ): Promise<Upload | undefined> {
-    const q = this.knex<Row>('uploads').where({ key_id: keyId, protocol: 'indexedcp', status: 'active' });
-    if (clientUploadId) q.where({ client_upload_id: clientUploadId });
-    else q.where({ client_filename: clientFilename }).whereNull('client_upload_id');
+    const q = this.knex<Row>('uploads').where({ key_id: keyId, protocol: 'indexedcp' });
+    if (clientUploadId)
+      q.where({ client_upload_id: clientUploadId }).whereIn('status', ['active', 'complete']);
+    else q.where({ client_filename: clientFilename, status: 'active' }).whereNull('client_upload_id');
     const row = await q.orderBy('created_at', 'desc').first();
     return row ? fromRow(row) : undefined;
   }

@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { type EmbeddedBroker, Outbox, OutboxPublisher } from '@qlab/events';
+import { type Knex, type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
+import { pgSchemaUrl, tempDir } from '@qlab/testkit';
+import { createApp } from '../src/app';
+import type { PathMode } from '../src/domain/path-modes';
+import type { UploadService } from '../src/domain/upload-service';
+import { DataFiles } from '../src/storage/data-files';
+import { migrations } from '../src/storage/migrations';
+import { UploadStore } from '../src/storage/upload-store';
+
+export const KEY = 'test-key-1';
+export const KEY2 = 'test-key-2';
+export const auth = { Authorization: `Bearer ${KEY}` };
+export const tus = { ...auth, 'Tus-Resumable': '1.0.0' };
+
+export interface UploadServerOptions {
+  pathMode?: PathMode;
+  maxBytes?: number;
+  expireAfterMs?: number;
+  broker?: EmbeddedBroker;
+  pgUrl?: string;
+  now?: () => number;
+}
+
+export interface RunningUploads {
+  url: string;
+  app: ReturnType<typeof createApp>['app'];
+  service: UploadService;
+  knex: Knex;
+  files: DataFiles;
+  dir: string;
+  uploadDir: string;
+  server: Listening;
+  close(): Promise<void>;
+}
+
+export async function startUploads(options: UploadServerOptions = {}): Promise<RunningUploads> {
+  const tmp = tempDir('qlab-up-');
+  const pg = options.pgUrl ? pgSchemaUrl(options.pgUrl) : undefined;
+  const knex = await openDatabase({
+    target: pg ? parseDbUrl(pg.url) : { client: 'sqlite', filename: path.join(tmp.dir, 'uploads.db') },
+    migrations,
+  });
+  const files = new DataFiles(path.join(tmp.dir, 'data'), path.join(tmp.dir, 'files'));
+  await files.init();
+  let publisher: OutboxPublisher | undefined;
+  let outbox: Outbox | undefined;
+  if (options.broker) {
+    const p = new OutboxPublisher({
+      knex,
+      mqttUrl: options.broker.url,
+      clientId: `up-${Math.random()}`,
+      pollMs: 50,
+    });
+    p.start();
+    publisher = p;
+    outbox = new Outbox('chunked-upload', () => p.kick());
+  }
+  let port = 0;
+  const { app, service } = createApp({
+    logger: silentLogger(),
+    store: new UploadStore(knex),
+    files,
+    outbox,
+    apiKeys: [KEY, KEY2],
+    policy: {
+      pathMode: options.pathMode ?? 'ignore',
+      maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
+      expireAfterMs: options.expireAfterMs ?? 3_600_000,
+    },
+    port: () => port,
+    now: options.now,
+  });
+  const server = await listen(app, { port: 0 });
+  port = server.port;
+  return {
+    url: server.url,
+    app,
+    service,
+    knex,
+    files,
+    dir: tmp.dir,
+    uploadDir: files.uploadDir,
+    server,
+    async close() {
+      await server.close();
+      await publisher?.stop();
+      if (pg) await knex.raw('drop schema if exists ?? cascade', [pg.schema]);
+      await knex.destroy();
+      tmp.cleanup();
+    },
+  };
+}
+
+/** Every file under a folder, as relative paths. */
+export function walk(dir: string, base = dir): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? walk(p, base) : [path.relative(base, p)];
+  });
+}
+
+export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+export function fileSize(p: string): number {
+  return statSync(p).size;
+}
+
+/** Header value carrying UTF-8 bytes the way an HTTP client puts them on the wire. */
+export const utf8Header = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
