@@ -84,7 +84,7 @@ export function uploadStorageContract(engine: string, pgUrl?: string) {
         .set('Upload-Length', '5')
         .set('Upload-Metadata', meta)
         .expect(409);
-      const id = a.headers.location.split('/').pop();
+      const id = a.headers.location!.split('/').pop();
       await request(up.app)
         .patch(`/files/${id}`)
         .set(tus)
@@ -100,7 +100,7 @@ export function uploadStorageContract(engine: string, pgUrl?: string) {
         .set('Upload-Length', '1')
         .set('Upload-Metadata', meta)
         .expect(201);
-      const bid = b.headers.location.split('/').pop();
+      const bid = b.headers.location!.split('/').pop();
       const info = await request(up.app).get(`/uploads/${bid}`).set(auth).expect(200);
       expect(info.body.filename).toMatch(/^runs\/r2\/t_\d+\.bin$/);
     });

@@ -42,7 +42,7 @@ describe('tus 1.0', () => {
     up = await startUploads({ maxBytes: 1000 });
     const res = await request(up.app).options('/files').expect(204);
     expect(res.headers['tus-version']).toBe('1.0.0');
-    expect(res.headers['tus-extension'].split(',')).toEqual(
+    expect(res.headers['tus-extension']!.split(',')).toEqual(
       expect.arrayContaining([
         'creation',
         'creation-with-upload',
@@ -175,7 +175,7 @@ describe('tus 1.0', () => {
     let now = 1_000_000;
     up = await startUploads({ expireAfterMs: 60_000, now: () => now });
     const { id, res } = await create(100);
-    expect(new Date(res.headers['upload-expires']).getTime()).toBe(
+    expect(new Date(res.headers['upload-expires']!).getTime()).toBe(
       Math.floor((1_000_000 + 60_000) / 1000) * 1000,
     );
     await patch(id, 0, randomBytes(10)).expect(204);
