@@ -208,7 +208,7 @@ describe('tus 1.0', () => {
       .set('Upload-Concat', `final;/files/${pa.id} /files/${pb.id}`)
       .set('Upload-Metadata', meta({ filename: 'joined.bin' }))
       .expect(201);
-    const finalId = final.headers.location.split('/').pop();
+    const finalId = (final.headers.location as string).split('/').pop() as string;
     const head = await request(up.app).head(`/files/${finalId}`).set(tus).expect(200);
     expect(head.headers['upload-concat']).toBe(`final;/files/${pa.id} /files/${pb.id}`);
     expect(head.headers['upload-offset']).toBe(String(a.length + b.length));
@@ -230,7 +230,7 @@ describe('tus 1.0', () => {
       })
       .expect(201);
     expect(res.headers.location).toMatch(/^https:\/\/lab\.example\.org\/api\/uploads\/files\/[0-9a-f]{32}$/);
-    const id = res.headers.location.split('/').pop();
+    const id = (res.headers.location as string).split('/').pop();
     await request(up.app)
       .post(`/files/${id}`)
       .set(tus)
@@ -283,7 +283,11 @@ describe('tus 1.0', () => {
     const file = path.join(tmp.dir, 'scan.bin');
     const data = randomBytes(3 * 1024 * 1024 + 123);
     writeFileSync(file, data);
-    const urlStorage = new tusClient.FileUrlStorage(path.join(tmp.dir, 'tus-urls.json'));
+    // FileUrlStorage exists in the Node build but not in the package's type declarations.
+    const { FileUrlStorage } = tusClient as unknown as {
+      FileUrlStorage: new (file: string) => tusClient.UrlStorage;
+    };
+    const urlStorage = new FileUrlStorage(path.join(tmp.dir, 'tus-urls.json'));
     const options = (onProgress?: (sent: number) => void) => ({
       endpoint: `${up.url}/files`,
       headers: { Authorization: `Bearer ${KEY}` },
