@@ -4,6 +4,7 @@ import path from 'node:path';
 import { calibrationsUpload } from '@qlab/client';
 import { subscribeEvents } from '@qlab/events';
 import { closedPort, tempDir, waitFor } from '@qlab/testkit';
+import { STACK_SERVICES } from '../src/services';
 
 const root = path.resolve(__dirname, '../../..');
 
@@ -18,7 +19,9 @@ describe('pnpm start (the local stack)', () => {
   });
 
   it('starts the broker and every service, serves them, and stops cleanly on Ctrl-C', async () => {
-    const storePort = await closedPort();
+    const ports: Record<string, string> = {};
+    for (const s of STACK_SERVICES) ports[s.portEnv] = String(await closedPort());
+    const storePort = ports.CALIBRATION_STORE_PORT;
     const mqttPort = await closedPort();
     child = spawn(
       path.join(root, 'node_modules/.bin/tsx'),
@@ -29,7 +32,7 @@ describe('pnpm start (the local stack)', () => {
           ...process.env,
           QLAB_STACK_FROM_SOURCE: '1',
           DATA_DIR: tmp.dir,
-          CALIBRATION_STORE_PORT: String(storePort),
+          ...ports,
           MQTT_PORT: String(mqttPort),
           MQTT_URL: '',
           QIBO_SERVER_CONFIG: path.join(tmp.dir, 'server.json'),
@@ -48,6 +51,9 @@ describe('pnpm start (the local stack)', () => {
     expect(output).toContain('qlab: ready');
     expect(output).toContain(`http://127.0.0.1:${storePort}`);
     expect(output).toContain(`mqtt://127.0.0.1:${mqttPort}`);
+    for (const s of STACK_SERVICES) {
+      expect((await fetch(`http://127.0.0.1:${ports[s.portEnv]}/health`)).status).toBe(200);
+    }
 
     const events: string[] = [];
     const sub = await subscribeEvents({
