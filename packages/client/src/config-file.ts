@@ -6,7 +6,12 @@ import path from 'node:path';
 export interface ClientConfig {
   server_url?: string;
   api_token?: string;
+  /** chunked-upload service for `qlab upload`. */
+  upload_url?: string;
+  upload_key?: string;
 }
+
+export const DEFAULT_UPLOAD_URL = 'http://127.0.0.1:3000';
 
 export const DEFAULT_SERVER_URL = 'http://127.0.0.1:5050';
 
@@ -38,8 +43,29 @@ export async function setServer(
   file = clientConfigPath(),
 ): Promise<void> {
   const url = new URL(serverUrl); // throws on a malformed URL
-  const config: ClientConfig = { server_url: url.toString().replace(/\/$/, '') };
+  const previous = await readClientConfig(file);
+  const config: ClientConfig = { ...previous, server_url: url.toString().replace(/\/$/, '') };
   if (apiToken) config.api_token = apiToken;
+  else delete config.api_token;
+  await writeConfig(file, config);
+}
+
+/** Persists the chunked-upload server and API key used by `qlab upload`. */
+export async function setUploadServer(
+  uploadUrl: string,
+  apiKey?: string,
+  file = clientConfigPath(),
+): Promise<void> {
+  const url = new URL(uploadUrl);
+  const config: ClientConfig = {
+    ...(await readClientConfig(file)),
+    upload_url: url.toString().replace(/\/$/, ''),
+  };
+  if (apiKey) config.upload_key = apiKey;
+  await writeConfig(file, config);
+}
+
+async function writeConfig(file: string, config: ClientConfig): Promise<void> {
   await writeFile(file, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
   await chmod(file, 0o600);
 }

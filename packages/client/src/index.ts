@@ -19,10 +19,21 @@ export {
   type ClientConfig,
   clientConfigPath,
   DEFAULT_SERVER_URL,
+  DEFAULT_UPLOAD_URL,
   readClientConfig,
   setServer,
+  setUploadServer,
 } from './config-file';
 export { type ConnectionOptions, resolveConnection } from './connection';
 export { QlabClientError } from './errors';
 export { unpack, unpackFile } from './unpack';
+export { type BackoffPolicy, type Clock, DEFAULT_BACKOFF, realClock, retryDelay } from './uploads/backoff';
+export type { BufferedFile, ChunkRow, ChunkStatus } from './uploads/chunk-store';
+export {
+  IndexedCPClient,
+  type IndexedCPClientOptions,
+  type UploadProgressEvent,
+  type UploadSummary,
+} from './uploads/indexedcp-client';
+export { type TusUploadOptions, type TusUploadResult, tusUploadFile } from './uploads/tus-upload';
 export { zipPaths } from './zip';

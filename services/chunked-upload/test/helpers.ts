@@ -23,6 +23,10 @@ export interface UploadServerOptions {
   broker?: EmbeddedBroker;
   pgUrl?: string;
   now?: () => number;
+  /** Reuse a data dir (restarts); it is then not removed on close. */
+  dir?: string;
+  /** Listen on this port instead of an ephemeral one. */
+  port?: number;
 }
 
 export interface RunningUploads {
@@ -38,7 +42,7 @@ export interface RunningUploads {
 }
 
 export async function startUploads(options: UploadServerOptions = {}): Promise<RunningUploads> {
-  const tmp = tempDir('qlab-up-');
+  const tmp = options.dir ? { dir: options.dir, cleanup: () => undefined } : tempDir('qlab-up-');
   const pg = options.pgUrl ? pgSchemaUrl(options.pgUrl) : undefined;
   const knex = await openDatabase({
     target: pg ? parseDbUrl(pg.url) : { client: 'sqlite', filename: path.join(tmp.dir, 'uploads.db') },
@@ -74,7 +78,7 @@ export async function startUploads(options: UploadServerOptions = {}): Promise<R
     port: () => port,
     now: options.now,
   });
-  const server = await listen(app, { port: 0 });
+  const server = await listen(app, { port: options.port ?? 0, graceMs: 0 });
   port = server.port;
   return {
     url: server.url,

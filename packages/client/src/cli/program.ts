@@ -11,11 +11,18 @@ import {
   resultsList,
   resultsUpload,
 } from '../calibrations';
-import { clientConfigPath, readClientConfig, setServer } from '../config-file';
+import {
+  clientConfigPath,
+  DEFAULT_UPLOAD_URL,
+  readClientConfig,
+  setServer,
+  setUploadServer,
+} from '../config-file';
 import type { ConnectionOptions } from '../connection';
 import { QlabClientError } from '../errors';
 import { unpackFile } from '../unpack';
 import { progressBar } from './progress';
+import { uploadFiles } from './upload-command';
 
 export interface CliIO {
   out: (line: string) => void;
