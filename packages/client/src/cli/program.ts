@@ -87,20 +87,59 @@ export function buildProgram(io: CliIO): Command {
       await setServer(url, o.token ?? program.opts().token);
       io.out(`saved ${url} to ${clientConfigPath()}`);
     });
+  config
+    .command('set-upload-server <url>')
+    .description('remember the chunked-upload service (and its API key) for `qlab upload`')
+    .option('--key <key>', 'API key to remember')
+    .action(async (url: string, o: { key?: string }) => {
+      await setUploadServer(url, o.key);
+      io.out(`saved upload server ${url} to ${clientConfigPath()}`);
+    });
   config.command('show').action(async () => {
     const c = await readClientConfig();
-    io.out(
-      JSON.stringify(
-        {
-          file: clientConfigPath(),
-          server_url: c.server_url ?? null,
-          api_token: c.api_token ? '(set)' : null,
-        },
-        null,
-        2,
-      ),
-    );
+    const shown = {
+      file: clientConfigPath(),
+      server_url: c.server_url ?? null,
+      api_token: c.api_token ? '(set)' : null,
+      upload_url: c.upload_url ?? null,
+      upload_key: c.upload_key ? '(set)' : null,
+    };
+    io.out(JSON.stringify(shown, null, 2));
   });
+
+  program
+    .command('upload <files...>')
+    .description(
+      'upload large files to the chunked-upload service; run it again to resume an interrupted upload',
+    )
+    .option(
+      '--upload-server <url>',
+      `chunked-upload URL (default: from \`qlab config set-upload-server\`, else ${DEFAULT_UPLOAD_URL})`,
+    )
+    .option('--key <key>', 'API key (default: from the config, else INDEXEDCP_API_KEY)')
+    .option('--protocol <protocol>', 'tus or indexedcp', 'tus')
+    .option(
+      '--chunk-mb <n>',
+      'MiB per request (tus default: the whole file at once; indexedcp default: 1)',
+      positiveInt,
+    )
+    .action(
+      async (
+        files: string[],
+        o: { uploadServer?: string; key?: string; protocol: string; chunkMb?: number },
+      ) => {
+        if (o.protocol !== 'tus' && o.protocol !== 'indexedcp')
+          throw new QlabClientError('--protocol must be tus or indexedcp');
+        const saved = await readClientConfig();
+        await uploadFiles(files, {
+          serverUrl: (o.uploadServer ?? saved.upload_url ?? DEFAULT_UPLOAD_URL).replace(/\/+$/, ''),
+          apiKey: o.key ?? saved.upload_key ?? process.env.INDEXEDCP_API_KEY,
+          protocol: o.protocol,
+          chunkSize: o.chunkMb ? o.chunkMb * 1024 * 1024 : undefined,
+          io,
+        });
+      },
+    );
 
   const upload = async (
     kind: 'calibration' | 'result',

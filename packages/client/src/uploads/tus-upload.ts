@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { mkdir, realpath, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import * as tus from 'tus-js-client';
@@ -12,7 +12,7 @@ export interface TusUploadOptions {
   chunkSize?: number;
   /** File name stored on the server (default: the base name). */
   name?: string;
-  /** Where unfinished uploads are remembered for resuming; default ~/.qlab/tus-uploads.json. */
+  /** Where unfinished uploads are remembered for resuming; default QLAB_TUS_RESUME_FILE, else ~/.qlab/tus-uploads.json. */
   resumeFile?: string;
   onProgress?: (sentBytes: number, totalBytes: number) => void;
   /** Waits between automatic retries (ms). Default [0, 1000, 3000, 5000]. */
@@ -36,7 +36,13 @@ const { FileUrlStorage } = tus as unknown as { FileUrlStorage: new (file: string
 export async function tusUploadFile(file: string, options: TusUploadOptions): Promise<TusUploadResult> {
   const info = await stat(file);
   const real = await realpath(file);
-  const storage = new FileUrlStorage(options.resumeFile ?? path.join(homedir(), '.qlab', 'tus-uploads.json'));
+  const resumeFile =
+    options.resumeFile ??
+    process.env.QLAB_TUS_RESUME_FILE ??
+    path.join(homedir(), '.qlab', 'tus-uploads.json');
+  // The store locks by creating "<file>.lock": its folder must exist.
+  await mkdir(path.dirname(resumeFile), { recursive: true });
+  const storage = new FileUrlStorage(resumeFile);
   const fingerprint = `qlab:${options.endpoint}:${real}:${info.size}:${info.mtimeMs}`;
   return new Promise((resolve, reject) => {
     let resumed = false;
