@@ -120,7 +120,7 @@ export class ChunkStore {
         file.totalChunks,
         file.addedAt,
       );
-      chunks.forEach((c, i) => insertChunk.run(id, i, c.data, c.data.length, c.sha256));
+      for (const [i, c] of chunks.entries()) insertChunk.run(id, i, c.data, c.data.length, c.sha256);
     })();
     return { ...file, id, completedAt: null, actualFilename: null };
   }

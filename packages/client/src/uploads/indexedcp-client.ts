@@ -238,7 +238,11 @@ export class IndexedCPClient {
   async startUploadBackground(serverUrl = this.options.serverUrl, checkIntervalMs = 5000): Promise<void> {
     if (!serverUrl) throw new Error('no serverUrl');
     if (this.background) return;
-    const state = { stop: false, done: Promise.resolve(), wake: () => undefined as void };
+    const state: { stop: boolean; done: Promise<void>; wake: () => void } = {
+      stop: false,
+      done: Promise.resolve(),
+      wake: () => undefined,
+    };
     state.done = (async () => {
       while (!state.stop) {
         const pass = await this.uploadDue(serverUrl).catch((err) => {
