@@ -27,4 +27,5 @@ export { createLogger, type Logger, silentLogger } from './logger';
 export { createMetrics, type Metrics } from './metrics';
 export { type OpenApiDocument, problemResponse, problemSchema, withKitPaths } from './openapi';
 export { publicUrl } from './public-url';
+export { runMain } from './run-main';
 export { parseInput } from './validate';

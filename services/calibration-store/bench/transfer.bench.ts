@@ -4,13 +4,13 @@
  * Prints MB/s each way, the ratio to the bare server, and the store's RSS growth.
  *   pnpm --filter calibration-store bench        (BENCH_MB=200 BENCH_ROUNDS=3 to change)
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { buildPackage, spawnService } from '@qlab/testkit';
 import archiver from 'archiver';
 
 const MB = 1024 * 1024;
@@ -18,19 +18,6 @@ const SIZE_MB = Number(process.env.BENCH_MB ?? 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const serviceDir = path.resolve(__dirname, '..');
 const repoRoot = path.resolve(serviceDir, '../..');
-
-function build() {
-  const r = spawnSync(
-    'pnpm',
-    ['exec', 'turbo', 'run', 'build', '--filter=calibration-store', '--output-logs=errors-only'],
-    {
-      cwd: repoRoot,
-      stdio: 'inherit',
-      env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
-    },
-  );
-  if (r.status !== 0) throw new Error('build failed');
-}
 
 async function makeArchive(file: string, sizeMb: number): Promise<void> {
   let left = sizeMb;
@@ -51,23 +38,6 @@ async function makeArchive(file: string, sizeMb: number): Promise<void> {
   archive.append(JSON.stringify({ nshots: 1024 }), { name: 'calibration/parameters.json' });
   await archive.finalize();
   await done;
-}
-
-function startProcess(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /"url":"(http:[^"]+)"/.exec(out);
-      if (m) resolve({ child, url: m[1]! });
-    });
-    child.on('exit', (code) => reject(new Error(`${cmd} exited ${code}: ${out}`)));
-  });
 }
 
 function rssKb(pid: number): number {
@@ -155,23 +125,25 @@ function download(url: string, expected: number): Promise<number> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main() {
-  build();
+  buildPackage(repoRoot, 'calibration-store');
   const work = mkdtempSync(path.join(tmpdir(), 'qlab-bench-cal-'));
   const archive = path.join(work, 'bench.zip');
   await makeArchive(archive, SIZE_MB);
   const size = statSync(archive).size;
   const sizeMb = size / 1e6;
 
-  const store = await startProcess(process.execPath, [path.join(serviceDir, 'dist/main.js'), '--port', '0'], {
-    DATA_DIR: path.join(work, 'data'),
-    HOST: '127.0.0.1',
-    QIBO_MAX_UPLOAD_BYTES: String(2 * size),
-    QIBO_SERVER_CONFIG: path.join(work, 'server.json'),
-    QIBO_API_TOKEN: '',
-    MQTT_URL: '',
-    LOG_LEVEL: 'info',
+  const store = await spawnService(process.execPath, [path.join(serviceDir, 'dist/main.js'), '--port', '0'], {
+    env: {
+      DATA_DIR: path.join(work, 'data'),
+      HOST: '127.0.0.1',
+      QIBO_MAX_UPLOAD_BYTES: String(2 * size),
+      QIBO_SERVER_CONFIG: path.join(work, 'server.json'),
+      QIBO_API_TOKEN: '',
+      MQTT_URL: '',
+      LOG_LEVEL: 'info',
+    },
   });
-  const bare = await startProcess(process.execPath, [path.join(__dirname, 'bare-server.mjs'), work], {});
+  const bare = await spawnService(process.execPath, [path.join(__dirname, 'bare-server.mjs'), work]);
   await fetch(`${store.url}/health`);
   const rssStartKb = rssKb(store.child.pid!);
   let storePeakKb = rssStartKb;

@@ -1,20 +1,12 @@
-import { Outbox, OutboxPublisher } from '@qlab/events';
-import {
-  ConfigError,
-  createLogger,
-  Lifecycle,
-  listen,
-  openDatabase,
-  parseDbUrl,
-  stopOnSignals,
-} from '@qlab/kit';
+import { startServiceEvents } from '@qlab/events';
+import { createLogger, Lifecycle, listen, openDatabase, parseDbUrl, runMain, stopOnSignals } from '@qlab/kit';
 import { createApp } from './app';
 import { loadCalibrationConfig, USAGE } from './config';
 import { BlobStore } from './storage/blob-store';
 import { KnexMetadataStore } from './storage/metadata-store';
 import { migrations } from './storage/migrations';
 
-async function main(): Promise<void> {
+runMain('calibration-store', async () => {
   const config = loadCalibrationConfig(process.argv.slice(2), process.env);
   if (!config) {
     process.stdout.write(`${USAGE}\n`);
@@ -28,29 +20,19 @@ async function main(): Promise<void> {
   life.add('database', () => knex.destroy());
   const blobs = new BlobStore(config.dataDir);
   await blobs.init();
-
-  let outbox: Outbox | undefined;
-  let publisher: OutboxPublisher | undefined;
-  if (config.mqttUrl) {
-    const events = new OutboxPublisher({
-      knex,
-      mqttUrl: config.mqttUrl,
-      clientId: `calibration-store-${process.pid}`,
-      logger,
-    });
-    events.start();
-    life.add('event publisher', () => events.stop());
-    outbox = new Outbox('calibration-store', () => events.kick());
-    publisher = events;
-  } else {
-    logger.warn('MQTT_URL is not set: events are off');
-  }
+  const events = startServiceEvents({
+    service: 'calibration-store',
+    knex,
+    mqttUrl: config.mqttUrl,
+    logger,
+    lifecycle: life,
+  });
 
   const app = createApp({
     logger,
     store: new KnexMetadataStore(knex),
     blobs,
-    outbox,
+    outbox: events?.outbox,
     apiToken: config.apiToken,
     adminToken: config.adminToken,
     maxUploadBytes: config.maxUploadBytes,
@@ -60,7 +42,9 @@ async function main(): Promise<void> {
     },
     health: () => ({
       auth: config.apiToken ? 'bearer' : 'open',
-      events: publisher ? { connected: publisher.connected, published: publisher.stats.published } : 'off',
+      events: events
+        ? { connected: events.publisher.connected, published: events.publisher.stats.published }
+        : 'off',
     }),
   });
   const server = await listen(app, { port: config.port, host: config.host });
@@ -69,15 +53,4 @@ async function main(): Promise<void> {
     { url: server.url, auth: config.apiToken ? 'bearer token' : 'open' },
     'calibration-store listening',
   );
-}
-
-main().catch((err) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`calibration-store: ${err.message}\n`);
-    process.exit(2);
-  }
-  process.stderr.write(
-    `calibration-store failed to start: ${err instanceof Error ? err.stack : String(err)}\n`,
-  );
-  process.exit(1);
 });

@@ -4,7 +4,7 @@
  * protocol with 1 MiB and 8 MiB chunks. Interleaved rounds, medians, one run.
  *   pnpm --filter chunked-upload bench        (BENCH_MB=1024 BENCH_ROUNDS=3 TUS_CHUNK_MB=8)
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
@@ -20,6 +20,7 @@ import {
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { buildPackage, spawnService } from '@qlab/testkit';
 import * as tus from 'tus-js-client';
 
 const MiB = 1024 * 1024;
@@ -32,40 +33,10 @@ const KEY = 'bench-key';
 const serviceDir = path.resolve(__dirname, '..');
 const repoRoot = path.resolve(serviceDir, '../..');
 
-function build() {
-  const r = spawnSync(
-    'pnpm',
-    ['exec', 'turbo', 'run', 'build', '--filter=chunked-upload', '--output-logs=errors-only'],
-    {
-      cwd: repoRoot,
-      stdio: 'inherit',
-      env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
-    },
-  );
-  if (r.status !== 0) throw new Error('build failed');
-}
-
 function makeInput(file: string) {
   const fd = openSync(file, 'w');
   for (let left = SIZE; left > 0; left -= MiB) writeSync(fd, randomBytes(Math.min(MiB, left)));
   closeSync(fd);
-}
-
-function start(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /"url":"(http:[^"]+)"/.exec(out);
-      if (m) resolve({ child, url: m[1]! });
-    });
-    child.on('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${out}`)));
-  });
 }
 
 const rssKb = (pid: number) =>
@@ -191,25 +162,27 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const mbps = (s: number) => SIZE / 1e6 / s;
 
 async function main() {
-  build();
+  buildPackage(repoRoot, 'chunked-upload');
   const work = mkdtempSync(path.join(tmpdir(), 'qlab-bench-up-'));
   const input = path.join(work, 'input.bin');
   makeInput(input);
   for (const d of ['ours', 'tus', 'bare']) mkdirSync(path.join(work, d));
 
-  const ours = await start(process.execPath, [path.join(serviceDir, 'dist/main.js')], {
-    DATA_DIR: path.join(work, 'ours'),
-    PORT: '0',
-    UPLOAD_API_KEYS: KEY,
-    UPLOAD_MAX_BYTES: String(4 * SIZE),
-    MQTT_URL: '',
-    LOG_LEVEL: 'info',
+  const ours = await spawnService(process.execPath, [path.join(serviceDir, 'dist/main.js')], {
+    env: {
+      DATA_DIR: path.join(work, 'ours'),
+      PORT: '0',
+      UPLOAD_API_KEYS: KEY,
+      UPLOAD_MAX_BYTES: String(4 * SIZE),
+      MQTT_URL: '',
+      LOG_LEVEL: 'info',
+    },
   });
-  const anchor = await start(process.execPath, [
+  const anchor = await spawnService(process.execPath, [
     path.join(__dirname, 'tus-server-baseline.mjs'),
     path.join(work, 'tus'),
   ]);
-  const bare = await start(process.execPath, [
+  const bare = await spawnService(process.execPath, [
     path.join(__dirname, 'bare-server.mjs'),
     path.join(work, 'bare'),
   ]);

@@ -1,13 +1,5 @@
-import { Outbox, OutboxPublisher } from '@qlab/events';
-import {
-  ConfigError,
-  createLogger,
-  Lifecycle,
-  listen,
-  openDatabase,
-  parseDbUrl,
-  stopOnSignals,
-} from '@qlab/kit';
+import { startServiceEvents } from '@qlab/events';
+import { createLogger, Lifecycle, listen, openDatabase, parseDbUrl, runMain, stopOnSignals } from '@qlab/kit';
 import { generatedKey } from './api-keys';
 import { createApp } from './app';
 import { loadUploadConfig } from './config';
@@ -15,7 +7,7 @@ import { DataFiles } from './storage/data-files';
 import { migrations } from './storage/migrations';
 import { UploadStore } from './storage/upload-store';
 
-async function main(): Promise<void> {
+runMain('chunked-upload', async () => {
   const config = loadUploadConfig();
   const logger = createLogger({ service: 'chunked-upload', level: config.logLevel });
   const life = new Lifecycle(logger);
@@ -35,28 +27,20 @@ async function main(): Promise<void> {
       'UPLOAD_API_KEYS is not set: using a generated API key',
     );
   }
-
-  let outbox: Outbox | undefined;
-  if (config.mqttUrl) {
-    const publisher = new OutboxPublisher({
-      knex,
-      mqttUrl: config.mqttUrl,
-      clientId: `chunked-upload-${process.pid}`,
-      logger,
-    });
-    publisher.start();
-    life.add('event publisher', () => publisher.stop());
-    outbox = new Outbox('chunked-upload', () => publisher.kick());
-  } else {
-    logger.warn('MQTT_URL is not set: events are off');
-  }
+  const events = startServiceEvents({
+    service: 'chunked-upload',
+    knex,
+    mqttUrl: config.mqttUrl,
+    logger,
+    lifecycle: life,
+  });
 
   let port = config.port;
   const { app, service } = createApp({
     logger,
     store: new UploadStore(knex),
     files,
-    outbox,
+    outbox: events?.outbox,
     apiKeys,
     policy: { pathMode: config.pathMode, maxBytes: config.maxBytes, expireAfterMs: config.expireAfterMs },
     port: () => port,
@@ -80,13 +64,4 @@ async function main(): Promise<void> {
     { url: server.url, uploadDir: config.uploadDir, pathMode: config.pathMode },
     'chunked-upload listening',
   );
-}
-
-main().catch((err) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`chunked-upload: ${err.message}\n`);
-    process.exit(2);
-  }
-  process.stderr.write(`chunked-upload failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
 });

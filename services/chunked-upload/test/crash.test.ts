@@ -1,20 +1,20 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import path from 'node:path';
-import { tempDir } from '@qlab/testkit';
+import { killGroup, spawnService, tempDir } from '@qlab/testkit';
 import { KEY, sha256 } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const tsx = path.resolve(root, '../../node_modules/.bin/tsx');
 const MiB = 1024 * 1024;
 
-function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(tsx, ['--conditions=@qlab/source', 'src/main.ts'], {
+function startServer(dataDir: string) {
+  return spawnService(tsx, ['--conditions=@qlab/source', 'src/main.ts'], {
     cwd: root,
+    detached: true,
     env: {
-      ...process.env,
       DATA_DIR: dataDir,
       PORT: '0',
       UPLOAD_API_KEYS: KEY,
@@ -22,27 +22,10 @@ function startServer(dataDir: string): Promise<{ child: ChildProcess; url: strin
       MQTT_URL: '',
       LOG_LEVEL: 'info',
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-    detached: true,
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /"url":"(http:[^"]+)"/.exec(out);
-      if (m) resolve({ child, url: m[1]! });
-    });
-    child.on('exit', (code) => reject(new Error(`server exited ${code}`)));
   });
 }
 
-/** SIGKILL the whole process group (tsx runs the server in a child process). */
-function kill(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    process.kill(-child.pid!, 'SIGKILL');
-  });
-}
+const kill = (child: ChildProcess) => killGroup(child);
 
 const tus = { Authorization: `Bearer ${KEY}`, 'Tus-Resumable': '1.0.0' };
 

@@ -1,0 +1,35 @@
+import type { Knex, Lifecycle, Logger } from '@qlab/kit';
+import { Outbox } from './outbox';
+import { OutboxPublisher } from './publisher';
+
+export interface ServiceEvents {
+  outbox: Outbox;
+  publisher: OutboxPublisher;
+}
+
+/**
+ * A service's events: an outbox to record them in its transactions and a publisher draining
+ * it to `mqttUrl`, stopped with the service's lifecycle. Without a broker URL, events are off
+ * (nothing is recorded, so no outbox grows unread) and this says so in the log.
+ */
+export function startServiceEvents(options: {
+  service: string;
+  knex: Knex;
+  mqttUrl: string | undefined;
+  logger: Logger;
+  lifecycle: Lifecycle;
+}): ServiceEvents | undefined {
+  if (!options.mqttUrl) {
+    options.logger.warn('MQTT_URL is not set: events are off');
+    return undefined;
+  }
+  const publisher = new OutboxPublisher({
+    knex: options.knex,
+    mqttUrl: options.mqttUrl,
+    clientId: `${options.service}-${process.pid}`,
+    logger: options.logger,
+  });
+  publisher.start();
+  options.lifecycle.add('event publisher', () => publisher.stop());
+  return { outbox: new Outbox(options.service, () => publisher.kick()), publisher };
+}
