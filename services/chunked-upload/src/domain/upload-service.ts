@@ -70,6 +70,41 @@ export class UploadService {
   }
 
   /**
+   * Records a new active upload and creates its empty data file. If the file cannot be created
+   * the record is ended at once, so no session points at nothing.
+   */
+  async begin(
+    fields: Pick<Upload, 'id' | 'protocol' | 'keyId' | 'clientFilename' | 'targetPath' | 'dataPath'> &
+      Partial<Upload>,
+  ): Promise<Upload> {
+    const now = this.now();
+    const upload: Upload = {
+      clientUploadId: null,
+      offset: 0,
+      length: null,
+      metadata: {},
+      concat: null,
+      concatParts: [],
+      totalChunks: null,
+      nextChunk: 0,
+      ...fields,
+      status: 'active',
+      createdAt: now,
+      updatedAt: now,
+      expiresAt: this.expiresFrom(now),
+      completedAt: null,
+    };
+    await this.store.create(upload);
+    try {
+      await this.files.createEmpty(upload.dataPath);
+    } catch (err) {
+      await this.store.update(upload.id, { status: 'terminated' });
+      throw err;
+    }
+    return upload;
+  }
+
+  /**
    * Publishes the finished bytes and marks the upload complete, with its event, once. If the
    * target name was taken meanwhile (another process, a person), a suffixed name is used.
    */

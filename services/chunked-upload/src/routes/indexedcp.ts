@@ -156,11 +156,10 @@ export function indexedcpRoutes(service: UploadService): Router {
     id = service.newId(),
   ): Promise<Upload> {
     const target = await service.chooseTarget(clientFilename);
-    const now = service.clock();
     // With a known total the file is assembled aside and published once whole; without one
     // (seed clients) it grows in place, as the seed's server did.
     const inPlace = h['x-chunk-total'] === undefined;
-    const upload: Upload = {
+    return service.begin({
       id,
       protocol: 'indexedcp',
       keyId,
@@ -168,27 +167,8 @@ export function indexedcpRoutes(service: UploadService): Router {
       clientUploadId: h['x-upload-id'] ?? null,
       targetPath: target,
       dataPath: inPlace ? `files/${target}` : files.stagingPath(id),
-      offset: 0,
-      length: null,
-      metadata: {},
-      status: 'active',
-      concat: null,
-      concatParts: [],
       totalChunks: h['x-chunk-total'] ?? null,
-      nextChunk: 0,
-      createdAt: now,
-      updatedAt: now,
-      expiresAt: service.expiresFrom(now),
-      completedAt: null,
-    };
-    await store.create(upload);
-    try {
-      await files.createEmpty(upload.dataPath);
-    } catch (err) {
-      await store.update(id, { status: 'terminated' });
-      throw err;
-    }
-    return upload;
+    });
   }
 
   router.post('/upload', async (req: Request, res: Response) => {

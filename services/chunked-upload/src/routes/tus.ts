@@ -166,29 +166,18 @@ export function tusRoutes(service: UploadService): Router {
     if (length > policy.maxBytes)
       throw payloadTooLarge(`Upload-Length ${length} is above Tus-Max-Size ${policy.maxBytes}`);
 
-    const upload: Upload = {
+    const upload = await service.begin({
       id,
       protocol: 'tus',
       keyId: String(res.locals.keyId),
       clientFilename,
-      clientUploadId: null,
       targetPath: concat?.kind === 'partial' ? null : await service.chooseTarget(clientFilename),
       dataPath: files.stagingPath(id),
-      offset: 0,
       length,
       metadata,
-      status: 'active',
       concat: concat?.kind ?? null,
       concatParts: concat?.kind === 'final' ? concat.ids : [],
-      totalChunks: null,
-      nextChunk: 0,
-      createdAt: now,
-      updatedAt: now,
-      expiresAt: service.expiresFrom(now),
-      completedAt: null,
-    };
-    await store.create(upload);
-    await files.createEmpty(upload.dataPath);
+    });
     res.setHeader('Location', locationOf(req, id));
 
     if (concat?.kind === 'final') {
