@@ -143,7 +143,6 @@ export function tusRoutes(service: UploadService): Router {
     if (req.get('upload-defer-length') !== undefined)
       throw badRequest('Upload-Defer-Length is not supported; send Upload-Length');
     let length = intHeader(req.get('upload-length'), 'Upload-Length');
-    const now = service.clock();
     const id = service.newId();
     const clientFilename = metadata.filename ?? metadata.name ?? `upload-${id}`;
 
