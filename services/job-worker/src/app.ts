@@ -1,0 +1,28 @@
+import { bearerAuth, createServiceApp, type Logger } from '@qlab/kit';
+import type { Express } from 'express';
+import { openapi } from './openapi';
+import { jobRoutes } from './routes/jobs';
+import type { JobRepository } from './storage/job-repository';
+import type { JobWorkspace } from './storage/workspace';
+
+export interface AppDeps {
+  logger: Logger;
+  repo: JobRepository;
+  workspace: JobWorkspace;
+  apiToken?: string;
+  leaseMs: number;
+  maxFileBytes: number;
+  readiness?: () => Promise<void>;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const base = createServiceApp({
+    service: 'job-worker',
+    logger: deps.logger,
+    openapi,
+    readiness: deps.readiness,
+  });
+  if (deps.apiToken) base.app.use(bearerAuth(() => [deps.apiToken!]));
+  base.app.use(jobRoutes(deps));
+  return base.finish();
+}

@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { JOB_STATUSES } from '../domain/job';
+
+const instant = z.union([
+  z.number().int().nonnegative(),
+  z.string().transform((v, ctx) => {
+    const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+    if (!Number.isFinite(ms)) {
+      ctx.addIssue({ code: 'custom', message: 'must be epoch ms or ISO 8601' });
+      return z.NEVER;
+    }
+    return ms;
+  }),
+]);
+
+export const newJobSchema = z
+  .object({
+    job_id: z
+      .string()
+      .regex(/^[A-Za-z0-9][\w.-]{0,63}$/, 'job_id: 1-64 letters, digits, _ . -')
+      .optional(),
+    task_type: z.string().regex(/^[\w.:-]{1,128}$/, 'task_type: 1-128 letters, digits, _ . : -'),
+    params: z.record(z.string(), z.unknown()).default({}),
+    priority: z.number().int().min(-1000).max(1000).default(0),
+    max_retries: z.number().int().min(0).max(100).default(3),
+    created_by: z.string().max(128).nullable().optional(),
+    run_at: instant.optional(),
+  })
+  .strict();
+
+export const batchSchema = z.object({ jobs: z.array(newJobSchema).min(1).max(1000) }).strict();
+
+export const listQuery = z
+  .object({
+    status: z.enum(JOB_STATUSES as [string, ...string[]]).optional(),
+    task_type: z.string().max(128).optional(),
+    created_by: z.string().max(128).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(100),
+    offset: z.coerce.number().int().min(0).default(0),
+  })
+  .strict();
+
+const workerId = z.string().regex(/^[\w.:@-]{1,128}$/, 'worker_id: 1-128 safe characters');
+
+export const claimSchema = z
+  .object({
+    worker_id: workerId,
+    task_types: z.array(z.string().max(128)).min(1).max(100),
+    lease_ms: z.number().int().min(1000).max(3_600_000).optional(),
+  })
+  .strict();
+
+export const leaseSchema = z.object({ worker_id: workerId, attempt: z.number().int().min(1) });
+export const heartbeatSchema = leaseSchema
+  .extend({ progress: z.number().min(0).max(100).optional() })
+  .strict();
+export const completeSchema = leaseSchema
+  .extend({ output: z.record(z.string(), z.unknown()).nullable().default({}) })
+  .strict();
+export const failSchema = leaseSchema.extend({ error: z.string().min(1).max(10_000) }).strict();

@@ -1,0 +1,436 @@
+import { randomUUID } from 'node:crypto';
+import type { Outbox } from '@qlab/events';
+import { conflict, isPostgres, type Knex, notFound } from '@qlab/kit';
+import { type Job, type JobStatus, type NewJob, retryBackoffMs } from '../domain/job';
+
+interface Row {
+  job_id: string;
+  task_type: string;
+  params: string;
+  status: string;
+  progress: number;
+  output: string | null;
+  error_message: string | null;
+  created_at: number | string;
+  started_at: number | string | null;
+  completed_at: number | string | null;
+  retry_count: number;
+  max_retries: number;
+  created_by: string | null;
+  priority: number;
+  run_at: number | string;
+  worker_id: string | null;
+  lease_expires_at: number | string | null;
+  attempt: number;
+  cancel_requested: boolean | number;
+  errors: string;
+}
+
+const n = (v: number | string | null): number | null => (v === null ? null : Number(v));
+
+function fromRow(r: Row): Job {
+  return {
+    job_id: r.job_id,
+    task_type: r.task_type,
+    params: JSON.parse(r.params) as Record<string, unknown>,
+    status: r.status as JobStatus,
+    progress: Number(r.progress),
+    output: r.output === null ? null : (JSON.parse(r.output) as Record<string, unknown>),
+    error_message: r.error_message,
+    created_at: Number(r.created_at),
+    started_at: n(r.started_at),
+    completed_at: n(r.completed_at),
+    retry_count: Number(r.retry_count),
+    max_retries: Number(r.max_retries),
+    created_by: r.created_by,
+    priority: Number(r.priority),
+    run_at: Number(r.run_at),
+    worker_id: r.worker_id,
+    lease_expires_at: n(r.lease_expires_at),
+    attempt: Number(r.attempt),
+    cancel_requested: Boolean(r.cancel_requested),
+    errors: JSON.parse(r.errors) as Job['errors'],
+  };
+}
+
+export interface JobQuery {
+  status?: JobStatus;
+  task_type?: string;
+  created_by?: string;
+  limit: number;
+  offset: number;
+}
+
+const isBusy = (err: unknown) => {
+  const e = err as { code?: string; message?: string };
+  return (
+    e.code === 'SQLITE_BUSY' ||
+    e.code === 'SQLITE_BUSY_SNAPSHOT' ||
+    /database is locked/.test(e.message ?? '')
+  );
+};
+
+/**
+ * SQLite has one writer: a transaction can find the database busy (another process holds the
+ * write lock). Such a transaction changed nothing, so it is retried with jittered backoff.
+ */
+async function retryBusy<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (!isBusy(err) || attempt >= 100) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, attempt * 2)));
+    }
+  }
+}
+
+/** What a worker reports with: its id and the attempt it claimed (the fencing token). */
+export interface Lease {
+  workerId: string;
+  attempt: number;
+}
+
+/**
+ * The job queue over knex. Every state change is one transaction whose first statement is the
+ * write (so SQLite takes its write lock before reading), with the event written in the same
+ * transaction. Claims are atomic on both engines (PostgreSQL: FOR UPDATE SKIP LOCKED).
+ */
+export class JobRepository {
+  private lastCreatedAt = 0;
+  private readonly pg: boolean;
+
+  constructor(
+    readonly knex: Knex,
+    private readonly outbox?: Outbox,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.pg = isPostgres(knex);
+  }
+
+  private async emit(
+    trx: Knex.Transaction,
+    type: string,
+    job: Job,
+    extra: Record<string, unknown> = {},
+  ): Promise<void> {
+    await this.outbox?.record(trx, type, `jobs/${job.job_id}`, {
+      job_id: job.job_id,
+      task_type: job.task_type,
+      status: job.status,
+      progress: job.progress,
+      attempt: job.attempt,
+      ...extra,
+    });
+  }
+
+  private write<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    return retryBusy(async () => {
+      const result = await this.knex.transaction(work);
+      this.outbox?.written();
+      return result;
+    });
+  }
+
+  /** Adds jobs (one transaction for the batch) and emits job.queued for each. */
+  async add(jobs: NewJob[]): Promise<Job[]> {
+    const now = this.now();
+    const rows = jobs.map((j) => {
+      // Strictly increasing creation times keep FIFO order within one priority.
+      const created = Math.max(now, this.lastCreatedAt + 1);
+      this.lastCreatedAt = created;
+      return {
+        job_id: j.job_id ?? randomUUID(),
+        task_type: j.task_type,
+        params: JSON.stringify(j.params ?? {}),
+        status: 'queued',
+        progress: 0,
+        output: null,
+        error_message: null,
+        created_at: created,
+        started_at: null,
+        completed_at: null,
+        retry_count: 0,
+        max_retries: j.max_retries ?? 3,
+        created_by: j.created_by ?? null,
+        priority: j.priority ?? 0,
+        run_at: j.run_at ?? created,
+        worker_id: null,
+        lease_expires_at: null,
+        attempt: 0,
+        cancel_requested: false,
+        errors: '[]',
+      } satisfies Row;
+    });
+    return this.write(async (trx) => {
+      for (let i = 0; i < rows.length; i += 500) await trx('jobs').insert(rows.slice(i, i + 500));
+      const added = rows.map(fromRow);
+      for (const job of added) await this.emit(trx, 'job.queued', job);
+      return added;
+    }).catch((err) => {
+      if (/UNIQUE|duplicate key/i.test((err as Error).message))
+        throw conflict('a job with that job_id exists');
+      throw err;
+    });
+  }
+
+  async get(id: string): Promise<Job | undefined> {
+    const row = await this.knex<Row>('jobs').where({ job_id: id }).first();
+    return row ? fromRow(row) : undefined;
+  }
+
+  async mustGet(id: string): Promise<Job> {
+    const job = await this.get(id);
+    if (!job) throw notFound(`no job ${id}`);
+    return job;
+  }
+
+  async list(q: JobQuery): Promise<{ items: Job[]; total: number }> {
+    const base = () => {
+      const b = this.knex<Row>('jobs');
+      if (q.status) b.where({ status: q.status });
+      if (q.task_type) b.where({ task_type: q.task_type });
+      if (q.created_by) b.where({ created_by: q.created_by });
+      return b;
+    };
+    const [rows, count] = await Promise.all([
+      base()
+        .select('*')
+        .orderBy([{ column: 'created_at', order: 'desc' }])
+        .limit(q.limit)
+        .offset(q.offset),
+      base().count({ n: '*' }).first(),
+    ]);
+    return { items: (rows as Row[]).map(fromRow), total: Number(count?.n ?? 0) };
+  }
+
+  /**
+   * Claims the next runnable job of these types: highest priority, then oldest. It gets a
+   * lease until now + leaseMs and a new attempt number. Returns undefined when none is due.
+   */
+  async claim(workerId: string, taskTypes: string[], leaseMs: number): Promise<Job | undefined> {
+    if (taskTypes.length === 0) return undefined;
+    const now = this.now();
+    const marks = taskTypes.map(() => '?').join(', ');
+    const lock = this.pg ? 'for update skip locked' : '';
+    return this.write(async (trx) => {
+      const result = await trx.raw(
+        `update jobs set status = 'processing', worker_id = ?, lease_expires_at = ?, attempt = attempt + 1,
+                started_at = ?, progress = 0
+          where job_id = (select job_id from jobs
+                           where status = 'queued' and task_type in (${marks}) and run_at <= ?
+                           order by priority desc, created_at, job_id limit 1 ${lock})
+            and status = 'queued'
+          returning *`,
+        [workerId, now + leaseMs, now, ...taskTypes, now],
+      );
+      const rows = (this.pg ? result.rows : result) as Row[];
+      if (rows.length === 0) return undefined;
+      const job = fromRow(rows[0]!);
+      await this.emit(trx, 'job.started', job, { worker_id: workerId });
+      return job;
+    });
+  }
+
+  /** Updates a running job the caller still holds; anything else is a 409 (lease lost). */
+  private async updateHeld(
+    trx: Knex.Transaction,
+    id: string,
+    lease: Lease,
+    changes: Partial<Row>,
+  ): Promise<Job> {
+    const result = await trx('jobs')
+      .where({ job_id: id, status: 'processing', worker_id: lease.workerId, attempt: lease.attempt })
+      .update(changes)
+      .returning('*');
+    const row = (result as Row[])[0];
+    if (!row)
+      throw conflict(
+        `job ${id} is not held by ${lease.workerId} (attempt ${lease.attempt}); its lease was lost or it finished`,
+      );
+    return fromRow(row);
+  }
+
+  /** Extends the lease and records progress. Tells the worker whether cancellation was asked for. */
+  async heartbeat(id: string, lease: Lease, leaseMs: number, progress?: number): Promise<Job> {
+    return this.write(async (trx) => {
+      const before = await trx<Row>('jobs').where({ job_id: id }).first('progress');
+      const changes: Partial<Row> = { lease_expires_at: this.now() + leaseMs };
+      if (progress !== undefined) changes.progress = Math.max(0, Math.min(100, Math.round(progress)));
+      const job = await this.updateHeld(trx, id, lease, changes);
+      if (progress !== undefined && Number(before?.progress) !== job.progress)
+        await this.emit(trx, 'job.progress', job);
+      return job;
+    });
+  }
+
+  async complete(id: string, lease: Lease, output: Record<string, unknown> | null): Promise<Job> {
+    return this.write(async (trx) => {
+      const job = await this.updateHeld(trx, id, lease, {
+        status: 'completed',
+        progress: 100,
+        output: JSON.stringify(output ?? {}),
+        completed_at: this.now(),
+        worker_id: null,
+        lease_expires_at: null,
+      });
+      await this.emit(trx, 'job.completed', job, { output: job.output });
+      return job;
+    });
+  }
+
+  /** A failed attempt: retried with backoff while retries remain, else the job ends in error. */
+  async fail(id: string, lease: Lease, message: string): Promise<Job> {
+    return this.write(async (trx) => {
+      const current = await trx<Row>('jobs').where({ job_id: id }).first();
+      if (!current) throw notFound(`no job ${id}`);
+      return this.failAttempt(trx, fromRow(current), message, lease);
+    });
+  }
+
+  private async failAttempt(trx: Knex.Transaction, job: Job, message: string, lease?: Lease): Promise<Job> {
+    const now = this.now();
+    const errors = JSON.stringify(
+      [...job.errors, { at: now, attempt: job.attempt, message: message.slice(0, 2000) }].slice(-10),
+    );
+    const retries = job.retry_count + 1;
+    const base: Partial<Row> = {
+      worker_id: null,
+      lease_expires_at: null,
+      error_message: message.slice(0, 2000),
+      errors,
+    };
+    const where = lease
+      ? { job_id: job.job_id, status: 'processing', worker_id: lease.workerId, attempt: lease.attempt }
+      : { job_id: job.job_id, status: 'processing', attempt: job.attempt };
+    if (job.cancel_requested) {
+      const [row] = (await trx('jobs')
+        .where(where)
+        .update({ ...base, status: 'cancelled', completed_at: now })
+        .returning('*')) as Row[];
+      if (!row) throw conflict(`job ${job.job_id} is no longer held by this attempt`);
+      const cancelled = fromRow(row);
+      await this.emit(trx, 'job.cancelled', cancelled);
+      return cancelled;
+    }
+    if (retries <= job.max_retries) {
+      const [row] = (await trx('jobs')
+        .where(where)
+        .update({
+          ...base,
+          status: 'queued',
+          retry_count: retries,
+          run_at: now + retryBackoffMs(retries),
+          progress: 0,
+        })
+        .returning('*')) as Row[];
+      if (!row) throw conflict(`job ${job.job_id} is no longer held by this attempt`);
+      const retrying = fromRow(row);
+      await this.emit(trx, 'job.retrying', retrying, {
+        error_message: retrying.error_message,
+        retry_count: retries,
+        run_at: retrying.run_at,
+      });
+      return retrying;
+    }
+    const [row] = (await trx('jobs')
+      .where(where)
+      .update({ ...base, status: 'error', retry_count: retries - 1, completed_at: now })
+      .returning('*')) as Row[];
+    if (!row) throw conflict(`job ${job.job_id} is no longer held by this attempt`);
+    const failed = fromRow(row);
+    await this.emit(trx, 'job.failed', failed, { error_message: failed.error_message });
+    return failed;
+  }
+
+  /** A worker stopped a job because cancellation was asked for. */
+  async acknowledgeCancel(id: string, lease: Lease): Promise<Job> {
+    return this.write(async (trx) => {
+      const job = await this.updateHeld(trx, id, lease, {
+        status: 'cancelled',
+        completed_at: this.now(),
+        worker_id: null,
+        lease_expires_at: null,
+      });
+      await this.emit(trx, 'job.cancelled', job);
+      return job;
+    });
+  }
+
+  /** Queued jobs are cancelled at once; running ones are asked to stop (their worker sees it on its next heartbeat). */
+  async cancel(id: string): Promise<Job> {
+    return this.write(async (trx) => {
+      const queued = (await trx('jobs')
+        .where({ job_id: id, status: 'queued' })
+        .update({ status: 'cancelled', completed_at: this.now() })
+        .returning('*')) as Row[];
+      if (queued[0]) {
+        const job = fromRow(queued[0]);
+        await this.emit(trx, 'job.cancelled', job);
+        return job;
+      }
+      const running = (await trx('jobs')
+        .where({ job_id: id, status: 'processing' })
+        .update({ cancel_requested: true })
+        .returning('*')) as Row[];
+      if (running[0]) return fromRow(running[0]);
+      const row = await trx<Row>('jobs').where({ job_id: id }).first();
+      if (!row) throw notFound(`no job ${id}`);
+      throw conflict(`job ${id} is already ${row.status}`);
+    });
+  }
+
+  async remove(id: string): Promise<boolean> {
+    return this.write(async (trx) => (await trx('jobs').where({ job_id: id }).delete()) > 0);
+  }
+
+  /**
+   * Jobs whose lease ran out (their worker died or hung) go back to the queue, counted as a
+   * retry, or end in error when retries are used up; asked-to-cancel ones end cancelled.
+   */
+  async requeueExpired(limit = 100): Promise<number> {
+    const now = this.now();
+    const expired = await this.knex<Row>('jobs')
+      .where({ status: 'processing' })
+      .where('lease_expires_at', '<', now)
+      .limit(limit);
+    let count = 0;
+    for (const row of expired) {
+      const job = fromRow(row);
+      try {
+        await this.write((trx) =>
+          this.failAttempt(trx, job, `lease expired (worker ${job.worker_id} stopped reporting)`),
+        );
+        count++;
+      } catch {
+        // Reported in the meantime: its worker is alive after all.
+      }
+    }
+    return count;
+  }
+
+  async stats() {
+    const now = this.now();
+    const [byStatus, byType, oldest] = await Promise.all([
+      this.knex('jobs').select('status').count({ n: '*' }).groupBy('status'),
+      this.knex('jobs').select('task_type', 'status').count({ n: '*' }).groupBy('task_type', 'status'),
+      this.knex('jobs').where({ status: 'queued' }).min({ t: 'created_at' }).first(),
+    ]);
+    const counts: Record<string, number> = Object.fromEntries(
+      ['queued', 'processing', 'completed', 'error', 'cancelled'].map((s) => [s, 0]),
+    );
+    for (const r of byStatus as { status: string; n: number | string }[]) counts[r.status] = Number(r.n);
+    const types: Record<string, Record<string, number>> = {};
+    for (const r of byType as { task_type: string; status: string; n: number | string }[]) {
+      types[r.task_type] ??= {};
+      types[r.task_type]![r.status] = Number(r.n);
+    }
+    const oldestQueued = oldest?.t === null || oldest?.t === undefined ? null : Number(oldest.t);
+    return {
+      by_status: counts,
+      by_task_type: types,
+      queue_depth: counts.queued ?? 0,
+      oldest_queued_age_ms: oldestQueued === null ? null : now - oldestQueued,
+    };
+  }
+}

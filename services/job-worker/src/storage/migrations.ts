@@ -1,0 +1,39 @@
+import { outboxMigration } from '@qlab/events';
+import type { Migration } from '@qlab/kit';
+
+export const migrations: Record<string, Migration> = {
+  '001_jobs': {
+    async up(knex) {
+      await knex.schema.createTable('jobs', (t) => {
+        t.string('job_id', 64).primary();
+        t.string('task_type', 128).notNullable();
+        t.text('params').notNullable().defaultTo('{}');
+        t.string('status', 16).notNullable();
+        t.integer('progress').notNullable().defaultTo(0);
+        t.text('output');
+        t.text('error_message');
+        t.bigInteger('created_at').notNullable();
+        t.bigInteger('started_at');
+        t.bigInteger('completed_at');
+        t.integer('retry_count').notNullable().defaultTo(0);
+        t.integer('max_retries').notNullable().defaultTo(3);
+        t.string('created_by', 128);
+        t.integer('priority').notNullable().defaultTo(0);
+        t.bigInteger('run_at').notNullable();
+        t.string('worker_id', 128);
+        t.bigInteger('lease_expires_at');
+        t.integer('attempt').notNullable().defaultTo(0);
+        t.boolean('cancel_requested').notNullable().defaultTo(false);
+        t.text('errors').notNullable().defaultTo('[]');
+        // The claim's WHERE and ORDER BY, so a claim never sorts the backlog.
+        t.index(['status', 'task_type', 'priority', 'created_at'], 'jobs_claim');
+        t.index(['status', 'lease_expires_at'], 'jobs_lease');
+        t.index(['created_at']);
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable('jobs');
+    },
+  },
+  '002_outbox': outboxMigration,
+};

@@ -1,0 +1,128 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { AppError, notFound } from '@qlab/kit';
+
+export interface SavedJobFile {
+  relative_path: string;
+  size: number;
+  sha256: string;
+}
+
+const JOB_ID = /^[A-Za-z0-9][\w.-]{0,63}$/;
+
+export class WorkspacePathRefused extends AppError {
+  constructor(detail: string) {
+    super(400, 'PATH_REFUSED', detail);
+  }
+}
+
+/**
+ * Per-job folders, as the seed's JobStorageService: jobs/{id}/input and jobs/{id}/output. Every
+ * path is resolved inside its job's folder; "..", absolute paths and NUL bytes are refused.
+ * Files are written to a temp name and renamed, with their SHA-256 computed on the way.
+ */
+export class JobWorkspace {
+  readonly root: string;
+
+  constructor(storageDir: string) {
+    this.root = path.resolve(storageDir, 'jobs');
+  }
+
+  jobDir(jobId: string): string {
+    if (!JOB_ID.test(jobId)) throw new WorkspacePathRefused(`"${jobId}" is not a valid job id`);
+    return path.join(this.root, jobId);
+  }
+
+  async create(jobId: string): Promise<string> {
+    const dir = this.jobDir(jobId);
+    await mkdir(path.join(dir, 'input'), { recursive: true });
+    await mkdir(path.join(dir, 'output'), { recursive: true });
+    return dir;
+  }
+
+  /** The absolute path of `relativePath` inside the job's folder (the folder itself without one). */
+  resolve(jobId: string, relativePath?: string): string {
+    const dir = this.jobDir(jobId);
+    if (relativePath === undefined || relativePath === '') return dir;
+    if (relativePath.includes('\0')) throw new WorkspacePathRefused('the path contains a NUL byte');
+    if (path.isAbsolute(relativePath) || /^[a-z]:/i.test(relativePath))
+      throw new WorkspacePathRefused(`"${relativePath}" is absolute`);
+    const target = path.resolve(dir, relativePath.normalize('NFKC'));
+    if (!target.startsWith(dir + path.sep))
+      throw new WorkspacePathRefused(`"${relativePath}" leaves the job's folder`);
+    return target;
+  }
+
+  /** A path to write to, its parent folders created (for tools that want a file name). */
+  async allocate(jobId: string, relativePath: string): Promise<string> {
+    const target = this.resolve(jobId, relativePath);
+    await mkdir(path.dirname(target), { recursive: true });
+    return target;
+  }
+
+  /** Saves bytes, a file (by path) or a stream. */
+  async save(jobId: string, relativePath: string, source: Buffer | string | Readable): Promise<SavedJobFile> {
+    const target = await this.allocate(jobId, relativePath);
+    const temp = `${target}.${randomUUID()}.part`;
+    const hash = createHash('sha256');
+    let size = 0;
+    const input = Buffer.isBuffer(source)
+      ? Readable.from([source])
+      : typeof source === 'string'
+        ? createReadStream(source)
+        : source;
+    try {
+      await pipeline(
+        input,
+        async function* (chunks: AsyncIterable<Buffer>) {
+          for await (const chunk of chunks) {
+            hash.update(chunk);
+            size += chunk.length;
+            yield chunk;
+          }
+        },
+        createWriteStream(temp, { flush: true }),
+      );
+      await rename(temp, target);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+    return {
+      relative_path: path.relative(this.jobDir(jobId), target).split(path.sep).join('/'),
+      size,
+      sha256: hash.digest('hex'),
+    };
+  }
+
+  async open(jobId: string, relativePath: string): Promise<{ stream: ReadStream; size: number }> {
+    const target = this.resolve(jobId, relativePath);
+    const info = await stat(target).catch(() => undefined);
+    if (!info?.isFile()) throw notFound(`job ${jobId} has no file ${relativePath}`);
+    return { stream: createReadStream(target), size: info.size };
+  }
+
+  /** Every file of a job, relative to its folder. */
+  async list(jobId: string): Promise<{ path: string; size: number }[]> {
+    const dir = this.jobDir(jobId);
+    const out: { path: string; size: number }[] = [];
+    const walk = async (d: string) => {
+      for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) await walk(p);
+        else if (!e.name.endsWith('.part'))
+          out.push({ path: path.relative(dir, p).split(path.sep).join('/'), size: (await stat(p)).size });
+      }
+    };
+    await walk(dir);
+    return out.sort((a, b) => a.path.localeCompare(b.path));
+  }
+
+  async remove(jobId: string): Promise<void> {
+    await rm(this.jobDir(jobId), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,45 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, stat } from 'node:fs/promises';
+import path from 'node:path';
+import archiver from 'archiver';
+import type { Handler } from '../types';
+import { filesUnder } from './files';
+
+/** archive.zip: zips the job's input files into output/<params.name or archive.zip>. */
+export const archiveZip: Handler = async ({ dir, job, progress, signal }) => {
+  const inputs = await filesUnder(path.join(dir, 'input'));
+  if (inputs.length === 0) throw new Error('archive.zip needs at least one input file');
+  const name =
+    typeof job.params.name === 'string' && /^[\w.-]{1,100}\.zip$/.test(job.params.name)
+      ? job.params.name
+      : 'archive.zip';
+  const target = path.join(dir, 'output', name);
+  const temp = `${target}.part`;
+  let total = 0;
+  for (const f of inputs) total += (await stat(f)).size;
+  const zip = archiver('zip', { zlib: { level: 6 } });
+  const out = createWriteStream(temp);
+  const done = new Promise<void>((resolve, reject) => {
+    out.on('close', resolve);
+    out.on('error', reject);
+    zip.on('error', reject);
+  });
+  signal.addEventListener('abort', () => zip.abort());
+  zip.on('progress', (p) => progress(total === 0 ? 100 : Math.floor((p.fs.processedBytes / total) * 99)));
+  zip.pipe(out);
+  for (const f of inputs)
+    zip.file(f, { name: path.relative(path.join(dir, 'input'), f).split(path.sep).join('/') });
+  await zip.finalize();
+  await done;
+  signal.throwIfAborted();
+  await rename(temp, target);
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(target)) hash.update(chunk as Buffer);
+  return {
+    archive: `output/${name}`,
+    files: inputs.length,
+    size: (await stat(target)).size,
+    sha256: hash.digest('hex'),
+  };
+};

@@ -1,0 +1,165 @@
+import { randomUUID } from 'node:crypto';
+import { coerceError, type Logger } from '@qlab/kit';
+import type { Job } from '../domain/job';
+import type { Handler, JobSource } from './types';
+
+export interface WorkerPoolOptions {
+  source: JobSource;
+  handlers: Record<string, Handler>;
+  /** Default: host-pid-random. */
+  workerId?: string;
+  /** Task types to claim; default every type there is a handler for. */
+  taskTypes?: string[];
+  /** Jobs run at once. Default 1. */
+  concurrency?: number;
+  /** Wait when the queue is empty (ms). Default 1000. */
+  pollIntervalMs?: number;
+  logger: Logger;
+}
+
+/**
+ * Claims jobs of the types it has handlers for and runs them, `concurrency` at a time. A running
+ * job heartbeats every third of its lease; cancellation or a lost lease aborts the handler.
+ * stop() stops claiming and waits for running jobs to finish (graceful drain).
+ */
+export class WorkerPool {
+  readonly workerId: string;
+  private readonly taskTypes: string[];
+  private running = false;
+  private slots: Promise<void>[] = [];
+  private wakers = new Set<() => void>();
+  readonly stats = { completed: 0, failed: 0, cancelled: 0 };
+
+  constructor(private readonly o: WorkerPoolOptions) {
+    this.workerId =
+      o.workerId ?? `${process.env.HOSTNAME ?? 'worker'}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.taskTypes = o.taskTypes ?? Object.keys(o.handlers);
+    const unknown = this.taskTypes.filter((t) => !o.handlers[t]);
+    if (unknown.length > 0) throw new Error(`no handler for task types: ${unknown.join(', ')}`);
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const n = this.o.concurrency ?? 1;
+    this.slots = Array.from({ length: n }, () => this.loop());
+    this.o.logger.info(
+      { workerId: this.workerId, taskTypes: this.taskTypes, concurrency: n },
+      'worker started',
+    );
+  }
+
+  /** Stops claiming; resolves when every running job has finished. */
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const wake of this.wakers) wake();
+    await Promise.all(this.slots);
+    this.o.logger.info({ workerId: this.workerId, ...this.stats }, 'worker stopped');
+  }
+
+  private idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.wakers.add(wake);
+    });
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      let job: Job | undefined;
+      try {
+        job = await this.o.source.claim(this.workerId, this.taskTypes);
+      } catch (err) {
+        this.o.logger.warn({ err: coerceError(err) }, 'claim failed; retrying');
+        await this.idle(this.o.pollIntervalMs ?? 1000);
+        continue;
+      }
+      if (!job) {
+        await this.idle(this.o.pollIntervalMs ?? 1000);
+        continue;
+      }
+      await this.run(job);
+    }
+  }
+
+  private async run(job: Job): Promise<void> {
+    const { source, logger } = this.o;
+    const log = logger.child({ jobId: job.job_id, taskType: job.task_type, attempt: job.attempt });
+    const abort = new AbortController();
+    let progress = 0;
+    let leaseLost = false;
+    let cancelRequested = false;
+    const beat = setInterval(
+      () => {
+        source.heartbeat(job, this.workerId, progress).then(
+          (r) => {
+            if (r.cancelRequested && !cancelRequested) {
+              cancelRequested = true;
+              abort.abort(new Error('cancelled'));
+            }
+          },
+          (err) => {
+            if (/HTTP 409|is not held/.test((err as Error).message)) {
+              leaseLost = true;
+              abort.abort(new Error('lease lost'));
+            }
+            log.warn({ err: coerceError(err) }, 'heartbeat failed');
+          },
+        );
+      },
+      Math.max(200, Math.floor(source.leaseMs / 3)),
+    );
+    try {
+      const dir = await source.prepare(job);
+      const handler = this.o.handlers[job.task_type]!;
+      let output: Record<string, unknown>;
+      try {
+        output = await handler({
+          job,
+          dir,
+          signal: abort.signal,
+          logger: log,
+          progress: (p) => {
+            progress = Math.max(0, Math.min(100, p));
+          },
+        });
+      } finally {
+        clearInterval(beat);
+      }
+      if (leaseLost) return;
+      if (cancelRequested) {
+        await source.cancelled(job, this.workerId);
+        this.stats.cancelled++;
+        return;
+      }
+      await source.finish(job, dir);
+      await source.complete(job, this.workerId, output);
+      this.stats.completed++;
+      log.info('job completed');
+    } catch (err) {
+      clearInterval(beat);
+      const e = coerceError(err);
+      if (leaseLost) {
+        log.warn('lease lost: another worker may run this job; not reporting');
+        return;
+      }
+      try {
+        if (cancelRequested) {
+          await source.cancelled(job, this.workerId);
+          this.stats.cancelled++;
+        } else {
+          await source.fail(job, this.workerId, e.message);
+          this.stats.failed++;
+          log.warn({ err: e }, 'job attempt failed');
+        }
+      } catch (reportErr) {
+        log.error({ err: coerceError(reportErr) }, 'could not report the job; its lease will expire');
+      }
+    }
+  }
+}

@@ -1,0 +1,33 @@
+import type { Logger } from '@qlab/kit';
+import type { Job } from '../domain/job';
+
+/** What a handler gets: its job, a local folder with input/ and output/, progress, and a stop signal. */
+export interface HandlerContext {
+  job: Job;
+  /** Local job folder: input/ holds the inputs, files written to output/ are the job's outputs. */
+  dir: string;
+  /** Reports progress 0-100 (sent with the next heartbeat). */
+  progress(percent: number): void;
+  /** Aborted when the job is cancelled or its lease is lost: stop soon and throw. */
+  signal: AbortSignal;
+  logger: Logger;
+}
+
+/** A task type's implementation: returns the job's output (JSON). Throwing fails the attempt. */
+export type Handler = (ctx: HandlerContext) => Promise<Record<string, unknown>>;
+
+/** Where a worker gets jobs from: the database directly (in-process pool) or the HTTP API (remote). */
+export interface JobSource {
+  claim(workerId: string, taskTypes: string[]): Promise<Job | undefined>;
+  /** Extends the lease; says whether cancellation was asked for. Throws when the lease is lost. */
+  heartbeat(job: Job, workerId: string, progress: number): Promise<{ cancelRequested: boolean }>;
+  complete(job: Job, workerId: string, output: Record<string, unknown>): Promise<void>;
+  fail(job: Job, workerId: string, message: string): Promise<void>;
+  cancelled(job: Job, workerId: string): Promise<void>;
+  /** A local folder for the job with its inputs in place. */
+  prepare(job: Job): Promise<string>;
+  /** Makes the outputs written to the folder the job's outputs (remote: uploads them). */
+  finish(job: Job, dir: string): Promise<void>;
+  /** How long a lease lasts, so heartbeats come well within it. */
+  leaseMs: number;
+}
