@@ -154,7 +154,7 @@ export class JobRepository {
         max_retries: j.max_retries ?? 3,
         created_by: j.created_by ?? null,
         priority: j.priority ?? 0,
-        run_at: j.run_at ?? created,
+        run_at: j.run_at ?? now,
         worker_id: null,
         lease_expires_at: null,
         attempt: 0,

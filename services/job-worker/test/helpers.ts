@@ -1,0 +1,76 @@
+import path from 'node:path';
+import { type EmbeddedBroker, Outbox, OutboxPublisher } from '@qlab/events';
+import { type Knex, type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
+import { pgSchemaUrl, tempDir } from '@qlab/testkit';
+import { createApp } from '../src/app';
+import { JobRepository } from '../src/storage/job-repository';
+import { migrations } from '../src/storage/migrations';
+import { JobWorkspace } from '../src/storage/workspace';
+
+export interface QueueOptions {
+  pgUrl?: string;
+  now?: () => number;
+  broker?: { url: string } | EmbeddedBroker;
+  mqttUrl?: string;
+  apiToken?: string;
+  leaseMs?: number;
+}
+
+export interface RunningQueue {
+  knex: Knex;
+  repo: JobRepository;
+  workspace: JobWorkspace;
+  dir: string;
+  dbUrl: string;
+  app: ReturnType<typeof createApp>;
+  server: Listening;
+  url: string;
+  publisher?: OutboxPublisher;
+  close(): Promise<void>;
+}
+
+/** A job-worker database (SQLite file or a fresh PostgreSQL schema), repository, workspace and API on port 0. */
+export async function startQueue(options: QueueOptions = {}): Promise<RunningQueue> {
+  const tmp = tempDir('qlab-jobs-');
+  const pg = options.pgUrl ? pgSchemaUrl(options.pgUrl) : undefined;
+  const dbUrl = pg ? pg.url : path.join(tmp.dir, 'jobs.db');
+  const knex = await openDatabase({ target: parseDbUrl(dbUrl), migrations });
+  let publisher: OutboxPublisher | undefined;
+  let outbox: Outbox | undefined;
+  const mqttUrl = options.mqttUrl ?? options.broker?.url;
+  if (mqttUrl) {
+    const p = new OutboxPublisher({ knex, mqttUrl, clientId: `jobs-${Math.random()}`, pollMs: 20 });
+    p.start();
+    publisher = p;
+    outbox = new Outbox('job-worker', () => p.kick());
+  }
+  const repo = new JobRepository(knex, outbox, options.now);
+  const workspace = new JobWorkspace(tmp.dir);
+  const app = createApp({
+    logger: silentLogger(),
+    repo,
+    workspace,
+    apiToken: options.apiToken,
+    leaseMs: options.leaseMs ?? 30_000,
+    maxFileBytes: 10 * 1024 * 1024,
+  });
+  const server = await listen(app, { port: 0, graceMs: 0 });
+  return {
+    knex,
+    repo,
+    workspace,
+    dir: tmp.dir,
+    dbUrl,
+    app,
+    server,
+    url: server.url,
+    publisher,
+    async close() {
+      await server.close();
+      await publisher?.stop();
+      if (pg) await knex.raw('drop schema if exists ?? cascade', [pg.schema]);
+      await knex.destroy();
+      tmp.cleanup();
+    },
+  };
+}

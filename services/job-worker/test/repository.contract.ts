@@ -1,0 +1,175 @@
+import type { Job } from '../src/domain/job';
+import { type RunningQueue, startQueue } from './helpers';
+
+/** The queue's semantics; run on SQLite and on PostgreSQL. */
+export function repositoryContract(engine: string, pgUrl?: string) {
+  describe(`job queue on ${engine}`, () => {
+    let q: RunningQueue;
+    let now = 1_000_000;
+    beforeEach(async () => {
+      now = 1_000_000;
+      q = await startQueue({ pgUrl, now: () => now });
+    });
+    afterEach(async () => q.close());
+    const lease = (j: Job, workerId = 'w1') => ({ workerId, attempt: j.attempt });
+
+    it('stores the seed job model', async () => {
+      const [job] = await q.repo.add([
+        {
+          task_type: 'image_resize',
+          params: { width: 800, height: 600 },
+          priority: 5,
+          created_by: 'user123',
+        },
+      ]);
+      expect(job).toMatchObject({
+        task_type: 'image_resize',
+        params: { width: 800, height: 600 },
+        status: 'queued',
+        progress: 0,
+        output: null,
+        error_message: null,
+        created_at: now,
+        started_at: null,
+        completed_at: null,
+        retry_count: 0,
+        max_retries: 3,
+        created_by: 'user123',
+        priority: 5,
+      });
+      expect(await q.repo.get(job!.job_id)).toEqual(job);
+    });
+
+    it('claims highest priority first, then oldest, and only due jobs', async () => {
+      await q.repo.add([
+        { job_id: 'low-old', task_type: 't', priority: 0 },
+        { job_id: 'high', task_type: 't', priority: 10 },
+        { job_id: 'low-new', task_type: 't', priority: 0 },
+        { job_id: 'later', task_type: 't', priority: 100, run_at: now + 60_000 },
+        { job_id: 'other-type', task_type: 'u', priority: 50 },
+      ]);
+      const order: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const j = await q.repo.claim('w1', ['t'], 10_000);
+        if (j) order.push(j.job_id);
+      }
+      expect(order).toEqual(['high', 'low-old', 'low-new']);
+      now += 60_000;
+      expect((await q.repo.claim('w1', ['t'], 10_000))?.job_id).toBe('later');
+      expect((await q.repo.claim('w1', ['t', 'u'], 10_000))?.job_id).toBe('other-type');
+    });
+
+    it('never hands one job to two concurrent claimers', async () => {
+      await q.repo.add(Array.from({ length: 60 }, (_, i) => ({ task_type: 't', job_id: `j${i}` })));
+      const claims = await Promise.all(
+        Array.from({ length: 80 }, (_, i) => q.repo.claim(`w${i}`, ['t'], 10_000)),
+      );
+      const ids = claims.filter(Boolean).map((j) => j!.job_id);
+      expect(ids).toHaveLength(60);
+      expect(new Set(ids).size).toBe(60);
+    });
+
+    it('completes with the right lease only, and reports progress', async () => {
+      await q.repo.add([{ job_id: 'a', task_type: 't' }]);
+      const j = (await q.repo.claim('w1', ['t'], 10_000))!;
+      expect(j).toMatchObject({
+        status: 'processing',
+        attempt: 1,
+        worker_id: 'w1',
+        lease_expires_at: now + 10_000,
+        started_at: now,
+      });
+      now += 5_000;
+      const beat = await q.repo.heartbeat('a', lease(j), 10_000, 42.4);
+      expect(beat).toMatchObject({ progress: 42, lease_expires_at: now + 10_000 });
+      await expect(q.repo.complete('a', lease(j, 'intruder'), {})).rejects.toMatchObject({ status: 409 });
+      await expect(q.repo.complete('a', { workerId: 'w1', attempt: 2 }, {})).rejects.toMatchObject({
+        status: 409,
+      });
+      const done = await q.repo.complete('a', lease(j), { result: 'success' });
+      expect(done).toMatchObject({
+        status: 'completed',
+        progress: 100,
+        output: { result: 'success' },
+        completed_at: now,
+      });
+      await expect(q.repo.complete('a', lease(j), {})).rejects.toMatchObject({ status: 409 });
+    });
+
+    it('retries failures with exponential backoff, then keeps the error with its history', async () => {
+      await q.repo.add([{ job_id: 'f', task_type: 't', max_retries: 2 }]);
+      const delays: number[] = [];
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        const j = await q.repo.claim('w1', ['t'], 10_000);
+        expect(j?.attempt).toBe(attempt);
+        const after = await q.repo.fail('f', lease(j!), `boom ${attempt}`);
+        if (after.status === 'queued') {
+          delays.push(after.run_at - now);
+          expect(await q.repo.claim('w1', ['t'], 10_000)).toBeUndefined(); // not due yet
+          now = after.run_at;
+        } else {
+          expect(after).toMatchObject({ status: 'error', error_message: 'boom 3', retry_count: 2 });
+          expect(after.errors.map((e) => e.message)).toEqual(['boom 1', 'boom 2', 'boom 3']);
+        }
+      }
+      expect(delays).toEqual([1000, 2000]);
+    });
+
+    it('requeues a job whose lease expired, counted as a retry, and fences off the old worker', async () => {
+      await q.repo.add([{ job_id: 'l', task_type: 't', max_retries: 1 }]);
+      const first = (await q.repo.claim('w1', ['t'], 5_000))!;
+      now += 4_000;
+      expect(await q.repo.requeueExpired()).toBe(0);
+      now += 2_000;
+      expect(await q.repo.requeueExpired()).toBe(1);
+      const requeued = (await q.repo.get('l'))!;
+      expect(requeued).toMatchObject({ status: 'queued', retry_count: 1 });
+      expect(requeued.errors[0]?.message).toContain('lease expired');
+      now = requeued.run_at;
+      const second = (await q.repo.claim('w2', ['t'], 5_000))!;
+      expect(second.attempt).toBe(2);
+      await expect(q.repo.complete('l', lease(first), {})).rejects.toMatchObject({ status: 409 });
+      await q.repo.complete('l', lease(second, 'w2'), {});
+      // Out of retries: an expired lease now ends the job in error.
+      await q.repo.add([{ job_id: 'm', task_type: 't', max_retries: 0 }]);
+      await q.repo.claim('w1', ['t'], 1_000);
+      now += 2_000;
+      await q.repo.requeueExpired();
+      expect((await q.repo.get('m'))?.status).toBe('error');
+    });
+
+    it('cancels queued jobs at once and running ones through their worker', async () => {
+      await q.repo.add([
+        { job_id: 'q', task_type: 't' },
+        { job_id: 'r', task_type: 't' },
+      ]);
+      const running = (await q.repo.claim('w1', ['t'], 10_000))!;
+      expect(running.job_id).toBe('q');
+      expect(await q.repo.cancel('r')).toMatchObject({ status: 'cancelled' });
+      expect(await q.repo.claim('w1', ['t'], 10_000)).toBeUndefined();
+      expect(await q.repo.cancel('q')).toMatchObject({ status: 'processing', cancel_requested: true });
+      expect((await q.repo.heartbeat('q', lease(running), 10_000)).cancel_requested).toBe(true);
+      expect(await q.repo.acknowledgeCancel('q', lease(running))).toMatchObject({ status: 'cancelled' });
+      await expect(q.repo.cancel('q')).rejects.toMatchObject({ status: 409 });
+      await expect(q.repo.cancel('nope')).rejects.toMatchObject({ status: 404 });
+    });
+
+    it('reports stats and deletes', async () => {
+      await q.repo.add([{ task_type: 'a' }, { task_type: 'a' }, { task_type: 'b' }]);
+      now += 500;
+      const j = (await q.repo.claim('w', ['b'], 1000))!;
+      const s = await q.repo.stats();
+      expect(s).toMatchObject({
+        queue_depth: 2,
+        oldest_queued_age_ms: 500,
+        by_status: { queued: 2, processing: 1 },
+        by_task_type: { a: { queued: 2 }, b: { processing: 1 } },
+      });
+      expect(await q.repo.remove(j.job_id)).toBe(true);
+      expect(await q.repo.remove(j.job_id)).toBe(false);
+      const page = await q.repo.list({ task_type: 'a', limit: 1, offset: 1 });
+      expect(page).toMatchObject({ total: 2 });
+      expect(page.items).toHaveLength(1);
+    });
+  });
+}
