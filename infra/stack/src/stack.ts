@@ -98,6 +98,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   try {
     for (const service of options.services) {
       const port = Number(env[service.portEnv] ?? service.defaultPort);
+      // Services find each other on the ports the stack gave them (job-worker publishes to the store).
+      const peers = Object.fromEntries(
+        running.map((r) => [`${r.service.name.toUpperCase().replace(/-/g, '_')}_URL`, r.url]),
+      );
       const { cmd, args } = serviceCommand(options.root, service, options.fromSource ?? false);
       const child = spawn(cmd, args, {
         cwd: options.root,

@@ -23,6 +23,7 @@ import { QlabClientError } from '../errors';
 import { unpackFile } from '../unpack';
 import { progressBar } from './progress';
 import { uploadFiles } from './upload-command';
+import { runWorker } from './worker-command';
 
 export interface CliIO {
   out: (line: string) => void;
@@ -190,6 +191,27 @@ export function buildProgram(io: CliIO): Command {
       io.out(`unpacked ${written.length} files into ${path.resolve(o.unpack)}`);
     }
   };
+
+  program
+    .command('worker')
+    .description('run a job worker that claims jobs from the job-worker API (drains on Ctrl-C)')
+    .option('--jobs-url <url>', 'job-worker URL (env JOBS_URL, default http://127.0.0.1:8100)')
+    .option('--jobs-token <token>', 'API token (env JOBS_API_TOKEN)')
+    .option('--tasks <list>', 'comma-separated task types (env WORKER_SUPPORTED_TASKS, default all built-in)')
+    .option('--concurrency <n>', 'jobs at once (env WORKER_CONCURRENCY, default 1)', positiveInt)
+    .option('--id <id>', 'worker id (env WORKER_ID)')
+    .action(
+      async (o: {
+        jobsUrl?: string;
+        jobsToken?: string;
+        tasks?: string;
+        concurrency?: number;
+        id?: string;
+      }) => {
+        const code = await runWorker({ ...o, token: o.jobsToken });
+        if (code !== 0) throw new QlabClientError(`the worker exited with code ${code}`);
+      },
+    );
 
   const cal = program.command('calibrations').alias('cal').description('calibration archives');
   cal
