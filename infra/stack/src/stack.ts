@@ -106,6 +106,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       const child = spawn(cmd, args, {
         cwd: options.root,
         env: {
+          ...peers,
           ...env,
           ...service.env,
           HOST: env.HOST ?? '127.0.0.1',
