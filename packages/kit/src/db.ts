@@ -47,6 +47,12 @@ export interface OpenDatabaseOptions {
   migrations: Record<string, Migration>;
   /** Where knex's own warnings go (it would print to the console otherwise). */
   logger?: Logger;
+  /**
+   * How long SQLite waits for another process's write lock before SQLITE_BUSY (ms). Default 5000.
+   * SQLite's own wait sleeps at least 1 ms per try; a caller that retries busy transactions itself
+   * (the job queue) sets 0 and retries faster.
+   */
+  sqliteBusyTimeoutMs?: number;
   /** Pool size for PostgreSQL (SQLite always uses one connection: better-sqlite3 is synchronous). */
   pgPoolMax?: number;
 }
@@ -79,7 +85,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Knex> 
             conn.pragma('journal_mode = WAL');
             // NORMAL in WAL mode survives a process crash; only an OS crash can lose the last commits.
             conn.pragma('synchronous = NORMAL');
-            conn.pragma('busy_timeout = 5000');
+            conn.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.sqliteBusyTimeoutMs ?? 5000))}`);
             conn.pragma('foreign_keys = ON');
             done(null, conn);
           } catch (err) {

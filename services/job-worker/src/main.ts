@@ -25,6 +25,7 @@ runMain('job-worker', async () => {
     lifecycle: life,
   });
   const repo = new JobRepository(knex, events?.outbox);
+  life.add('queue connection', () => repo.close());
   const workspace = new JobWorkspace(config.storageDir);
 
   // Jobs whose worker died go back to the queue once their lease is over.

@@ -1,16 +1,16 @@
 import { type CloudEvent, type EmbeddedBroker, startEmbeddedBroker, subscribeEvents } from '@qlab/events';
 import { silentLogger } from '@qlab/kit';
-import { mqttTestUrl, startTcpProxy, waitFor } from '@qlab/testkit';
+import { mqttTestUrl, pgTestUrl, startTcpProxy, waitFor } from '@qlab/testkit';
 import { LocalJobSource } from '../src/worker/local-source';
 import { WorkerPool } from '../src/worker/pool';
 import { startQueue } from './helpers';
 
-function eventsContract(name: string, brokerUrl: () => string) {
+function eventsContract(name: string, brokerUrl: () => string, pgUrl?: string) {
   describe(`job events over ${name}`, () => {
     it('arrive in order for each job, also when the broker was unreachable while the jobs ran', async () => {
       const target = new URL(brokerUrl());
       const proxy = await startTcpProxy(target.hostname, Number(target.port));
-      const q = await startQueue({ mqttUrl: proxy.url });
+      const q = await startQueue({ mqttUrl: proxy.url, pgUrl });
       const got: CloudEvent[] = [];
       const sub = await subscribeEvents({
         mqttUrl: brokerUrl(),
@@ -77,6 +77,11 @@ beforeAll(async () => {
 });
 afterAll(async () => broker.close());
 eventsContract('the embedded broker', () => broker.url);
+
+const pgUrl = pgTestUrl('job events');
+(pgUrl ? describe : describe.skip)('PostgreSQL queue', () => {
+  eventsContract('the embedded broker (PostgreSQL queue)', () => broker.url, pgUrl);
+});
 
 const mosquitto = mqttTestUrl('job events');
 (mosquitto ? describe : describe.skip)('Mosquitto', () => {

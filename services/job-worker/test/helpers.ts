@@ -68,6 +68,7 @@ export async function startQueue(options: QueueOptions = {}): Promise<RunningQue
     async close() {
       await server.close();
       await publisher?.stop();
+      repo.close();
       if (pg) await knex.raw('drop schema if exists ?? cascade', [pg.schema]);
       await knex.destroy();
       tmp.cleanup();

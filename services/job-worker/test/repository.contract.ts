@@ -59,6 +59,19 @@ export function repositoryContract(engine: string, pgUrl?: string) {
       expect((await q.repo.claim('w1', ['t', 'u'], 10_000))?.job_id).toBe('other-type');
     });
 
+    it('claims several at once, best first', async () => {
+      await q.repo.add([
+        { job_id: 'p0', task_type: 't' },
+        { job_id: 'p9', task_type: 't', priority: 9 },
+        { job_id: 'p5', task_type: 'u', priority: 5 },
+        { job_id: 'p1', task_type: 't', priority: 1 },
+      ]);
+      const jobs = await q.repo.claimMany('w', ['t', 'u'], 10_000, 3);
+      expect(jobs.map((j) => j.job_id)).toEqual(['p9', 'p5', 'p1']);
+      expect(jobs.every((j) => j.status === 'processing' && j.attempt === 1)).toBe(true);
+      expect((await q.repo.claimMany('w', ['t'], 10_000, 5)).map((j) => j.job_id)).toEqual(['p0']);
+    });
+
     it('never hands one job to two concurrent claimers', async () => {
       await q.repo.add(Array.from({ length: 60 }, (_, i) => ({ task_type: 't', job_id: `j${i}` })));
       const claims = await Promise.all(

@@ -143,9 +143,10 @@ export function jobRoutes(deps: JobRouteDeps): Router {
   // Remote workers: claim, heartbeat (progress), complete, fail, acknowledge a cancel.
   router.post('/jobs/claim', async (req, res) => {
     const c = parseInput(claimSchema, req.body, 'claim');
-    const job = await repo.claim(c.worker_id, c.task_types, c.lease_ms ?? deps.leaseMs);
-    if (!job) return void res.status(204).end();
-    res.json(job);
+    const jobs = await repo.claimMany(c.worker_id, c.task_types, c.lease_ms ?? deps.leaseMs, c.max ?? 1);
+    if (jobs.length === 0) return void res.status(204).end();
+    // Without max the answer is the job itself (one claim, the simple protocol).
+    res.json(c.max === undefined ? jobs[0] : { jobs });
   });
 
   router.get('/jobs/:id', async (req, res) => {

@@ -47,6 +47,8 @@ export const claimSchema = z
     worker_id: workerId,
     task_types: z.array(z.string().max(128)).min(1).max(100),
     lease_ms: z.number().int().min(1000).max(3_600_000).optional(),
+    /** Claim up to this many at once; the answer is then {jobs: [...]}. */
+    max: z.number().int().min(1).max(100).optional(),
   })
   .strict();
 

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Outbox } from '@qlab/events';
 import { conflict, isPostgres, type Knex, notFound } from '@qlab/kit';
 import { type Job, type JobStatus, type NewJob, retryBackoffMs } from '../domain/job';
+import { PgHotPath } from './pg-hot-path';
+import { SqliteHotPath } from './sqlite-hot-path';
 
 interface Row {
   job_id: string;
@@ -79,8 +81,11 @@ async function retryBusy<T>(work: () => Promise<T>): Promise<T> {
     try {
       return await work();
     } catch (err) {
-      if (!isBusy(err) || attempt >= 100) throw err;
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, attempt * 2)));
+      if (!isBusy(err) || attempt >= 2000) throw err;
+      // Write locks are held for well under a millisecond: retry at once a few times, then back
+      // off with jitter (up to 20 ms) so waiting processes do not take turns in lockstep.
+      if (attempt <= 50) await new Promise((r) => setImmediate(r));
+      else await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt / 10)));
     }
   }
 }
@@ -99,6 +104,8 @@ export interface Lease {
 export class JobRepository {
   private lastCreatedAt = 0;
   private readonly pg: boolean;
+  private readonly hot: SqliteHotPath | undefined;
+  private readonly pgHot: PgHotPath | undefined;
 
   constructor(
     readonly knex: Knex,
@@ -106,6 +113,26 @@ export class JobRepository {
     private readonly now: () => number = Date.now,
   ) {
     this.pg = isPostgres(knex);
+    const filename = (knex.client.config.connection as { filename?: string } | undefined)?.filename;
+    if (!this.pg && filename && filename !== ':memory:')
+      this.hot = new SqliteHotPath(filename, Boolean(outbox));
+    if (this.pg) this.pgHot = new PgHotPath(knex, Boolean(outbox));
+  }
+
+  /** SQLite: one writer at a time for the whole database. */
+  get singleWriter(): boolean {
+    return !this.pg;
+  }
+
+  /** Closes the SQLite hot-path connection (the knex instance is the caller's to destroy). */
+  close(): void {
+    this.hot?.close();
+  }
+
+  private async fast<T>(work: (hot: SqliteHotPath) => T): Promise<T> {
+    const result = await retryBusy(async () => work(this.hot!));
+    this.outbox?.written();
+    return result;
   }
 
   private async emit(
@@ -209,27 +236,59 @@ export class JobRepository {
    * lease until now + leaseMs and a new attempt number. Returns undefined when none is due.
    */
   async claim(workerId: string, taskTypes: string[], leaseMs: number): Promise<Job | undefined> {
-    if (taskTypes.length === 0) return undefined;
+    return (await this.claimMany(workerId, taskTypes, leaseMs, 1))[0];
+  }
+
+  /** Claims up to `max` jobs at once (one statement), best first: a worker with free slots fills them in one go. */
+  async claimMany(workerId: string, taskTypes: string[], leaseMs: number, max: number): Promise<Job[]> {
+    if (taskTypes.length === 0 || max < 1) return [];
     const now = this.now();
-    const marks = taskTypes.map(() => '?').join(', ');
-    const lock = this.pg ? 'for update skip locked' : '';
-    return this.write(async (trx) => {
-      const result = await trx.raw(
-        `update jobs set status = 'processing', worker_id = ?, lease_expires_at = ?, attempt = attempt + 1,
-                started_at = ?, progress = 0
-          where job_id = (select job_id from jobs
-                           where status = 'queued' and task_type in (${marks}) and run_at <= ?
-                           order by priority desc, created_at, job_id limit 1 ${lock})
-            and status = 'queued'
-          returning *`,
-        [workerId, now + leaseMs, now, ...taskTypes, now],
+    let rows: Record<string, unknown>[];
+    if (this.hot) {
+      rows = await this.fast((hot) => hot.claim(workerId, taskTypes, now, leaseMs, max));
+    } else if (this.pgHot) {
+      rows = await this.pgHot.claim(workerId, taskTypes, now, leaseMs, max);
+      if (rows.length > 0) this.outbox?.written();
+      rows.sort(
+        (a, b) => Number(b.priority) - Number(a.priority) || Number(a.created_at) - Number(b.created_at),
       );
-      const rows = (this.pg ? result.rows : result) as Row[];
-      if (rows.length === 0) return undefined;
-      const job = fromRow(rows[0]!);
-      await this.emit(trx, 'job.started', job, { worker_id: workerId });
-      return job;
+    } else {
+      rows = await this.claimWithKnex(workerId, taskTypes, now, leaseMs, max);
+    }
+    return rows.map((r) => fromRow(r as unknown as Row));
+  }
+
+  /** SQLite in memory (tests): the portable path through knex. */
+  private claimWithKnex(
+    workerId: string,
+    taskTypes: string[],
+    now: number,
+    leaseMs: number,
+    max: number,
+  ): Promise<Record<string, unknown>[]> {
+    const arm = `select * from (select job_id, priority, created_at from jobs
+                   where status = 'queued' and task_type = ? and run_at <= ?
+                   order by priority desc, created_at, job_id limit ?)`;
+    const candidates = taskTypes.map(() => arm).join(' union all ');
+    return this.write(async (trx) => {
+      const rows = (await trx.raw(
+        `update jobs set status = 'processing', worker_id = ?, lease_expires_at = ?, attempt = attempt + 1, started_at = ?, progress = 0
+          where job_id in (select job_id from (${candidates}) order by priority desc, created_at, job_id limit ?) and status = 'queued'
+          returning *`,
+        [workerId, now + leaseMs, now, ...taskTypes.flatMap((t) => [t, now, max]), max],
+      )) as Row[];
+      rows.sort(
+        (a, b) => Number(b.priority) - Number(a.priority) || Number(a.created_at) - Number(b.created_at),
+      );
+      for (const row of rows) await this.emit(trx, 'job.started', fromRow(row), { worker_id: workerId });
+      return rows as unknown as Record<string, unknown>[];
     });
+  }
+
+  private leaseLost(id: string, lease: Lease) {
+    return conflict(
+      `job ${id} is not held by ${lease.workerId} (attempt ${lease.attempt}); its lease was lost or it finished`,
+    );
   }
 
   /** Updates a running job the caller still holds; anything else is a 409 (lease lost). */
@@ -253,6 +312,22 @@ export class JobRepository {
 
   /** Extends the lease and records progress. Tells the worker whether cancellation was asked for. */
   async heartbeat(id: string, lease: Lease, leaseMs: number, progress?: number): Promise<Job> {
+    if (this.hot) {
+      const p = progress === undefined ? null : Math.max(0, Math.min(100, Math.round(progress)));
+      const row = await this.fast((hot) =>
+        hot.heartbeat(id, lease.workerId, lease.attempt, this.now() + leaseMs, p),
+      );
+      if (!row) throw this.leaseLost(id, lease);
+      return fromRow(row as unknown as Row);
+    }
+    if (this.pgHot) {
+      const p = progress === undefined ? null : Math.max(0, Math.min(100, Math.round(progress)));
+      const now = this.now();
+      const row = await this.pgHot.heartbeat(id, lease.workerId, lease.attempt, now + leaseMs, p, now);
+      if (!row) throw this.leaseLost(id, lease);
+      this.outbox?.written();
+      return fromRow(row as unknown as Row);
+    }
     return this.write(async (trx) => {
       const before = await trx<Row>('jobs').where({ job_id: id }).first('progress');
       const changes: Partial<Row> = { lease_expires_at: this.now() + leaseMs };
@@ -265,6 +340,25 @@ export class JobRepository {
   }
 
   async complete(id: string, lease: Lease, output: Record<string, unknown> | null): Promise<Job> {
+    if (this.hot) {
+      const row = await this.fast((hot) =>
+        hot.complete(id, lease.workerId, lease.attempt, JSON.stringify(output ?? {}), this.now()),
+      );
+      if (!row) throw this.leaseLost(id, lease);
+      return fromRow(row as unknown as Row);
+    }
+    if (this.pgHot) {
+      const row = await this.pgHot.complete(
+        id,
+        lease.workerId,
+        lease.attempt,
+        JSON.stringify(output ?? {}),
+        this.now(),
+      );
+      if (!row) throw this.leaseLost(id, lease);
+      this.outbox?.written();
+      return fromRow(row as unknown as Row);
+    }
     return this.write(async (trx) => {
       const job = await this.updateHeld(trx, id, lease, {
         status: 'completed',

@@ -31,13 +31,15 @@ export class HttpJobSource implements JobSource {
     return res;
   }
 
-  async claim(workerId: string, taskTypes: string[]) {
+  async claim(workerId: string, taskTypes: string[], max: number) {
     const res = await this.call('POST', '/jobs/claim', {
       worker_id: workerId,
       task_types: taskTypes,
       lease_ms: this.leaseMs,
+      max,
     });
-    return res.status === 204 ? undefined : ((await res.json()) as Job);
+    if (res.status === 204) return [];
+    return ((await res.json()) as { jobs: Job[] }).jobs;
   }
 
   async heartbeat(job: Job, workerId: string, progress: number) {

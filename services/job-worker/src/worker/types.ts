@@ -4,7 +4,7 @@ import type { Job } from '../domain/job';
 /** What a handler gets: its job, a local folder with input/ and output/, progress, and a stop signal. */
 export interface HandlerContext {
   job: Job;
-  /** Local job folder: input/ holds the inputs, files written to output/ are the job's outputs. */
+  /** Local job folder: input/ holds the inputs (if any), files written to output/ (create it) are the job's outputs. */
   dir: string;
   /** Reports progress 0-100 (sent with the next heartbeat). */
   progress(percent: number): void;
@@ -18,7 +18,8 @@ export type Handler = (ctx: HandlerContext) => Promise<Record<string, unknown>>;
 
 /** Where a worker gets jobs from: the database directly (in-process pool) or the HTTP API (remote). */
 export interface JobSource {
-  claim(workerId: string, taskTypes: string[]): Promise<Job | undefined>;
+  /** Up to `max` jobs (one round trip); an empty list when none is due. */
+  claim(workerId: string, taskTypes: string[], max: number): Promise<Job[]>;
   /** Extends the lease; says whether cancellation was asked for. Throws when the lease is lost. */
   heartbeat(job: Job, workerId: string, progress: number): Promise<{ cancelRequested: boolean }>;
   complete(job: Job, workerId: string, output: Record<string, unknown>): Promise<void>;
@@ -30,4 +31,6 @@ export interface JobSource {
   finish(job: Job, dir: string): Promise<void>;
   /** How long a lease lasts, so heartbeats come well within it. */
   leaseMs: number;
+  /** Most jobs worth claiming in one call (SQLite: 1, see LocalJobSource). Default: all free slots. */
+  maxClaimBatch?: number;
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, stat } from 'node:fs/promises';
+import { mkdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import archiver from 'archiver';
 import type { Handler } from '../types';
@@ -14,6 +14,7 @@ export const archiveZip: Handler = async ({ dir, job, progress, signal }) => {
     typeof job.params.name === 'string' && /^[\w.-]{1,100}\.zip$/.test(job.params.name)
       ? job.params.name
       : 'archive.zip';
+  await mkdir(path.join(dir, 'output'), { recursive: true });
   const target = path.join(dir, 'output', name);
   const temp = `${target}.part`;
   let total = 0;

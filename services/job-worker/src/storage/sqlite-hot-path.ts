@@ -1,0 +1,141 @@
+import { createEvent, OUTBOX_TABLE, topicFor } from '@qlab/events';
+import Database from 'better-sqlite3';
+
+/**
+ * The queue's busiest statements on SQLite, on a dedicated better-sqlite3 connection with
+ * cached prepared statements and BEGIN IMMEDIATE transactions. Through knex each of these cost
+ * a statement compile and a transaction object per call (measured: about 4× slower); here a
+ * claim or a completion is one short synchronous transaction. busy_timeout is 0: SQLite's own
+ * wait would block the event loop, so a busy database is retried by the caller, asynchronously.
+ */
+export class SqliteHotPath {
+  private readonly db: Database.Database;
+  private readonly claims = new Map<number, Database.Statement>();
+  private readonly outboxInsert: Database.Statement;
+  private readonly completeStmt: Database.Statement;
+  private readonly heartbeatStmt: Database.Statement;
+  private readonly progressOf: Database.Statement;
+
+  constructor(
+    filename: string,
+    private readonly events: boolean,
+  ) {
+    this.db = new Database(filename);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 0');
+    this.outboxInsert = this.db.prepare(
+      `insert into ${OUTBOX_TABLE} (event_id, topic, payload, created_at) values (?, ?, ?, ?)`,
+    );
+    this.completeStmt = this.db.prepare(
+      `update jobs set status = 'completed', progress = 100, output = ?, completed_at = ?, worker_id = null, lease_expires_at = null
+        where job_id = ? and status = 'processing' and worker_id = ? and attempt = ? returning *`,
+    );
+    this.heartbeatStmt = this.db.prepare(
+      `update jobs set lease_expires_at = ?, progress = coalesce(?, progress)
+        where job_id = ? and status = 'processing' and worker_id = ? and attempt = ? returning *`,
+    );
+    this.progressOf = this.db.prepare('select progress from jobs where job_id = ?');
+  }
+
+  /** Limits are written into the SQL (a bound LIMIT keeps SQLite from its top-1 plan: measured 2× slower). */
+  private claimStatement(types: number, max: number): Database.Statement {
+    const limit = Math.max(1, Math.min(100, Math.floor(max)));
+    const key = types * 1000 + limit;
+    let stmt = this.claims.get(key);
+    if (!stmt) {
+      const arm = `select * from (select job_id, priority, created_at from jobs
+                     where status = 'queued' and task_type = ? and run_at <= ?
+                     order by priority desc, created_at, job_id limit ${limit})`;
+      const candidates = Array.from({ length: types }, () => arm).join(' union all ');
+      stmt = this.db.prepare(
+        `update jobs set status = 'processing', worker_id = ?, lease_expires_at = ?, attempt = attempt + 1, started_at = ?, progress = 0
+          where job_id ${limit === 1 ? '=' : 'in'} (select job_id from (${candidates}) order by priority desc, created_at, job_id limit ${limit})
+            and status = 'queued'
+          returning *`,
+      );
+      this.claims.set(key, stmt);
+    }
+    return stmt;
+  }
+
+  private event(type: string, row: Record<string, unknown>, extra: Record<string, unknown> = {}): void {
+    if (!this.events) return;
+    const e = createEvent('job-worker', type, `jobs/${row.job_id}`, {
+      job_id: row.job_id,
+      task_type: row.task_type,
+      status: row.status,
+      progress: Number(row.progress),
+      attempt: Number(row.attempt),
+      ...extra,
+    });
+    this.outboxInsert.run(e.id, topicFor('job-worker', type), JSON.stringify(e), Date.now());
+  }
+
+  /** Claims up to `max` jobs in one transaction. */
+  claim(
+    workerId: string,
+    taskTypes: string[],
+    now: number,
+    leaseMs: number,
+    max: number,
+  ): Record<string, unknown>[] {
+    const stmt = this.claimStatement(taskTypes.length, max);
+    return this.db
+      .transaction(() => {
+        const rows = stmt.all(workerId, now + leaseMs, now, ...taskTypes.flatMap((t) => [t, now])) as Record<
+          string,
+          unknown
+        >[];
+        // RETURNING gives no order: hand the jobs out best first.
+        rows.sort(
+          (a, b) => Number(b.priority) - Number(a.priority) || Number(a.created_at) - Number(b.created_at),
+        );
+        for (const row of rows) this.event('job.started', row, { worker_id: workerId });
+        return rows;
+      })
+      .immediate();
+  }
+
+  complete(
+    id: string,
+    workerId: string,
+    attempt: number,
+    output: string,
+    now: number,
+  ): Record<string, unknown> | undefined {
+    return this.db
+      .transaction(() => {
+        const row = this.completeStmt.get(output, now, id, workerId, attempt) as
+          | Record<string, unknown>
+          | undefined;
+        if (row) this.event('job.completed', row, { output: JSON.parse(output) });
+        return row;
+      })
+      .immediate();
+  }
+
+  heartbeat(
+    id: string,
+    workerId: string,
+    attempt: number,
+    leaseUntil: number,
+    progress: number | null,
+  ): Record<string, unknown> | undefined {
+    return this.db
+      .transaction(() => {
+        const before = this.progressOf.get(id) as { progress: number } | undefined;
+        const row = this.heartbeatStmt.get(leaseUntil, progress, id, workerId, attempt) as
+          | Record<string, unknown>
+          | undefined;
+        if (row && progress !== null && before && Number(before.progress) !== Number(row.progress))
+          this.event('job.progress', row);
+        return row;
+      })
+      .immediate();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
