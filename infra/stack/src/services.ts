@@ -20,6 +20,13 @@ export const STACK_SERVICES: StackService[] = [
     defaultPort: 5050,
     portEnv: 'CALIBRATION_STORE_PORT',
   },
+  {
+    name: 'chunked-upload',
+    dir: 'services/chunked-upload',
+    defaultPort: 3000,
+    portEnv: 'CHUNKED_UPLOAD_PORT',
+  },
+  { name: 'job-worker', dir: 'services/job-worker', defaultPort: 8100, portEnv: 'JOB_WORKER_PORT' },
 ];
 
 /** The command that runs a service: its build output, or its source (tests, no build). */
