@@ -5,9 +5,8 @@ import { loadServerConfig } from './config';
 import { JobRepository } from './storage/job-repository';
 import { migrations } from './storage/migrations';
 import { JobWorkspace } from './storage/workspace';
-import { builtInHandlers } from './worker/handlers';
 import { LocalJobSource } from './worker/local-source';
-import { WorkerPool } from './worker/pool';
+import { startWorkerPool } from './worker/start-pool';
 
 runMain('job-worker', async () => {
   const config = loadServerConfig();
@@ -53,18 +52,14 @@ runMain('job-worker', async () => {
   life.add('http server', () => server.close());
 
   if (config.worker.concurrency > 0 && config.worker.taskTypes?.length !== 0) {
-    const pool = new WorkerPool({
+    // Started last, so it drains first on SIGTERM, while the database is still open.
+    startWorkerPool({
       source: new LocalJobSource(repo, workspace, config.leaseMs),
-      handlers: builtInHandlers({ calibrationStore: config.calibrationStore }),
-      taskTypes: config.worker.taskTypes,
-      concurrency: config.worker.concurrency,
-      pollIntervalMs: config.worker.pollIntervalMs,
-      workerId: config.worker.workerId,
+      settings: config.worker,
+      calibrationStore: config.calibrationStore,
       logger,
+      lifecycle: life,
     });
-    pool.start();
-    // Registered last, so it drains first on SIGTERM, while the database is still open.
-    life.add('worker pool', () => pool.stop());
   }
   logger.info({ url: server.url, storageDir: config.storageDir }, 'job-worker listening');
 });

@@ -1,8 +1,7 @@
 import { createLogger, Lifecycle, runMain, stopOnSignals } from '@qlab/kit';
 import { loadRemoteWorkerConfig } from './config';
-import { builtInHandlers } from './worker/handlers';
 import { HttpJobSource } from './worker/http-source';
-import { WorkerPool } from './worker/pool';
+import { startWorkerPool } from './worker/start-pool';
 
 /** A worker on any host: claims jobs from the job-worker API at JOBS_URL. SIGTERM drains it. */
 runMain('job-worker (worker)', async () => {
@@ -11,16 +10,12 @@ runMain('job-worker (worker)', async () => {
   const life = new Lifecycle(logger);
   // Draining waits for running jobs: allow them time.
   stopOnSignals(life, logger, 10 * 60_000);
-  const pool = new WorkerPool({
+  const pool = startWorkerPool({
     source: new HttpJobSource(config.jobsUrl, config.token, config.leaseMs),
-    handlers: builtInHandlers({ calibrationStore: config.calibrationStore }),
-    taskTypes: config.worker.taskTypes,
-    concurrency: config.worker.concurrency,
-    pollIntervalMs: config.worker.pollIntervalMs,
-    workerId: config.worker.workerId,
+    settings: config.worker,
+    calibrationStore: config.calibrationStore,
     logger,
+    lifecycle: life,
   });
-  pool.start();
-  life.add('worker pool', () => pool.stop());
   logger.info({ jobsUrl: config.jobsUrl, workerId: pool.workerId }, 'worker running');
 });

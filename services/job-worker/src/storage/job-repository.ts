@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Outbox } from '@qlab/events';
 import { conflict, isPostgres, type Knex, notFound } from '@qlab/kit';
 import { type Job, type JobStatus, type NewJob, retryBackoffMs } from '../domain/job';
-import { PgHotPath } from './pg-hot-path';
+import { type HotPath, PgHotPath } from './pg-hot-path';
 import { SqliteHotPath } from './sqlite-hot-path';
 
 interface Row {
@@ -104,8 +104,7 @@ export interface Lease {
 export class JobRepository {
   private lastCreatedAt = 0;
   private readonly pg: boolean;
-  private readonly hot: SqliteHotPath | undefined;
-  private readonly pgHot: PgHotPath | undefined;
+  private readonly hot: HotPath;
 
   constructor(
     readonly knex: Knex,
@@ -113,10 +112,21 @@ export class JobRepository {
     private readonly now: () => number = Date.now,
   ) {
     this.pg = isPostgres(knex);
-    const filename = (knex.client.config.connection as { filename?: string } | undefined)?.filename;
-    if (!this.pg && filename && filename !== ':memory:')
-      this.hot = new SqliteHotPath(filename, Boolean(outbox));
-    if (this.pg) this.pgHot = new PgHotPath(knex, Boolean(outbox));
+    if (this.pg) {
+      this.hot = new PgHotPath(knex, Boolean(outbox));
+    } else {
+      const filename = (knex.client.config.connection as { filename?: string } | undefined)?.filename;
+      // The hot path opens its own connection, which an in-memory database would not share.
+      if (!filename || filename === ':memory:')
+        throw new Error('the job queue needs a SQLite file or PostgreSQL');
+      const sqlite = new SqliteHotPath(filename, Boolean(outbox));
+      this.hot = {
+        claim: (...a) => retryBusy(async () => sqlite.claim(...a)),
+        complete: (...a) => retryBusy(async () => sqlite.complete(...a)),
+        heartbeat: (...a) => retryBusy(async () => sqlite.heartbeat(...a)),
+        close: () => sqlite.close(),
+      };
+    }
   }
 
   /** SQLite: one writer at a time for the whole database. */
@@ -126,13 +136,7 @@ export class JobRepository {
 
   /** Closes the SQLite hot-path connection (the knex instance is the caller's to destroy). */
   close(): void {
-    this.hot?.close();
-  }
-
-  private async fast<T>(work: (hot: SqliteHotPath) => T): Promise<T> {
-    const result = await retryBusy(async () => work(this.hot!));
-    this.outbox?.written();
-    return result;
+    this.hot.close?.();
   }
 
   private async emit(
@@ -243,46 +247,13 @@ export class JobRepository {
   async claimMany(workerId: string, taskTypes: string[], leaseMs: number, max: number): Promise<Job[]> {
     if (taskTypes.length === 0 || max < 1) return [];
     const now = this.now();
-    let rows: Record<string, unknown>[];
-    if (this.hot) {
-      rows = await this.fast((hot) => hot.claim(workerId, taskTypes, now, leaseMs, max));
-    } else if (this.pgHot) {
-      rows = await this.pgHot.claim(workerId, taskTypes, now, leaseMs, max);
-      if (rows.length > 0) this.outbox?.written();
-      rows.sort(
-        (a, b) => Number(b.priority) - Number(a.priority) || Number(a.created_at) - Number(b.created_at),
-      );
-    } else {
-      rows = await this.claimWithKnex(workerId, taskTypes, now, leaseMs, max);
-    }
+    const rows = await this.hot.claim(workerId, taskTypes, now, leaseMs, max);
+    if (rows.length > 0) this.outbox?.written();
+    // RETURNING gives no order: hand the jobs out best first.
+    rows.sort(
+      (a, b) => Number(b.priority) - Number(a.priority) || Number(a.created_at) - Number(b.created_at),
+    );
     return rows.map((r) => fromRow(r as unknown as Row));
-  }
-
-  /** SQLite in memory (tests): the portable path through knex. */
-  private claimWithKnex(
-    workerId: string,
-    taskTypes: string[],
-    now: number,
-    leaseMs: number,
-    max: number,
-  ): Promise<Record<string, unknown>[]> {
-    const arm = `select * from (select job_id, priority, created_at from jobs
-                   where status = 'queued' and task_type = ? and run_at <= ?
-                   order by priority desc, created_at, job_id limit ?)`;
-    const candidates = taskTypes.map(() => arm).join(' union all ');
-    return this.write(async (trx) => {
-      const rows = (await trx.raw(
-        `update jobs set status = 'processing', worker_id = ?, lease_expires_at = ?, attempt = attempt + 1, started_at = ?, progress = 0
-          where job_id in (select job_id from (${candidates}) order by priority desc, created_at, job_id limit ?) and status = 'queued'
-          returning *`,
-        [workerId, now + leaseMs, now, ...taskTypes.flatMap((t) => [t, now, max]), max],
-      )) as Row[];
-      rows.sort(
-        (a, b) => Number(b.priority) - Number(a.priority) || Number(a.created_at) - Number(b.created_at),
-      );
-      for (const row of rows) await this.emit(trx, 'job.started', fromRow(row), { worker_id: workerId });
-      return rows as unknown as Record<string, unknown>[];
-    });
   }
 
   private leaseLost(id: string, lease: Lease) {
@@ -303,74 +274,31 @@ export class JobRepository {
       .update(changes)
       .returning('*');
     const row = (result as Row[])[0];
-    if (!row)
-      throw conflict(
-        `job ${id} is not held by ${lease.workerId} (attempt ${lease.attempt}); its lease was lost or it finished`,
-      );
+    if (!row) throw this.leaseLost(id, lease);
     return fromRow(row);
   }
 
   /** Extends the lease and records progress. Tells the worker whether cancellation was asked for. */
   async heartbeat(id: string, lease: Lease, leaseMs: number, progress?: number): Promise<Job> {
-    if (this.hot) {
-      const p = progress === undefined ? null : Math.max(0, Math.min(100, Math.round(progress)));
-      const row = await this.fast((hot) =>
-        hot.heartbeat(id, lease.workerId, lease.attempt, this.now() + leaseMs, p),
-      );
-      if (!row) throw this.leaseLost(id, lease);
-      return fromRow(row as unknown as Row);
-    }
-    if (this.pgHot) {
-      const p = progress === undefined ? null : Math.max(0, Math.min(100, Math.round(progress)));
-      const now = this.now();
-      const row = await this.pgHot.heartbeat(id, lease.workerId, lease.attempt, now + leaseMs, p, now);
-      if (!row) throw this.leaseLost(id, lease);
-      this.outbox?.written();
-      return fromRow(row as unknown as Row);
-    }
-    return this.write(async (trx) => {
-      const before = await trx<Row>('jobs').where({ job_id: id }).first('progress');
-      const changes: Partial<Row> = { lease_expires_at: this.now() + leaseMs };
-      if (progress !== undefined) changes.progress = Math.max(0, Math.min(100, Math.round(progress)));
-      const job = await this.updateHeld(trx, id, lease, changes);
-      if (progress !== undefined && Number(before?.progress) !== job.progress)
-        await this.emit(trx, 'job.progress', job);
-      return job;
-    });
+    const p = progress === undefined ? null : Math.max(0, Math.min(100, Math.round(progress)));
+    const now = this.now();
+    const row = await this.hot.heartbeat(id, lease.workerId, lease.attempt, now + leaseMs, p, now);
+    if (!row) throw this.leaseLost(id, lease);
+    this.outbox?.written();
+    return fromRow(row as unknown as Row);
   }
 
   async complete(id: string, lease: Lease, output: Record<string, unknown> | null): Promise<Job> {
-    if (this.hot) {
-      const row = await this.fast((hot) =>
-        hot.complete(id, lease.workerId, lease.attempt, JSON.stringify(output ?? {}), this.now()),
-      );
-      if (!row) throw this.leaseLost(id, lease);
-      return fromRow(row as unknown as Row);
-    }
-    if (this.pgHot) {
-      const row = await this.pgHot.complete(
-        id,
-        lease.workerId,
-        lease.attempt,
-        JSON.stringify(output ?? {}),
-        this.now(),
-      );
-      if (!row) throw this.leaseLost(id, lease);
-      this.outbox?.written();
-      return fromRow(row as unknown as Row);
-    }
-    return this.write(async (trx) => {
-      const job = await this.updateHeld(trx, id, lease, {
-        status: 'completed',
-        progress: 100,
-        output: JSON.stringify(output ?? {}),
-        completed_at: this.now(),
-        worker_id: null,
-        lease_expires_at: null,
-      });
-      await this.emit(trx, 'job.completed', job, { output: job.output });
-      return job;
-    });
+    const row = await this.hot.complete(
+      id,
+      lease.workerId,
+      lease.attempt,
+      JSON.stringify(output ?? {}),
+      this.now(),
+    );
+    if (!row) throw this.leaseLost(id, lease);
+    this.outbox?.written();
+    return fromRow(row as unknown as Row);
   }
 
   /** A failed attempt: retried with backoff while retries remain, else the job ends in error. */

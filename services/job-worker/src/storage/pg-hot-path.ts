@@ -5,12 +5,39 @@ interface PgConnection {
   query(q: { name: string; text: string; values: unknown[] }): Promise<{ rows: Record<string, unknown>[] }>;
 }
 
+/** The queue's three busiest changes, one implementation per engine. Rows are the jobs table's, or undefined when the lease is not held. */
+export interface HotPath {
+  claim(
+    workerId: string,
+    taskTypes: string[],
+    now: number,
+    leaseMs: number,
+    max: number,
+  ): Promise<Record<string, unknown>[]>;
+  complete(
+    id: string,
+    workerId: string,
+    attempt: number,
+    output: string,
+    now: number,
+  ): Promise<Record<string, unknown> | undefined>;
+  heartbeat(
+    id: string,
+    workerId: string,
+    attempt: number,
+    leaseUntil: number,
+    progress: number | null,
+    now: number,
+  ): Promise<Record<string, unknown> | undefined>;
+  close?(): void;
+}
+
 /**
  * The queue's busiest changes on PostgreSQL as single statements: the update and its event
  * (the outbox insert, the CloudEvent built in SQL) in one CTE, so each costs one round trip
  * and is atomic without BEGIN/COMMIT. Claims lock with FOR UPDATE SKIP LOCKED.
  */
-export class PgHotPath {
+export class PgHotPath implements HotPath {
   private readonly texts = new Map<string, string>();
 
   constructor(

@@ -121,6 +121,7 @@ export class SqliteHotPath {
     attempt: number,
     leaseUntil: number,
     progress: number | null,
+    _now?: number,
   ): Record<string, unknown> | undefined {
     return this.db
       .transaction(() => {
