@@ -68,7 +68,25 @@ export const env = {
       .optional()
       .transform((v) => (v === undefined || v === '' ? undefined : v)),
   url: () => z.url(),
+  /** "90s", "30m", "24h", "7d" or plain milliseconds, as milliseconds; "0" allowed when `allowZero`. */
+  duration: (fallback: string, allowZero = false) =>
+    z
+      .string()
+      .default(fallback)
+      .transform((value, ctx) => {
+        const m = /^(\d+)(ms|s|m|h|d)?$/.exec(value.trim());
+        if (!m || (!allowZero && Number(m[1]) <= 0)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'must be a duration like 90s, 30m, 24h, 7d or milliseconds',
+          });
+          return z.NEVER;
+        }
+        return Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']!;
+      }),
 };
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** HOST, PORT, DATA_DIR and LOG_LEVEL: read by every service. */
 export function baseEnv(defaultPort: number) {

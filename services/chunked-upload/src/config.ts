@@ -4,24 +4,6 @@ import { z } from 'zod';
 import { PATH_MODES, type PathMode } from './domain/path-modes';
 
 const GiB = 1024 * 1024 * 1024;
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** "90s", "30m", "24h", "7d" or plain milliseconds. */
-const duration = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((value, ctx) => {
-      const m = /^(\d+)(ms|s|m|h|d)?$/.exec(value.trim());
-      if (!m || Number(m[1]) <= 0) {
-        ctx.addIssue({
-          code: 'custom',
-          message: 'must be a duration like 90s, 30m, 24h, 7d or milliseconds',
-        });
-        return z.NEVER;
-      }
-      return Number(m[1]) * UNITS[m[2] ?? 'ms']!;
-    });
 
 export const envSchema = z.object({
   ...baseEnv(3000),
@@ -36,7 +18,7 @@ export const envSchema = z.object({
   /** Sessions database: SQLite file (default DATA_DIR/chunked-upload/uploads.db) or postgres://… */
   UPLOAD_DB_URL: env.optionalString(),
   /** Unfinished uploads untouched this long expire and are removed. Default 24h. */
-  UPLOAD_EXPIRE_AFTER: duration('24h'),
+  UPLOAD_EXPIRE_AFTER: env.duration('24h'),
   MQTT_URL: env.optionalString(),
 });
 

@@ -13,6 +13,8 @@ export const serverEnv = z.object({
   JOBS_LEASE_MS: env.int(30_000, 1000),
   /** Job workspaces root (jobs/{id}/input|output). Default DATA_DIR/job-worker. */
   JOBS_STORAGE_DIR: env.optionalString(),
+  /** Finished jobs (completed, error, cancelled) older than this are deleted with their files; 0 keeps them. Default 0. */
+  JOBS_RETENTION: env.duration('0', true),
   /** Largest input or output file (bytes). Default 10 GiB. */
   JOBS_MAX_FILE_BYTES: env.int(10 * 1024 ** 3, 1),
   MQTT_URL: env.optionalString(),
@@ -40,6 +42,7 @@ export function loadServerConfig(environment: NodeJS.ProcessEnv = process.env) {
     leaseMs: e.JOBS_LEASE_MS,
     storageDir: path.resolve(e.JOBS_STORAGE_DIR ?? dataDir),
     maxFileBytes: e.JOBS_MAX_FILE_BYTES,
+    retentionMs: e.JOBS_RETENTION,
     mqttUrl: e.MQTT_URL,
     worker: workerSettings(e),
     calibrationStore: { url: e.CALIBRATION_STORE_URL, token: e.CALIBRATION_STORE_TOKEN },

@@ -28,9 +28,16 @@ runMain('job-worker', async () => {
   const workspace = new JobWorkspace(config.storageDir);
 
   // Jobs whose worker died go back to the queue once their lease is over.
+  // With JOBS_RETENTION, finished jobs past it go too, with their folders.
   const sweeper = setInterval(
     () => {
       repo.requeueExpired().catch((err) => logger.warn({ err }, 'lease sweep failed'));
+      if (config.retentionMs > 0) {
+        repo
+          .pruneFinished(Date.now() - config.retentionMs)
+          .then((ids) => Promise.all(ids.map((id) => workspace.remove(id))))
+          .catch((err) => logger.warn({ err }, 'retention sweep failed'));
+      }
     },
     Math.max(500, Math.floor(config.leaseMs / 4)),
   );

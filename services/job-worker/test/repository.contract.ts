@@ -167,6 +167,25 @@ export function repositoryContract(engine: string, pgUrl?: string) {
       await expect(q.repo.cancel('nope')).rejects.toMatchObject({ status: 404 });
     });
 
+    it('prunes finished jobs older than the retention, and nothing else', async () => {
+      await q.repo.add([
+        { job_id: 'old', task_type: 't' },
+        { job_id: 'new', task_type: 't' },
+        { job_id: 'waiting', task_type: 'u' },
+      ]);
+      for (const id of ['old', 'new']) {
+        const j = (await q.repo.claim('w', ['t'], 10_000))!;
+        expect(j.job_id).toBe(id);
+        await q.repo.complete(id, lease(j, 'w'), {});
+        now += 10_000;
+      }
+      expect(await q.repo.pruneFinished(now - 15_000)).toEqual(['old']);
+      expect(await q.repo.get('old')).toBeUndefined();
+      expect(await q.repo.get('new')).toBeDefined();
+      expect(await q.repo.pruneFinished(now + 1)).toEqual(['new']);
+      expect((await q.repo.get('waiting'))?.status).toBe('queued');
+    });
+
     it('reports stats and deletes', async () => {
       await q.repo.add([{ task_type: 'a' }, { task_type: 'a' }, { task_type: 'b' }]);
       now += 500;

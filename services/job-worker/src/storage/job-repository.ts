@@ -402,6 +402,21 @@ export class JobRepository {
     });
   }
 
+  /** Deletes finished jobs that finished before `before`; returns their ids (their folders are the caller's to remove). */
+  async pruneFinished(before: number, limit = 500): Promise<string[]> {
+    return this.write(async (trx) => {
+      const rows = (await trx('jobs')
+        .whereIn('status', ['completed', 'error', 'cancelled'])
+        .where('completed_at', '<', before)
+        .orderBy('completed_at')
+        .limit(limit)
+        .select('job_id')) as { job_id: string }[];
+      const ids = rows.map((r) => r.job_id);
+      if (ids.length > 0) await trx('jobs').whereIn('job_id', ids).delete();
+      return ids;
+    });
+  }
+
   async remove(id: string): Promise<boolean> {
     return this.write(async (trx) => (await trx('jobs').where({ job_id: id }).delete()) > 0);
   }
