@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { unauthorized } from './errors';
 
 /** Compares secrets in constant time (hashing first makes lengths equal and leaks nothing). */
@@ -15,21 +15,25 @@ export function bearerToken(header: string | undefined): string | undefined {
   return m?.[1]?.trim();
 }
 
+/** Routes every service serves without credentials: probes, metrics, the API description, CORS preflights. */
+export function isOpenRequest(req: Request): boolean {
+  if (req.method === 'OPTIONS') return true;
+  const p = req.path;
+  return (
+    p === '/health' || p === '/ready' || p === '/metrics' || p === '/openapi.json' || p.startsWith('/docs')
+  );
+}
+
 /**
- * Requires `Authorization: Bearer <token>` matching one of `tokens` on every route except
- * `open` paths. With no tokens configured, everything is open (the local default).
+ * Requires `Authorization: Bearer <token>` matching one of `tokens` on every route but the open
+ * ones. With no tokens configured, everything is open (the local default).
  */
-export function bearerAuth(
-  tokens: () => string[],
-  open: string[] = ['/health', '/ready', '/metrics'],
-): RequestHandler {
+export function bearerAuth(tokens: string[]): RequestHandler {
   return (req, _res, next) => {
-    const allowed = tokens();
-    if (allowed.length === 0 || open.includes(req.path) || req.method === 'OPTIONS') return next();
-    if (req.path === '/openapi.json' || req.path.startsWith('/docs')) return next();
+    if (tokens.length === 0 || isOpenRequest(req)) return next();
     const given = bearerToken(req.headers.authorization);
     if (!given) return next(unauthorized('missing Authorization: Bearer token'));
-    if (!allowed.some((t) => constantTimeEqual(t, given))) return next(unauthorized('invalid token'));
+    if (!tokens.some((t) => constantTimeEqual(t, given))) return next(unauthorized('invalid token'));
     next();
   };
 }

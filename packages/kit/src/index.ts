@@ -1,4 +1,4 @@
-export { bearerAuth, bearerToken, constantTimeEqual } from './auth';
+export { bearerAuth, bearerToken, constantTimeEqual, isOpenRequest } from './auth';
 export { baseEnv, ConfigError, env, loadConfig } from './config';
 export { type DbTarget, isPostgres, type Knex, type Migration, openDatabase, parseDbUrl } from './db';
 export {

@@ -8,7 +8,7 @@ function build(opts: { ready?: () => Promise<void>; tokens?: string[] } = {}) {
     openapi: { openapi: '3.1.0', info: { title: 'demo', version: '1' }, paths: {} },
     readiness: opts.ready,
   });
-  base.app.use(bearerAuth(() => opts.tokens ?? []));
+  base.app.use(bearerAuth(opts.tokens ?? []));
   base.app.post('/echo', (req, res) => {
     res.json(req.body);
   });

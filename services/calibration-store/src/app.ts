@@ -33,7 +33,7 @@ export function createApp(deps: AppDeps): Express {
   });
   const { app } = base;
   const tokens = [deps.apiToken, deps.adminToken].filter((t): t is string => Boolean(t));
-  if (deps.apiToken) app.use(bearerAuth(() => tokens));
+  if (deps.apiToken) app.use(bearerAuth(tokens));
 
   const service = new ArchiveService({
     store: deps.store,

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { bearerToken, constantTimeEqual, unauthorized } from '@qlab/kit';
+import { bearerToken, constantTimeEqual, isOpenRequest, unauthorized } from '@qlab/kit';
 import type { RequestHandler } from 'express';
 
 /** A stable, non-secret id for a key: uploads belong to the key that created them. */
@@ -27,13 +27,10 @@ export async function generatedKey(dataDir: string): Promise<string> {
 }
 
 /** `Authorization: Bearer <key>` against every configured key, in constant time; sets res.locals.keyId. */
-export function apiKeyAuth(
-  keys: string[],
-  open: string[] = ['/health', '/ready', '/metrics', '/openapi.json'],
-): RequestHandler {
+export function apiKeyAuth(keys: string[]): RequestHandler {
   const known = keys.map((key) => ({ key, id: keyIdOf(key) }));
   return (req, res, next) => {
-    if (req.method === 'OPTIONS' || open.includes(req.path) || req.path.startsWith('/docs')) return next();
+    if (isOpenRequest(req)) return next();
     const given = bearerToken(req.headers.authorization);
     if (!given) return next(unauthorized('missing Authorization: Bearer <api key>'));
     // Compare against every key so timing does not reveal which one matched.

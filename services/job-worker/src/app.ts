@@ -22,7 +22,7 @@ export function createApp(deps: AppDeps): Express {
     openapi,
     readiness: deps.readiness,
   });
-  if (deps.apiToken) base.app.use(bearerAuth(() => [deps.apiToken!]));
+  if (deps.apiToken) base.app.use(bearerAuth([deps.apiToken]));
   base.app.use(jobRoutes(deps));
   return base.finish();
 }

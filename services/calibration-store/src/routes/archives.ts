@@ -161,7 +161,7 @@ export function archiveRoutes(kind: ArchiveKind, deps: ArchiveRouteDeps): Router
   // Streaming download of the newest archive matching hashID (and name for results).
   router.get('/archive', async (req, res, next) => {
     const q = parseInput(kind === 'calibration' ? calibrationSelector : resultSelector, req.query, 'query');
-    sendArchive(req, res, next, await findLatest(q), blobs, logger);
+    sendArchive(res, next, await findLatest(q), blobs, logger);
   });
 
   router.get('/:id', async (req, res) => {
@@ -169,7 +169,7 @@ export function archiveRoutes(kind: ArchiveKind, deps: ArchiveRouteDeps): Router
   });
 
   router.get('/:id/archive', async (req, res, next) => {
-    sendArchive(req, res, next, await findById(req.params.id), blobs, logger);
+    sendArchive(res, next, await findById(req.params.id), blobs, logger);
   });
 
   router.delete('/:id', async (req, res) => {

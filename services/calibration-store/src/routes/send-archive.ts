@@ -9,7 +9,6 @@ import type { BlobStore } from '../storage/blob-store';
  * client can verify what it got and revalidate for free.
  */
 export function sendArchive(
-  req: Request,
   res: Response,
   next: NextFunction,
   record: ArchiveRecord,
@@ -33,7 +32,6 @@ export function sendArchive(
       next(new AppError(500, 'ARCHIVE_MISSING', 'the archive content is missing on the server'));
     },
   );
-  void req;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { OUTBOX_TABLE } from '@qlab/events';
 import type { Knex } from '@qlab/kit';
+import { CLAIM_ORDER, claimCandidates } from './claim-sql';
 
 interface PgConnection {
   query(q: { name: string; text: string; values: unknown[] }): Promise<{ rows: Record<string, unknown>[] }>;
@@ -105,14 +106,11 @@ export class PgHotPath implements HotPath {
     leaseMs: number,
     max: number,
   ): Promise<Record<string, unknown>[]> {
-    const arm = `select * from (select job_id, priority, created_at from jobs
-                   where status = 'queued' and task_type = ? and run_at <= ?
-                   order by priority desc, created_at, job_id limit ? for update skip locked) as c`;
-    const candidates = taskTypes.map(() => arm).join(' union all ');
+    const candidates = claimCandidates(taskTypes.length, '?', 'for update skip locked');
     const ev = this.eventCte('claimed', ", 'worker_id', worker_id");
     return this.runAll(
       `qlab_claim_${taskTypes.length}`,
-      `with picked as (select job_id from (${candidates}) as cs order by priority desc, created_at, job_id limit ?),
+      `with picked as (select job_id from (${candidates}) as cs order by ${CLAIM_ORDER} limit ?),
             claimed as (
               update jobs j set status = 'processing', worker_id = ?, lease_expires_at = ?, attempt = j.attempt + 1,
                                 started_at = ?, progress = 0

@@ -1,5 +1,6 @@
 import { createEvent, OUTBOX_TABLE, topicFor } from '@qlab/events';
 import Database from 'better-sqlite3';
+import { CLAIM_ORDER, claimCandidates } from './claim-sql';
 
 /**
  * The queue's busiest statements on SQLite, on a dedicated better-sqlite3 connection with
@@ -44,13 +45,10 @@ export class SqliteHotPath {
     const key = types * 1000 + limit;
     let stmt = this.claims.get(key);
     if (!stmt) {
-      const arm = `select * from (select job_id, priority, created_at from jobs
-                     where status = 'queued' and task_type = ? and run_at <= ?
-                     order by priority desc, created_at, job_id limit ${limit})`;
-      const candidates = Array.from({ length: types }, () => arm).join(' union all ');
+      const candidates = claimCandidates(types, String(limit));
       stmt = this.db.prepare(
         `update jobs set status = 'processing', worker_id = ?, lease_expires_at = ?, attempt = attempt + 1, started_at = ?, progress = 0
-          where job_id ${limit === 1 ? '=' : 'in'} (select job_id from (${candidates}) order by priority desc, created_at, job_id limit ${limit})
+          where job_id ${limit === 1 ? '=' : 'in'} (select job_id from (${candidates}) as cs order by ${CLAIM_ORDER} limit ${limit})
             and status = 'queued'
           returning *`,
       );
@@ -87,10 +85,6 @@ export class SqliteHotPath {
           string,
           unknown
         >[];
-        // RETURNING gives no order: hand the jobs out best first.
-        rows.sort(
-          (a, b) => Number(b.priority) - Number(a.priority) || Number(a.created_at) - Number(b.created_at),
-        );
         for (const row of rows) this.event('job.started', row, { worker_id: workerId });
         return rows;
       })
