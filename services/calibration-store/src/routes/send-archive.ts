@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import { AppError, type Logger } from '@qlab/kit';
-import type { NextFunction, Request, Response } from 'express';
+import type { NextFunction, Response } from 'express';
 import type { ArchiveRecord } from '../domain/archives';
 import type { BlobStore } from '../storage/blob-store';
 
