@@ -2,8 +2,26 @@ import { coerceError, isPostgres, type Knex, type Logger, silentLogger } from '@
 import mqtt, { type MqttClient } from 'mqtt';
 import { OUTBOX_TABLE } from './outbox';
 
+/** One stored, not yet published event. */
+export interface OutboxRow {
+  seq: number | string;
+  topic: string;
+  payload: string;
+}
+
+/**
+ * Where a publisher finds events. `drain` hands the oldest rows (at most `limit`) to `send` and
+ * deletes them only if `send` resolved; it returns how many were sent. Services on knex use
+ * `knexOutboxSource`; a service on another store (analytics on DuckDB) brings its own.
+ */
+export interface OutboxSource {
+  drain(limit: number, send: (rows: OutboxRow[]) => Promise<void>): Promise<number>;
+}
+
 export interface PublisherOptions {
-  knex: Knex;
+  /** The outbox: a knex database holding `event_outbox`, or any other source. */
+  knex?: Knex;
+  source?: OutboxSource;
   /** mqtt://host:port of the broker. */
   mqttUrl: string;
   clientId: string;
@@ -17,12 +35,6 @@ export interface PublisherOptions {
   /** Backoff after a failed batch: starts here, doubles, caps at maxBackoffMs. Defaults 200 ms / 10 s. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
-}
-
-interface OutboxRow {
-  seq: number | string;
-  topic: string;
-  payload: string;
 }
 
 // Any constant works: it only keeps two publishers on one PostgreSQL database from draining at once.
@@ -42,10 +54,14 @@ export class OutboxPublisher {
   private backoffMs: number;
   readonly stats = { published: 0, failures: 0, lastError: undefined as string | undefined };
   private readonly logger: Logger;
-  private readonly o: Required<Omit<PublisherOptions, 'logger' | 'knex' | 'mqttUrl' | 'clientId'>>;
+  private readonly source: OutboxSource;
+  private readonly o: Required<Omit<PublisherOptions, 'logger' | 'knex' | 'source' | 'mqttUrl' | 'clientId'>>;
 
   constructor(private readonly options: PublisherOptions) {
     if (!options.mqttUrl) throw new Error('OutboxPublisher: mqttUrl is required');
+    const source = options.source ?? (options.knex ? knexOutboxSource(options.knex) : undefined);
+    if (!source) throw new Error('OutboxPublisher: knex or source is required');
+    this.source = source;
     this.logger = options.logger ?? silentLogger();
     this.o = {
       pollMs: options.pollMs ?? 500,
@@ -141,39 +157,52 @@ export class OutboxPublisher {
   }
 
   /** Sends one batch; returns how many events were sent and removed. */
-  async drainOnce(): Promise<number> {
-    const { knex } = this.options;
-    if (!isPostgres(knex)) return this.sendBatch(knex);
-    return knex.transaction(async (trx) => {
-      const lock = await trx.raw('select pg_try_advisory_xact_lock(?) as ok', [PG_DRAIN_LOCK]);
-      if (!lock.rows[0].ok) return 0;
-      return this.sendBatch(trx);
+  drainOnce(): Promise<number> {
+    return this.source.drain(this.o.batchSize, async (rows) => {
+      const client = this.client;
+      if (!client?.connected) throw new Error('broker not connected');
+      // mqtt.js writes publishes in call order on one connection, so the broker sees write order.
+      await withTimeout(
+        Promise.all(rows.map((r) => client.publishAsync(r.topic, r.payload, { qos: 1 }))),
+        this.o.publishTimeoutMs,
+        'broker did not acknowledge in time',
+      );
+      this.stats.published += rows.length;
     });
   }
+}
 
-  private async sendBatch(db: Knex | Knex.Transaction): Promise<number> {
+/** The outbox table of a knex database; on PostgreSQL one publisher drains at a time. */
+export function knexOutboxSource(knex: Knex): OutboxSource {
+  const sendBatch = async (
+    db: Knex | Knex.Transaction,
+    limit: number,
+    send: (rows: OutboxRow[]) => Promise<void>,
+  ): Promise<number> => {
     const rows: OutboxRow[] = await db(OUTBOX_TABLE)
       .select('seq', 'topic', 'payload')
       .orderBy('seq')
-      .limit(this.o.batchSize);
+      .limit(limit);
     if (rows.length === 0) return 0;
-    const client = this.client;
-    if (!client?.connected) throw new Error('broker not connected');
-    // mqtt.js writes publishes in call order on one connection, so the broker sees write order.
-    await withTimeout(
-      Promise.all(rows.map((r) => client.publishAsync(r.topic, r.payload, { qos: 1 }))),
-      this.o.publishTimeoutMs,
-      'broker did not acknowledge in time',
-    );
+    await send(rows);
     await db(OUTBOX_TABLE)
       .whereIn(
         'seq',
         rows.map((r) => r.seq),
       )
       .delete();
-    this.stats.published += rows.length;
     return rows.length;
-  }
+  };
+  return {
+    drain(limit, send) {
+      if (!isPostgres(knex)) return sendBatch(knex, limit, send);
+      return knex.transaction(async (trx) => {
+        const lock = await trx.raw('select pg_try_advisory_xact_lock(?) as ok', [PG_DRAIN_LOCK]);
+        if (!lock.rows[0].ok) return 0;
+        return sendBatch(trx, limit, send);
+      });
+    },
+  };
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {

@@ -1,6 +1,6 @@
 import type { Knex, Lifecycle, Logger } from '@qlab/kit';
 import { Outbox } from './outbox';
-import { OutboxPublisher } from './publisher';
+import { OutboxPublisher, type OutboxSource } from './publisher';
 
 export interface ServiceEvents {
   outbox: Outbox;
@@ -14,7 +14,9 @@ export interface ServiceEvents {
  */
 export function startServiceEvents(options: {
   service: string;
-  knex: Knex;
+  /** The service's knex database (its `event_outbox` table), or another outbox source. */
+  knex?: Knex;
+  source?: OutboxSource;
   mqttUrl: string | undefined;
   logger: Logger;
   lifecycle: Lifecycle;
@@ -25,6 +27,7 @@ export function startServiceEvents(options: {
   }
   const publisher = new OutboxPublisher({
     knex: options.knex,
+    source: options.source,
     mqttUrl: options.mqttUrl,
     clientId: `${options.service}-${process.pid}`,
     logger: options.logger,
