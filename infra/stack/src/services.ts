@@ -27,6 +27,14 @@ export const STACK_SERVICES: StackService[] = [
     portEnv: 'CHUNKED_UPLOAD_PORT',
   },
   { name: 'job-worker', dir: 'services/job-worker', defaultPort: 8100, portEnv: 'JOB_WORKER_PORT' },
+  // One analytics codebase, one process and DuckDB file per domain.
+  ...(['test', 'generator', 'benchmark'] as const).map((domain, i) => ({
+    name: `analytics-${domain}`,
+    dir: 'services/analytics',
+    defaultPort: 8200 + i,
+    portEnv: `ANALYTICS_${domain.toUpperCase()}_PORT`,
+    env: { ANALYTICS_DOMAIN: domain },
+  })),
 ];
 
 /** The command that runs a service: its build output, or its source (tests, no build). */

@@ -31,11 +31,12 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it.each(STACK_SERVICES.map((s) => [s.name]))('has a complete entry for %s', (name) => {
+  it.each(STACK_SERVICES.map((s) => [s.name, s]))('has a complete entry for %s', (name, service) => {
     const s = compose.services[name] as Service | undefined;
     expect(s).toBeDefined();
     expect(s!.build?.dockerfile).toBe('infra/Dockerfile');
-    expect(s!.command?.join(' ')).toContain(`services/${name}/dist/main.js`);
+    expect(s!.command?.join(' ')).toContain(`${service.dir}/dist/main.js`);
+    for (const [key, value] of Object.entries(service.env ?? {})) expect(s!.environment?.[key]).toBe(value);
     for (const key of ['HOST', 'PORT', 'DATA_DIR', 'MQTT_URL']) expect(s!.environment?.[key]).toBeTruthy();
     expect(s!.environment!.MQTT_URL).toBe('mqtt://mosquitto:1883');
     const dataVolume = s!.volumes?.find((v) => v.endsWith(':/data'));

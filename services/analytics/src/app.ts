@@ -1,0 +1,34 @@
+import { bearerAuth, createServiceApp, type Logger } from '@qlab/kit';
+import type { Express } from 'express';
+import type { Exporter } from './domain/export';
+import type { DomainQueries } from './domain/queries';
+import type { DomainWrites } from './domain/writes';
+import { buildOpenApi } from './openapi';
+import { domainRoutes } from './routes/domain-routes';
+
+export interface AppDeps {
+  logger: Logger;
+  queries: DomainQueries;
+  writes: DomainWrites;
+  exporter: Exporter;
+  apiToken?: string;
+  maxBulkBytes: number;
+  loadTimeoutMs: number;
+  readiness?: () => Promise<void>;
+  health?: () => Record<string, unknown>;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const base = createServiceApp({
+    service: `analytics-${deps.queries.spec.name}`,
+    logger: deps.logger,
+    openapi: buildOpenApi(deps.queries.spec),
+    readiness: deps.readiness,
+    health: () => ({ domain: deps.queries.spec.name, ...deps.health?.() }),
+    // Bulk bodies are NDJSON or CSV streams: routes parse what they take.
+    parseBodies: false,
+  });
+  if (deps.apiToken) base.app.use(bearerAuth([deps.apiToken]));
+  base.app.use(domainRoutes(deps));
+  return base.finish();
+}

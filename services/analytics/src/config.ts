@@ -1,0 +1,91 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { baseEnv, ConfigError, env, loadConfig } from '@qlab/kit';
+import { z } from 'zod';
+import type { DomainName } from './domain/domains';
+
+const MB = 1024 * 1024;
+const DOMAIN_PORTS: Record<DomainName, number> = { test: 8200, generator: 8201, benchmark: 8202 };
+
+export const envSchema = z.object({
+  ...baseEnv(0),
+  /** test | generator | benchmark (or --domain). */
+  ANALYTICS_DOMAIN: z.enum(['test', 'generator', 'benchmark']).optional(),
+  /** The DuckDB file. Default DATA_DIR/analytics/<domain>.duckdb */
+  ANALYTICS_DB_PATH: env.optionalString(),
+  /** When set, every API route needs `Authorization: Bearer <token>`. */
+  ANALYTICS_API_TOKEN: env.optionalString(),
+  /** Queries running longer are interrupted (503). Default 10s. */
+  ANALYTICS_QUERY_TIMEOUT: env.duration('10s'),
+  /** Bulk loads may run this long. Default 10m. */
+  ANALYTICS_LOAD_TIMEOUT: env.duration('10m'),
+  /** Largest bulk NDJSON/CSV body in bytes (413 above). Default 2 GiB. */
+  ANALYTICS_MAX_BULK_BYTES: env.int(2048 * MB, 1),
+  /** DuckDB worker threads. Default 2. */
+  ANALYTICS_THREADS: env.int(2, 1),
+  /** MQTT broker for events; events are off when unset. */
+  MQTT_URL: env.optionalString(),
+});
+
+export interface Config {
+  domain: DomainName;
+  host: string;
+  port: number;
+  dataDir: string;
+  dbPath: string;
+  apiToken?: string;
+  queryTimeoutMs: number;
+  loadTimeoutMs: number;
+  maxBulkBytes: number;
+  threads: number;
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  mqttUrl?: string;
+}
+
+export const USAGE = `usage: analytics --domain test|generator|benchmark [--port PORT]
+
+  --domain   which domain this process serves (env ANALYTICS_DOMAIN)
+  --port     port to listen on (env PORT; default 8200 test, 8201 generator, 8202 benchmark)`;
+
+export function loadAnalyticsConfig(argv: string[], environment: NodeJS.ProcessEnv): Config | undefined {
+  let flags: { domain?: string; port?: string; help?: boolean };
+  try {
+    flags = parseArgs({
+      args: argv,
+      options: {
+        domain: { type: 'string' },
+        port: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    throw new ConfigError([`${(err as Error).message}\n${USAGE}`]);
+  }
+  if (flags.help) return undefined;
+  const merged = { ...environment };
+  if (flags.domain !== undefined) merged.ANALYTICS_DOMAIN = flags.domain;
+  if (flags.port !== undefined) merged.PORT = flags.port;
+  const e = loadConfig(envSchema, merged);
+  if (!e.ANALYTICS_DOMAIN)
+    throw new ConfigError([
+      `ANALYTICS_DOMAIN (or --domain) is required: test, generator or benchmark\n${USAGE}`,
+    ]);
+  const domain = e.ANALYTICS_DOMAIN;
+  const dataDir = path.resolve(e.DATA_DIR, 'analytics');
+  return {
+    domain,
+    host: e.HOST,
+    // PORT unset means the domain's own default; an explicit PORT=0 means any free port.
+    port: merged.PORT === undefined || merged.PORT === '' ? DOMAIN_PORTS[domain] : e.PORT,
+    dataDir,
+    dbPath: e.ANALYTICS_DB_PATH ?? path.join(dataDir, `${domain}.duckdb`),
+    apiToken: e.ANALYTICS_API_TOKEN,
+    queryTimeoutMs: e.ANALYTICS_QUERY_TIMEOUT,
+    loadTimeoutMs: e.ANALYTICS_LOAD_TIMEOUT,
+    maxBulkBytes: e.ANALYTICS_MAX_BULK_BYTES,
+    threads: e.ANALYTICS_THREADS,
+    logLevel: e.LOG_LEVEL,
+    mqttUrl: e.MQTT_URL,
+  };
+}

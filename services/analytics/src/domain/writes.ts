@@ -1,0 +1,191 @@
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createEvent, topicFor } from '@qlab/events';
+import { notFound } from '@qlab/kit';
+import type { DuckDb, WriteTx } from '../storage/duck';
+import { OUTBOX } from '../storage/schema';
+import { BATCH_STATUSES, type DomainSpec } from './domains';
+import { dropStage, type FileFormat, type LoadResult, loadStaged, type Staged, stageFile } from './loader';
+
+export interface BatchInput {
+  batch_id?: string;
+  name?: string;
+  description?: string;
+  status: string;
+  expected_count?: number;
+  model?: string;
+  hardware?: string;
+  started_at?: string;
+  finished_at?: string;
+}
+
+/** Write side of a domain: loads, batches, deletes, each with its events in the same transaction. */
+export class DomainWrites {
+  constructor(
+    private readonly db: DuckDb,
+    readonly spec: DomainSpec,
+    private readonly tmpDir: string,
+    private readonly onEvent: () => void,
+  ) {}
+
+  private async event(tx: WriteTx, type: string, subject: string, data: unknown): Promise<void> {
+    // Each domain is its own service on the bus: qlab/analytics-<domain>/<type>.
+    const service = `analytics-${this.spec.name}`;
+    const event = createEvent(service, type, subject, data);
+    await tx.run(`INSERT INTO ${OUTBOX} (event_id, topic, payload) VALUES ($1, $2, $3)`, [
+      event.id,
+      topicFor(service, type),
+      JSON.stringify(event),
+    ]);
+  }
+
+  tempFile(ext: string): string {
+    return path.join(this.tmpDir, `${this.spec.name}-${randomUUID()}.${ext}`);
+  }
+
+  /**
+   * Loads a file already on disk in one transaction (with `alsoInTx` done in it too); the file
+   * and the temp tables are removed afterwards whatever happens.
+   */
+  async loadFromFile(
+    file: string,
+    options: { format: FileFormat; strict: boolean; maxReported: number },
+    timeoutMs?: number,
+    alsoInTx?: (tx: WriteTx) => Promise<string | undefined>,
+  ): Promise<LoadResult & { batch_id?: string }> {
+    let staged: Staged | undefined;
+    try {
+      staged = await this.db.exclusive((tx) => stageFile(tx, this.spec, file, options.format), timeoutMs);
+      const s = staged;
+      const result = await this.db.write(async (tx) => {
+        const batchId = alsoInTx ? await alsoInTx(tx) : undefined;
+        const r = await loadStaged(tx, this.spec, s, { ...options, batchId });
+        if (r.accepted > 0) await this.ingested(tx, r);
+        return { ...r, batch_id: batchId };
+      }, timeoutMs);
+      this.onEvent();
+      return result;
+    } finally {
+      await rm(file, { force: true });
+      if (staged) {
+        const s = staged;
+        await this.db.exclusive((tx) => dropStage(tx, s)).catch(() => undefined);
+      }
+    }
+  }
+
+  private ingested(tx: WriteTx, r: LoadResult): Promise<void> {
+    return this.event(tx, `${this.spec.record}.ingested`, this.spec.name, {
+      domain: this.spec.name,
+      count: r.accepted,
+      [`${this.spec.record}_ids`]: r.ids,
+      batch_ids: r.batch_ids,
+    });
+  }
+
+  /** Records already validated by the route: written as NDJSON and loaded all-or-nothing. */
+  async loadRecords(records: object[], batch?: BatchInput): Promise<LoadResult & { batch_id?: string }> {
+    const file = this.tempFile('ndjson');
+    await pipeline(
+      (function* () {
+        for (const r of records) yield `${JSON.stringify(r)}\n`;
+      })(),
+      createWriteStream(file),
+    );
+    return this.loadFromFile(
+      file,
+      { format: 'ndjson', strict: true, maxReported: 100 },
+      undefined,
+      batch ? (tx) => this.upsertBatchIn(tx, batch) : undefined,
+    );
+  }
+
+  private async upsertBatchIn(tx: WriteTx, b: BatchInput): Promise<string> {
+    const id = b.batch_id ?? randomUUID();
+    const table = this.spec.batchTable;
+    const [existing] = await tx.query<{ status: string }>(`SELECT status FROM ${table} WHERE batch_id = $1`, [
+      id,
+    ]);
+    const fields = [
+      'name',
+      'description',
+      'status',
+      'expected_count',
+      'model',
+      'hardware',
+      'started_at',
+      'finished_at',
+    ] as const;
+    const values = fields.map((f) => b[f] ?? null);
+    if (existing) {
+      await tx.run(
+        `UPDATE ${table} SET ${fields.map((f, i) => `${f} = coalesce($${i + 2}${castFor(f)}, ${f})`).join(', ')}, updated_at = now() WHERE batch_id = $1`,
+        [id, ...values],
+      );
+    } else {
+      await tx.run(
+        `INSERT INTO ${table} (batch_id, ${fields.join(', ')}) VALUES ($1, ${fields.map((f, i) => `$${i + 2}${castFor(f)}`).join(', ')})`,
+        [id, ...values],
+      );
+    }
+    if (b.status === 'completed' && existing?.status !== 'completed') {
+      const [counts] = await tx.query(
+        `SELECT count(*)::INTEGER AS total,
+                count(*) FILTER (WHERE status IN (${this.spec.successStatuses.map((s) => `'${s}'`).join(', ')}))::INTEGER AS succeeded
+         FROM ${this.spec.table} WHERE batch_id = $1`,
+        [id],
+      );
+      await this.event(tx, 'batch.completed', id, { domain: this.spec.name, batch_id: id, ...counts });
+    }
+    return id;
+  }
+
+  async upsertBatch(b: BatchInput): Promise<string> {
+    if (!BATCH_STATUSES.includes(b.status)) throw new Error(`bad batch status ${b.status}`);
+    const id = await this.db.write((tx) => this.upsertBatchIn(tx, b));
+    this.onEvent();
+    return id;
+  }
+
+  /** Deletes a record with its tags and child rows. */
+  async deleteRecord(id: string): Promise<void> {
+    const key = this.spec.idColumn;
+    await this.db.write(async (tx) => {
+      const [row] = await tx.query(`SELECT ${key} FROM ${this.spec.table} WHERE ${key} = $1`, [id]);
+      if (!row) throw notFound(`${this.spec.record} ${id} not found`);
+      for (const t of this.childTables()) await tx.run(`DELETE FROM ${t} WHERE ${key} = $1`, [id]);
+      await tx.run(`DELETE FROM ${this.spec.table} WHERE ${key} = $1`, [id]);
+    });
+  }
+
+  /** Deletes a batch and every record in it, with their child rows. */
+  async deleteBatch(id: string): Promise<{ deleted: number }> {
+    const key = this.spec.idColumn;
+    return this.db.write(async (tx) => {
+      const [row] = await tx.query(`SELECT batch_id FROM ${this.spec.batchTable} WHERE batch_id = $1`, [id]);
+      const [count] = await tx.query<{ n: number }>(
+        `SELECT count(*)::INTEGER AS n FROM ${this.spec.table} WHERE batch_id = $1`,
+        [id],
+      );
+      if (!row && !count?.n) throw notFound(`batch ${id} not found`);
+      const inBatch = `SELECT ${key} FROM ${this.spec.table} WHERE batch_id = $1`;
+      for (const t of this.childTables()) await tx.run(`DELETE FROM ${t} WHERE ${key} IN (${inBatch})`, [id]);
+      await tx.run(`DELETE FROM ${this.spec.table} WHERE batch_id = $1`, [id]);
+      await tx.run(`DELETE FROM ${this.spec.batchTable} WHERE batch_id = $1`, [id]);
+      return { deleted: count?.n ?? 0 };
+    });
+  }
+
+  private childTables(): string[] {
+    return [this.spec.tagsTable, ...this.spec.children.map((c) => c.table)];
+  }
+}
+
+function castFor(field: string): string {
+  if (field === 'expected_count') return '::INTEGER';
+  if (field.endsWith('_at')) return '::TIMESTAMPTZ';
+  return '::VARCHAR';
+}

@@ -1,0 +1,145 @@
+import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
+import { AppError } from '@qlab/kit';
+
+export type Params = DuckDBValue[];
+// biome-ignore lint/suspicious/noExplicitAny: rows are typed by each query.
+export type Row = Record<string, any>;
+
+export interface DuckOptions {
+  /** DuckDB worker threads. Default 2. */
+  threads?: number;
+  /** Queries longer than this are interrupted and answered with 503. */
+  queryTimeoutMs: number;
+  /** Read connections; reads run concurrently with each other and with the writer. Default 4. */
+  readers?: number;
+}
+
+/** Serializes async work: DuckDB allows one writer per file, and a connection runs one transaction. */
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+export const queryTimeout = (ms: number) =>
+  new AppError(
+    503,
+    'QUERY_TIMEOUT',
+    `the query took longer than ${ms} ms and was stopped; narrow the filters`,
+  );
+
+/**
+ * One DuckDB file owned by this process: a writer connection whose transactions run one at a
+ * time, and a few reader connections that see committed data. Every call has a deadline;
+ * a query past it is interrupted inside DuckDB, not only abandoned.
+ */
+export class DuckDb {
+  private readonly writer: { conn: DuckDBConnection; lock: Mutex };
+  private readonly readers: { conn: DuckDBConnection; lock: Mutex }[];
+  private next = 0;
+
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    writer: DuckDBConnection,
+    readers: DuckDBConnection[],
+    readonly options: DuckOptions,
+  ) {
+    this.writer = { conn: writer, lock: new Mutex() };
+    this.readers = readers.map((conn) => ({ conn, lock: new Mutex() }));
+  }
+
+  static async open(path: string, options: DuckOptions): Promise<DuckDb> {
+    const instance = await DuckDBInstance.create(path, { threads: String(options.threads ?? 2) });
+    const writer = await instance.connect();
+    const readers: DuckDBConnection[] = [];
+    for (let i = 0; i < (options.readers ?? 4); i++) readers.push(await instance.connect());
+    return new DuckDb(instance, writer, readers, options);
+  }
+
+  /** A read on one of the reader connections. */
+  query<T = Row>(sql: string, params: Params = [], timeoutMs = this.options.queryTimeoutMs): Promise<T[]> {
+    const reader = this.readers[this.next++ % this.readers.length]!;
+    return reader.lock.run(() =>
+      withDeadline(reader.conn, timeoutMs, () => readRows<T>(reader.conn, sql, params)),
+    );
+  }
+
+  /** Runs `fn` in one write transaction; it commits when `fn` resolves and rolls back when it throws. */
+  write<T>(fn: (tx: WriteTx) => Promise<T>, timeoutMs = this.options.queryTimeoutMs): Promise<T> {
+    const { conn, lock } = this.writer;
+    return lock.run(async () => {
+      await conn.run('BEGIN TRANSACTION');
+      try {
+        const result = await withDeadline(conn, timeoutMs, () => fn(new WriteTx(conn)));
+        await conn.run('COMMIT');
+        return result;
+      } catch (err) {
+        await conn.run('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Autocommit statements on the writer, between transactions: DDL at start, and work that may
+   * fail without spoiling a transaction (a failed statement aborts the transaction it is in).
+   */
+  exclusive<T>(fn: (tx: WriteTx) => Promise<T>, timeoutMs = this.options.queryTimeoutMs): Promise<T> {
+    const { conn, lock } = this.writer;
+    return lock.run(() => withDeadline(conn, timeoutMs, () => fn(new WriteTx(conn))));
+  }
+
+  close(): void {
+    for (const r of this.readers) r.conn.closeSync();
+    this.writer.conn.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+/** The writer inside a transaction. */
+export class WriteTx {
+  constructor(readonly conn: DuckDBConnection) {}
+  async run(sql: string, params: Params = []): Promise<void> {
+    await this.conn.run(sql, params);
+  }
+  query<T = Row>(sql: string, params: Params = []): Promise<T[]> {
+    return readRows<T>(this.conn, sql, params);
+  }
+}
+
+async function readRows<T>(conn: DuckDBConnection, sql: string, params: Params): Promise<T[]> {
+  const reader = await conn.runAndReadAll(sql, params);
+  return reader.getRowObjectsJS().map((row) => toJson(row) as T);
+}
+
+async function withDeadline<T>(conn: DuckDBConnection, ms: number, fn: () => Promise<T>): Promise<T> {
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    conn.interrupt();
+  }, ms);
+  try {
+    return await fn();
+  } catch (err) {
+    if (timedOut) throw queryTimeout(ms);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** DuckDB's JS values as JSON-friendly ones: bigint → number, Date → ISO string, recursively. */
+export function toJson(value: unknown): unknown {
+  if (typeof value === 'bigint') return Number(value);
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+  if (Array.isArray(value)) return value.map(toJson);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = toJson(v);
+    return out;
+  }
+  return value;
+}

@@ -1,0 +1,41 @@
+import path from 'node:path';
+import { ConfigError } from '@qlab/kit';
+import { loadAnalyticsConfig } from '../src/config';
+
+describe('analytics config', () => {
+  test('the domain is required and chooses the default port and file', () => {
+    expect(() => loadAnalyticsConfig([], {})).toThrow(ConfigError);
+    const test = loadAnalyticsConfig(['--domain', 'test'], { DATA_DIR: '/srv/qlab' })!;
+    expect(test).toMatchObject({
+      domain: 'test',
+      port: 8200,
+      dbPath: path.join('/srv/qlab/analytics/test.duckdb'),
+    });
+    expect(loadAnalyticsConfig([], { ANALYTICS_DOMAIN: 'benchmark' })!.port).toBe(8202);
+    expect(loadAnalyticsConfig([], { ANALYTICS_DOMAIN: 'generator', PORT: '0' })!.port).toBe(0);
+  });
+
+  test('bad values are named', () => {
+    expect(() => loadAnalyticsConfig(['--domain', 'finance'], {})).toThrow(/ANALYTICS_DOMAIN/);
+    expect(() =>
+      loadAnalyticsConfig([], { ANALYTICS_DOMAIN: 'test', ANALYTICS_QUERY_TIMEOUT: 'soon' }),
+    ).toThrow(/ANALYTICS_QUERY_TIMEOUT/);
+    expect(() => loadAnalyticsConfig(['--bogus'], {})).toThrow(ConfigError);
+  });
+
+  test('env settings are read', () => {
+    const c = loadAnalyticsConfig([], {
+      ANALYTICS_DOMAIN: 'test',
+      ANALYTICS_DB_PATH: '/tmp/x.duckdb',
+      ANALYTICS_API_TOKEN: 't',
+      ANALYTICS_QUERY_TIMEOUT: '2s',
+      MQTT_URL: 'mqtt://b:1883',
+    })!;
+    expect(c).toMatchObject({
+      dbPath: '/tmp/x.duckdb',
+      apiToken: 't',
+      queryTimeoutMs: 2000,
+      mqttUrl: 'mqtt://b:1883',
+    });
+  });
+});
