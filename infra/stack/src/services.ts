@@ -27,6 +27,12 @@ export const STACK_SERVICES: StackService[] = [
     portEnv: 'CHUNKED_UPLOAD_PORT',
   },
   { name: 'job-worker', dir: 'services/job-worker', defaultPort: 8100, portEnv: 'JOB_WORKER_PORT' },
+  {
+    name: 'quantum-tracker',
+    dir: 'services/quantum-tracker',
+    defaultPort: 8000,
+    portEnv: 'QUANTUM_TRACKER_PORT',
+  },
   // One analytics codebase, one process and DuckDB file per domain.
   ...(['test', 'generator', 'benchmark'] as const).map((domain, i) => ({
     name: `analytics-${domain}`,

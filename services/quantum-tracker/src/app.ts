@@ -1,0 +1,43 @@
+import { bearerAuth, createServiceApp, type Logger } from '@qlab/kit';
+import type { Express } from 'express';
+import { openapi } from './openapi';
+import { trackerRoutes } from './routes/tracker-routes';
+import type { TrackerQueries } from './storage/queries';
+import type { ProviderSync } from './sync/sync-loop';
+
+export interface AppDeps {
+  logger: Logger;
+  queries: TrackerQueries;
+  syncs: ProviderSync[];
+  pricePerQuantumSecond: number;
+  currency: string;
+  apiToken?: string;
+  readiness?: () => Promise<void>;
+  /** See TrackerRouteDeps.dataVersion. */
+  dataVersion: () => number;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const startedAt = Date.now();
+  const base = createServiceApp({
+    service: 'quantum-tracker',
+    logger: deps.logger,
+    openapi,
+    readiness: deps.readiness,
+    health: async () => {
+      const providers = await deps.queries.providers();
+      return {
+        providers: providers.map((p) => ({
+          name: p.name,
+          healthy: p.healthy,
+          last_success_at: p.last_success_at,
+          last_error: p.last_error,
+        })),
+        ...(deps.syncs.length === 0 ? { notice: 'no quantum provider is configured' } : {}),
+      };
+    },
+  });
+  if (deps.apiToken) base.app.use(bearerAuth([deps.apiToken]));
+  base.app.use(trackerRoutes({ ...deps, startedAt }));
+  return base.finish();
+}

@@ -1,0 +1,123 @@
+import { outboxMigration } from '@qlab/events';
+import type { Migration } from '@qlab/kit';
+
+/** Times are epoch milliseconds (BIGINT) so trends and durations are plain arithmetic on both engines. */
+export const migrations: Record<string, Migration> = {
+  '001_tracker': {
+    async up(knex) {
+      await knex.schema.createTable('providers', (t) => {
+        t.string('name', 32).primary();
+        t.string('region', 64);
+        t.bigInteger('last_sync_at');
+        t.bigInteger('last_success_at');
+        t.bigInteger('last_error_at');
+        t.text('last_error');
+        t.integer('last_error_status');
+        t.integer('consecutive_failures').notNullable().defaultTo(0);
+        t.bigInteger('jobs_synced_through');
+      });
+      await knex.schema.createTable('backends', (t) => {
+        t.string('provider', 32).notNullable();
+        t.string('name', 128).notNullable();
+        t.string('status', 16).notNullable();
+        t.string('raw_status', 64).notNullable();
+        t.text('status_reason');
+        t.boolean('is_simulator').notNullable();
+        t.integer('qubits');
+        t.integer('queue_length');
+        t.double('wait_seconds_avg');
+        t.double('wait_seconds_p95');
+        t.string('processor', 128);
+        t.boolean('degraded').notNullable().defaultTo(false);
+        t.string('region', 64);
+        t.text('details').notNullable().defaultTo('{}');
+        t.bigInteger('first_seen_at').notNullable();
+        t.bigInteger('updated_at').notNullable();
+        t.bigInteger('status_changed_at').notNullable();
+        t.primary(['provider', 'name']);
+      });
+      await knex.schema.createTable('backend_snapshots', (t) => {
+        t.bigIncrements('id').primary();
+        t.string('provider', 32).notNullable();
+        t.string('name', 128).notNullable();
+        t.bigInteger('at').notNullable();
+        t.string('status', 16).notNullable();
+        t.integer('queue_length');
+        t.double('wait_seconds_avg');
+        t.index(['provider', 'name', 'at']);
+        t.index(['at']);
+      });
+      await knex.schema.createTable('jobs', (t) => {
+        t.string('provider', 32).notNullable();
+        t.string('id', 128).notNullable();
+        t.string('backend', 128);
+        t.string('status', 16).notNullable();
+        t.string('raw_status', 64).notNullable();
+        t.string('program', 128);
+        t.string('user_id', 128);
+        t.bigInteger('created_at').notNullable();
+        t.bigInteger('started_at');
+        t.bigInteger('ended_at');
+        t.double('quantum_seconds');
+        t.integer('shots');
+        t.text('tags').notNullable().defaultTo('[]');
+        t.text('failure_reason');
+        t.string('session_id', 128);
+        t.bigInteger('first_seen_at').notNullable();
+        t.bigInteger('updated_at').notNullable();
+        t.bigInteger('status_changed_at').notNullable();
+        t.primary(['provider', 'id']);
+        t.index(['created_at']);
+        t.index(['backend', 'created_at']);
+        t.index(['status', 'created_at']);
+        t.index(['id']);
+      });
+      await knex.schema.createTable('job_transitions', (t) => {
+        t.bigIncrements('seq').primary();
+        t.string('provider', 32).notNullable();
+        t.string('job_id', 128).notNullable();
+        t.string('from_status', 16);
+        t.string('to_status', 16).notNullable();
+        t.bigInteger('at').notNullable();
+        t.index(['provider', 'job_id']);
+        t.index(['at']);
+      });
+      await knex.schema.createTable('usage_snapshots', (t) => {
+        t.bigIncrements('id').primary();
+        t.string('provider', 32).notNullable();
+        t.bigInteger('at').notNullable();
+        t.double('consumed_seconds').notNullable();
+        t.double('limit_seconds');
+        t.bigInteger('period_start');
+        t.bigInteger('period_end');
+      });
+      await knex.schema.createTable('sync_runs', (t) => {
+        t.bigIncrements('id').primary();
+        t.string('provider', 32).notNullable();
+        t.string('kind', 16).notNullable();
+        t.bigInteger('started_at').notNullable();
+        t.bigInteger('finished_at').notNullable();
+        t.boolean('ok').notNullable();
+        t.text('error');
+        t.integer('jobs_seen').notNullable().defaultTo(0);
+        t.integer('jobs_changed').notNullable().defaultTo(0);
+        t.integer('backends_seen').notNullable().defaultTo(0);
+        t.index(['provider', 'started_at']);
+      });
+    },
+    async down(knex) {
+      for (const t of [
+        'sync_runs',
+        'usage_snapshots',
+        'job_transitions',
+        'jobs',
+        'backend_snapshots',
+        'backends',
+        'providers',
+      ]) {
+        await knex.schema.dropTable(t);
+      }
+    },
+  },
+  '002_outbox': outboxMigration,
+};

@@ -1,0 +1,218 @@
+import type { Outbox } from '@qlab/events';
+import type { Knex } from '@qlab/kit';
+import type { BackendSnapshot, JobSnapshot, UsageSnapshot } from '../providers/types';
+
+const CHUNK = 400;
+const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
+
+export interface JobChange {
+  provider: string;
+  id: string;
+  backend: string | null;
+  from: string | null;
+  to: string;
+}
+
+export interface BackendChange {
+  provider: string;
+  name: string;
+  from: string | null;
+  to: string;
+}
+
+export interface RecordResult {
+  seen: number;
+  inserted: number;
+  changed: JobChange[];
+}
+
+/**
+ * Writes what a sync saw: new rows, changed rows, a history row per change, and the events for
+ * the changes, each batch in one transaction. Unchanged rows are not rewritten, so a sync that
+ * finds nothing new costs a read.
+ */
+export class Recorder {
+  constructor(
+    private readonly knex: Knex,
+    private readonly outbox: Outbox | undefined,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async jobs(provider: string, jobs: JobSnapshot[], announceNew: boolean): Promise<RecordResult> {
+    const result: RecordResult = { seen: jobs.length, inserted: 0, changed: [] };
+    for (let i = 0; i < jobs.length; i += CHUNK) {
+      const chunk = jobs.slice(i, i + CHUNK);
+      await this.knex.transaction(async (trx) => {
+        const existing = new Map<
+          string,
+          { status: string; quantum_seconds: number | null; ended_at: number | null; backend: string | null }
+        >(
+          (
+            await trx('jobs')
+              .select('id', 'status', 'quantum_seconds', 'ended_at', 'backend')
+              .where('provider', provider)
+              .whereIn(
+                'id',
+                chunk.map((j) => j.id),
+              )
+          ).map((r) => [r.id, r]),
+        );
+        const now = this.now();
+        const inserts: Record<string, unknown>[] = [];
+        const transitions: Record<string, unknown>[] = [];
+        const changed: JobChange[] = [];
+        for (const j of chunk) {
+          const row = {
+            backend: j.backend,
+            status: j.status,
+            raw_status: j.raw_status,
+            program: j.program,
+            user_id: j.user_id,
+            created_at: ms(j.created_at),
+            started_at: ms(j.started_at),
+            ended_at: ms(j.ended_at),
+            quantum_seconds: j.quantum_seconds,
+            shots: j.shots,
+            tags: JSON.stringify(j.tags),
+            failure_reason: j.failure_reason,
+            session_id: j.session_id,
+            updated_at: now,
+          };
+          const old = existing.get(j.id);
+          if (!old) {
+            inserts.push({ provider, id: j.id, ...row, first_seen_at: now, status_changed_at: now });
+            transitions.push({ provider, job_id: j.id, from_status: null, to_status: j.status, at: now });
+            if (announceNew)
+              changed.push({ provider, id: j.id, backend: j.backend, from: null, to: j.status });
+            continue;
+          }
+          const statusChanged = old.status !== j.status;
+          const detailsChanged =
+            old.quantum_seconds !== j.quantum_seconds ||
+            Number(old.ended_at ?? null) !== Number(row.ended_at ?? null) ||
+            old.backend !== j.backend;
+          if (!statusChanged && !detailsChanged) continue;
+          await trx('jobs')
+            .where({ provider, id: j.id })
+            .update(statusChanged ? { ...row, status_changed_at: now } : row);
+          if (statusChanged) {
+            transitions.push({
+              provider,
+              job_id: j.id,
+              from_status: old.status,
+              to_status: j.status,
+              at: now,
+            });
+            changed.push({ provider, id: j.id, backend: j.backend, from: old.status, to: j.status });
+          }
+        }
+        if (inserts.length > 0) await trx.batchInsert('jobs', inserts, 100);
+        if (transitions.length > 0) await trx.batchInsert('job_transitions', transitions, 200);
+        result.inserted += inserts.length;
+        result.changed.push(...changed);
+        for (const c of changed) {
+          await this.outbox?.record(trx, 'tracker.job.status_changed', `${c.provider}/${c.id}`, {
+            provider: c.provider,
+            job_id: c.id,
+            backend: c.backend,
+            from: c.from,
+            to: c.to,
+          });
+        }
+      });
+    }
+    if (result.changed.length > 0) this.outbox?.written();
+    return result;
+  }
+
+  async backends(provider: string, backends: BackendSnapshot[]): Promise<BackendChange[]> {
+    const changes: BackendChange[] = [];
+    const now = this.now();
+    await this.knex.transaction(async (trx) => {
+      const existing = new Map<string, string>(
+        (await trx('backends').select('name', 'status').where('provider', provider)).map((r) => [
+          r.name,
+          r.status,
+        ]),
+      );
+      for (const b of backends) {
+        const row = {
+          status: b.status,
+          raw_status: b.raw_status,
+          status_reason: b.status_reason,
+          is_simulator: b.is_simulator,
+          qubits: b.qubits,
+          queue_length: b.queue_length,
+          wait_seconds_avg: b.wait_seconds_avg,
+          wait_seconds_p95: b.wait_seconds_p95,
+          processor: b.processor,
+          degraded: b.degraded,
+          region: b.region,
+          details: JSON.stringify(b.details),
+          updated_at: now,
+        };
+        const old = existing.get(b.name);
+        if (old === undefined) {
+          await trx('backends').insert({
+            provider,
+            name: b.name,
+            ...row,
+            first_seen_at: now,
+            status_changed_at: now,
+          });
+        } else {
+          await trx('backends')
+            .where({ provider, name: b.name })
+            .update(old !== b.status ? { ...row, status_changed_at: now } : row);
+        }
+        if (old !== b.status) {
+          changes.push({ provider, name: b.name, from: old ?? null, to: b.status });
+          await this.outbox?.record(trx, 'tracker.backend.status_changed', `${provider}/${b.name}`, {
+            provider,
+            backend: b.name,
+            from: old ?? null,
+            to: b.status,
+            reason: b.status_reason,
+          });
+        }
+      }
+      // A backend the provider stopped listing is offline, not silently kept "online".
+      for (const [name, status] of existing) {
+        if (status === 'offline' || backends.some((b) => b.name === name)) continue;
+        await trx('backends')
+          .where({ provider, name })
+          .update({ status: 'offline', raw_status: 'not listed', status_changed_at: now, updated_at: now });
+        changes.push({ provider, name, from: status, to: 'offline' });
+        await this.outbox?.record(trx, 'tracker.backend.status_changed', `${provider}/${name}`, {
+          provider,
+          backend: name,
+          from: status,
+          to: 'offline',
+          reason: 'no longer listed by the provider',
+        });
+      }
+      const snapshots = backends.map((b) => ({
+        provider,
+        name: b.name,
+        at: now,
+        status: b.status,
+        queue_length: b.queue_length,
+        wait_seconds_avg: b.wait_seconds_avg,
+      }));
+      if (snapshots.length > 0) await trx.batchInsert('backend_snapshots', snapshots, 200);
+    });
+    if (changes.length > 0) this.outbox?.written();
+    return changes;
+  }
+
+  async usage(provider: string, u: UsageSnapshot): Promise<void> {
+    await this.knex('usage_snapshots').insert({
+      provider,
+      at: this.now(),
+      consumed_seconds: u.consumed_seconds,
+      limit_seconds: u.limit_seconds,
+      period_start: ms(u.period_start),
+      period_end: ms(u.period_end),
+    });
+  }
+}

@@ -1,0 +1,39 @@
+import type { Outbox } from '@qlab/events';
+import type { Knex, Logger } from '@qlab/kit';
+import type { ProviderClient } from './providers/types';
+import { TrackerQueries } from './storage/queries';
+import { Recorder } from './storage/recorder';
+import { LiveHub } from './sync/hub';
+import { ProviderSync } from './sync/sync-loop';
+
+/** The tracker's parts for a database and a set of provider clients (main and tests build it the same way). */
+export async function buildTracker(options: {
+  knex: Knex;
+  clients: ProviderClient[];
+  outbox?: Outbox;
+  logger: Logger;
+  syncIntervalMs: number;
+  now?: () => number;
+}) {
+  const { knex, clients } = options;
+  for (const c of clients) {
+    const exists = await knex('providers').where({ name: c.name }).first();
+    if (!exists) await knex('providers').insert({ name: c.name, region: c.region });
+  }
+  const hub = new LiveHub();
+  hub.setMaxListeners(100);
+  const recorder = new Recorder(knex, options.outbox, options.now);
+  const syncs = clients.map(
+    (client) =>
+      new ProviderSync(client, {
+        knex,
+        recorder,
+        outbox: options.outbox,
+        hub,
+        logger: options.logger,
+        intervalMs: options.syncIntervalMs,
+        now: options.now,
+      }),
+  );
+  return { hub, recorder, syncs, queries: new TrackerQueries(knex, options.now) };
+}
