@@ -89,7 +89,8 @@ for (const [method, path, tag, summary] of OPS) {
     required: true,
     schema: { type: 'string' },
   }));
-  (paths[path] ??= {})[method] = {
+  paths[path] = paths[path] ?? {};
+  paths[path][method] = {
     tags: [tag],
     summary,
     parameters: params,

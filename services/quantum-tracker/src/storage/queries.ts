@@ -324,7 +324,8 @@ export class TrackerQueries {
     const total = rows.reduce((a, r) => a + Number(r.n), 0);
     const by: Record<string, { count: number; share: number | null }> = {};
     for (const r of rows) {
-      const e = (by[String(r.status)] ??= { count: 0, share: null });
+      by[String(r.status)] = by[String(r.status)] ?? { count: 0, share: null };
+      const e = by[String(r.status)]!;
       e.count += Number(r.n);
     }
     for (const e of Object.values(by)) e.share = total === 0 ? null : round(e.count / total, 4);
