@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { STACK_SERVICES } from './services';
 import { startStack } from './stack';
@@ -25,6 +26,15 @@ async function main() {
   print('qlab is up:');
   print(`  ${'MQTT broker'.padEnd(20)} ${stack.mqttUrl}${process.env.MQTT_URL ? '' : ' (embedded)'}`);
   for (const s of stack.services) print(`  ${s.service.name.padEnd(20)} ${s.url}  (docs: ${s.url}/docs)`);
+  const gateway = stack.services.find((s) => s.service.name === 'gateway');
+  if (gateway) {
+    const keyFile = path.join(dataDir, 'gateway', 'bootstrap-api-key');
+    const key = existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : undefined;
+    print('');
+    print(`Everything is behind the gateway at ${gateway.url} (one API: ${gateway.url}/docs).`);
+    print(key ? `API key (admin, kept in ${keyFile}):\n  ${key}` : 'API key: the one you set in GATEWAY_API_KEYS');
+    print(`Try: curl -H "X-API-Key: <key>" ${gateway.url}/api/db/overview   ·   pnpm demo`);
+  }
   print('Press Ctrl-C to stop.');
   print('qlab: ready');
 

@@ -10,6 +10,8 @@ export interface StackService {
   portEnv: string;
   /** Extra environment for this service. */
   env?: Record<string, string>;
+  /** Environment that depends on the stack's data dir or the caller's environment. */
+  envFromStack?: (ctx: { dataDir: string; env: NodeJS.ProcessEnv }) => Record<string, string>;
 }
 
 /** Every service that exists; each issue that adds a service adds a line here. */
@@ -41,6 +43,19 @@ export const STACK_SERVICES: StackService[] = [
     portEnv: `ANALYTICS_${domain.toUpperCase()}_PORT`,
     env: { ANALYTICS_DOMAIN: domain },
   })),
+  // Last: it finds every service above through the <SERVICE>_URL variables the stack passes on.
+  {
+    name: 'gateway',
+    dir: 'gateway',
+    defaultPort: 8080,
+    portEnv: 'GATEWAY_PORT',
+    // The gateway speaks to chunked-upload with that service's own key.
+    envFromStack: ({ dataDir, env }): Record<string, string> => {
+      if (env.CHUNKED_UPLOAD_TOKEN) return {};
+      if (env.UPLOAD_API_KEYS) return { CHUNKED_UPLOAD_TOKEN: env.UPLOAD_API_KEYS.split(',')[0]!.trim() };
+      return { CHUNKED_UPLOAD_TOKEN_FILE: path.join(dataDir, 'chunked-upload', 'generated-api-key') };
+    },
+  },
 ];
 
 /** The command that runs a service: its build output, or its source (tests, no build). */

@@ -109,6 +109,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           ...peers,
           ...env,
           ...service.env,
+          ...service.envFromStack?.({ dataDir: options.dataDir, env }),
           HOST: env.HOST ?? '127.0.0.1',
           PORT: String(port),
           DATA_DIR: options.dataDir,

@@ -26,6 +26,7 @@ export {
 } from './config-file';
 export { type ConnectionOptions, resolveConnection } from './connection';
 export { QlabClientError } from './errors';
+export { type ApiKeyInfo, createApiKey, type GatewayOptions, listApiKeys, revokeApiKey } from './keys';
 export { unpack, unpackFile } from './unpack';
 export { type BackoffPolicy, type Clock, DEFAULT_BACKOFF, realClock, retryDelay } from './uploads/backoff';
 export type { BufferedFile, ChunkRow, ChunkStatus } from './uploads/chunk-store';

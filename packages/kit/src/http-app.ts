@@ -12,6 +12,11 @@ export interface ServiceAppOptions {
   service: string;
   logger: Logger;
   openapi: OpenApiDocument;
+  /**
+   * A document built at request time (the gateway merges its services' documents); /openapi.json
+   * serves it instead of `openapi`, and /docs loads it from there.
+   */
+  openapiSource?: () => Promise<OpenApiDocument>;
   /** Limit for JSON and urlencoded bodies (bytes or a size string). Default 1mb. */
   jsonLimit?: string | number;
   /** Checks run by GET /ready; throw to report not ready. */
@@ -111,10 +116,29 @@ export function createServiceApp(options: ServiceAppOptions): ServiceApp {
   app.get('/metrics', (async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   }) as RequestHandler);
-  app.get('/openapi.json', (_req, res) => {
-    res.json(doc);
-  });
-  app.use('/docs', swaggerUi.serve, swaggerUi.setup(doc, { customSiteTitle: `${options.service} API` }));
+  const source = options.openapiSource;
+  if (source) {
+    app.get('/openapi.json', (async (_req, res, next) => {
+      try {
+        res.json(withKitPaths(await source()));
+      } catch (err) {
+        next(err);
+      }
+    }) as RequestHandler);
+    app.use(
+      '/docs',
+      swaggerUi.serve,
+      swaggerUi.setup(undefined, {
+        customSiteTitle: `${options.service} API`,
+        swaggerOptions: { url: '/openapi.json' },
+      }),
+    );
+  } else {
+    app.get('/openapi.json', (_req, res) => {
+      res.json(doc);
+    });
+    app.use('/docs', swaggerUi.serve, swaggerUi.setup(doc, { customSiteTitle: `${options.service} API` }));
+  }
 
   return {
     app,

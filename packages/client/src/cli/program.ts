@@ -20,6 +20,7 @@ import {
 } from '../config-file';
 import type { ConnectionOptions } from '../connection';
 import { QlabClientError } from '../errors';
+import { createApiKey, listApiKeys, revokeApiKey } from '../keys';
 import { unpackFile } from '../unpack';
 import { progressBar } from './progress';
 import { uploadFiles } from './upload-command';
@@ -191,6 +192,36 @@ export function buildProgram(io: CliIO): Command {
       io.out(`unpacked ${written.length} files into ${path.resolve(o.unpack)}`);
     }
   };
+
+  const keys = program.command('keys').description('gateway API keys (needs an admin key)');
+  const gw = (o: { gateway?: string; apiKey?: string }) => ({ gatewayUrl: o.gateway, apiKey: o.apiKey });
+  const gwOptions = (c: Command) =>
+    c
+      .option('--gateway <url>', 'gateway URL (env QLAB_GATEWAY_URL, default http://127.0.0.1:8080)')
+      .option('--api-key <key>', 'admin API key (env QLAB_API_KEY)');
+  gwOptions(keys.command('create <name>'))
+    .description('create a key; it is printed once')
+    .option('--scopes <list>', 'comma-separated: read, write, admin', 'read')
+    .action(async (name: string, o: { scopes: string; gateway?: string; apiKey?: string }) => {
+      const created = await createApiKey(name, o.scopes.split(',').map((s) => s.trim()), gw(o));
+      io.out(`${created.key}\n(id ${created.id}, scopes ${created.scopes.join(',')}; store the key now, it is not shown again)`);
+    });
+  gwOptions(keys.command('list'))
+    .description('list keys (never the keys themselves)')
+    .action(async (o: { gateway?: string; apiKey?: string }) => {
+      const list = await listApiKeys(gw(o));
+      io.out(
+        list
+          .map((k) => `${k.id}  ${k.prefix}…  ${k.scopes.join(',').padEnd(16)} ${k.revoked_at ? 'revoked' : 'active '}  ${k.name}`)
+          .join('\n') || '(no keys)',
+      );
+    });
+  gwOptions(keys.command('revoke <id>'))
+    .description('revoke a key by id')
+    .action(async (id: string, o: { gateway?: string; apiKey?: string }) => {
+      await revokeApiKey(id, gw(o));
+      io.out(`revoked ${id}`);
+    });
 
   program
     .command('worker')

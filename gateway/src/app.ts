@@ -1,0 +1,154 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { AppError, createServiceApp, type Logger, notFound, parseInput } from '@qlab/kit';
+import express, { type Express } from 'express';
+import { z } from 'zod';
+import { Aggregator } from './aggregate';
+import { apiKeyAuth, authenticate, keyFrom, RateLimiter } from './auth';
+import { type Config, SCOPES } from './config';
+import type { EventsSocket } from './events-socket';
+import type { KeyStore } from './keys';
+import { gatewayOpenApi } from './openapi';
+import { mergedOpenApi } from './openapi-merge';
+import { createMountProxy, MOUNTS } from './proxy';
+import { fetchJson } from './upstream-client';
+
+export interface GatewayDeps {
+  logger: Logger;
+  config: Pick<Config, 'upstreams' | 'rateLimit' | 'proxyTimeoutMs' | 'aggregateTimeoutMs'>;
+  keys: KeyStore;
+  events: EventsSocket;
+}
+
+export interface Gateway {
+  app: Express;
+  /** Hook WebSocket upgrades (tracker sockets, /api/events) into the server, with key checks. */
+  attach(server: Server): void;
+}
+
+export function createGateway(deps: GatewayDeps): Gateway {
+  const { config, keys, logger } = deps;
+  const limiter = new RateLimiter(config.rateLimit);
+  const aggregator = new Aggregator(config.upstreams, config.aggregateTimeoutMs);
+  const byId = new Map(config.upstreams.map((u) => [u.id, u]));
+  // No body parsers before the proxies: bodies must stream through untouched.
+  const base = createServiceApp({
+    service: 'gateway',
+    logger,
+    openapi: gatewayOpenApi(),
+    openapiSource: mergedOpenApi(config.upstreams, config.aggregateTimeoutMs),
+    parseBodies: false,
+    health: async () => {
+      const checks = await Promise.all(
+        config.upstreams.map((u) => fetchJson(u, '/health', config.aggregateTimeoutMs)),
+      );
+      return {
+        services: Object.fromEntries(checks.map((c) => [c.service, c.ok ? 'ok' : `down: ${c.error}`])),
+        all_services_up: checks.every((c) => c.ok),
+      };
+    },
+  });
+  const app = base.app;
+
+  app.use('/api', apiKeyAuth(keys, limiter), (req, res, next) => {
+    const r = req as IncomingMessage & { keyId?: string; keyFromBearer?: boolean };
+    r.keyId = res.locals.key?.id;
+    r.keyFromBearer = typeof req.headers['x-api-key'] !== 'string';
+    next();
+  });
+
+  // Gateway-owned routes first: the aggregates and key management.
+  app.get('/api/db/overview', async (_req, res) => {
+    const { results, body } = await aggregator.overview();
+    Aggregator.send(res, results, body);
+  });
+  app.post('/api/db/search', async (req, res) => {
+    const q = parseInput(
+      z.object({
+        query: z.string().trim().min(1).max(200),
+        limit: z.coerce.number().int().min(1).max(100).default(10),
+      }),
+      req.query,
+      'query',
+    );
+    const { results, body } = await aggregator.search(q.query, q.limit);
+    Aggregator.send(res, results, body);
+  });
+  app.get('/api/db/model/:name', async (req, res) => {
+    const { name } = parseInput(z.object({ name: z.string().min(1).max(500) }), req.params, 'path');
+    const { recent } = parseInput(
+      z.object({ recent: z.coerce.number().int().min(0).max(50).default(10) }),
+      req.query,
+      'query',
+    );
+    const { results, body } = await aggregator.model(name, recent);
+    Aggregator.send(res, results, body);
+  });
+
+  const json = express.json({ limit: '16kb' });
+  app.get('/api/keys', async (_req, res) => {
+    res.json({ keys: await keys.list() });
+  });
+  app.post('/api/keys', json, async (req, res) => {
+    const body = parseInput(
+      z.strictObject({
+        name: z.string().min(1).max(200),
+        scopes: z.array(z.enum(SCOPES)).min(1).default(['read']),
+      }),
+      req.body ?? {},
+      'key',
+    );
+    const created = await keys.create(body.name, body.scopes);
+    res.status(201).json({ key: created.key, ...created.info, note: 'the key is shown once; store it now' });
+  });
+  app.delete('/api/keys/:id', async (req, res) => {
+    const { id } = parseInput(z.object({ id: z.string().regex(/^[0-9a-f]{16}$/) }), req.params, 'path');
+    if (!(await keys.revoke(id))) throw notFound(`no active key ${id}`);
+    res.json({ revoked: id });
+  });
+
+  const proxies = new Map<string, ReturnType<typeof createMountProxy>>();
+  for (const m of MOUNTS) {
+    const proxy = createMountProxy(m, byId.get(m.service)!, config.proxyTimeoutMs);
+    proxies.set(m.prefix, proxy);
+    app.use(m.prefix, proxy);
+  }
+  base.finish();
+
+  return {
+    app,
+    attach(server: Server) {
+      const tracker = proxies.get('/api/v1')!;
+      server.on('upgrade', async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        const path = new URL(req.url ?? '/', 'http://x').pathname;
+        const isEvents = path === '/api/events';
+        if (!isEvents && !path.startsWith('/api/v1/ws/')) {
+          socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+          return;
+        }
+        // The Express chain does not run for upgrades: authenticate here.
+        try {
+          await authenticate(keys, limiter, req, 'GET', path, true);
+        } catch (err) {
+          const status = err instanceof AppError ? err.status : 500;
+          socket.end(
+            `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Error'}\r\nContent-Type: application/problem+json\r\nConnection: close\r\n\r\n${JSON.stringify({ status, detail: (err as Error).message })}`,
+          );
+          return;
+        }
+        if (keyFrom(req) === undefined) {
+          // The key came in the query string: do not pass it on.
+          const u = new URL(req.url ?? '/', 'http://x');
+          u.searchParams.delete('api_key');
+          req.url = `${u.pathname}${u.search}`;
+        }
+        if (isEvents) deps.events.handle(req, socket, head);
+        else {
+          // Upgrades bypass Express's mount, so strip the prefix the rewrite adds back.
+          req.url = (req.url ?? '/').slice('/api/v1'.length);
+          tracker.upgrade?.(req, socket as never, head);
+        }
+      });
+    },
+  };
+}

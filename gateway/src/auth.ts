@@ -1,0 +1,85 @@
+import type { IncomingMessage } from 'node:http';
+import { AppError, bearerToken, forbidden, unauthorized } from '@qlab/kit';
+import type { NextFunction, Request, Response } from 'express';
+import type { Scope } from './config';
+import type { KeyInfo, KeyStore } from './keys';
+
+/** The caller's key: X-API-Key, or Authorization: Bearer; on WebSockets also ?api_key= (browsers cannot set headers). */
+export function keyFrom(req: IncomingMessage, allowQuery = false): string | undefined {
+  const header = req.headers['x-api-key'];
+  if (typeof header === 'string' && header !== '') return header;
+  const bearer = bearerToken(req.headers.authorization);
+  if (bearer) return bearer;
+  if (allowQuery) return new URL(req.url ?? '/', 'http://x').searchParams.get('api_key') ?? undefined;
+  return undefined;
+}
+
+/** Reads need read, changes need write, key management needs admin. */
+export function scopeFor(method: string, path: string): Scope {
+  if (path.startsWith('/api/keys')) return 'admin';
+  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return 'read';
+  // The cross-service search is a POST by the seed's contract, but it only reads.
+  if (path === '/api/db/search') return 'read';
+  return 'write';
+}
+
+/** A fixed window per key and minute; small, and enough to stop a runaway script. */
+export class RateLimiter {
+  private readonly windows = new Map<string, { start: number; count: number }>();
+  constructor(private readonly perMinute: number) {}
+  /** ms to wait, or 0 when allowed. */
+  take(id: string, now = Date.now()): number {
+    if (this.perMinute <= 0) return 0;
+    const w = this.windows.get(id);
+    if (!w || now - w.start >= 60_000) {
+      this.windows.set(id, { start: now, count: 1 });
+      if (this.windows.size > 10_000) this.windows.delete(this.windows.keys().next().value!);
+      return 0;
+    }
+    if (w.count < this.perMinute) {
+      w.count++;
+      return 0;
+    }
+    return w.start + 60_000 - now;
+  }
+}
+
+export async function authenticate(
+  keys: KeyStore,
+  limiter: RateLimiter,
+  req: IncomingMessage,
+  method: string,
+  path: string,
+  allowQuery = false,
+): Promise<KeyInfo> {
+  const key = keyFrom(req, allowQuery);
+  if (!key) throw unauthorized('send an API key in X-API-Key (or Authorization: Bearer)');
+  const info = await keys.verify(key);
+  if (!info) throw unauthorized('unknown or revoked API key');
+  const needed = scopeFor(method, path);
+  if (!info.scopes.includes(needed)) throw forbidden(`this key lacks the ${needed} scope`);
+  const wait = limiter.take(info.id);
+  if (wait > 0)
+    throw new AppError(429, 'RATE_LIMITED', 'too many requests for this key; slow down', {
+      retry_after_seconds: Math.ceil(wait / 1000),
+    });
+  return info;
+}
+
+/** Express middleware for every /api route; open paths (/health, docs) never reach it. */
+export function apiKeyAuth(keys: KeyStore, limiter: RateLimiter) {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      // Mounted at /api, so req.path lacks the prefix: judge the full path.
+      const info = await authenticate(keys, limiter, req, req.method, `${req.baseUrl}${req.path}`);
+      res.locals.key = info;
+      next();
+    } catch (err) {
+      if (err instanceof AppError && err.status === 429)
+        res.setHeader('Retry-After', String(err.extras.retry_after_seconds));
+      if (err instanceof AppError && err.status === 401)
+        res.setHeader('WWW-Authenticate', 'Key realm="qlab"');
+      next(err);
+    }
+  };
+}

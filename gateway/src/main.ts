@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createLogger, Lifecycle, listen, openDatabase, parseDbUrl, runMain, stopOnSignals } from '@qlab/kit';
+import { createGateway } from './app';
+import { loadGatewayConfig } from './config';
+import { EventsSocket } from './events-socket';
+import { KeyStore, keyMigrations } from './keys';
+
+runMain('gateway', async () => {
+  const config = loadGatewayConfig(process.env);
+  const logger = createLogger({ service: 'gateway', level: config.logLevel });
+  const life = new Lifecycle(logger);
+  stopOnSignals(life, logger);
+  mkdirSync(config.dataDir, { recursive: true });
+  const knex = await openDatabase({
+    target: parseDbUrl(path.join(config.dataDir, 'keys.db')),
+    migrations: keyMigrations,
+    logger,
+  });
+  life.add('database', () => knex.destroy());
+  const keys = new KeyStore(knex);
+  for (const [i, k] of config.bootstrapKeys.entries())
+    await keys.ensure(k.key, k.scopes, `bootstrap ${i + 1} (GATEWAY_API_KEYS)`);
+  if ((await keys.count()) === 0) {
+    // A first start with no key at all: make one admin key and leave it where the operator looks.
+    const file = path.join(config.dataDir, 'bootstrap-api-key');
+    const key = existsSync(file)
+      ? readFileSync(file, 'utf8').trim()
+      : `qlab_${randomBytes(32).toString('base64url')}`;
+    await keys.ensure(key, ['read', 'write', 'admin'], 'bootstrap (generated)');
+    writeFileSync(file, `${key}\n`, { mode: 0o600 });
+    logger.warn({ file }, `no API key configured: generated an admin key: ${key}`);
+  }
+  const events = new EventsSocket(config.mqttUrl);
+  life.add('events', () => events.close());
+  const gateway = createGateway({ logger, config, keys, events });
+  const server = await listen(gateway.app, { port: config.port, host: config.host });
+  gateway.attach(server.server);
+  life.add('http server', () => server.close());
+  logger.info(
+    { url: server.url, services: Object.fromEntries(config.upstreams.map((u) => [u.id, u.url])) },
+    'gateway listening',
+  );
+});

@@ -1,0 +1,67 @@
+import type { OpenApiDocument } from '@qlab/kit';
+import type { Upstream, UpstreamId } from './config';
+import { gatewayOpenApi } from './openapi';
+import { fetchJson } from './upstream-client';
+
+const KIT_PATHS = new Set(['/health', '/ready', '/metrics', '/openapi.json', '/docs']);
+
+/** A service path → its public path through the gateway (the mounts, backwards). */
+export function publicPath(service: UpstreamId, path: string): string | undefined {
+  if (KIT_PATHS.has(path)) return undefined;
+  if (service === 'calibration-store') return `/api/store${path}`;
+  if (service === 'chunked-upload') return `/api/uploads${path}`;
+  if (service === 'quantum-tracker') return path.startsWith('/api/v1') ? path : undefined;
+  if (service === 'job-worker') return path.startsWith('/jobs') ? `/api${path}` : undefined;
+  const m = /^\/api\/(test|generator|benchmark)\/db(\/.*)?$/.exec(path);
+  return m ? `/api/db/${m[1]}${m[2] ?? ''}` : undefined;
+}
+
+/**
+ * One document for the whole API: the gateway's own paths plus every reachable service's,
+ * re-rooted under its mount and tagged with the service. Rebuilt at most once a minute.
+ */
+export function mergedOpenApi(upstreams: Upstream[], timeoutMs: number): () => Promise<OpenApiDocument> {
+  let cached: { at: number; doc: Promise<OpenApiDocument> } | undefined;
+  const build = async (): Promise<OpenApiDocument> => {
+    const doc = gatewayOpenApi();
+    const paths = doc.paths as Record<string, unknown>;
+    const missing: string[] = [];
+    const docs = await Promise.all(
+      upstreams.map((u) => fetchJson<OpenApiDocument>(u, '/openapi.json', timeoutMs)),
+    );
+    for (const d of docs) {
+      if (!d.ok) {
+        missing.push(d.service);
+        continue;
+      }
+      for (const [path, item] of Object.entries(
+        (d.data.paths ?? {}) as Record<string, Record<string, { tags?: string[] }>>,
+      )) {
+        const pub = publicPath(d.service, path);
+        if (!pub) continue;
+        const ops = Object.fromEntries(
+          Object.entries(item).map(([method, op]) => [
+            method,
+            { ...op, tags: [d.service], security: [{ apiKey: [] }] },
+          ]),
+        );
+        paths[pub] = { ...(paths[pub] as object), ...ops };
+      }
+    }
+    if (missing.length > 0) {
+      (doc.info as { description: string }).description +=
+        ` (Not included, unreachable when this was built: ${missing.join(', ')}.)`;
+    }
+    return doc;
+  };
+  return () => {
+    if (!cached || Date.now() - cached.at > 60_000) {
+      const doc = build();
+      cached = { at: Date.now(), doc };
+      doc.catch(() => {
+        cached = undefined;
+      });
+    }
+    return cached.doc;
+  };
+}

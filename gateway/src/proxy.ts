@@ -1,0 +1,101 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
+import type { Upstream, UpstreamId } from './config';
+
+/** Public mount → service, and how the rest of the path maps (see ARCHITECTURE.md, gateway contract). */
+export interface Mount {
+  prefix: string;
+  service: UpstreamId;
+  /** The service path for the part after `prefix`. */
+  rewrite: (rest: string) => string;
+  /** Bodies and downloads may take as long as they take: no overall deadline. */
+  streaming?: boolean;
+}
+
+export const MOUNTS: Mount[] = [
+  { prefix: '/api/store', service: 'calibration-store', rewrite: (r) => r, streaming: true },
+  { prefix: '/api/uploads', service: 'chunked-upload', rewrite: (r) => r, streaming: true },
+  { prefix: '/api/v1', service: 'quantum-tracker', rewrite: (r) => `/api/v1${r}` },
+  {
+    prefix: '/api/jobs',
+    service: 'job-worker',
+    rewrite: (r) => `/jobs${r === '/' ? '' : r}`,
+    streaming: true,
+  },
+  ...(['test', 'generator', 'benchmark'] as const).map((d) => ({
+    prefix: `/api/db/${d}`,
+    service: `analytics-${d}` as UpstreamId,
+    rewrite: (r: string) => `/api/${d}/db${r}`,
+    streaming: true,
+  })),
+];
+
+/** Keep-alive to each upstream (hpm 3 would open a connection per request otherwise). */
+function agentFor(): http.Agent {
+  return new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, keepAliveMsecs: 1000 });
+}
+
+function problem(res: ServerResponse | Socket, status: number, detail: string): void {
+  if (!('setHeader' in res)) {
+    res.destroy();
+    return;
+  }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'application/problem+json' });
+  res.end(
+    JSON.stringify({
+      type: 'about:blank',
+      title: status === 504 ? 'Gateway Timeout' : 'Bad Gateway',
+      status,
+      detail,
+    }),
+  );
+}
+
+/**
+ * One proxy per mount. Bodies stream through untouched (no parser runs before these), the
+ * caller's key is replaced by the service's own token, X-Forwarded-* and X-Forwarded-Prefix
+ * tell the service its public address, and the proxy's own failures are problem+json:
+ * 502 when the service is down, 504 when it is too slow. The service's own errors pass through.
+ */
+export function createMountProxy(m: Mount, upstream: Upstream, timeoutMs: number): RequestHandler {
+  return createProxyMiddleware<IncomingMessage, ServerResponse>({
+    target: upstream.url,
+    changeOrigin: true,
+    xfwd: true,
+    agent: agentFor(),
+    proxyTimeout: m.streaming ? undefined : timeoutMs,
+    ws: m.service === 'quantum-tracker',
+    pathRewrite: (path) => m.rewrite(path),
+    on: {
+      proxyReq: (proxyReq, req) => {
+        proxyReq.removeHeader('x-api-key');
+        if (upstream.token) proxyReq.setHeader('authorization', `Bearer ${upstream.token}`);
+        else if ((req as IncomingMessage & { keyFromBearer?: boolean }).keyFromBearer)
+          proxyReq.removeHeader('authorization');
+        proxyReq.setHeader('x-forwarded-prefix', m.prefix);
+        const key = (req as IncomingMessage & { keyId?: string }).keyId;
+        if (key) proxyReq.setHeader('x-consumer-id', key);
+      },
+      proxyReqWs: (proxyReq) => {
+        proxyReq.removeHeader('x-api-key');
+        if (upstream.token) proxyReq.setHeader('authorization', `Bearer ${upstream.token}`);
+      },
+      error: (err, _req, res) => {
+        const code = (err as NodeJS.ErrnoException).code;
+        const slow = code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT';
+        problem(
+          res,
+          slow ? 504 : 502,
+          slow
+            ? `${upstream.id} did not answer in time`
+            : `${upstream.id} is unreachable (${code ?? err.message})`,
+        );
+      },
+    },
+  });
+}

@@ -1,0 +1,345 @@
+import path from 'node:path';
+import { type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
+import { closedPort, tempDir } from '@qlab/testkit';
+import WebSocket from 'ws';
+import { createApp as createAnalyticsApp } from '../../services/analytics/src/app';
+import { openDomain } from '../../services/analytics/src/open-domain';
+import { createApp as createTrackerApp } from '../../services/quantum-tracker/src/app';
+import { attachLiveSockets } from '../../services/quantum-tracker/src/live-sockets';
+import { migrations as trackerMigrations } from '../../services/quantum-tracker/src/storage/migrations';
+import { buildTracker } from '../../services/quantum-tracker/src/tracker';
+import { runCli } from '../../packages/client/src/cli/program';
+import { createGateway } from '../src/app';
+import { RateLimiter } from '../src/auth';
+import { UPSTREAMS, type Upstream } from '../src/config';
+import { EventsSocket } from '../src/events-socket';
+import { KeyStore, keyMigrations } from '../src/keys';
+
+const ADMIN = 'admin-key-0123456789abcdef';
+const READER = 'read-key-0123456789abcdefg';
+
+describe('gateway against real services', () => {
+  const tmp = tempDir('qlab-gateway-');
+  const closers: (() => Promise<void> | void)[] = [];
+  let url: string;
+  let analyticsServer: Listening;
+
+  beforeAll(async () => {
+    const domain = await openDomain({
+      domain: 'benchmark',
+      dbPath: path.join(tmp.dir, 'b.duckdb'),
+      queryTimeoutMs: 5000,
+    });
+    analyticsServer = await listen(
+      createAnalyticsApp({
+        logger: silentLogger(),
+        ...domain,
+        apiToken: 'analytics-token',
+        maxBulkBytes: 1 << 30,
+        loadTimeoutMs: 60_000,
+      }),
+      { port: 0, graceMs: 0 },
+    );
+    closers.push(
+      () => analyticsServer.close(),
+      () => domain.db.close(),
+    );
+
+    const tknex = await openDatabase({
+      target: parseDbUrl(path.join(tmp.dir, 't.db')),
+      migrations: trackerMigrations,
+    });
+    const tracker = await buildTracker({
+      knex: tknex,
+      clients: [],
+      logger: silentLogger(),
+      syncIntervalMs: 60_000,
+    });
+    const trackerServer = await listen(
+      createTrackerApp({
+        logger: silentLogger(),
+        queries: tracker.queries,
+        syncs: [],
+        pricePerQuantumSecond: 1,
+        currency: 'USD',
+        dataVersion: () => tracker.hub.version,
+      }),
+      { port: 0, graceMs: 0 },
+    );
+    const sockets = attachLiveSockets(trackerServer.server, tracker.hub);
+    closers.push(
+      () => sockets.close(),
+      () => trackerServer.close(),
+      () => tknex.destroy(),
+    );
+
+    const down = `http://127.0.0.1:${await closedPort()}`;
+    const upstreams: Upstream[] = UPSTREAMS.map((u) => ({ id: u.id, url: down }));
+    upstreams.find((u) => u.id === 'analytics-benchmark')!.url = analyticsServer.url;
+    upstreams.find((u) => u.id === 'analytics-benchmark')!.token = 'analytics-token';
+    upstreams.find((u) => u.id === 'quantum-tracker')!.url = trackerServer.url;
+
+    const knex = await openDatabase({
+      target: parseDbUrl(path.join(tmp.dir, 'keys.db')),
+      migrations: keyMigrations,
+    });
+    const keys = new KeyStore(knex);
+    await keys.ensure(ADMIN, ['read', 'write', 'admin'], 'admin');
+    await keys.ensure(READER, ['read'], 'reader');
+    const events = new EventsSocket(undefined);
+    const gw = createGateway({
+      logger: silentLogger(),
+      config: { upstreams, rateLimit: 1000, proxyTimeoutMs: 5000, aggregateTimeoutMs: 1000 },
+      keys,
+      events,
+    });
+    const server = await listen(gw.app, { port: 0, graceMs: 0 });
+    gw.attach(server.server);
+    url = server.url;
+    closers.push(
+      () => server.close(),
+      () => knex.destroy(),
+    );
+  });
+  afterAll(async () => {
+    for (const c of closers.reverse()) await c();
+    tmp.cleanup();
+  });
+
+  // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON came back.
+  type AnyJson = Omit<Response, 'json'> & { json(): Promise<any> };
+  const call = (p: string, init: RequestInit & { key?: string } = {}) =>
+    fetch(`${url}${p}`, {
+      ...init,
+      headers: { ...(init.key ? { 'X-API-Key': init.key } : {}), ...(init.headers as object) },
+    }) as Promise<AnyJson>;
+
+  test('keys: 401 without or with an unknown key, 403 without the scope', async () => {
+    expect((await call('/health')).status).toBe(200);
+    const none = await call('/api/db/overview');
+    expect(none.status).toBe(401);
+    expect(none.headers.get('content-type')).toContain('problem+json');
+    expect((await call('/api/db/overview', { key: 'nope-nope-nope-nope-nope' })).status).toBe(401);
+    expect((await call('/api/db/overview', { headers: { Authorization: `Bearer ${READER}` } })).status).toBe(
+      200,
+    );
+    expect(
+      (
+        await call('/api/db/benchmark/runs', {
+          key: READER,
+          method: 'POST',
+          body: '{}',
+          headers: { 'content-type': 'application/json' },
+        })
+      ).status,
+    ).toBe(403);
+    expect((await call('/api/keys', { key: READER })).status).toBe(403);
+  });
+
+  test('the seed examples: ingest through the mount, then model view and search across services', async () => {
+    const ingest = await call('/api/db/benchmark/runs', {
+      key: ADMIN,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ run_id: 'g1', model: 'bert-base-uncased', status: 'completed', latency_ms: 5 }),
+    });
+    expect(ingest.status).toBe(201);
+    // NDJSON streams through the proxy untouched.
+    const bulk = await call('/api/db/benchmark/runs/bulk', {
+      key: ADMIN,
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: '{"model":"bert-base-uncased","status":"failed"}\n{"model":"gpt2","status":"completed"}\n',
+    });
+    expect(await bulk.json()).toMatchObject({ accepted: 2 });
+    const runs = await (await call('/api/db/benchmark/runs', { key: READER })).json();
+    expect(runs.total).toBe(3);
+
+    const model = await call('/api/db/model/bert-base-uncased', { key: READER });
+    const m = await model.json();
+    expect(m.overview).toMatchObject({
+      total_benchmark_runs: 2,
+      benchmark_success_rate: 0.5,
+      total_test_runs: null,
+    });
+    expect(m.completed).toBe(false);
+    expect(m.missing_services).toEqual(['analytics-test', 'analytics-generator']);
+
+    const search = await call('/api/db/search?query=bert-base&limit=10', { key: READER, method: 'POST' });
+    expect(search.status).toBe(200);
+    expect(search.headers.get('x-gateway-completed')).toBe('false');
+    const s = await search.json();
+    expect(s.result_counts).toMatchObject({ benchmark: 2, test: 0, total: 2 });
+    expect(s.missing_services).toContain('calibration-store');
+
+    const overview = await (await call('/api/db/overview', { key: READER })).json();
+    expect(overview.benchmark_stats).toMatchObject({ total_runs: 3 });
+    expect(overview.test_stats).toBeNull();
+    expect(overview.errors['job-worker'].error).toBeTruthy();
+  });
+
+  test('a service that is down gives 502 problem+json; a service error passes through unchanged', async () => {
+    const down = await call('/api/jobs/stats', { key: READER });
+    expect(down.status).toBe(502);
+    expect(down.headers.get('content-type')).toContain('problem+json');
+    const missing = await call('/api/db/benchmark/run/never', { key: READER });
+    expect(missing.status).toBe(404);
+    expect((await missing.json()).detail).toMatch(/never/);
+  });
+
+  test('WebSocket upgrades to the tracker are proxied after the key check', async () => {
+    const ws = `${url.replace('http', 'ws')}/api/v1/ws/dashboard`;
+    const refused = await new Promise<number>((resolve) => {
+      const s = new WebSocket(ws);
+      s.on('unexpected-response', (_q, r) => resolve(r.statusCode ?? 0));
+      s.on('error', () => undefined);
+    });
+    expect(refused).toBe(401);
+    const first = await new Promise<string>((resolve, reject) => {
+      const s = new WebSocket(`${ws}?api_key=${READER}`);
+      s.on('message', (m) => {
+        resolve(JSON.parse(String(m)).type);
+        s.close();
+      });
+      s.on('error', reject);
+    });
+    expect(first).toBe('welcome');
+  });
+
+  test('qlab keys create, list and revoke work against the gateway', async () => {
+    const out: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(`ERR ${l}`), progress: false };
+    const args = ['--gateway', url, '--api-key', ADMIN];
+    expect(await runCli(['keys', 'create', 'laptop', '--scopes', 'read,write', ...args], io)).toBe(0);
+    const key = out[0]!.split('\n')[0]!;
+    const id = /id ([0-9a-f]{16})/.exec(out[0]!)![1]!;
+    expect((await call('/api/db/benchmark/runs', { key })).status).toBe(200);
+    expect(await runCli(['keys', 'list', ...args], io)).toBe(0);
+    expect(out[1]).toContain('laptop');
+    expect(out[1]).not.toContain(key);
+    expect(await runCli(['keys', 'revoke', id, ...args], io)).toBe(0);
+    expect((await call('/api/db/benchmark/runs', { key })).status).toBe(401);
+    expect(await runCli(['keys', 'list', '--gateway', url, '--api-key', READER], io)).toBe(1);
+    expect(out.at(-1)).toMatch(/403/);
+  });
+
+  test('one OpenAPI document covers the gateway and every reachable service, at public paths', async () => {
+    const doc = await (await call('/openapi.json')).json();
+    expect(doc.paths['/api/db/overview']).toBeDefined();
+    expect(doc.paths['/api/db/benchmark/runs/bulk'].post.tags).toEqual(['analytics-benchmark']);
+    expect(doc.paths['/api/v1/dashboard/system-status']).toBeDefined();
+    expect(doc.info.description).toContain('job-worker');
+    expect((await call('/docs/')).status).toBe(200);
+  });
+
+  test('keys are created, listed and revoked by admins, and rate limits answer 429', async () => {
+    const created = await call('/api/keys', {
+      key: ADMIN,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'ci', scopes: ['read'] }),
+    });
+    expect(created.status).toBe(201);
+    const { key, id } = await created.json();
+    expect((await call('/api/db/benchmark/runs', { key })).status).toBe(200);
+    const list = await (await call('/api/keys', { key: ADMIN })).json();
+    expect(list.keys.find((k: { id: string }) => k.id === id)).toMatchObject({
+      name: 'ci',
+      scopes: ['read'],
+    });
+    expect(JSON.stringify(list)).not.toContain(key);
+    expect((await call(`/api/keys/${id}`, { key: ADMIN, method: 'DELETE' })).status).toBe(200);
+    expect((await call('/api/db/benchmark/runs', { key })).status).toBe(401);
+  });
+});
+
+test('the rate limiter allows N per minute per key, then says how long to wait', async () => {
+  const r = new RateLimiter(2);
+  expect(r.take('a', 0)).toBe(0);
+  expect(r.take('a', 1)).toBe(0);
+  expect(r.take('a', 2)).toBe(59_998);
+  expect(r.take('b', 2)).toBe(0);
+  expect(r.take('a', 60_000)).toBe(0);
+});
+
+test('per-key rate limits answer 429 with Retry-After over HTTP', async () => {
+  const tmp = tempDir('qlab-gateway-rl-');
+  const knex = await openDatabase({
+    target: parseDbUrl(path.join(tmp.dir, 'keys.db')),
+    migrations: keyMigrations,
+  });
+  const keys = new KeyStore(knex);
+  await keys.ensure(READER, ['read'], 'reader');
+  const down = `http://127.0.0.1:${await closedPort()}`;
+  const gw = createGateway({
+    logger: silentLogger(),
+    config: {
+      upstreams: UPSTREAMS.map((u) => ({ id: u.id, url: down })),
+      rateLimit: 2,
+      proxyTimeoutMs: 1000,
+      aggregateTimeoutMs: 500,
+    },
+    keys,
+    events: new EventsSocket(undefined),
+  });
+  const server = await listen(gw.app, { port: 0, graceMs: 0 });
+  try {
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++)
+      statuses.push(
+        (await fetch(`${server.url}/api/db/overview`, { headers: { 'X-API-Key': READER } })).status,
+      );
+    // Every service is down: the aggregate is a 502 of its own, not a 500.
+    expect(statuses.slice(0, 2)).toEqual([502, 502]);
+    const limited = await fetch(`${server.url}/api/db/overview`, { headers: { 'X-API-Key': READER } });
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+  } finally {
+    await server.close();
+    await knex.destroy();
+    tmp.cleanup();
+  }
+});
+
+test('/api/events streams CloudEvents from MQTT to WebSocket clients, filtered by topic', async () => {
+  const { startEmbeddedBroker } = await import('@qlab/events');
+  const mqtt = (await import('mqtt')).default;
+  const broker = await startEmbeddedBroker({ port: 0 });
+  const tmp = tempDir('qlab-gateway-ev-');
+  const knex = await openDatabase({ target: parseDbUrl(path.join(tmp.dir, 'keys.db')), migrations: keyMigrations });
+  const keys = new KeyStore(knex);
+  await keys.ensure(READER, ['read'], 'reader');
+  const events = new EventsSocket(broker.url);
+  const down = `http://127.0.0.1:${await closedPort()}`;
+  const gw = createGateway({ logger: silentLogger(), config: { upstreams: UPSTREAMS.map((u) => ({ id: u.id, url: down })), rateLimit: 0, proxyTimeoutMs: 1000, aggregateTimeoutMs: 500 }, keys, events });
+  const server = await listen(gw.app, { port: 0, graceMs: 0 });
+  gw.attach(server.server);
+  const publisher = await mqtt.connectAsync(broker.url);
+  try {
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/events?topic=qlab/job-worker/%23`, { headers: { 'X-API-Key': READER } });
+    const got: { type: string; id?: string }[] = [];
+    ws.on('message', (m) => got.push(JSON.parse(String(m))));
+    await new Promise((r) => ws.once('message', r));
+    // the broker subscription is made asynchronously after connect
+    await new Promise((r) => setTimeout(r, 300));
+    await publisher.publishAsync('qlab/calibration-store/calibration.uploaded', JSON.stringify({ type: 'calibration.uploaded', id: 'a' }), { qos: 1 });
+    await publisher.publishAsync('qlab/job-worker/job.completed', JSON.stringify({ type: 'job.completed', id: 'b' }), { qos: 1 });
+    const deadline = Date.now() + 5000;
+    while (!got.some((e) => e.id === 'b') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(got.map((e) => e.type)).toEqual(['subscribed', 'job.completed']);
+    ws.close();
+    const bad = await new Promise<number>((resolve) => {
+      const s = new WebSocket(`${server.url.replace('http', 'ws')}/api/events?topic=other/%23`, { headers: { 'X-API-Key': READER } });
+      s.on('unexpected-response', (_q, r) => resolve(r.statusCode ?? 0));
+      s.on('error', () => undefined);
+    });
+    expect(bad).toBe(400);
+  } finally {
+    await publisher.endAsync();
+    await events.close();
+    await server.close();
+    await broker.close();
+    await knex.destroy();
+    tmp.cleanup();
+  }
+});
