@@ -48,7 +48,17 @@ function present(r: Record<string, unknown>): KeyInfo {
 
 /** API keys, stored as SHA-256 hashes (keys are 32 random bytes, so no slow hash is needed), checked in constant time. */
 export class KeyStore {
-  constructor(private readonly knex: Knex) {}
+  /**
+   * Verified keys by hash, for a few seconds: a database read per request would cost more than
+   * the proxying. Revoking through this process clears it at once; another gateway process
+   * sharing the file notices within `cacheMs`.
+   */
+  private readonly cache = new Map<string, { info: KeyInfo; until: number }>();
+
+  constructor(
+    private readonly knex: Knex,
+    private readonly cacheMs = 5000,
+  ) {}
 
   async create(
     name: string,
@@ -76,6 +86,8 @@ export class KeyStore {
 
   async verify(key: string): Promise<KeyInfo | undefined> {
     const hash = sha256(key);
+    const hit = this.cache.get(hash);
+    if (hit && hit.until > Date.now()) return hit.info;
     const rows = await this.knex('api_keys')
       .where({ prefix: prefixOf(key) })
       .whereNull('revoked_at');
@@ -85,7 +97,10 @@ export class KeyStore {
     if (!match.last_used_at || Date.now() - Number(match.last_used_at) > 60_000) {
       await this.knex('api_keys').where({ id: match.id }).update({ last_used_at: Date.now() });
     }
-    return present(match);
+    const info = present(match);
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(hash, { info, until: Date.now() + this.cacheMs });
+    return info;
   }
 
   async list(): Promise<KeyInfo[]> {
@@ -93,6 +108,7 @@ export class KeyStore {
   }
 
   async revoke(id: string): Promise<boolean> {
+    this.cache.clear();
     return (
       (await this.knex('api_keys').where({ id }).whereNull('revoked_at').update({ revoked_at: Date.now() })) >
       0

@@ -2,13 +2,13 @@ import path from 'node:path';
 import { type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
 import { closedPort, tempDir } from '@qlab/testkit';
 import WebSocket from 'ws';
+import { runCli } from '../../packages/client/src/cli/program';
 import { createApp as createAnalyticsApp } from '../../services/analytics/src/app';
 import { openDomain } from '../../services/analytics/src/open-domain';
 import { createApp as createTrackerApp } from '../../services/quantum-tracker/src/app';
 import { attachLiveSockets } from '../../services/quantum-tracker/src/live-sockets';
 import { migrations as trackerMigrations } from '../../services/quantum-tracker/src/storage/migrations';
 import { buildTracker } from '../../services/quantum-tracker/src/tracker';
-import { runCli } from '../../packages/client/src/cli/program';
 import { createGateway } from '../src/app';
 import { RateLimiter } from '../src/auth';
 import { UPSTREAMS, type Upstream } from '../src/config';
@@ -306,30 +306,56 @@ test('/api/events streams CloudEvents from MQTT to WebSocket clients, filtered b
   const mqtt = (await import('mqtt')).default;
   const broker = await startEmbeddedBroker({ port: 0 });
   const tmp = tempDir('qlab-gateway-ev-');
-  const knex = await openDatabase({ target: parseDbUrl(path.join(tmp.dir, 'keys.db')), migrations: keyMigrations });
+  const knex = await openDatabase({
+    target: parseDbUrl(path.join(tmp.dir, 'keys.db')),
+    migrations: keyMigrations,
+  });
   const keys = new KeyStore(knex);
   await keys.ensure(READER, ['read'], 'reader');
   const events = new EventsSocket(broker.url);
   const down = `http://127.0.0.1:${await closedPort()}`;
-  const gw = createGateway({ logger: silentLogger(), config: { upstreams: UPSTREAMS.map((u) => ({ id: u.id, url: down })), rateLimit: 0, proxyTimeoutMs: 1000, aggregateTimeoutMs: 500 }, keys, events });
+  const gw = createGateway({
+    logger: silentLogger(),
+    config: {
+      upstreams: UPSTREAMS.map((u) => ({ id: u.id, url: down })),
+      rateLimit: 0,
+      proxyTimeoutMs: 1000,
+      aggregateTimeoutMs: 500,
+    },
+    keys,
+    events,
+  });
   const server = await listen(gw.app, { port: 0, graceMs: 0 });
   gw.attach(server.server);
   const publisher = await mqtt.connectAsync(broker.url);
   try {
-    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/events?topic=qlab/job-worker/%23`, { headers: { 'X-API-Key': READER } });
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/events?topic=qlab/job-worker/%23`, {
+      headers: { 'X-API-Key': READER },
+    });
     const got: { type: string; id?: string }[] = [];
     ws.on('message', (m) => got.push(JSON.parse(String(m))));
     await new Promise((r) => ws.once('message', r));
     // the broker subscription is made asynchronously after connect
     await new Promise((r) => setTimeout(r, 300));
-    await publisher.publishAsync('qlab/calibration-store/calibration.uploaded', JSON.stringify({ type: 'calibration.uploaded', id: 'a' }), { qos: 1 });
-    await publisher.publishAsync('qlab/job-worker/job.completed', JSON.stringify({ type: 'job.completed', id: 'b' }), { qos: 1 });
+    await publisher.publishAsync(
+      'qlab/calibration-store/calibration.uploaded',
+      JSON.stringify({ type: 'calibration.uploaded', id: 'a' }),
+      { qos: 1 },
+    );
+    await publisher.publishAsync(
+      'qlab/job-worker/job.completed',
+      JSON.stringify({ type: 'job.completed', id: 'b' }),
+      { qos: 1 },
+    );
     const deadline = Date.now() + 5000;
-    while (!got.some((e) => e.id === 'b') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (!got.some((e) => e.id === 'b') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     expect(got.map((e) => e.type)).toEqual(['subscribed', 'job.completed']);
     ws.close();
     const bad = await new Promise<number>((resolve) => {
-      const s = new WebSocket(`${server.url.replace('http', 'ws')}/api/events?topic=other/%23`, { headers: { 'X-API-Key': READER } });
+      const s = new WebSocket(`${server.url.replace('http', 'ws')}/api/events?topic=other/%23`, {
+        headers: { 'X-API-Key': READER },
+      });
       s.on('unexpected-response', (_q, r) => resolve(r.statusCode ?? 0));
       s.on('error', () => undefined);
     });

@@ -32,7 +32,9 @@ async function main() {
     const key = existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : undefined;
     print('');
     print(`Everything is behind the gateway at ${gateway.url} (one API: ${gateway.url}/docs).`);
-    print(key ? `API key (admin, kept in ${keyFile}):\n  ${key}` : 'API key: the one you set in GATEWAY_API_KEYS');
+    print(
+      key ? `API key (admin, kept in ${keyFile}):\n  ${key}` : 'API key: the one you set in GATEWAY_API_KEYS',
+    );
     print(`Try: curl -H "X-API-Key: <key>" ${gateway.url}/api/db/overview   ·   pnpm demo`);
   }
   print('Press Ctrl-C to stop.');

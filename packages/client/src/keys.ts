@@ -20,7 +20,10 @@ export interface ApiKeyInfo {
 async function gatewayCall<T>(o: GatewayOptions, method: string, path: string, body?: unknown): Promise<T> {
   const base = (o.gatewayUrl ?? process.env.QLAB_GATEWAY_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
   const key = o.apiKey ?? process.env.QLAB_API_KEY;
-  if (!key) throw new QlabClientError('an admin API key is needed: --api-key or QLAB_API_KEY (pnpm start prints the bootstrap key)');
+  if (!key)
+    throw new QlabClientError(
+      'an admin API key is needed: --api-key or QLAB_API_KEY (pnpm start prints the bootstrap key)',
+    );
   let res: Response;
   try {
     res = await fetch(`${base}${path}`, {
@@ -33,7 +36,12 @@ async function gatewayCall<T>(o: GatewayOptions, method: string, path: string, b
   }
   const text = await res.text();
   const parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-  if (!res.ok) throw new QlabClientError(`${res.status}: ${String(parsed.detail ?? res.statusText)}`, res.status, parsed);
+  if (!res.ok)
+    throw new QlabClientError(
+      `${res.status}: ${String(parsed.detail ?? res.statusText)}`,
+      res.status,
+      parsed,
+    );
   return parsed as T;
 }
 

@@ -203,8 +203,14 @@ export function buildProgram(io: CliIO): Command {
     .description('create a key; it is printed once')
     .option('--scopes <list>', 'comma-separated: read, write, admin', 'read')
     .action(async (name: string, o: { scopes: string; gateway?: string; apiKey?: string }) => {
-      const created = await createApiKey(name, o.scopes.split(',').map((s) => s.trim()), gw(o));
-      io.out(`${created.key}\n(id ${created.id}, scopes ${created.scopes.join(',')}; store the key now, it is not shown again)`);
+      const created = await createApiKey(
+        name,
+        o.scopes.split(',').map((s) => s.trim()),
+        gw(o),
+      );
+      io.out(
+        `${created.key}\n(id ${created.id}, scopes ${created.scopes.join(',')}; store the key now, it is not shown again)`,
+      );
     });
   gwOptions(keys.command('list'))
     .description('list keys (never the keys themselves)')
@@ -212,7 +218,10 @@ export function buildProgram(io: CliIO): Command {
       const list = await listApiKeys(gw(o));
       io.out(
         list
-          .map((k) => `${k.id}  ${k.prefix}…  ${k.scopes.join(',').padEnd(16)} ${k.revoked_at ? 'revoked' : 'active '}  ${k.name}`)
+          .map(
+            (k) =>
+              `${k.id}  ${k.prefix}…  ${k.scopes.join(',').padEnd(16)} ${k.revoked_at ? 'revoked' : 'active '}  ${k.name}`,
+          )
           .join('\n') || '(no keys)',
       );
     });
