@@ -9,12 +9,13 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+// Read once: this script is not a turbo task, so its variables are not turbo inputs.
+const { env } = process;
 const root = path.resolve(import.meta.dirname, '..');
 const require = createRequire(path.join(root, 'packages/client/package.json'));
-const gateway = (process.env.QLAB_GATEWAY_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
-const keyFile = path.join(process.env.DATA_DIR ?? path.join(root, 'data'), 'gateway', 'bootstrap-api-key');
-const key =
-  process.env.QLAB_API_KEY ?? (existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : undefined);
+const gateway = (env.QLAB_GATEWAY_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
+const keyFile = path.join(env.DATA_DIR ?? path.join(root, 'data'), 'gateway', 'bootstrap-api-key');
+const key = env.QLAB_API_KEY ?? (existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : undefined);
 if (!key) {
   console.error(
     `No API key: set QLAB_API_KEY or start the stack with \`pnpm start\` (it writes ${keyFile}).`,
