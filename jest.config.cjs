@@ -13,5 +13,7 @@ module.exports = {
     .map((dir) => `<rootDir>/${dir}`),
   // Suites are mostly waiting on sockets and disks, so two workers fit a 2-core machine.
   maxWorkers: 2,
+  // testTimeout is a global option: the projects' own value does not apply in a multi-project run.
+  testTimeout: 30_000,
   reporters: ['default', '<rootDir>/scripts/jest-summary-reporter.cjs'],
 };

@@ -175,8 +175,11 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-async function latency(url: string, init?: RequestInit): Promise<{ p50: number; p95: number }> {
-  await (await fetch(url, init)).arrayBuffer(); // warm-up
+/** The first call computes in DuckDB (cold); repeats are answered until the next write changes the data. */
+async function latency(url: string, init?: RequestInit): Promise<{ cold: number; p50: number; p95: number }> {
+  const t0 = performance.now();
+  await (await fetch(url, init)).arrayBuffer();
+  const cold = performance.now() - t0;
   const times: number[] = [];
   for (let i = 0; i < QUERIES; i++) {
     const t = performance.now();
@@ -186,7 +189,7 @@ async function latency(url: string, init?: RequestInit): Promise<{ p50: number; 
     times.push(performance.now() - t);
   }
   times.sort((a, b) => a - b);
-  return { p50: percentile(times, 50), p95: percentile(times, 95) };
+  return { cold, p50: percentile(times, 50), p95: percentile(times, 95) };
 }
 
 async function main() {
@@ -245,14 +248,16 @@ async function main() {
   ];
   console.log(`\nquery latency over ${N.toLocaleString()} rows via HTTP (${QUERIES} runs each)`);
   let worst = 0;
+  let worstCold = 0;
   for (const [name, url, init] of queries) {
     const l = await latency(url, init);
     worst = Math.max(worst, l.p95);
+    worstCold = Math.max(worstCold, l.cold);
     console.log(
-      `  ${name.padEnd(26)} p50 ${l.p50.toFixed(1).padStart(6)} ms   p95 ${l.p95.toFixed(1).padStart(6)} ms`,
+      `  ${name.padEnd(26)} cold ${l.cold.toFixed(1).padStart(6)} ms   repeated: p50 ${l.p50.toFixed(1).padStart(6)} ms   p95 ${l.p95.toFixed(1).padStart(6)} ms`,
     );
   }
-  console.log(`  worst p95: ${worst.toFixed(1)} ms (target < 100 ms)`);
+  console.log(`  worst p95 of repeated calls: ${worst.toFixed(1)} ms (target < 100 ms); worst cold call: ${worstCold.toFixed(1)} ms`);
 
   await server.close();
   domain.db.close();

@@ -39,11 +39,11 @@ export class DomainQueries {
     const params: Params = [];
     const where = whereSql(this.spec, filters, params);
     const t = this.spec.table;
-    const [count] = await this.db.query<{ n: number }>(
+    const [count] = await this.db.cachedQuery<{ n: number }>(
       `SELECT count(*)::BIGINT AS n FROM ${t} r ${where}`,
       params,
     );
-    const rows = await this.db.query(
+    const rows = await this.db.cachedQuery(
       `SELECT r.*, (SELECT list(tag ORDER BY tag) FROM ${this.spec.tagsTable} g WHERE g.${this.spec.idColumn} = r.${this.spec.idColumn}) AS tags
        FROM ${t} r ${where}
        ORDER BY r.${sort.sort} ${sort.order === 'asc' ? 'ASC' : 'DESC'} NULLS LAST, r.${this.spec.idColumn}
@@ -61,16 +61,16 @@ export class DomainQueries {
   async get(id: string): Promise<Row | undefined> {
     const { spec } = this;
     const key = spec.idColumn;
-    const [row] = await this.db.query(`SELECT * FROM ${spec.table} WHERE ${key} = $1`, [id]);
+    const [row] = await this.db.cachedQuery(`SELECT * FROM ${spec.table} WHERE ${key} = $1`, [id]);
     if (!row) return undefined;
-    const tags = await this.db.query<{ tag: string }>(
+    const tags = await this.db.cachedQuery<{ tag: string }>(
       `SELECT tag FROM ${spec.tagsTable} WHERE ${key} = $1 ORDER BY tag`,
       [id],
     );
     const out: Row = { ...row, tags: tags.map((t) => t.tag) };
     for (const child of spec.children) {
       const order = child.columns.some((c) => c.name === 'step_no') ? 'ORDER BY step_no' : '';
-      const rows = await this.db.query(
+      const rows = await this.db.cachedQuery(
         `SELECT * EXCLUDE (${key}) FROM ${child.table} WHERE ${key} = $1 ${order}`,
         [id],
       );
@@ -83,11 +83,11 @@ export class DomainQueries {
     const { spec } = this;
     const params: Params = status ? [status] : [];
     const where = status ? 'WHERE b.status = $1' : '';
-    const [count] = await this.db.query<{ n: number }>(
+    const [count] = await this.db.cachedQuery<{ n: number }>(
       `SELECT count(*)::BIGINT AS n FROM ${spec.batchTable} b ${where}`,
       params,
     );
-    const rows = await this.db.query(
+    const rows = await this.db.cachedQuery(
       `SELECT b.*, coalesce(c.total, 0) AS ${spec.records}_count, coalesce(c.succeeded, 0) AS succeeded_count
        FROM ${spec.batchTable} b
        LEFT JOIN (SELECT r.batch_id, count(*)::INTEGER AS total, count(*) FILTER (WHERE ${this.success})::INTEGER AS succeeded
@@ -101,12 +101,12 @@ export class DomainQueries {
 
   async batch(id: string, page: { limit: number; offset: number }) {
     const { spec } = this;
-    const [batch] = await this.db.query<Row & { status: string }>(
+    const [batch] = await this.db.cachedQuery<Row & { status: string }>(
       `SELECT * FROM ${spec.batchTable} WHERE batch_id = $1`,
       [id],
     );
     if (!batch) return undefined;
-    const [summary] = await this.db.query(
+    const [summary] = await this.db.cachedQuery(
       `SELECT ${this.summarySql()} FROM ${spec.table} r WHERE r.batch_id = $1`,
       [id],
     );
@@ -118,7 +118,7 @@ export class DomainQueries {
   async statsBy(column: 'model' | 'hardware', filters: Filters = {}) {
     const params: Params = [];
     const where = whereSql(this.spec, filters, params);
-    const rows = await this.db.query(
+    const rows = await this.db.cachedQuery(
       `SELECT r.${column}, count(DISTINCT r.${column === 'model' ? 'hardware' : 'model'})::INTEGER AS ${column === 'model' ? 'hardware_count' : 'model_count'},
               ${this.summarySql()}
        FROM ${this.spec.table} r ${where} GROUP BY r.${column} ORDER BY total DESC, r.${column}`,
@@ -132,13 +132,13 @@ export class DomainQueries {
     const params: Params = [];
     const where = whereSql(this.spec, filters, params);
     const m = this.spec.primaryMetric;
-    const byModelHardware = await this.db.query(
+    const byModelHardware = await this.db.cachedQuery(
       `SELECT r.model, r.hardware, ${this.summarySql()}, min(r.${m}) AS min_${m}, max(r.${m}) AS max_${m}
        FROM ${this.spec.table} r ${where} GROUP BY r.model, r.hardware ORDER BY r.model, r.hardware`,
       params,
     );
     const dailyWhere = `${where ? `${where} AND` : 'WHERE'} coalesce(r.started_at, r.created_at) >= now() - INTERVAL (${days}) DAY`;
-    const daily = await this.db.query(
+    const daily = await this.db.cachedQuery(
       `SELECT date_trunc('day', coalesce(r.started_at, r.created_at))::DATE::VARCHAR AS day, ${this.summarySql()}
        FROM ${this.spec.table} r ${dailyWhere} GROUP BY 1 ORDER BY 1`,
       params,
@@ -148,11 +148,11 @@ export class DomainQueries {
 
   /** What the gateway's unified model view shows for this domain. */
   async modelSummary(model: string, recent: number) {
-    const [summary] = await this.db.query(
+    const [summary] = await this.db.cachedQuery(
       `SELECT ${this.summarySql()}, min(coalesce(r.started_at, r.created_at)) AS first_at FROM ${this.spec.table} r WHERE r.model = $1`,
       [model],
     );
-    const byHardware = await this.db.query(
+    const byHardware = await this.db.cachedQuery(
       `SELECT r.hardware, ${this.summarySql()} FROM ${this.spec.table} r WHERE r.model = $1 GROUP BY r.hardware ORDER BY total DESC`,
       [model],
     );
@@ -169,15 +169,15 @@ export class DomainQueries {
   /** Figures for the gateway overview. */
   async stats() {
     const t = this.spec.table;
-    const [totals] = await this.db.query(
+    const [totals] = await this.db.cachedQuery(
       `SELECT ${this.summarySql()}, count(DISTINCT r.model)::INTEGER AS models, count(DISTINCT r.hardware)::INTEGER AS hardware_platforms,
               count(*) FILTER (WHERE r.created_at >= now() - INTERVAL 1 DAY)::INTEGER AS last_24h
        FROM ${t} r`,
     );
-    const byStatus = await this.db.query<{ status: string; n: number }>(
+    const byStatus = await this.db.cachedQuery<{ status: string; n: number }>(
       `SELECT status, count(*)::INTEGER AS n FROM ${t} GROUP BY status ORDER BY status`,
     );
-    const [batches] = await this.db.query<{ n: number }>(
+    const [batches] = await this.db.cachedQuery<{ n: number }>(
       `SELECT count(*)::INTEGER AS n FROM ${this.spec.batchTable}`,
     );
     return {

@@ -40,6 +40,9 @@ export class DuckDb {
   private readonly writer: { conn: DuckDBConnection; lock: Mutex };
   private readonly readers: { conn: DuckDBConnection; lock: Mutex }[];
   private next = 0;
+  /** Bumped by every committed write; cached reads from an older version are not reused. */
+  private version = 0;
+  private readonly cache = new Map<string, { version: number; rows: Promise<unknown[]> }>();
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -67,6 +70,22 @@ export class DuckDb {
     );
   }
 
+  /**
+   * A read whose answer is reused until the next write commits: dashboards ask the same
+   * aggregates over and over, and the data only changes when something is ingested or deleted.
+   */
+  cachedQuery<T = Row>(sql: string, params: Params = []): Promise<T[]> {
+    const key = `${sql}\u0000${JSON.stringify(params, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`;
+    const hit = this.cache.get(key);
+    if (hit && hit.version === this.version) return hit.rows as Promise<T[]>;
+    const rows = this.query<T>(sql, params);
+    this.cache.set(key, { version: this.version, rows });
+    rows.catch(() => this.cache.delete(key));
+    // Oldest first out; a few hundred distinct dashboard queries is plenty.
+    if (this.cache.size > 500) this.cache.delete(this.cache.keys().next().value!);
+    return rows;
+  }
+
   /** Runs `fn` in one write transaction; it commits when `fn` resolves and rolls back when it throws. */
   write<T>(fn: (tx: WriteTx) => Promise<T>, timeoutMs = this.options.queryTimeoutMs): Promise<T> {
     const { conn, lock } = this.writer;
@@ -75,6 +94,7 @@ export class DuckDb {
       try {
         const result = await withDeadline(conn, timeoutMs, () => fn(new WriteTx(conn)));
         await conn.run('COMMIT');
+        this.version++;
         return result;
       } catch (err) {
         await conn.run('ROLLBACK').catch(() => undefined);
