@@ -8,5 +8,5 @@ export {
   type OutboxSource,
   type PublisherOptions,
 } from './publisher';
-export { type ServiceEvents, startServiceEvents } from './start-events';
+export { eventsHealth, type ServiceEvents, startServiceEvents } from './start-events';
 export { type SubscriberOptions, type Subscription, subscribeEvents } from './subscriber';

@@ -36,3 +36,12 @@ export function startServiceEvents(options: {
   options.lifecycle.add('event publisher', () => publisher.stop());
   return { outbox: new Outbox(options.service, () => publisher.kick()), publisher };
 }
+
+/** What /health says about a service's events: off, or the publisher's connection and count. */
+export function eventsHealth(
+  events: ServiceEvents | undefined,
+): { connected: boolean; published: number } | 'off' {
+  return events
+    ? { connected: events.publisher.connected, published: events.publisher.stats.published }
+    : 'off';
+}

@@ -257,7 +257,9 @@ async function main() {
       `  ${name.padEnd(26)} cold ${l.cold.toFixed(1).padStart(6)} ms   repeated: p50 ${l.p50.toFixed(1).padStart(6)} ms   p95 ${l.p95.toFixed(1).padStart(6)} ms`,
     );
   }
-  console.log(`  worst p95 of repeated calls: ${worst.toFixed(1)} ms (target < 100 ms); worst cold call: ${worstCold.toFixed(1)} ms`);
+  console.log(
+    `  worst p95 of repeated calls: ${worst.toFixed(1)} ms (target < 100 ms); worst cold call: ${worstCold.toFixed(1)} ms`,
+  );
 
   await server.close();
   domain.db.close();

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { startServiceEvents } from '@qlab/events';
+import { eventsHealth, startServiceEvents } from '@qlab/events';
 import { createLogger, Lifecycle, listen, runMain, stopOnSignals } from '@qlab/kit';
 import { createApp } from './app';
 import { loadAnalyticsConfig, USAGE } from './config';
@@ -42,9 +42,7 @@ runMain('analytics', async () => {
     health: () => ({
       db: config.dbPath,
       auth: config.apiToken ? 'bearer' : 'open',
-      events: events
-        ? { connected: events.publisher.connected, published: events.publisher.stats.published }
-        : 'off',
+      events: eventsHealth(events),
     }),
   });
   const server = await listen(app, { port: config.port, host: config.host });

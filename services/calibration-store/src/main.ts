@@ -1,4 +1,4 @@
-import { startServiceEvents } from '@qlab/events';
+import { eventsHealth, startServiceEvents } from '@qlab/events';
 import { createLogger, Lifecycle, listen, openDatabase, parseDbUrl, runMain, stopOnSignals } from '@qlab/kit';
 import { createApp } from './app';
 import { loadCalibrationConfig, USAGE } from './config';
@@ -42,9 +42,7 @@ runMain('calibration-store', async () => {
     },
     health: () => ({
       auth: config.apiToken ? 'bearer' : 'open',
-      events: events
-        ? { connected: events.publisher.connected, published: events.publisher.stats.published }
-        : 'off',
+      events: eventsHealth(events),
     }),
   });
   const server = await listen(app, { port: config.port, host: config.host });
