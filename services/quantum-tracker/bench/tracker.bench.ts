@@ -5,6 +5,9 @@
  * 500 clients.
  *   pnpm --filter quantum-tracker bench
  */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { FakeIbm } from '../test/fake-providers';
 import { startTracker } from '../test/helpers';
@@ -12,29 +15,25 @@ import { startTracker } from '../test/helpers';
 const BACKENDS = Number(process.env.BENCH_BACKENDS ?? 100);
 const JOBS = Number(process.env.BENCH_JOBS ?? 100_000);
 const CLIENTS = 50;
+const run = promisify(execFile);
 const WS_CLIENTS = Number(process.env.BENCH_WS_CLIENTS ?? 500);
 
-const pct = (xs: number[], p: number) => {
+const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 };
 
-async function load(url: string, total: number): Promise<number[]> {
-  const times: number[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CLIENTS }, async () => {
-      while (next < total) {
-        next++;
-        const t = performance.now();
-        const res = await fetch(url);
-        await res.arrayBuffer();
-        if (!res.ok) throw new Error(`${url}: ${res.status}`);
-        times.push(performance.now() - t);
-      }
-    }),
-  );
-  return times;
+/**
+ * 50 connections, `total` requests, with autocannon in its own process (in this process it
+ * would compete with the service for the event loop).
+ */
+async function load(url: string, total: number): Promise<{ p50: number; p95: number; errors: number }> {
+  const bin = path.join(__dirname, '../node_modules/.bin/autocannon');
+  const { stdout } = await run(bin, ['-j', '-c', String(CLIENTS), '-a', String(total), url], {
+    maxBuffer: 1 << 24,
+  });
+  const r = JSON.parse(stdout) as { latency: { p50: number; p97_5: number }; errors: number; non2xx: number };
+  return { p50: r.latency.p50, p95: r.latency.p97_5, errors: r.errors + r.non2xx };
 }
 
 async function main() {
@@ -84,17 +83,20 @@ async function main() {
       'jobs?backend=ibm_dev_7&limit=50',
       'queue/summary',
     ];
-    console.log(`\n  ${CLIENTS} concurrent clients, 500 requests per endpoint`);
+    console.log(
+      `\n  ${CLIENTS} concurrent connections (autocannon in its own process), 2,000 requests per endpoint`,
+    );
     let worst = 0;
     for (const e of endpoints) {
-      await load(`${t.url}/api/v1/${e}`, 50);
-      const times = await load(`${t.url}/api/v1/${e}`, 500);
-      worst = Math.max(worst, pct(times, 95));
+      await load(`${t.url}/api/v1/${e}`, 100);
+      const l = await load(`${t.url}/api/v1/${e}`, 2000);
+      if (l.errors > 0) throw new Error(`${e}: ${l.errors} errors`);
+      worst = Math.max(worst, l.p95);
       console.log(
-        `  ${e.padEnd(32)} p50 ${pct(times, 50).toFixed(1).padStart(7)} ms  p95 ${pct(times, 95).toFixed(1).padStart(7)} ms`,
+        `  ${e.padEnd(32)} p50 ${String(l.p50).padStart(4)} ms  p97.5 ${String(l.p95).padStart(4)} ms`,
       );
     }
-    console.log(`  worst p95 ${worst.toFixed(1)} ms  target < 50 ms`);
+    console.log(`  worst p97.5 (an upper bound of p95) ${worst.toFixed(1)} ms  target p95 < 50 ms`);
 
     const sockets = await Promise.all(
       Array.from(

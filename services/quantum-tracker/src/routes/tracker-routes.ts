@@ -16,22 +16,19 @@ export interface TrackerRouteDeps {
 }
 
 /**
- * Aggregates change only when a sync records something, so an answer is reused until the next
- * sync finishes (and for at most 10 s, as time windows like "last 24 h" move on). One
- * computation is shared by every request that arrives while it runs.
+ * Everything here changes only when a sync records something, so a GET's answer is reused until
+ * the next sync finishes (and for at most 10 s, as windows like "last 24 h" move on).
  */
 class AnswerCache {
-  private readonly entries = new Map<string, { version: number; at: number; value: Promise<unknown> }>();
+  private readonly entries = new Map<string, { version: number; at: number; body: string }>();
   constructor(private readonly version: () => number) {}
-  get<T>(key: string, compute: () => Promise<T>): Promise<T> {
-    const v = this.version();
+  peek(key: string): string | undefined {
     const hit = this.entries.get(key);
-    if (hit && hit.version === v && Date.now() - hit.at < 10_000) return hit.value as Promise<T>;
-    const value = compute();
-    this.entries.set(key, { version: v, at: Date.now(), value });
-    value.catch(() => this.entries.delete(key));
+    return hit && hit.version === this.version() && Date.now() - hit.at < 10_000 ? hit.body : undefined;
+  }
+  put(key: string, body: string, version: number): void {
+    this.entries.set(key, { version, at: Date.now(), body });
     if (this.entries.size > 1000) this.entries.delete(this.entries.keys().next().value!);
-    return value;
   }
 }
 
@@ -72,11 +69,29 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   const r = express.Router();
   const configured = syncs.length > 0;
   const cache = new AnswerCache(deps.dataVersion);
-  // Read-only GETs answer from the cache; the key is the whole URL, so parameters are part of it.
-  const cached =
+  // GETs are answered from the cache; the key is the whole URL, parameters included. The
+  // version is read before the handler runs, so an answer computed during a sync is not kept.
+  r.use('/api/v1', (req, res, next) => {
+    // Without a provider there is nothing to cache (and every answer carries the notice).
+    if (req.method !== 'GET' || !configured) return next();
+    const hit = cache.peek(req.originalUrl);
+    if (hit !== undefined) {
+      // Kept serialized: the same text goes out again without another JSON.stringify.
+      res.type('application/json').send(hit);
+      return;
+    }
+    const version = deps.dataVersion();
+    res.json = (body: unknown) => {
+      const text = JSON.stringify(body);
+      if (res.statusCode === 200) cache.put(req.originalUrl, text, version);
+      return res.type('application/json').send(text);
+    };
+    next();
+  });
+  const answer =
     (handler: (req: express.Request) => Promise<unknown>) =>
     async (req: express.Request, res: express.Response) => {
-      res.json(await cache.get(req.originalUrl, () => handler(req)));
+      res.json(await handler(req));
     };
 
   // With no provider, every answer carries the notice next to its (empty) data.
@@ -115,13 +130,13 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   });
   r.get(
     '/api/v1/jobs/stats/overview',
-    cached(async (_req) => {
+    answer(async (_req) => {
       return await q.jobStats();
     }),
   );
   r.get(
     '/api/v1/jobs/trends/daily',
-    cached(async (req) => {
+    answer(async (req) => {
       const { days: d } = parseInput(days(30), req.query, 'query');
       return { days: d, trends: await q.dailyTrends(d) };
     }),
@@ -158,13 +173,13 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   });
   r.get(
     '/api/v1/backends/stats/overview',
-    cached(async (_req) => {
+    answer(async (_req) => {
       return await q.backendStats();
     }),
   );
   r.get(
     '/api/v1/backends/utilization/weekly',
-    cached(async (_req) => {
+    answer(async (_req) => {
       return { days: 7, backends: await q.utilization(7) };
     }),
   );
@@ -189,7 +204,7 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   });
   r.get(
     '/api/v1/queue/summary',
-    cached(async (_req) => {
+    answer(async (_req) => {
       return await queueSummary(q);
     }),
   );
@@ -233,7 +248,7 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   };
   r.get(
     '/api/v1/dashboard',
-    cached(async (_req) => {
+    answer(async (_req) => {
       return {
         system_status: await systemStatus(),
         job_stats: await q.jobStats(),
@@ -246,13 +261,13 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   );
   r.get(
     '/api/v1/dashboard/stats/jobs',
-    cached(async (_req) => {
+    answer(async (_req) => {
       return await q.jobStats();
     }),
   );
   r.get(
     '/api/v1/dashboard/stats/backends',
-    cached(async (_req) => {
+    answer(async (_req) => {
       return await q.backendStats();
     }),
   );
@@ -276,34 +291,34 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   // Analytics
   r.get(
     '/api/v1/analytics/job-trends',
-    cached(async (req) => {
+    answer(async (req) => {
       const { days: d } = parseInput(days(30), req.query, 'query');
       return { days: d, trends: await q.dailyTrends(d) };
     }),
   );
   r.get(
     '/api/v1/analytics/backend-utilization',
-    cached(async (req) => {
+    answer(async (req) => {
       const { days: d } = parseInput(days(7), req.query, 'query');
       return { days: d, backends: await q.utilization(d) };
     }),
   );
   r.get(
     '/api/v1/analytics/status-distribution',
-    cached(async (req) => {
+    answer(async (req) => {
       return await q.statusDistribution(parseInput(days(30), req.query, 'query').days);
     }),
   );
   r.get(
     '/api/v1/analytics/backend-comparison',
-    cached(async (req) => {
+    answer(async (req) => {
       const { days: d } = parseInput(days(30), req.query, 'query');
       return { days: d, backends: await q.backendComparison(d) };
     }),
   );
   r.get(
     '/api/v1/analytics/performance-metrics',
-    cached(async (req) => {
+    answer(async (req) => {
       const { days: d } = parseInput(days(30), req.query, 'query');
       const since = Date.now() - d * 86_400_000;
       const stats = await q.jobStats({ since });
@@ -322,7 +337,7 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   );
   r.get(
     '/api/v1/analytics/cost-analysis',
-    cached(async (req) => {
+    answer(async (req) => {
       const { days: d } = parseInput(days(30), req.query, 'query');
       const price = deps.pricePerQuantumSecond;
       const cost = (s: number | null) => Math.round((s ?? 0) * price * 100) / 100;
@@ -352,7 +367,7 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   );
   r.get(
     '/api/v1/analytics/user-activity',
-    cached(async (req) => {
+    answer(async (req) => {
       const { days: d } = parseInput(days(30), req.query, 'query');
       const { limit } = parseInput(limitOnly(20), req.query, 'query');
       return { days: d, users: await q.userActivity(d, limit) };
@@ -360,7 +375,7 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   );
   r.get(
     '/api/v1/analytics/regional-stats',
-    cached(async (req) => {
+    answer(async (req) => {
       const { days: d } = parseInput(days(30), req.query, 'query');
       return { days: d, regions: await q.regional(d) };
     }),
