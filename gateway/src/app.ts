@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { AppError, createServiceApp, type Logger, notFound, parseInput } from '@qlab/kit';
 import express, { type Express } from 'express';
@@ -22,6 +22,12 @@ export interface GatewayDeps {
 
 export interface Gateway {
   app: Express;
+  /**
+   * The server's request listener: proxied calls take a short path (key check, then the proxy)
+   * past Express's router and body of middleware, which cost more than the proxying itself;
+   * everything else goes to `app`.
+   */
+  handle(req: IncomingMessage, res: ServerResponse): void;
   /** Hook WebSocket upgrades (tracker sockets, /api/events) into the server, with key checks. */
   attach(server: Server): void;
 }
@@ -115,8 +121,56 @@ export function createGateway(deps: GatewayDeps): Gateway {
   }
   base.finish();
 
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    const mount = MOUNTS.find(
+      (m) =>
+        url.startsWith(m.prefix) && (url.length === m.prefix.length || '/?'.includes(url[m.prefix.length]!)),
+    );
+    if (!mount) {
+      app(req, res);
+      return;
+    }
+    const end = base.metrics.httpDuration.startTimer();
+    res.on('finish', () =>
+      end({ method: req.method ?? 'GET', route: `${mount.prefix}/*`, status: String(res.statusCode) }),
+    );
+    const path = url.split('?')[0]!;
+    authenticate(keys, limiter, req, req.method ?? 'GET', path).then(
+      (info) => {
+        const r = req as IncomingMessage & { keyId?: string; keyFromBearer?: boolean };
+        r.keyId = info.id;
+        r.keyFromBearer = typeof req.headers['x-api-key'] !== 'string';
+        // What Express's mount would do: the proxy sees the path below the prefix.
+        req.url = url.slice(mount.prefix.length) || '/';
+        proxies.get(mount.prefix)!(req as never, res as never, () => {
+          sendProblemRaw(res, 404, 'Not Found', 'no such route');
+        });
+      },
+      (err: unknown) => {
+        const e = err instanceof AppError ? err : new AppError(500, 'INTERNAL', 'internal error');
+        if (e.status === 429) res.setHeader('Retry-After', String(e.extras.retry_after_seconds));
+        if (e.status === 401) res.setHeader('WWW-Authenticate', 'Key realm="qlab"');
+        if (e.status === 500) logger.error({ err }, 'authentication failed');
+        sendProblemRaw(
+          res,
+          e.status,
+          e.status === 401
+            ? 'Unauthorized'
+            : e.status === 403
+              ? 'Forbidden'
+              : e.status === 429
+                ? 'Too Many Requests'
+                : 'Internal Server Error',
+          e.detail,
+        );
+      },
+    );
+  };
+
   return {
     app,
+    handle,
     attach(server: Server) {
       const tracker = proxies.get('/api/v1')!;
       server.on('upgrade', async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -151,4 +205,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
       });
     },
   };
+}
+
+function sendProblemRaw(res: ServerResponse, status: number, title: string, detail: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'application/problem+json' });
+  res.end(JSON.stringify({ type: 'about:blank', title, status, detail }));
 }

@@ -35,7 +35,7 @@ runMain('gateway', async () => {
   const events = new EventsSocket(config.mqttUrl);
   life.add('events', () => events.close());
   const gateway = createGateway({ logger, config, keys, events });
-  const server = await listen(gateway.app, { port: config.port, host: config.host });
+  const server = await listen(gateway.handle, { port: config.port, host: config.host });
   gateway.attach(server.server);
   life.add('http server', () => server.close());
   logger.info(

@@ -93,7 +93,7 @@ describe('gateway against real services', () => {
       keys,
       events,
     });
-    const server = await listen(gw.app, { port: 0, graceMs: 0 });
+    const server = await listen(gw.handle, { port: 0, graceMs: 0 });
     gw.attach(server.server);
     url = server.url;
     closers.push(
@@ -282,7 +282,7 @@ test('per-key rate limits answer 429 with Retry-After over HTTP', async () => {
     keys,
     events: new EventsSocket(undefined),
   });
-  const server = await listen(gw.app, { port: 0, graceMs: 0 });
+  const server = await listen(gw.handle, { port: 0, graceMs: 0 });
   try {
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++)
@@ -325,7 +325,7 @@ test('/api/events streams CloudEvents from MQTT to WebSocket clients, filtered b
     keys,
     events,
   });
-  const server = await listen(gw.app, { port: 0, graceMs: 0 });
+  const server = await listen(gw.handle, { port: 0, graceMs: 0 });
   gw.attach(server.server);
   const publisher = await mqtt.connectAsync(broker.url);
   try {

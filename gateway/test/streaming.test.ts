@@ -61,7 +61,7 @@ test('a 1 GiB tus upload streams through the gateway with flat memory', async ()
     keys,
     events: new EventsSocket(undefined),
   });
-  const server = await listen(gw.app, { port: 0, graceMs: 0 });
+  const server = await listen(gw.handle, { port: 0, graceMs: 0 });
   try {
     const create = await fetch(`${server.url}/api/uploads/files`, {
       method: 'POST',

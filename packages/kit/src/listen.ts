@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 
@@ -24,10 +24,12 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-export function listen(app: Express, options: ListenOptions): Promise<Listening> {
+/** Serves an Express app, or any request listener (the gateway's, which puts a fast path before its app). */
+export function listen(app: Express | RequestListener, options: ListenOptions): Promise<Listening> {
   const host = options.host ?? '127.0.0.1';
   return new Promise((resolve, reject) => {
-    const server = app.listen(options.port, host);
+    const server = createServer(app as RequestListener);
+    server.listen(options.port, host);
     server.requestTimeout = options.requestTimeoutMs ?? 0;
     server.timeout = options.idleTimeoutMs ?? 120_000;
     // Longer than a proxy's idle keep-alive, so the gateway never reuses a socket we just closed.

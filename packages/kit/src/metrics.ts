@@ -24,7 +24,7 @@ export function createMetrics(service: string) {
     next();
   };
 
-  return { registry, middleware };
+  return { registry, middleware, httpDuration };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
