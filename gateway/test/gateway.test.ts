@@ -369,3 +369,67 @@ test('/api/events streams CloudEvents from MQTT to WebSocket clients, filtered b
     tmp.cleanup();
   }
 });
+
+test('a service killed mid-run gives partial aggregates and 502s, then recovers when it is back', async () => {
+  const tmp = tempDir('qlab-gateway-kill-');
+  const dbPath = path.join(tmp.dir, 'b.duckdb');
+  const startAnalytics = async (port: number) => {
+    const domain = await openDomain({ domain: 'benchmark', dbPath, queryTimeoutMs: 5000 });
+    const server = await listen(
+      createAnalyticsApp({ logger: silentLogger(), ...domain, maxBulkBytes: 1 << 20, loadTimeoutMs: 10_000 }),
+      { port, graceMs: 0 },
+    );
+    return {
+      server,
+      stop: async () => {
+        await server.close();
+        domain.db.close();
+      },
+    };
+  };
+  let analytics = await startAnalytics(0);
+  const port = analytics.server.port;
+  const knex = await openDatabase({
+    target: parseDbUrl(path.join(tmp.dir, 'keys.db')),
+    migrations: keyMigrations,
+  });
+  const keys = new KeyStore(knex);
+  await keys.ensure(READER, ['read'], 'reader');
+  const down = `http://127.0.0.1:${await closedPort()}`;
+  const upstreams = UPSTREAMS.map((u) => ({
+    id: u.id,
+    url: u.id === 'analytics-benchmark' ? `http://127.0.0.1:${port}` : down,
+  }));
+  const gw = createGateway({
+    logger: silentLogger(),
+    config: { upstreams, rateLimit: 0, proxyTimeoutMs: 2000, aggregateTimeoutMs: 1000 },
+    keys,
+    events: new EventsSocket(undefined),
+  });
+  const server = await listen(gw.handle, { port: 0, graceMs: 0 });
+  // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON came back.
+  const overview = async (): Promise<Record<string, any>> => {
+    const res = await fetch(`${server.url}/api/db/overview`, { headers: { 'X-API-Key': READER } });
+    return { ...((await res.json()) as object), status: res.status };
+  };
+  try {
+    expect((await overview()).benchmark_stats).toMatchObject({ domain: 'benchmark' });
+    await analytics.stop();
+    // It was the last service up: with every service down the aggregate is a 502 naming them all.
+    const none = await overview();
+    expect(none.status).toBe(502);
+    expect(none.errors['analytics-benchmark'].error).toBeTruthy();
+    const proxied = await fetch(`${server.url}/api/db/benchmark/runs`, { headers: { 'X-API-Key': READER } });
+    expect(proxied.status).toBe(502);
+    analytics = await startAnalytics(port);
+    expect((await overview()).benchmark_stats).toMatchObject({ domain: 'benchmark', total_runs: 0 });
+    expect(
+      (await fetch(`${server.url}/api/db/benchmark/runs`, { headers: { 'X-API-Key': READER } })).status,
+    ).toBe(200);
+  } finally {
+    await server.close();
+    await analytics.stop().catch(() => undefined);
+    await knex.destroy();
+    tmp.cleanup();
+  }
+});
