@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
+
+// biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON came back.
+const json = async (res: Response | Promise<Response>): Promise<any> => (await res).json();
+
+import { closedPort, tempDir } from '@qlab/testkit';
+import { makeZip, startStore } from '../../services/calibration-store/test/helpers';
+import { startQueue } from '../../services/job-worker/test/helpers';
+import { createGateway } from '../src/app';
+import { UPSTREAMS } from '../src/config';
+import { EventsSocket } from '../src/events-socket';
+import { KeyStore, keyMigrations } from '../src/keys';
+
+const KEY = 'mounts-key-0123456789abcdef';
+
+describe('the calibration-store and job-worker mounts, with each service requiring its own token', () => {
+  const tmp = tempDir('qlab-gateway-mounts-');
+  const closers: (() => Promise<void> | void)[] = [];
+  let url: string;
+  let storeUrl: string;
+
+  beforeAll(async () => {
+    const store = await startStore({ apiToken: 'store-token' });
+    const queue = await startQueue({ apiToken: 'jobs-token' });
+    storeUrl = store.url;
+    closers.push(
+      () => store.close(),
+      () => queue.close(),
+    );
+    const knex = await openDatabase({
+      target: parseDbUrl(path.join(tmp.dir, 'keys.db')),
+      migrations: keyMigrations,
+    });
+    const keys = new KeyStore(knex);
+    await keys.ensure(KEY, ['read', 'write'], 'tester');
+    const down = `http://127.0.0.1:${await closedPort()}`;
+    const upstreams = UPSTREAMS.map((u) =>
+      u.id === 'calibration-store'
+        ? { id: u.id, url: store.url, token: 'store-token' }
+        : u.id === 'job-worker'
+          ? { id: u.id, url: queue.url, token: 'jobs-token' }
+          : { id: u.id, url: down },
+    );
+    const gw = createGateway({
+      logger: silentLogger(),
+      config: { upstreams, rateLimit: 0, proxyTimeoutMs: 5000, aggregateTimeoutMs: 1000 },
+      keys,
+      events: new EventsSocket(undefined),
+    });
+    const server = await listen(gw.handle, { port: 0, graceMs: 0 });
+    url = server.url;
+    closers.push(
+      () => server.close(),
+      () => knex.destroy(),
+    );
+  });
+  afterAll(async () => {
+    for (const c of closers.reverse()) await c();
+    tmp.cleanup();
+  });
+
+  test("the seed's calibration upload, list and download work through /api/store with the gateway key only", async () => {
+    // The service refuses callers without its token; the gateway presents it for them.
+    expect((await fetch(`${storeUrl}/calibrations/list`)).status).toBe(401);
+    const zip = await makeZip(path.join(tmp.dir, 'cal.zip'), { 'parameters.json': '{"nshots":1024}' });
+    const form = new FormData();
+    form.set('hashID', 'gw123');
+    form.set('notes', 'through the gateway');
+    form.set('archive', new Blob([readFileSync(zip)]), 'cal.zip');
+    const up = await fetch(`${url}/api/store/calibrations/upload`, {
+      method: 'POST',
+      headers: { 'X-API-Key': KEY },
+      body: form,
+    });
+    expect(up.status).toBe(200); // the seed answers 200
+    const list = await json(fetch(`${url}/api/store/calibrations/list`, { headers: { 'X-API-Key': KEY } }));
+    expect(list.items[0]).toMatchObject({ hashID: 'gw123', notes: 'through the gateway' });
+    // Links point back through the gateway (X-Forwarded-Prefix).
+    expect(list.items[0].download_url.startsWith(`${url}/api/store/calibrations/`)).toBe(true);
+    const archive = await fetch(list.items[0].download_url, { headers: { 'X-API-Key': KEY } });
+    expect(archive.status).toBe(200);
+    expect(Buffer.from(await archive.arrayBuffer()).equals(readFileSync(zip))).toBe(true);
+    const search = await json(
+      fetch(`${url}/api/db/search?query=gw123`, { method: 'POST', headers: { 'X-API-Key': KEY } }),
+    );
+    expect(search.result_counts.calibrations).toBe(1);
+  });
+
+  test('jobs are created, listed and read through /api/jobs', async () => {
+    const created = await fetch(`${url}/api/jobs`, {
+      method: 'POST',
+      headers: { 'X-API-Key': KEY, 'content-type': 'application/json' },
+      body: JSON.stringify({ task_type: 'demo.task', params: { n: 1 } }),
+    });
+    expect(created.status).toBe(201);
+    const job = await json(created);
+    const read = await json(fetch(`${url}/api/jobs/${job.job_id}`, { headers: { 'X-API-Key': KEY } }));
+    expect(read).toMatchObject({ job_id: job.job_id, task_type: 'demo.task', status: 'queued' });
+    const stats = await json(fetch(`${url}/api/jobs/stats`, { headers: { 'X-API-Key': KEY } }));
+    expect(stats.by_status.queued).toBe(1);
+    const search = await json(
+      fetch(`${url}/api/db/search?query=demo.task`, { method: 'POST', headers: { 'X-API-Key': KEY } }),
+    );
+    expect(search.result_counts.jobs).toBe(1);
+    const overview = await json(fetch(`${url}/api/db/overview`, { headers: { 'X-API-Key': KEY } }));
+    expect(overview.calibration_stats).toMatchObject({ calibrations: 1, results: 0 });
+    expect(overview.job_stats.by_status.queued).toBe(1);
+  });
+});
