@@ -9,7 +9,7 @@
  *   pnpm --filter gateway bench        (needs the built services: pnpm build; wrk and nginx from apt)
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -137,6 +137,14 @@ async function upload(base: string, size: number): Promise<number> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main() {
+  for (const script of [
+    'services/calibration-store/dist/main.js',
+    'services/chunked-upload/dist/main.js',
+    'gateway/dist/main.js',
+  ]) {
+    if (!existsSync(path.join(root, script)))
+      throw new Error(`${script} is missing: run \`pnpm build\` first`);
+  }
   const [storePort, uploadPort, gatewayPort, nginxPort] = await Promise.all([
     freePort(),
     freePort(),
