@@ -1,5 +1,6 @@
 import { bearerAuth, createServiceApp, type Logger } from '@qlab/kit';
 import type { Express } from 'express';
+import { AnswerCache } from './answer-cache';
 import { openapi } from './openapi';
 import { trackerRoutes } from './routes/tracker-routes';
 import type { TrackerQueries } from './storage/queries';
@@ -15,6 +16,7 @@ export interface AppDeps {
   readiness?: () => Promise<void>;
   /** See TrackerRouteDeps.dataVersion. */
   dataVersion: () => number;
+  cache?: AnswerCache;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -38,6 +40,6 @@ export function createApp(deps: AppDeps): Express {
     },
   });
   if (deps.apiToken) base.app.use(bearerAuth([deps.apiToken]));
-  base.app.use(trackerRoutes({ ...deps, startedAt }));
+  base.app.use(trackerRoutes({ ...deps, startedAt, cache: deps.cache ?? new AnswerCache(deps.dataVersion) }));
   return base.finish();
 }

@@ -1,7 +1,9 @@
 import { startServiceEvents } from '@qlab/events';
 import { createLogger, Lifecycle, listen, openDatabase, parseDbUrl, runMain, stopOnSignals } from '@qlab/kit';
+import { AnswerCache } from './answer-cache';
 import { createApp } from './app';
 import { loadTrackerConfig } from './config';
+import { withFastAnswers } from './fast-answers';
 import { attachLiveSockets } from './live-sockets';
 import { providerClients } from './providers';
 import { migrations } from './storage/migrations';
@@ -36,11 +38,13 @@ runMain('quantum-tracker', async () => {
     );
   }
 
+  const cache = new AnswerCache(() => tracker.hub.version);
   const app = createApp({
     logger,
     queries: tracker.queries,
     syncs: tracker.syncs,
     dataVersion: () => tracker.hub.version,
+    cache,
     pricePerQuantumSecond: config.pricePerQuantumSecond,
     currency: config.currency,
     apiToken: config.apiToken,
@@ -48,7 +52,10 @@ runMain('quantum-tracker', async () => {
       await knex.raw('select 1');
     },
   });
-  const server = await listen(app, { port: config.port, host: config.host });
+  const server = await listen(withFastAnswers(app, cache, config.apiToken), {
+    port: config.port,
+    host: config.host,
+  });
   const sockets = attachLiveSockets(server.server, tracker.hub, config.apiToken);
   life.add('websockets', async () => sockets.close());
   life.add('http server', () => server.close());

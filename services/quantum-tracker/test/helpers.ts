@@ -2,7 +2,9 @@ import path from 'node:path';
 import { Outbox } from '@qlab/events';
 import { type Knex, type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
 import { tempDir } from '@qlab/testkit';
+import { AnswerCache } from '../src/answer-cache';
 import { createApp } from '../src/app';
+import { withFastAnswers } from '../src/fast-answers';
 import { attachLiveSockets } from '../src/live-sockets';
 import { providerClients } from '../src/providers';
 import { migrations } from '../src/storage/migrations';
@@ -42,16 +44,18 @@ export async function startTracker(
     logger: silentLogger(),
     syncIntervalMs: 60_000,
   });
+  const cache = new AnswerCache(() => tracker.hub.version);
   const app = createApp({
     logger: silentLogger(),
     queries: tracker.queries,
     syncs: tracker.syncs,
     dataVersion: () => tracker.hub.version,
+    cache,
     pricePerQuantumSecond: options.price ?? 1.6,
     currency: 'USD',
     apiToken: options.apiToken,
   });
-  const server = await listen(app, { port: 0, graceMs: 0 });
+  const server = await listen(withFastAnswers(app, cache, options.apiToken), { port: 0, graceMs: 0 });
   const sockets = attachLiveSockets(server.server, tracker.hub, options.apiToken);
   return {
     url: server.url,

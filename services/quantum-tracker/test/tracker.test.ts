@@ -370,3 +370,25 @@ test('WebSockets refuse a missing token when one is set', async () => {
     await t.close();
   }
 });
+
+test('cached answers are served only to callers with the token, and change after a sync', async () => {
+  const ibm = await new FakeIbm().start();
+  ibm.backends = [{ name: 'ibm_a', status: 'online', queue_length: 1 }];
+  const t = await startTracker({ ibm, apiToken: 'secret' });
+  const auth = { headers: { Authorization: 'Bearer secret' } };
+  try {
+    await get(`${t.url}/api/v1/dashboard/refresh`, { method: 'POST', ...auth });
+    expect((await get(`${t.url}/api/v1/backends`, auth)).body.total).toBe(1);
+    expect((await get(`${t.url}/api/v1/backends`, auth)).body.total).toBe(1);
+    expect((await get(`${t.url}/api/v1/backends`)).status).toBe(401);
+    expect(
+      (await get(`${t.url}/api/v1/backends`, { headers: { Authorization: 'Bearer wrong' } })).status,
+    ).toBe(401);
+    ibm.backends.push({ name: 'ibm_b', status: 'online', queue_length: 2 });
+    await get(`${t.url}/api/v1/backends/sync`, { method: 'POST', ...auth });
+    expect((await get(`${t.url}/api/v1/backends`, auth)).body.total).toBe(2);
+  } finally {
+    await t.close();
+    await ibm.close();
+  }
+});

@@ -1,6 +1,7 @@
 import { notFound, parseInput } from '@qlab/kit';
 import express, { type Router } from 'express';
 import { z } from 'zod';
+import type { AnswerCache } from '../answer-cache';
 import { BACKEND_STATUSES, JOB_STATUSES } from '../providers/types';
 import type { TrackerQueries } from '../storage/queries';
 import type { ProviderSync, SyncKind } from '../sync/sync-loop';
@@ -13,23 +14,8 @@ export interface TrackerRouteDeps {
   startedAt: number;
   /** Changes whenever recorded data may have changed (each finished sync). */
   dataVersion: () => number;
-}
-
-/**
- * Everything here changes only when a sync records something, so a GET's answer is reused until
- * the next sync finishes (and for at most 10 s, as windows like "last 24 h" move on).
- */
-class AnswerCache {
-  private readonly entries = new Map<string, { version: number; at: number; body: string }>();
-  constructor(private readonly version: () => number) {}
-  peek(key: string): string | undefined {
-    const hit = this.entries.get(key);
-    return hit && hit.version === this.version() && Date.now() - hit.at < 10_000 ? hit.body : undefined;
-  }
-  put(key: string, body: string, version: number): void {
-    this.entries.set(key, { version, at: Date.now(), body });
-    if (this.entries.size > 1000) this.entries.delete(this.entries.keys().next().value!);
-  }
+  /** Where GET answers are kept (shared with the server's short path, see fast-answers.ts). */
+  cache: AnswerCache;
 }
 
 export const NO_PROVIDER_NOTICE =
@@ -68,7 +54,7 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   const { queries: q, syncs } = deps;
   const r = express.Router();
   const configured = syncs.length > 0;
-  const cache = new AnswerCache(deps.dataVersion);
+  const { cache } = deps;
   // GETs are answered from the cache; the key is the whole URL, parameters included. The
   // version is read before the handler runs, so an answer computed during a sync is not kept.
   r.use('/api/v1', (req, res, next) => {
