@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
-import { closedPort, tempDir } from '@qlab/testkit';
+import { tempDir } from '@qlab/testkit';
 import WebSocket from 'ws';
 import { runCli } from '../../packages/client/src/cli/program';
 import { createApp as createAnalyticsApp } from '../../services/analytics/src/app';
@@ -9,11 +9,8 @@ import { createApp as createTrackerApp } from '../../services/quantum-tracker/sr
 import { attachLiveSockets } from '../../services/quantum-tracker/src/live-sockets';
 import { migrations as trackerMigrations } from '../../services/quantum-tracker/src/storage/migrations';
 import { buildTracker } from '../../services/quantum-tracker/src/tracker';
-import { createGateway } from '../src/app';
 import { RateLimiter } from '../src/auth';
-import { UPSTREAMS, type Upstream } from '../src/config';
-import { EventsSocket } from '../src/events-socket';
-import { KeyStore, keyMigrations } from '../src/keys';
+import { startGateway } from './helpers';
 
 const ADMIN = 'admin-key-0123456789abcdef';
 const READER = 'read-key-0123456789abcdefg';
@@ -73,33 +70,19 @@ describe('gateway against real services', () => {
       () => tknex.destroy(),
     );
 
-    const down = `http://127.0.0.1:${await closedPort()}`;
-    const upstreams: Upstream[] = UPSTREAMS.map((u) => ({ id: u.id, url: down }));
-    upstreams.find((u) => u.id === 'analytics-benchmark')!.url = analyticsServer.url;
-    upstreams.find((u) => u.id === 'analytics-benchmark')!.token = 'analytics-token';
-    upstreams.find((u) => u.id === 'quantum-tracker')!.url = trackerServer.url;
-
-    const knex = await openDatabase({
-      target: parseDbUrl(path.join(tmp.dir, 'keys.db')),
-      migrations: keyMigrations,
+    const gw = await startGateway({
+      keys: [
+        [ADMIN, ['read', 'write', 'admin']],
+        [READER, ['read']],
+      ],
+      services: {
+        'analytics-benchmark': { url: analyticsServer.url, token: 'analytics-token' },
+        'quantum-tracker': { url: trackerServer.url },
+      },
+      rateLimit: 1000,
     });
-    const keys = new KeyStore(knex);
-    await keys.ensure(ADMIN, ['read', 'write', 'admin'], 'admin');
-    await keys.ensure(READER, ['read'], 'reader');
-    const events = new EventsSocket(undefined);
-    const gw = createGateway({
-      logger: silentLogger(),
-      config: { upstreams, rateLimit: 1000, proxyTimeoutMs: 5000, aggregateTimeoutMs: 1000 },
-      keys,
-      events,
-    });
-    const server = await listen(gw.handle, { port: 0, graceMs: 0 });
-    gw.attach(server.server);
-    url = server.url;
-    closers.push(
-      () => server.close(),
-      () => knex.destroy(),
-    );
+    url = gw.url;
+    closers.push(() => gw.close());
   });
   afterAll(async () => {
     for (const c of closers.reverse()) await c();
@@ -263,41 +246,18 @@ test('the rate limiter allows N per minute per key, then says how long to wait',
 });
 
 test('per-key rate limits answer 429 with Retry-After over HTTP', async () => {
-  const tmp = tempDir('qlab-gateway-rl-');
-  const knex = await openDatabase({
-    target: parseDbUrl(path.join(tmp.dir, 'keys.db')),
-    migrations: keyMigrations,
-  });
-  const keys = new KeyStore(knex);
-  await keys.ensure(READER, ['read'], 'reader');
-  const down = `http://127.0.0.1:${await closedPort()}`;
-  const gw = createGateway({
-    logger: silentLogger(),
-    config: {
-      upstreams: UPSTREAMS.map((u) => ({ id: u.id, url: down })),
-      rateLimit: 2,
-      proxyTimeoutMs: 1000,
-      aggregateTimeoutMs: 500,
-    },
-    keys,
-    events: new EventsSocket(undefined),
-  });
-  const server = await listen(gw.handle, { port: 0, graceMs: 0 });
+  const gw = await startGateway({ keys: [[READER, ['read']]], rateLimit: 2, aggregateTimeoutMs: 500 });
   try {
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++)
-      statuses.push(
-        (await fetch(`${server.url}/api/db/overview`, { headers: { 'X-API-Key': READER } })).status,
-      );
+      statuses.push((await fetch(`${gw.url}/api/db/overview`, { headers: { 'X-API-Key': READER } })).status);
     // Every service is down: the aggregate is a 502 of its own, not a 500.
     expect(statuses.slice(0, 2)).toEqual([502, 502]);
-    const limited = await fetch(`${server.url}/api/db/overview`, { headers: { 'X-API-Key': READER } });
+    const limited = await fetch(`${gw.url}/api/db/overview`, { headers: { 'X-API-Key': READER } });
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
   } finally {
-    await server.close();
-    await knex.destroy();
-    tmp.cleanup();
+    await gw.close();
   }
 });
 
@@ -305,31 +265,10 @@ test('/api/events streams CloudEvents from MQTT to WebSocket clients, filtered b
   const { startEmbeddedBroker } = await import('@qlab/events');
   const mqtt = (await import('mqtt')).default;
   const broker = await startEmbeddedBroker({ port: 0 });
-  const tmp = tempDir('qlab-gateway-ev-');
-  const knex = await openDatabase({
-    target: parseDbUrl(path.join(tmp.dir, 'keys.db')),
-    migrations: keyMigrations,
-  });
-  const keys = new KeyStore(knex);
-  await keys.ensure(READER, ['read'], 'reader');
-  const events = new EventsSocket(broker.url);
-  const down = `http://127.0.0.1:${await closedPort()}`;
-  const gw = createGateway({
-    logger: silentLogger(),
-    config: {
-      upstreams: UPSTREAMS.map((u) => ({ id: u.id, url: down })),
-      rateLimit: 0,
-      proxyTimeoutMs: 1000,
-      aggregateTimeoutMs: 500,
-    },
-    keys,
-    events,
-  });
-  const server = await listen(gw.handle, { port: 0, graceMs: 0 });
-  gw.attach(server.server);
+  const gw = await startGateway({ keys: [[READER, ['read']]], mqttUrl: broker.url });
   const publisher = await mqtt.connectAsync(broker.url);
   try {
-    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/events?topic=qlab/job-worker/%23`, {
+    const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/api/events?topic=qlab/job-worker/%23`, {
       headers: { 'X-API-Key': READER },
     });
     const got: { type: string; id?: string }[] = [];
@@ -353,7 +292,7 @@ test('/api/events streams CloudEvents from MQTT to WebSocket clients, filtered b
     expect(got.map((e) => e.type)).toEqual(['subscribed', 'job.completed']);
     ws.close();
     const bad = await new Promise<number>((resolve) => {
-      const s = new WebSocket(`${server.url.replace('http', 'ws')}/api/events?topic=other/%23`, {
+      const s = new WebSocket(`${gw.url.replace('http', 'ws')}/api/events?topic=other/%23`, {
         headers: { 'X-API-Key': READER },
       });
       s.on('unexpected-response', (_q, r) => resolve(r.statusCode ?? 0));
@@ -362,11 +301,8 @@ test('/api/events streams CloudEvents from MQTT to WebSocket clients, filtered b
     expect(bad).toBe(400);
   } finally {
     await publisher.endAsync();
-    await events.close();
-    await server.close();
+    await gw.close();
     await broker.close();
-    await knex.destroy();
-    tmp.cleanup();
   }
 });
 
@@ -389,27 +325,14 @@ test('a service killed mid-run gives partial aggregates and 502s, then recovers 
   };
   let analytics = await startAnalytics(0);
   const port = analytics.server.port;
-  const knex = await openDatabase({
-    target: parseDbUrl(path.join(tmp.dir, 'keys.db')),
-    migrations: keyMigrations,
+  const gw = await startGateway({
+    keys: [[READER, ['read']]],
+    services: { 'analytics-benchmark': { url: `http://127.0.0.1:${port}` } },
+    proxyTimeoutMs: 2000,
   });
-  const keys = new KeyStore(knex);
-  await keys.ensure(READER, ['read'], 'reader');
-  const down = `http://127.0.0.1:${await closedPort()}`;
-  const upstreams = UPSTREAMS.map((u) => ({
-    id: u.id,
-    url: u.id === 'analytics-benchmark' ? `http://127.0.0.1:${port}` : down,
-  }));
-  const gw = createGateway({
-    logger: silentLogger(),
-    config: { upstreams, rateLimit: 0, proxyTimeoutMs: 2000, aggregateTimeoutMs: 1000 },
-    keys,
-    events: new EventsSocket(undefined),
-  });
-  const server = await listen(gw.handle, { port: 0, graceMs: 0 });
   // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON came back.
   const overview = async (): Promise<Record<string, any>> => {
-    const res = await fetch(`${server.url}/api/db/overview`, { headers: { 'X-API-Key': READER } });
+    const res = await fetch(`${gw.url}/api/db/overview`, { headers: { 'X-API-Key': READER } });
     return { ...((await res.json()) as object), status: res.status };
   };
   try {
@@ -419,17 +342,16 @@ test('a service killed mid-run gives partial aggregates and 502s, then recovers 
     const none = await overview();
     expect(none.status).toBe(502);
     expect(none.errors['analytics-benchmark'].error).toBeTruthy();
-    const proxied = await fetch(`${server.url}/api/db/benchmark/runs`, { headers: { 'X-API-Key': READER } });
+    const proxied = await fetch(`${gw.url}/api/db/benchmark/runs`, { headers: { 'X-API-Key': READER } });
     expect(proxied.status).toBe(502);
     analytics = await startAnalytics(port);
     expect((await overview()).benchmark_stats).toMatchObject({ domain: 'benchmark', total_runs: 0 });
     expect(
-      (await fetch(`${server.url}/api/db/benchmark/runs`, { headers: { 'X-API-Key': READER } })).status,
+      (await fetch(`${gw.url}/api/db/benchmark/runs`, { headers: { 'X-API-Key': READER } })).status,
     ).toBe(200);
   } finally {
-    await server.close();
+    await gw.close();
     await analytics.stop().catch(() => undefined);
-    await knex.destroy();
     tmp.cleanup();
   }
 });

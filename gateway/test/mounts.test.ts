@@ -1,17 +1,13 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON came back.
 const json = async (res: Response | Promise<Response>): Promise<any> => (await res).json();
 
-import { closedPort, tempDir } from '@qlab/testkit';
+import { tempDir } from '@qlab/testkit';
 import { makeZip, startStore } from '../../services/calibration-store/test/helpers';
 import { startQueue } from '../../services/job-worker/test/helpers';
-import { createGateway } from '../src/app';
-import { UPSTREAMS } from '../src/config';
-import { EventsSocket } from '../src/events-socket';
-import { KeyStore, keyMigrations } from '../src/keys';
+import { startGateway } from './helpers';
 
 const KEY = 'mounts-key-0123456789abcdef';
 
@@ -29,32 +25,15 @@ describe('the calibration-store and job-worker mounts, with each service requiri
       () => store.close(),
       () => queue.close(),
     );
-    const knex = await openDatabase({
-      target: parseDbUrl(path.join(tmp.dir, 'keys.db')),
-      migrations: keyMigrations,
+    const gw = await startGateway({
+      keys: [[KEY, ['read', 'write']]],
+      services: {
+        'calibration-store': { url: store.url, token: 'store-token' },
+        'job-worker': { url: queue.url, token: 'jobs-token' },
+      },
     });
-    const keys = new KeyStore(knex);
-    await keys.ensure(KEY, ['read', 'write'], 'tester');
-    const down = `http://127.0.0.1:${await closedPort()}`;
-    const upstreams = UPSTREAMS.map((u) =>
-      u.id === 'calibration-store'
-        ? { id: u.id, url: store.url, token: 'store-token' }
-        : u.id === 'job-worker'
-          ? { id: u.id, url: queue.url, token: 'jobs-token' }
-          : { id: u.id, url: down },
-    );
-    const gw = createGateway({
-      logger: silentLogger(),
-      config: { upstreams, rateLimit: 0, proxyTimeoutMs: 5000, aggregateTimeoutMs: 1000 },
-      keys,
-      events: new EventsSocket(undefined),
-    });
-    const server = await listen(gw.handle, { port: 0, graceMs: 0 });
-    url = server.url;
-    closers.push(
-      () => server.close(),
-      () => knex.destroy(),
-    );
+    url = gw.url;
+    closers.push(() => gw.close());
   });
   afterAll(async () => {
     for (const c of closers.reverse()) await c();

@@ -1,12 +1,6 @@
 import http from 'node:http';
-import path from 'node:path';
-import { listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
-import { closedPort, tempDir } from '@qlab/testkit';
 import { KEY, startUploads } from '../../services/chunked-upload/test/helpers';
-import { createGateway } from '../src/app';
-import { UPSTREAMS } from '../src/config';
-import { EventsSocket } from '../src/events-socket';
-import { KeyStore, keyMigrations } from '../src/keys';
+import { startGateway } from './helpers';
 
 const WRITER = 'write-key-0123456789abcdef';
 const SIZE = Number(process.env.QLAB_TEST_STREAM_BYTES ?? 1024 ** 3);
@@ -42,28 +36,12 @@ function patch(url: string, size: number, headers: Record<string, string>): Prom
 
 test('a 1 GiB tus upload streams through the gateway with flat memory', async () => {
   const uploads = await startUploads({ maxBytes: 2 * 1024 ** 3 });
-  const tmp = tempDir('qlab-gateway-stream-');
-  const knex = await openDatabase({
-    target: parseDbUrl(path.join(tmp.dir, 'keys.db')),
-    migrations: keyMigrations,
+  const gw = await startGateway({
+    keys: [[WRITER, ['read', 'write']]],
+    services: { 'chunked-upload': { url: uploads.url, token: KEY } },
   });
-  const keys = new KeyStore(knex);
-  await keys.ensure(WRITER, ['read', 'write'], 'writer');
-  const down = `http://127.0.0.1:${await closedPort()}`;
-  const upstreams = UPSTREAMS.map((u) => ({
-    id: u.id,
-    url: u.id === 'chunked-upload' ? uploads.url : down,
-    token: u.id === 'chunked-upload' ? KEY : undefined,
-  }));
-  const gw = createGateway({
-    logger: silentLogger(),
-    config: { upstreams, rateLimit: 0, proxyTimeoutMs: 5000, aggregateTimeoutMs: 500 },
-    keys,
-    events: new EventsSocket(undefined),
-  });
-  const server = await listen(gw.handle, { port: 0, graceMs: 0 });
   try {
-    const create = await fetch(`${server.url}/api/uploads/files`, {
+    const create = await fetch(`${gw.url}/api/uploads/files`, {
       method: 'POST',
       headers: {
         'X-API-Key': WRITER,
@@ -75,7 +53,7 @@ test('a 1 GiB tus upload streams through the gateway with flat memory', async ()
     expect(create.status).toBe(201);
     const location = create.headers.get('location')!;
     // The service built its public URL from X-Forwarded-* and X-Forwarded-Prefix.
-    expect(location.startsWith(`${server.url}/api/uploads/files/`)).toBe(true);
+    expect(location.startsWith(`${gw.url}/api/uploads/files/`)).toBe(true);
 
     global.gc?.();
     const before = process.memoryUsage().rss;
@@ -99,9 +77,7 @@ test('a 1 GiB tus upload streams through the gateway with flat memory', async ()
     // Client, gateway and service share this process; buffering any of the body would show as ~1 GiB.
     expect(peak - before).toBeLessThan(256 * 1024 * 1024);
   } finally {
-    await server.close();
-    await knex.destroy();
+    await gw.close();
     await uploads.close();
-    tmp.cleanup();
   }
 }, 180_000);

@@ -1,0 +1,63 @@
+import path from 'node:path';
+import { type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
+import { closedPort, tempDir } from '@qlab/testkit';
+import { createGateway } from '../src/app';
+import { type Scope, UPSTREAMS, type Upstream, type UpstreamId } from '../src/config';
+import { EventsSocket } from '../src/events-socket';
+import { KeyStore, keyMigrations } from '../src/keys';
+
+export interface GatewayTestOptions {
+  /** Keys to create, with their scopes. */
+  keys: [string, Scope[]][];
+  /** Services that are up; every other one points at a closed port. */
+  services?: Partial<Record<UpstreamId, { url: string; token?: string }>>;
+  rateLimit?: number;
+  mqttUrl?: string;
+  proxyTimeoutMs?: number;
+  aggregateTimeoutMs?: number;
+}
+
+export interface RunningGateway {
+  url: string;
+  server: Listening;
+  keys: KeyStore;
+  close(): Promise<void>;
+}
+
+/** A gateway on port 0 with its own key database, in front of the given services. */
+export async function startGateway(o: GatewayTestOptions): Promise<RunningGateway> {
+  const tmp = tempDir('qlab-gateway-');
+  const knex = await openDatabase({
+    target: parseDbUrl(path.join(tmp.dir, 'keys.db')),
+    migrations: keyMigrations,
+  });
+  const keys = new KeyStore(knex);
+  for (const [key, scopes] of o.keys) await keys.ensure(key, scopes, `test ${scopes.join('+')}`);
+  const down = `http://127.0.0.1:${await closedPort()}`;
+  const upstreams: Upstream[] = UPSTREAMS.map((u) => ({ id: u.id, url: down, ...o.services?.[u.id] }));
+  const events = new EventsSocket(o.mqttUrl);
+  const gw = createGateway({
+    logger: silentLogger(),
+    config: {
+      upstreams,
+      rateLimit: o.rateLimit ?? 0,
+      proxyTimeoutMs: o.proxyTimeoutMs ?? 5000,
+      aggregateTimeoutMs: o.aggregateTimeoutMs ?? 1000,
+    },
+    keys,
+    events,
+  });
+  const server = await listen(gw.handle, { port: 0, graceMs: 0 });
+  gw.attach(server.server);
+  return {
+    url: server.url,
+    server,
+    keys,
+    async close() {
+      await server.close();
+      await events.close();
+      await knex.destroy();
+      tmp.cleanup();
+    },
+  };
+}
