@@ -136,6 +136,10 @@ describe.each(['test', 'generator', 'benchmark'] as DomainName[])('analytics %s 
     const search = (body: object) => call(`${d.base}/search`, { body });
     expect((await search({ query: 'gpt' })).body.total).toBe(1);
     expect((await search({ query: 'oom on' })).body.results[0][id]).toBe('r3');
+    // ids match whole, not in part
+    expect((await search({ query: 'r2' })).body.results.map((r: Record<string, string>) => r[id])).toEqual([
+      'r2',
+    ]);
     expect((await search({ tags: ['nightly'], status: 'failed' })).body.total).toBe(1);
     expect((await search({ query: "' OR 1=1 --" })).body.total).toBe(0);
     expect((await search({ query: '%' })).body.total).toBe(0);

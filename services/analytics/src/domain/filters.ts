@@ -64,9 +64,12 @@ export function whereSql(spec: DomainSpec, f: Filters, params: Params): string {
   }
   if (f.query) {
     const p = bind(likePattern(f.query));
+    // Ids match whole (an id is looked up, not browsed); names, messages and tags match in part.
+    const exact = bind(f.query);
     const texts = recordColumns(spec)
-      .filter((c) => c.type === 'VARCHAR' && c.name !== 'status')
+      .filter((c) => c.type === 'VARCHAR' && !['status', spec.idColumn, 'batch_id'].includes(c.name))
       .map((c) => `r.${c.name} ILIKE ${p} ESCAPE '\\'`);
+    texts.push(`r.${spec.idColumn} = ${exact}`, `r.batch_id = ${exact}`);
     texts.push(
       `r.${spec.idColumn} IN (SELECT ${spec.idColumn} FROM ${spec.tagsTable} WHERE tag ILIKE ${p} ESCAPE '\\')`,
     );
