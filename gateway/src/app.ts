@@ -127,7 +127,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       (m) =>
         url.startsWith(m.prefix) && (url.length === m.prefix.length || '/?'.includes(url[m.prefix.length]!)),
     );
-    if (!mount) {
+    // CORS preflights carry no key: the app's CORS handling answers them.
+    if (!mount || req.method === 'OPTIONS') {
       app(req, res);
       return;
     }

@@ -161,6 +161,19 @@ describe('gateway against real services', () => {
     expect(overview.errors['job-worker'].error).toBeTruthy();
   });
 
+  test('browser preflights to proxied routes are answered without a key', async () => {
+    const res = await fetch(`${url}/api/db/benchmark/runs`, {
+      method: 'OPTIONS',
+      headers: {
+        Origin: 'https://dash.example',
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'x-api-key,content-type',
+      },
+    });
+    expect(res.status).toBeLessThan(300);
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://dash.example');
+  });
+
   test('a service that is down gives 502 problem+json; a service error passes through unchanged', async () => {
     const down = await call('/api/jobs/stats', { key: READER });
     expect(down.status).toBe(502);
