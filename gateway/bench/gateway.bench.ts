@@ -137,6 +137,13 @@ async function upload(base: string, size: number): Promise<number> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main() {
+  for (const tool of ['wrk', 'nginx']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    } catch {
+      throw new Error(`${tool} is not installed: apt-get install wrk nginx-light`);
+    }
+  }
   for (const script of [
     'services/calibration-store/dist/main.js',
     'services/chunked-upload/dist/main.js',
