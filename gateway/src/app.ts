@@ -1,16 +1,25 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { AppError, createServiceApp, type Logger, notFound, parseInput } from '@qlab/kit';
+import {
+  AppError,
+  createServiceApp,
+  type Logger,
+  notFound,
+  parseInput,
+  problem,
+  refuseUpgrade,
+  sendRawProblem,
+} from '@qlab/kit';
 import express, { type Express } from 'express';
 import { z } from 'zod';
 import { Aggregator } from './aggregate';
-import { apiKeyAuth, authenticate, keyFrom, RateLimiter } from './auth';
+import { apiKeyAuth, authenticate, authFailureHeaders, keyFrom, RateLimiter } from './auth';
 import { type Config, SCOPES } from './config';
 import type { EventsSocket } from './events-socket';
 import type { KeyStore } from './keys';
 import { gatewayOpenApi } from './openapi';
 import { mergedOpenApi } from './openapi-merge';
-import { createMountProxy, MOUNTS } from './proxy';
+import { createMountProxy, MOUNTS, type ProxiedRequest } from './proxy';
 import { fetchJson } from './upstream-client';
 
 export interface GatewayDeps {
@@ -21,6 +30,7 @@ export interface GatewayDeps {
 }
 
 export interface Gateway {
+  /** The gateway's own routes (views, keys, health, docs, CORS preflights); serve `handle`, not this. */
   app: Express;
   /**
    * The server's request listener: proxied calls take a short path (key check, then the proxy)
@@ -56,12 +66,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
   });
   const app = base.app;
 
-  app.use('/api', apiKeyAuth(keys, limiter), (req, res, next) => {
-    const r = req as IncomingMessage & { keyId?: string; keyFromBearer?: boolean };
-    r.keyId = res.locals.key?.id;
-    r.keyFromBearer = typeof req.headers['x-api-key'] !== 'string';
-    next();
-  });
+  // The gateway's own routes; proxied calls never reach Express (see `handle`).
+  app.use('/api', apiKeyAuth(keys, limiter));
 
   // Gateway-owned routes first: the aggregates and key management.
   app.get('/api/db/overview', async (_req, res) => {
@@ -113,12 +119,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
     res.json({ revoked: id });
   });
 
-  const proxies = new Map<string, ReturnType<typeof createMountProxy>>();
-  for (const m of MOUNTS) {
-    const proxy = createMountProxy(m, byId.get(m.service)!, config.proxyTimeoutMs);
-    proxies.set(m.prefix, proxy);
-    app.use(m.prefix, proxy);
-  }
+  const proxies = new Map(
+    MOUNTS.map((m) => [m.prefix, createMountProxy(m, byId.get(m.service)!, config.proxyTimeoutMs)]),
+  );
   base.finish();
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -128,7 +131,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
         url.startsWith(m.prefix) && (url.length === m.prefix.length || '/?'.includes(url[m.prefix.length]!)),
     );
     // CORS preflights carry no key: the app's CORS handling answers them.
-    if (!mount || req.method === 'OPTIONS') {
+    const preflight = req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined;
+    if (!mount || preflight) {
       app(req, res);
       return;
     }
@@ -139,32 +143,19 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const path = url.split('?')[0]!;
     authenticate(keys, limiter, req, req.method ?? 'GET', path).then(
       (info) => {
-        const r = req as IncomingMessage & { keyId?: string; keyFromBearer?: boolean };
+        const r = req as ProxiedRequest;
         r.keyId = info.id;
         r.keyFromBearer = typeof req.headers['x-api-key'] !== 'string';
         // What Express's mount would do: the proxy sees the path below the prefix.
         req.url = url.slice(mount.prefix.length) || '/';
-        proxies.get(mount.prefix)!(req as never, res as never, () => {
-          sendProblemRaw(res, 404, 'Not Found', 'no such route');
-        });
+        proxies.get(mount.prefix)!(req as never, res as never, () =>
+          sendRawProblem(res, problem(404, 'NOT_FOUND', 'no such route')),
+        );
       },
       (err: unknown) => {
         const e = err instanceof AppError ? err : new AppError(500, 'INTERNAL', 'internal error');
-        if (e.status === 429) res.setHeader('Retry-After', String(e.extras.retry_after_seconds));
-        if (e.status === 401) res.setHeader('WWW-Authenticate', 'Key realm="qlab"');
         if (e.status === 500) logger.error({ err }, 'authentication failed');
-        sendProblemRaw(
-          res,
-          e.status,
-          e.status === 401
-            ? 'Unauthorized'
-            : e.status === 403
-              ? 'Forbidden'
-              : e.status === 429
-                ? 'Too Many Requests'
-                : 'Internal Server Error',
-          e.detail,
-        );
+        sendRawProblem(res, problem(e.status, e.code, e.detail, e.extras), authFailureHeaders(e));
       },
     );
   };
@@ -178,17 +169,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
         const path = new URL(req.url ?? '/', 'http://x').pathname;
         const isEvents = path === '/api/events';
         if (!isEvents && !path.startsWith('/api/v1/ws/')) {
-          socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+          refuseUpgrade(socket, problem(404, 'NOT_FOUND', `no WebSocket at ${path}`));
           return;
         }
         // The Express chain does not run for upgrades: authenticate here.
         try {
           await authenticate(keys, limiter, req, 'GET', path, true);
         } catch (err) {
-          const status = err instanceof AppError ? err.status : 500;
-          socket.end(
-            `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Error'}\r\nContent-Type: application/problem+json\r\nConnection: close\r\n\r\n${JSON.stringify({ status, detail: (err as Error).message })}`,
-          );
+          const e = err instanceof AppError ? err : new AppError(500, 'INTERNAL', 'internal error');
+          refuseUpgrade(socket, problem(e.status, e.code, e.detail));
           return;
         }
         if (keyFrom(req) === undefined) {
@@ -206,13 +195,4 @@ export function createGateway(deps: GatewayDeps): Gateway {
       });
     },
   };
-}
-
-function sendProblemRaw(res: ServerResponse, status: number, title: string, detail: string): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  res.writeHead(status, { 'content-type': 'application/problem+json' });
-  res.end(JSON.stringify({ type: 'about:blank', title, status, detail }));
 }

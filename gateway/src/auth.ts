@@ -67,18 +67,23 @@ export async function authenticate(
 }
 
 /** Express middleware for every /api route; open paths (/health, docs) never reach it. */
+/** The headers a refused call gets besides its problem: when to retry, or how to authenticate. */
+export function authFailureHeaders(err: unknown): Record<string, string> {
+  if (!(err instanceof AppError)) return {};
+  if (err.status === 429) return { 'Retry-After': String(err.extras.retry_after_seconds) };
+  if (err.status === 401) return { 'WWW-Authenticate': 'Key realm="qlab"' };
+  return {};
+}
+
+/** Express middleware for the gateway's own /api routes; open paths (/health, docs) never reach it. */
 export function apiKeyAuth(keys: KeyStore, limiter: RateLimiter) {
   return async (req: Request, res: Response, next: NextFunction) => {
     try {
       // Mounted at /api, so req.path lacks the prefix: judge the full path.
-      const info = await authenticate(keys, limiter, req, req.method, `${req.baseUrl}${req.path}`);
-      res.locals.key = info;
+      res.locals.key = await authenticate(keys, limiter, req, req.method, `${req.baseUrl}${req.path}`);
       next();
     } catch (err) {
-      if (err instanceof AppError && err.status === 429)
-        res.setHeader('Retry-After', String(err.extras.retry_after_seconds));
-      if (err instanceof AppError && err.status === 401)
-        res.setHeader('WWW-Authenticate', 'Key realm="qlab"');
+      for (const [name, value] of Object.entries(authFailureHeaders(err))) res.setHeader(name, value);
       next(err);
     }
   };

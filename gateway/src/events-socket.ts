@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { problem, refuseUpgrade } from '@qlab/kit';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type WebSocket, WebSocketServer } from 'ws';
 
@@ -52,17 +53,15 @@ export class EventsSocket {
   /** Call after authentication; answers 400 for a bad filter and 503 without a broker. */
   handle(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const filter = new URL(req.url ?? '/', 'http://x').searchParams.get('topic') ?? 'qlab/#';
-    const refuse = (status: string, detail: string): void => {
-      socket.end(
-        `HTTP/1.1 ${status}\r\nContent-Type: application/problem+json\r\nConnection: close\r\n\r\n${JSON.stringify({ title: status, detail })}`,
-      );
-    };
     if (!this.client) {
-      refuse('503 Service Unavailable', 'MQTT_URL is not set: no events to stream');
+      refuseUpgrade(socket, problem(503, 'SERVICE_UNAVAILABLE', 'MQTT_URL is not set: no events to stream'));
       return;
     }
     if (!VALID_FILTER.test(filter) || filter.length > 200) {
-      refuse('400 Bad Request', 'topic must be an MQTT filter under qlab/, e.g. qlab/job-worker/#');
+      refuseUpgrade(
+        socket,
+        problem(400, 'BAD_REQUEST', 'topic must be an MQTT filter under qlab/, e.g. qlab/job-worker/#'),
+      );
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {

@@ -1,5 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { problem, sendRawProblem } from '@qlab/kit';
 import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
 import type { Upstream, UpstreamId } from './config';
 
@@ -36,24 +37,13 @@ function agentFor(): http.Agent {
   return new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, keepAliveMsecs: 1000 });
 }
 
-function problem(res: ServerResponse | Socket, status: number, detail: string): void {
-  if (!('setHeader' in res)) {
-    res.destroy();
-    return;
-  }
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  res.writeHead(status, { 'content-type': 'application/problem+json' });
-  res.end(
-    JSON.stringify({
-      type: 'about:blank',
-      title: status === 504 ? 'Gateway Timeout' : 'Bad Gateway',
-      status,
-      detail,
-    }),
-  );
+/** A request the gateway has authenticated: who it is, and whether the key came as a bearer token. */
+export type ProxiedRequest = IncomingMessage & { keyId?: string; keyFromBearer?: boolean };
+
+function proxyFailure(res: ServerResponse | Socket, status: 502 | 504, detail: string): void {
+  if ('setHeader' in res)
+    sendRawProblem(res, problem(status, status === 504 ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_DOWN', detail));
+  else res.destroy();
 }
 
 /**
@@ -75,10 +65,9 @@ export function createMountProxy(m: Mount, upstream: Upstream, timeoutMs: number
       proxyReq: (proxyReq, req) => {
         proxyReq.removeHeader('x-api-key');
         if (upstream.token) proxyReq.setHeader('authorization', `Bearer ${upstream.token}`);
-        else if ((req as IncomingMessage & { keyFromBearer?: boolean }).keyFromBearer)
-          proxyReq.removeHeader('authorization');
+        else if ((req as ProxiedRequest).keyFromBearer) proxyReq.removeHeader('authorization');
         proxyReq.setHeader('x-forwarded-prefix', m.prefix);
-        const key = (req as IncomingMessage & { keyId?: string }).keyId;
+        const key = (req as ProxiedRequest).keyId;
         if (key) proxyReq.setHeader('x-consumer-id', key);
       },
       proxyReqWs: (proxyReq) => {
@@ -88,7 +77,7 @@ export function createMountProxy(m: Mount, upstream: Upstream, timeoutMs: number
       error: (err, _req, res) => {
         const code = (err as NodeJS.ErrnoException).code;
         const slow = code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT';
-        problem(
+        proxyFailure(
           res,
           slow ? 504 : 502,
           slow

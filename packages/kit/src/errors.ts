@@ -1,3 +1,5 @@
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from './logger';
 
@@ -135,6 +137,30 @@ export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
 
 export function sendProblem(res: import('express').Response, doc: ProblemDocument): void {
   res.status(doc.status).type('application/problem+json').send(JSON.stringify(doc));
+}
+
+/**
+ * A problem on a plain Node response, for code that answers before (or without) Express. A
+ * response already under way can only be cut off.
+ */
+export function sendRawProblem(
+  res: ServerResponse,
+  doc: ProblemDocument,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(doc.status, { ...headers, 'content-type': 'application/problem+json' });
+  res.end(JSON.stringify(doc));
+}
+
+/** Refuses a WebSocket upgrade with a problem document (the socket has no Express response). */
+export function refuseUpgrade(socket: Duplex, doc: ProblemDocument): void {
+  socket.end(
+    `HTTP/1.1 ${doc.status} ${titleFor(doc.status)}\r\nContent-Type: application/problem+json\r\nConnection: close\r\n\r\n${JSON.stringify(doc)}`,
+  );
 }
 
 /** 404 for any route no router claimed. */

@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { bearerToken, constantTimeEqual } from '@qlab/kit';
+import { bearerToken, constantTimeEqual, problem, refuseUpgrade } from '@qlab/kit';
 import { WebSocketServer } from 'ws';
 import type { Channel, LiveHub } from './sync/hub';
 
@@ -40,8 +40,9 @@ export function attachLiveSockets(
     if (apiToken) {
       const given = bearerToken(req.headers.authorization) ?? url.searchParams.get('token') ?? '';
       if (!constantTimeEqual(given, apiToken)) {
-        socket.end(
-          'HTTP/1.1 401 Unauthorized\r\nContent-Type: application/problem+json\r\nConnection: close\r\n\r\n{"title":"Unauthorized","status":401}',
+        refuseUpgrade(
+          socket,
+          problem(401, 'UNAUTHORIZED', 'send the API token as Authorization: Bearer or ?token='),
         );
         return;
       }
