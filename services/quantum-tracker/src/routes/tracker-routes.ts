@@ -59,13 +59,8 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   // version is read before the handler runs, so an answer computed during a sync is not kept.
   r.use('/api/v1', (req, res, next) => {
     // Without a provider there is nothing to cache (and every answer carries the notice).
+    // Hits are served by the request listener before Express (fast-answers.ts); this records.
     if (req.method !== 'GET' || !configured) return next();
-    const hit = cache.peek(req.originalUrl);
-    if (hit !== undefined) {
-      // Kept serialized: the same text goes out again without another JSON.stringify.
-      res.type('application/json').send(hit);
-      return;
-    }
     const version = deps.dataVersion();
     res.json = (body: unknown) => {
       const text = JSON.stringify(body);
@@ -209,7 +204,7 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   });
   r.get('/api/v1/queue/by-backend/:name', async (req, res) => {
     const p = parseInput(z.object({ name }), req.params, 'path');
-    const b = await q.queueHistory(p.name, parseInput(hours, req.query, 'query').hours);
+    const b = await q.backend(p.name, parseInput(hours, req.query, 'query').hours);
     if (!b) throw notFound(`backend ${p.name} has not been seen at any configured provider`);
     res.json({
       provider: b.provider,

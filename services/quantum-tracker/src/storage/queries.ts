@@ -310,10 +310,6 @@ export class TrackerQueries {
     }));
   }
 
-  async queueHistory(name: string, hours: number) {
-    return this.backend(name, hours);
-  }
-
   async statusDistribution(days: number) {
     const since = this.now() - days * DAY;
     const rows = (await this.knex('jobs')

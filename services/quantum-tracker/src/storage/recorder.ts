@@ -135,6 +135,16 @@ export class Recorder {
           r.status,
         ]),
       );
+      const changed = async (name: string, from: string | null, to: string, reason: string | null) => {
+        changes.push({ provider, name, from, to });
+        await this.outbox?.record(trx, 'tracker.backend.status_changed', `${provider}/${name}`, {
+          provider,
+          backend: name,
+          from,
+          to,
+          reason,
+        });
+      };
       for (const b of backends) {
         const row = {
           status: b.status,
@@ -165,31 +175,16 @@ export class Recorder {
             .where({ provider, name: b.name })
             .update(old !== b.status ? { ...row, status_changed_at: now } : row);
         }
-        if (old !== b.status) {
-          changes.push({ provider, name: b.name, from: old ?? null, to: b.status });
-          await this.outbox?.record(trx, 'tracker.backend.status_changed', `${provider}/${b.name}`, {
-            provider,
-            backend: b.name,
-            from: old ?? null,
-            to: b.status,
-            reason: b.status_reason,
-          });
-        }
+        if (old !== b.status) await changed(b.name, old ?? null, b.status, b.status_reason);
       }
       // A backend the provider stopped listing is offline, not silently kept "online".
+      const listed = new Set(backends.map((b) => b.name));
       for (const [name, status] of existing) {
-        if (status === 'offline' || backends.some((b) => b.name === name)) continue;
+        if (status === 'offline' || listed.has(name)) continue;
         await trx('backends')
           .where({ provider, name })
           .update({ status: 'offline', raw_status: 'not listed', status_changed_at: now, updated_at: now });
-        changes.push({ provider, name, from: status, to: 'offline' });
-        await this.outbox?.record(trx, 'tracker.backend.status_changed', `${provider}/${name}`, {
-          provider,
-          backend: name,
-          from: status,
-          to: 'offline',
-          reason: 'no longer listed by the provider',
-        });
+        await changed(name, status, 'offline', 'no longer listed by the provider');
       }
       const snapshots = backends.map((b) => ({
         provider,

@@ -70,7 +70,7 @@ export class ProviderSync {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       void this.sync('all').then((r) => {
-        const backoff = r.ok ? this.deps.intervalMs : this.backoffMs(r);
+        const backoff = r.ok ? this.deps.intervalMs : this.backoffMs();
         this.schedule(backoff);
       });
     }, delayMs);
@@ -79,9 +79,10 @@ export class ProviderSync {
 
   private lastRetryAfter: number | undefined;
 
-  private backoffMs(_r: SyncReport): number {
+  /** Doubling from the interval per failure (at most 32×, and 30 min), or longer if the provider said so. */
+  private backoffMs(): number {
     const exp = Math.min(this.deps.intervalMs * 2 ** Math.min(this.failures - 1, 5), 30 * 60_000);
-    return Math.max(this.lastRetryAfter ?? 0, Math.min(exp, Math.max(this.deps.intervalMs, 1000) * 32));
+    return Math.max(this.lastRetryAfter ?? 0, exp);
   }
 
   /** Runs a sync now, or joins the one in progress. */
