@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import type { WriteTx } from '../storage/duck';
-import { type Column, type DomainSpec, recordColumns } from './domains';
+import { type ChildTable, type DomainSpec, recordColumns } from './domains';
 
 /**
  * Loads records from a file on disk (NDJSON or CSV) into a domain's tables inside the caller's
@@ -37,21 +37,19 @@ const MAX_TAGS = 64;
 /** Single quotes a literal we generated ourselves (file paths, never client text). */
 const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
-function scalarColumns(spec: DomainSpec): Column[] {
-  return recordColumns(spec);
-}
-
 function nestedKeys(spec: DomainSpec): string[] {
   return ['tags', ...spec.children.map((c) => c.key)];
 }
 
 /** The names a record may carry (for unknown-column checks). */
 export function allowedKeys(spec: DomainSpec): Set<string> {
-  return new Set([...scalarColumns(spec).map((c) => c.name), ...nestedKeys(spec)]);
+  return new Set([...recordColumns(spec).map((c) => c.name), ...nestedKeys(spec)]);
 }
 
-function structType(columns: Column[]): string {
-  return `STRUCT(${columns.map((c) => `"${c.name}" ${c.type}`).join(', ')})`;
+/** The DuckDB type of a child part: one STRUCT, or a list of them. */
+function childType(child: ChildTable): string {
+  const struct = `STRUCT(${child.columns.map((c) => `"${c.name}" ${c.type}`).join(', ')})`;
+  return child.single ? struct : `${struct}[]`;
 }
 
 /**
@@ -96,7 +94,7 @@ async function stage(
   format: FileFormat,
   table: string,
 ): Promise<Rejected[]> {
-  const scalars = scalarColumns(spec).map((c) => c.name);
+  const scalars = recordColumns(spec).map((c) => c.name);
   const nested = nestedKeys(spec);
   if (format === 'csv') return stageCsv(tx, spec, file, table);
 
@@ -148,13 +146,13 @@ async function stage(
 async function stageCsv(tx: WriteTx, spec: DomainSpec, file: string, table: string): Promise<Rejected[]> {
   const header = await readHeader(file);
   const present = new Set(header);
-  const allowed = new Set([...scalarColumns(spec).map((c) => c.name), 'tags']);
+  const allowed = new Set([...recordColumns(spec).map((c) => c.name), 'tags']);
   const unknown = [...present].filter((n) => !allowed.has(n));
   if (unknown.length > 0) throw new UnknownColumns(unknown);
   await tx.run(
     `CREATE TEMP TABLE ${table} AS
      SELECT row_number() OVER () + 1 AS line_no, true AS parsed, NULL::VARCHAR[] AS extra,
-            ${scalarColumns(spec)
+            ${recordColumns(spec)
               .map((c) => (present.has(c.name) ? `"${c.name}"` : `NULL::VARCHAR AS "${c.name}"`))
               .join(', ')},
             ${present.has('tags') ? `CASE WHEN tags IS NULL OR tags = '' THEN NULL ELSE to_json(string_split(tags, ';')) END` : 'NULL::JSON'} AS tags,
@@ -211,7 +209,7 @@ function reasonSql(spec: DomainSpec, table: string): string {
     "WHEN NOT parsed AND len(extra) > 0 THEN 'unknown fields: ' || array_to_string(extra, ', ')",
     "WHEN NOT parsed THEN 'not a JSON object'",
   ];
-  for (const c of scalarColumns(spec)) {
+  for (const c of recordColumns(spec)) {
     const col = `"${c.name}"`;
     if (c.required) checks.push(`WHEN ${col} IS NULL OR ${col} = '' THEN '${c.name} is required'`);
     if (c.type === 'VARCHAR') {
@@ -234,7 +232,7 @@ function reasonSql(spec: DomainSpec, table: string): string {
        THEN 'tags must be a list of at most ${MAX_TAGS} strings'`,
   );
   for (const child of spec.children) {
-    const type = child.single ? structType(child.columns) : `${structType(child.columns)}[]`;
+    const type = childType(child);
     const required = child.columns.filter((c) => c.required).map((c) => c.name);
     checks.push(
       `WHEN "${child.key}" IS NOT NULL AND try_cast("${child.key}" AS ${type}) IS NULL THEN '${child.key} does not have the documented shape'`,
@@ -269,7 +267,7 @@ export async function loadStaged(
 ): Promise<LoadResult> {
   const { csvRejects, stage: load_stage, checked: load_checked } = staged;
   const id = spec.idColumn;
-  const cols = scalarColumns(spec);
+  const cols = recordColumns(spec);
   await tx.run(
     `CREATE TEMP TABLE ${load_checked} AS
      SELECT line_no, ${reasonSql(spec, load_stage)} AS reason, "${id}" AS given_id,
@@ -283,12 +281,7 @@ export async function loadStaged(
               )
               .join(', ')},
             try_cast(tags AS VARCHAR[]) AS tags,
-            ${spec.children
-              .map(
-                (c) =>
-                  `try_cast("${c.key}" AS ${c.single ? structType(c.columns) : `${structType(c.columns)}[]`}) AS "${c.key}"`,
-              )
-              .join(', ')}
+            ${spec.children.map((c) => `try_cast("${c.key}" AS ${childType(c)}) AS "${c.key}"`).join(', ')}
      FROM ${load_stage}`,
   );
 
