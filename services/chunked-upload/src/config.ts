@@ -19,6 +19,8 @@ export const envSchema = z.object({
   UPLOAD_DB_URL: env.optionalString(),
   /** Unfinished uploads untouched this long expire and are removed. Default 24h. */
   UPLOAD_EXPIRE_AFTER: env.duration('24h'),
+  /** Write upload bytes with O_DIRECT where the file system takes it (falls back by itself). Default true. */
+  UPLOAD_DIRECT_IO: env.bool(true),
   MQTT_URL: env.optionalString(),
 });
 
@@ -32,6 +34,7 @@ export interface Config {
   maxBytes: number;
   dbUrl: string;
   expireAfterMs: number;
+  directIo: boolean;
   mqttUrl?: string;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
@@ -52,6 +55,7 @@ export function loadUploadConfig(environment: NodeJS.ProcessEnv = process.env): 
     maxBytes: e.UPLOAD_MAX_BYTES,
     dbUrl: e.UPLOAD_DB_URL ?? path.join(dataDir, 'uploads.db'),
     expireAfterMs: e.UPLOAD_EXPIRE_AFTER,
+    directIo: e.UPLOAD_DIRECT_IO,
     mqttUrl: e.MQTT_URL,
     logLevel: e.LOG_LEVEL,
   };

@@ -15,8 +15,9 @@ runMain('chunked-upload', async () => {
 
   const knex = await openDatabase({ target: parseDbUrl(config.dbUrl), migrations, logger });
   life.add('database', () => knex.destroy());
-  const files = new DataFiles(config.dataDir, config.uploadDir);
+  const files = new DataFiles(config.dataDir, config.uploadDir, config.directIo);
   await files.init();
+  life.add('data files', () => files.close());
 
   let apiKeys = config.apiKeys;
   if (!apiKeys) {
@@ -61,7 +62,7 @@ runMain('chunked-upload', async () => {
   port = server.port;
   life.add('http server', () => server.close());
   logger.info(
-    { url: server.url, uploadDir: config.uploadDir, pathMode: config.pathMode },
+    { url: server.url, uploadDir: config.uploadDir, pathMode: config.pathMode, directIo: files.directWrites },
     'chunked-upload listening',
   );
 });

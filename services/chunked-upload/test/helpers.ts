@@ -94,6 +94,7 @@ export async function startUploads(options: UploadServerOptions = {}): Promise<R
       await publisher?.stop();
       if (pg) await knex.raw('drop schema if exists ?? cascade', [pg.schema]);
       await knex.destroy();
+      await files.close();
       tmp.cleanup();
     },
   };
