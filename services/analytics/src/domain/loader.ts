@@ -85,7 +85,10 @@ export async function stageFile(
 export async function dropStage(tx: WriteTx, s: Staged): Promise<void> {
   await tx.run(`DROP TABLE IF EXISTS ${s.stage}`);
   await tx.run(`DROP TABLE IF EXISTS ${s.checked}`);
+  await tx.run(`DROP TABLE IF EXISTS ${existingTable(s)}`);
 }
+
+const existingTable = (s: Staged) => `${s.checked}_existing`;
 
 async function stage(
   tx: WriteTx,
@@ -204,7 +207,7 @@ export class UnknownColumns extends Error {
 }
 
 /** A SQL expression giving the first reason a staged row is invalid, or NULL. */
-function reasonSql(spec: DomainSpec, table: string): string {
+function reasonSql(spec: DomainSpec, existing: string): string {
   const checks: string[] = [
     "WHEN NOT parsed AND len(extra) > 0 THEN 'unknown fields: ' || array_to_string(extra, ', ')",
     "WHEN NOT parsed THEN 'not a JSON object'",
@@ -249,9 +252,7 @@ function reasonSql(spec: DomainSpec, table: string): string {
   checks.push(
     `WHEN "${id}" IS NOT NULL AND count(*) OVER (PARTITION BY "${id}") > 1 THEN '${id} appears more than once in this load'`,
   );
-  checks.push(
-    `WHEN "${id}" IS NOT NULL AND EXISTS (SELECT 1 FROM ${spec.table} m WHERE m.${id} = ${table}."${id}") THEN '${id} already exists'`,
-  );
+  checks.push(`WHEN "${id}" IN (SELECT ${id} FROM ${existing}) THEN '${id} already exists'`);
   return `CASE ${checks.join('\n')} END`;
 }
 
@@ -268,9 +269,17 @@ export async function loadStaged(
   const { csvRejects, stage: load_stage, checked: load_checked } = staged;
   const id = spec.idColumn;
   const cols = recordColumns(spec);
+  // Ids of this load that are already stored. Asked this way round (the stored ids probed
+  // against the load's), a one-record load into a million rows takes milliseconds, where
+  // "EXISTS (… stored …)" per row hashed every stored id first (70 ms).
+  const existing = existingTable(staged);
+  await tx.run(
+    `CREATE OR REPLACE TEMP TABLE ${existing} AS SELECT m.${id} FROM ${spec.table} m
+     SEMI JOIN (SELECT DISTINCT "${id}" AS ${id} FROM ${load_stage} WHERE "${id}" IS NOT NULL) s USING (${id})`,
+  );
   await tx.run(
     `CREATE TEMP TABLE ${load_checked} AS
-     SELECT line_no, ${reasonSql(spec, load_stage)} AS reason, "${id}" AS given_id,
+     SELECT line_no, ${reasonSql(spec, existing)} AS reason, "${id}" AS given_id,
             coalesce("${id}", uuid()::VARCHAR) AS "${id}",
             ${cols
               .filter((c) => c.name !== id)
