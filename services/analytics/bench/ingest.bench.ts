@@ -175,21 +175,54 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** The first call computes in DuckDB (cold); repeats are answered until the next write changes the data. */
-async function latency(url: string, init?: RequestInit): Promise<{ cold: number; p50: number; p95: number }> {
-  const t0 = performance.now();
-  await (await fetch(url, init)).arrayBuffer();
-  const cold = performance.now() - t0;
-  const times: number[] = [];
+const summary = (times: number[]) => {
+  const sorted = [...times].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p95: percentile(sorted, 95) };
+};
+
+async function timedFetch(url: string, init?: RequestInit): Promise<number> {
+  const t = performance.now();
+  const res = await fetch(url, init);
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`${url}: ${res.status}`);
+  return performance.now() - t;
+}
+
+let written = 0;
+const writeTimes: number[] = [];
+/** One new run through the API: the next read must compute its answer again (the cache is per data version). */
+async function writeOne(base: string): Promise<void> {
+  const t = performance.now();
+  const res = await fetch(`${base}/runs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      run_id: `live-${written++}`,
+      model: models[written % models.length],
+      hardware: hardware[written % hardware.length],
+      status: 'completed',
+      latency_ms: 12.5,
+      started_at: new Date().toISOString(),
+    }),
+  });
+  await res.arrayBuffer();
+  if (res.status !== 201) throw new Error(`single ingest: ${res.status}`);
+  writeTimes.push(performance.now() - t);
+}
+
+/**
+ * `fresh`: each call right after a write, so DuckDB computes the answer (what a dashboard sees
+ * while data keeps arriving); `cached`: the same call repeated with no write in between.
+ */
+async function latency(base: string, url: string, init?: RequestInit) {
+  const fresh: number[] = [];
   for (let i = 0; i < QUERIES; i++) {
-    const t = performance.now();
-    const res = await fetch(url, init);
-    await res.arrayBuffer();
-    if (res.status !== 200) throw new Error(`${url}: ${res.status}`);
-    times.push(performance.now() - t);
+    await writeOne(base);
+    fresh.push(await timedFetch(url, init));
   }
-  times.sort((a, b) => a - b);
-  return { cold, p50: percentile(times, 50), p95: percentile(times, 95) };
+  const cached: number[] = [];
+  for (let i = 0; i < QUERIES; i++) cached.push(await timedFetch(url, init));
+  return { first: fresh[0]!, fresh: summary(fresh), cached: summary(cached) };
 }
 
 async function main() {
@@ -245,20 +278,28 @@ async function main() {
     ],
     ['models/{name}', `${base}/models/llama-7b`],
     ['runs list, filtered', `${base}/runs?hardware=cuda&limit=100`],
+    ['stats (gateway overview)', `${base}/stats`],
   ];
-  console.log(`\nquery latency over ${N.toLocaleString()} rows via HTTP (${QUERIES} runs each)`);
-  let worst = 0;
-  let worstCold = 0;
+  console.log(
+    `\nquery latency over ${N.toLocaleString()} rows via HTTP, ${QUERIES} calls each (ms): fresh = each call right after a one-row write, so computed by DuckDB; cached = repeated with no write between`,
+  );
+  let worstFresh = 0;
+  let worstCached = 0;
+  const ms = (x: number) => x.toFixed(1).padStart(6);
   for (const [name, url, init] of queries) {
-    const l = await latency(url, init);
-    worst = Math.max(worst, l.p95);
-    worstCold = Math.max(worstCold, l.cold);
+    const l = await latency(base, url, init);
+    worstFresh = Math.max(worstFresh, l.fresh.p95);
+    worstCached = Math.max(worstCached, l.cached.p95);
     console.log(
-      `  ${name.padEnd(26)} cold ${l.cold.toFixed(1).padStart(6)} ms   repeated: p50 ${l.p50.toFixed(1).padStart(6)} ms   p95 ${l.p95.toFixed(1).padStart(6)} ms`,
+      `  ${name.padEnd(26)} fresh: first ${ms(l.first)}  p50 ${ms(l.fresh.p50)}  p95 ${ms(l.fresh.p95)}   cached: p50 ${ms(l.cached.p50)}  p95 ${ms(l.cached.p95)}`,
     );
   }
+  const w = summary(writeTimes);
   console.log(
-    `  worst p95 of repeated calls: ${worst.toFixed(1)} ms (target < 100 ms); worst cold call: ${worstCold.toFixed(1)} ms`,
+    `  the one-record writes between them (POST /runs, summaries kept current): p50 ${ms(w.p50)}  p95 ${ms(w.p95)}`,
+  );
+  console.log(
+    `  worst p95: fresh ${worstFresh.toFixed(1)} ms, cached ${worstCached.toFixed(1)} ms; target < 100 ms for fresh answers: ${worstFresh < 100 ? 'met' : 'MISSED'}`,
   );
 
   await server.close();

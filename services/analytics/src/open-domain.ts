@@ -3,6 +3,7 @@ import path from 'node:path';
 import { DOMAINS, type DomainName } from './domain/domains';
 import { Exporter } from './domain/export';
 import { DomainQueries } from './domain/queries';
+import { rebuildSummaries } from './domain/summaries';
 import { DomainWrites } from './domain/writes';
 import { DuckDb } from './storage/duck';
 import { duckOutboxSource } from './storage/outbox-source';
@@ -30,6 +31,7 @@ export async function openDomain(options: DomainOptions, onEvent: () => void = (
   });
   try {
     await migrate(db, spec);
+    await rebuildSummaries(db, spec);
   } catch (err) {
     db.close();
     throw err;

@@ -5,10 +5,11 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createEvent, topicFor } from '@qlab/events';
 import { notFound } from '@qlab/kit';
-import type { DuckDb, WriteTx } from '../storage/duck';
+import type { DuckDb, Params, WriteTx } from '../storage/duck';
 import { OUTBOX } from '../storage/schema';
 import { BATCH_STATUSES, type DomainSpec } from './domains';
 import { dropStage, type FileFormat, type LoadResult, loadStaged, type Staged, stageFile } from './loader';
+import { DAY_SQL, markAffected, refreshAffected } from './summaries';
 
 export interface BatchInput {
   batch_id?: string;
@@ -63,7 +64,15 @@ export class DomainWrites {
       const result = await this.db.write(async (tx) => {
         const batchId = alsoInTx ? await alsoInTx(tx) : undefined;
         const r = await loadStaged(tx, this.spec, s, { ...options, batchId });
-        if (r.accepted > 0) await this.ingested(tx, r);
+        if (r.accepted > 0) {
+          // created_at is now(), the transaction's start, for rows that do not say when they started.
+          await markAffected(
+            tx,
+            `SELECT model, hardware, epoch_ms(coalesce(started_at, now())) // 86400000 AS day FROM ${s.checked} WHERE reason IS NULL`,
+          );
+          await refreshAffected(tx, this.spec);
+          await this.ingested(tx, r);
+        }
         return { ...r, batch_id: batchId };
       }, timeoutMs);
       this.onEvent();
@@ -156,8 +165,10 @@ export class DomainWrites {
     await this.db.write(async (tx) => {
       const [row] = await tx.query(`SELECT ${key} FROM ${this.spec.table} WHERE ${key} = $1`, [id]);
       if (!row) throw notFound(`${this.spec.record} ${id} not found`);
+      await this.markRecords(tx, `r.${key} = $1`, [id]);
       for (const t of this.childTables()) await tx.run(`DELETE FROM ${t} WHERE ${key} = $1`, [id]);
       await tx.run(`DELETE FROM ${this.spec.table} WHERE ${key} = $1`, [id]);
+      await refreshAffected(tx, this.spec);
     });
   }
 
@@ -171,12 +182,23 @@ export class DomainWrites {
         [id],
       );
       if (!row && !count?.n) throw notFound(`batch ${id} not found`);
+      await this.markRecords(tx, 'r.batch_id = $1', [id]);
       const inBatch = `SELECT ${key} FROM ${this.spec.table} WHERE batch_id = $1`;
       for (const t of this.childTables()) await tx.run(`DELETE FROM ${t} WHERE ${key} IN (${inBatch})`, [id]);
       await tx.run(`DELETE FROM ${this.spec.table} WHERE batch_id = $1`, [id]);
       await tx.run(`DELETE FROM ${this.spec.batchTable} WHERE batch_id = $1`, [id]);
+      await refreshAffected(tx, this.spec);
       return { deleted: count?.n ?? 0 };
     });
+  }
+
+  /** Notes the summary groups of the records about to be deleted. */
+  private markRecords(tx: WriteTx, where: string, params: Params): Promise<void> {
+    return markAffected(
+      tx,
+      `SELECT r.model, r.hardware, ${DAY_SQL} AS day FROM ${this.spec.table} r WHERE ${where}`,
+      params,
+    );
   }
 
   private childTables(): string[] {
