@@ -25,13 +25,13 @@ const MODELS = ['bert', 'gpt2', 'llama-7b'];
 const HARDWARE = ['cpu', 'cuda', null];
 
 /** Records spread over models, hardware (some none), statuses and days (some undated). */
-function records(domain: DomainName, prefix: string, n: number, statuses: string[]) {
+function records(domain: DomainName, prefix: string, n: number, statuses: string[], days = 4) {
   return Array.from({ length: n }, (_, i) =>
     sampleRecord(domain, `${prefix}-${i}`, {
       model: MODELS[i % MODELS.length],
       hardware: HARDWARE[Math.floor(i / 3) % HARDWARE.length],
       status: statuses[i % statuses.length],
-      started_at: i % 5 === 0 ? undefined : new Date(Date.now() - (i % 4) * 86_400_000).toISOString(),
+      started_at: i % 5 === 0 ? undefined : new Date(Date.now() - (i % days) * 86_400_000).toISOString(),
       duration_ms: 100 + ((i * 37) % 1000),
       ...(domain === 'benchmark'
         ? { latency_ms: 1 + ((i * 13) % 97), throughput: i, memory_mb: 10 * i }
@@ -133,17 +133,22 @@ describe.each(['test', 'generator', 'benchmark'] as DomainName[])('summaries of 
     expect(a.stored.model.by_hardware).toEqual([]);
     expectSame(a.stored.performance, a.scanned.performance);
 
-    expect(
-      (
-        await request(d.base)
-          .post(`/${many}`)
-          .send(records(domain, 'a', 40, statuses))
-      ).status,
-    ).toBe(201);
+    // The first load touches every group: all are recomputed.
+    const first = await request(d.base)
+      .post(`/${many}`)
+      .send(records(domain, 'a', 200, statuses));
+    expect(first.status).toBe(201);
     a = await answers(d);
     expect(a.stored.models.models.map((m: { model: string }) => m.model).sort()).toEqual([...MODELS].sort());
     expect(a.stored.model.total).toBeGreaterThan(0);
     expectConsistent(a);
+
+    // More touched groups than are named in statements (a day each): joined against.
+    const spread = await request(d.base)
+      .post(`/${many}`)
+      .send(records(domain, 'e', 70, statuses, 1000));
+    expect(spread.status).toBe(201);
+    expectConsistent(await answers(d));
 
     // A batch with its records, then one more record alone.
     const batch = await request(d.base)
@@ -174,10 +179,11 @@ describe.each(['test', 'generator', 'benchmark'] as DomainName[])('summaries of 
     expect((await request(d.base).delete('/batch/b1')).status).toBe(200);
     a = await answers(d);
     expectConsistent(a);
-    expect(a.stored.models.models.reduce((n: number, m: { total: number }) => n + m.total, 0)).toBe(40);
+    expect(a.stored.models.models.reduce((n: number, m: { total: number }) => n + m.total, 0)).toBe(270);
 
     // Every record of a model gone: its groups go with it.
-    for (let i = 2; i < 40; i += 3) await request(d.base).delete(`/${one}/a-${i}`);
+    for (let i = 5; i < 200; i += 3) await request(d.base).delete(`/${one}/a-${i}`);
+    for (let i = 2; i < 70; i += 3) await request(d.base).delete(`/${one}/e-${i}`);
     a = await answers(d);
     expectConsistent(a);
     expect(a.stored.models.models.map((m: { model: string }) => m.model)).not.toContain('llama-7b');

@@ -121,12 +121,12 @@ function keyPredicate(key: Key, values: KeyValue[], over: 'records' | 'stored', 
 /** Up to this many touched groups are named in the statements; more are joined against. */
 const MAX_LISTED = 64;
 
+const allGroupsSql = (spec: DomainSpec) =>
+  (Object.keys(GROUPINGS) as Grouping[]).map((g) => groupSelect(spec, g)).join(' UNION ALL ');
+
 /** Recomputes every group from the records (at start: the table is derived, never migrated). */
 export async function rebuildSummaries(db: DuckDb, spec: DomainSpec): Promise<void> {
-  const all = (Object.keys(GROUPINGS) as Grouping[]).map((g) => groupSelect(spec, g));
-  await db.write((tx) =>
-    tx.run(`CREATE OR REPLACE TABLE ${summaryTable(spec)} AS ${all.join(' UNION ALL ')}`),
-  );
+  await db.write((tx) => tx.run(`CREATE OR REPLACE TABLE ${summaryTable(spec)} AS ${allGroupsSql(spec)}`));
 }
 
 /**
@@ -134,8 +134,13 @@ export async function rebuildSummaries(db: DuckDb, spec: DomainSpec): Promise<vo
  * call it after inserting records, or before deleting them, then `refreshAffected`.
  */
 export async function markAffected(tx: WriteTx, select: string, params: Params = []): Promise<void> {
-  await tx.run(`CREATE TEMP TABLE IF NOT EXISTS ${AFFECTED} (model VARCHAR, hardware VARCHAR, day BIGINT)`);
-  await tx.run(`INSERT INTO ${AFFECTED} SELECT DISTINCT model, hardware, day FROM (${select})`, params);
+  await tx.run(
+    `CREATE TEMP TABLE IF NOT EXISTS ${AFFECTED} (model VARCHAR, hardware VARCHAR, day BIGINT, records BIGINT)`,
+  );
+  await tx.run(
+    `INSERT INTO ${AFFECTED} SELECT model, hardware, day, count(*) FROM (${select}) GROUP BY ALL`,
+    params,
+  );
 }
 
 /**
@@ -146,6 +151,18 @@ export async function markAffected(tx: WriteTx, select: string, params: Params =
  */
 export async function refreshAffected(tx: WriteTx, spec: DomainSpec): Promise<void> {
   const table = summaryTable(spec);
+  const [share] = await tx.query<{ touched: number; remaining: number }>(
+    `SELECT (SELECT coalesce(sum(records), 0) FROM ${AFFECTED})::BIGINT AS touched,
+            (SELECT count(*) FROM ${spec.table})::BIGINT AS remaining`,
+  );
+  if (share && share.touched > 0 && share.touched * 2 >= share.remaining) {
+    // A write of half the records or more (a first load, say): recomputing every group is
+    // cheaper than finding the touched ones (0.4 s against 0.7 s for a million rows).
+    await tx.run(`DELETE FROM ${table}`);
+    await tx.run(`INSERT INTO ${table} ${allGroupsSql(spec)}`);
+    await tx.run(`DROP TABLE ${AFFECTED}`);
+    return;
+  }
   const touched = await tx.query<Record<Key, KeyValue>>(
     `SELECT DISTINCT model, hardware, day FROM ${AFFECTED} LIMIT ${MAX_LISTED + 1}`,
   );
