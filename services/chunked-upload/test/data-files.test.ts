@@ -129,4 +129,31 @@ describe('DataFiles.writeAt', () => {
     expect(writer.failed).toBe(false);
     expect(sha(readFileSync(file))).toBe(sha(data));
   });
+
+  it.each([0, 1])('writes through the page cache past the process budget of buffers (%i)', async (budget) => {
+    const dir = tempDir('qlab-df-budget-');
+    dirs.push(dir);
+    const buffers = new WriteBuffers(undefined, budget);
+    const bodies = Array.from({ length: 3 }, (_, i) => randomBytes(2 * WRITE_BUFFER_BYTES + 1000 * i + 1));
+    await Promise.all(
+      bodies.map(async (body, i) => {
+        const handle = await open(path.join(dir.dir, `${i}.bin`), 'w+');
+        const writer = new PipelinedWriter(handle, undefined, 0, buffers);
+        try {
+          for await (const piece of pieces(body, [65_536, 333])) await writer.push(piece);
+          await writer.finish();
+        } finally {
+          await writer.release();
+          await handle.close();
+        }
+      }),
+    );
+    bodies.forEach((body, i) => {
+      expect(sha(readFileSync(path.join(dir.dir, `${i}.bin`)))).toBe(sha(body));
+    });
+    // The pool never held more than the budget: taking all it has gives exactly that many.
+    const held: Buffer[] = [];
+    for (let b = await buffers.take(); b; b = await buffers.take()) held.push(b);
+    expect(held).toHaveLength(budget);
+  });
 });

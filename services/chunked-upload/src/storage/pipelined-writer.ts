@@ -35,7 +35,13 @@ export class PipelinedWriter {
     let from = 0;
     while (from < chunk.length) {
       if (!this.current) {
-        this.current = await this.buffers.take();
+        const buffer = await this.buffers.take();
+        if (!buffer) {
+          // Over the process's buffer budget: the rest of this piece goes through the page cache.
+          await this.writeThrough(chunk.subarray(from));
+          break;
+        }
+        this.current = buffer;
         // An unaligned start first fills up to the next block boundary, so later writes are aligned.
         const head = this.at % DIRECT_ALIGN;
         this.capacity = this.direct && head !== 0 ? DIRECT_ALIGN - head : this.current.length;
@@ -78,6 +84,20 @@ export class PipelinedWriter {
     });
     this.inflight.push(write);
     if (this.inflight.length >= DEPTH) await this.inflight.shift();
+  }
+
+  private async writeThrough(piece: Buffer): Promise<void> {
+    const at = this.at;
+    this.at += piece.length;
+    let done = 0;
+    try {
+      while (done < piece.length) {
+        done += (await this.buffered.write(piece, done, piece.length - done, at + done)).bytesWritten;
+      }
+    } catch (err) {
+      this.failed = true;
+      throw err;
+    }
   }
 
   private async writeOut(buffer: Buffer, length: number, at: number): Promise<void> {

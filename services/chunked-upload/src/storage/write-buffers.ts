@@ -6,6 +6,8 @@ export const DIRECT_ALIGN = 4096;
 /** One write buffer; an upload in progress holds up to three. */
 export const WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
 const MAX_IDLE = 6;
+/** Buffers in the whole process (64 MiB); past them, uploads write through the page cache. */
+const MAX_LIVE = 16;
 
 /**
  * Checks whether `probePath`'s file system takes O_DIRECT writes; returns the open probe file
@@ -24,21 +26,39 @@ export async function openDirectProbe(probePath: string): Promise<FileHandle | u
  * Write buffers shared by the uploads of one process. For O_DIRECT a buffer's memory must be
  * aligned, which Node cannot ask for, so each one is cut from a slightly larger allocation at
  * the first offset the kernel accepts for a direct write to the probe file. Buffers are reused
- * (a few are kept idle), so the probe runs only while the pool grows.
+ * (a few are kept idle), so the probe runs only while the pool grows. There are at most
+ * `maxLive`: with many uploads at once, memory stays bounded and the uploads past the budget
+ * write through the page cache instead (never waiting for a buffer a stalled client holds).
  */
 export class WriteBuffers {
   private idle: Buffer[] = [];
+  private live = 0;
 
   /** `probe`: an O_DIRECT handle on a scratch file; without it buffers need no alignment. */
-  constructor(private readonly probe: FileHandle | undefined) {}
+  constructor(
+    private readonly probe: FileHandle | undefined,
+    private readonly maxLive = MAX_LIVE,
+  ) {}
 
   get direct(): boolean {
     return this.probe !== undefined;
   }
 
-  async take(): Promise<Buffer> {
+  /** A buffer, or undefined when the process already holds its budget of them. */
+  async take(): Promise<Buffer | undefined> {
     const reused = this.idle.pop();
     if (reused) return reused;
+    if (this.live >= this.maxLive) return undefined;
+    this.live++;
+    try {
+      return await this.allocate();
+    } catch (err) {
+      this.live--;
+      throw err;
+    }
+  }
+
+  private async allocate(): Promise<Buffer> {
     if (!this.probe) return Buffer.allocUnsafeSlow(WRITE_BUFFER_BYTES);
     const raw = Buffer.allocUnsafeSlow(WRITE_BUFFER_BYTES + DIRECT_ALIGN);
     // malloc aligns to 16 bytes at least, so one of these offsets is block-aligned.
@@ -56,6 +76,7 @@ export class WriteBuffers {
 
   give(buffer: Buffer): void {
     if (this.idle.length < MAX_IDLE) this.idle.push(buffer);
+    else this.live--;
   }
 
   async close(): Promise<void> {
