@@ -1,7 +1,7 @@
 import type { DuckDb, Params, Row } from '../storage/duck';
 import type { DomainSpec } from './domains';
 import { type Filters, whereSql } from './filters';
-import { DAY_SQL, summaryColumns, summarySql, summaryTable } from './summaries';
+import { DAY_SQL, successSql, summaryColumns, summarySql, summaryTable } from './summaries';
 
 /** No filter given: the answer can come from the summary table. */
 const unfiltered = (f: Filters) =>
@@ -17,14 +17,6 @@ export class DomainQueries {
     private readonly db: DuckDb,
     readonly spec: DomainSpec,
   ) {}
-
-  private get success(): string {
-    return `r.status IN (${this.spec.successStatuses.map((s) => `'${s}'`).join(', ')})`;
-  }
-
-  private summarySql(): string {
-    return summarySql(this.spec);
-  }
 
   /** Stored groups of one kind, with the summary columns and `extra` ones. */
   private stored(grouping: string, keys: string, extra = '', where = '', params: Params = []) {
@@ -105,7 +97,7 @@ export class DomainQueries {
     const rows = await this.db.cachedQuery(
       `SELECT b.*, coalesce(c.total, 0) AS ${spec.records}_count, coalesce(c.succeeded, 0) AS succeeded_count
        FROM ${spec.batchTable} b
-       LEFT JOIN (SELECT r.batch_id, count(*)::INTEGER AS total, count(*) FILTER (WHERE ${this.success})::INTEGER AS succeeded
+       LEFT JOIN (SELECT r.batch_id, count(*)::INTEGER AS total, count(*) FILTER (WHERE ${successSql(spec)})::INTEGER AS succeeded
                   FROM ${spec.table} r WHERE r.batch_id IS NOT NULL GROUP BY r.batch_id) c USING (batch_id)
        ${where}
        ORDER BY b.created_at DESC, b.batch_id LIMIT ${page.limit} OFFSET ${page.offset}`,
@@ -122,7 +114,7 @@ export class DomainQueries {
     );
     if (!batch) return undefined;
     const [summary] = await this.db.cachedQuery(
-      `SELECT ${this.summarySql()} FROM ${spec.table} r WHERE r.batch_id = $1`,
+      `SELECT ${summarySql(this.spec)} FROM ${spec.table} r WHERE r.batch_id = $1`,
       [id],
     );
     const records = await this.list({ batch_id: id }, page, { sort: 'created_at', order: 'asc' });
@@ -142,7 +134,7 @@ export class DomainQueries {
     const where = whereSql(this.spec, filters, params);
     const rows = await this.db.cachedQuery(
       `SELECT r.${column}, count(DISTINCT r.${column === 'model' ? 'hardware' : 'model'})::INTEGER AS ${count},
-              ${this.summarySql()}
+              ${summarySql(this.spec)}
        FROM ${this.spec.table} r ${where} GROUP BY r.${column} ORDER BY total DESC, r.${column}`,
       params,
     );
@@ -157,14 +149,14 @@ export class DomainQueries {
     if (unfiltered(filters)) {
       const [byModelHardware, daily] = await Promise.all([
         this.stored('model_hardware', 'model, hardware', `, min_${m}, max_${m}`, 'ORDER BY model, hardware'),
-        this.stored('day', dayLabel('day'), '', `AND day >= ${cutoffDay} ORDER BY grouping, day`),
+        this.stored('day', dayLabel('day'), '', `AND day >= ${cutoffDay} ORDER BY day`),
       ]);
       return { metric: m, by_model_hardware: byModelHardware, daily };
     }
     const params: Params = [];
     const where = whereSql(this.spec, filters, params);
     const byModelHardware = await this.db.cachedQuery(
-      `SELECT r.model, r.hardware, ${this.summarySql()}, min(r.${m}) AS min_${m}, max(r.${m}) AS max_${m}
+      `SELECT r.model, r.hardware, ${summarySql(this.spec)}, min(r.${m}) AS min_${m}, max(r.${m}) AS max_${m}
        FROM ${this.spec.table} r ${where} GROUP BY r.model, r.hardware ORDER BY r.model, r.hardware`,
       params,
     );
@@ -173,7 +165,7 @@ export class DomainQueries {
     const dailyWhere = `${where ? `${where} AND` : 'WHERE'} ${DAY_SQL} >= ${cutoffDay}`;
     const daily = await this.db.cachedQuery(
       `SELECT ${dayLabel('d')}, * EXCLUDE (d) FROM (
-         SELECT ${DAY_SQL} AS d, ${this.summarySql()}
+         SELECT ${DAY_SQL} AS d, ${summarySql(this.spec)}
          FROM ${this.spec.table} r ${dailyWhere} GROUP BY 1
        ) ORDER BY d`,
       params,
@@ -196,7 +188,7 @@ export class DomainQueries {
     }
     // No records of this model: an aggregate over no rows gives the zero counts and null averages.
     const [summary] = await this.db.cachedQuery(
-      `SELECT ${this.summarySql()}, min(coalesce(r.started_at, r.created_at)) AS first_at FROM ${this.spec.table} r WHERE false`,
+      `SELECT ${summarySql(this.spec)}, min(coalesce(r.started_at, r.created_at)) AS first_at FROM ${this.spec.table} r WHERE false`,
     );
     return this.modelAnswer(model, summary, [], []);
   }
@@ -215,7 +207,7 @@ export class DomainQueries {
   async stats() {
     const t = this.spec.table;
     const [[totals], [groups], byStatus, [batches], [recent]] = await Promise.all([
-      this.db.cachedQuery(`SELECT ${this.summarySql()} FROM ${t} r`),
+      this.db.cachedQuery(`SELECT ${summarySql(this.spec)} FROM ${t} r`),
       // Distinct models and hardware are the stored groups (a NULL hardware is no platform).
       this.db.cachedQuery(
         `SELECT count(model) FILTER (WHERE grouping = 'model')::INTEGER AS models,

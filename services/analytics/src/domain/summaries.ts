@@ -10,8 +10,10 @@ import type { DomainSpec } from './domains';
  * rebuilt from the records at every start.
  */
 
+/** UTC epoch day of a timestamp expression. */
+export const daySql = (at: string) => `epoch_ms(${at}) // 86400000`;
 /** UTC epoch day of a record over alias r: when it started, or else when it was recorded. */
-export const DAY_SQL = 'epoch_ms(coalesce(r.started_at, r.created_at)) // 86400000';
+export const DAY_SQL = daySql('coalesce(r.started_at, r.created_at)');
 
 export type Grouping = 'model' | 'hardware' | 'model_hardware' | 'day';
 
@@ -28,12 +30,14 @@ const AFFECTED = 'summary_affected_keys';
 
 export const summaryTable = (spec: DomainSpec) => `${spec.table}_summary`;
 
-const quoted = (xs: string[]) => xs.map((s) => `'${s}'`).join(', ');
+/** Whether `status` (a column) is one of the domain's success statuses (fixed words, not input). */
+export const successSql = (spec: DomainSpec, status = 'r.status') =>
+  `${status} IN (${spec.successStatuses.map((s) => `'${s}'`).join(', ')})`;
 
 /** count, success rate, metric averages and p95, for GROUP BY queries over alias r. */
 export function summarySql(spec: DomainSpec): string {
   const m = spec.primaryMetric;
-  const success = `r.status IN (${quoted(spec.successStatuses)})`;
+  const success = successSql(spec);
   return [
     'count(*)::INTEGER AS total',
     `count(*) FILTER (WHERE ${success})::INTEGER AS succeeded`,

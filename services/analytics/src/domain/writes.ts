@@ -9,7 +9,7 @@ import type { DuckDb, Params, WriteTx } from '../storage/duck';
 import { OUTBOX } from '../storage/schema';
 import { BATCH_STATUSES, type DomainSpec } from './domains';
 import { dropStage, type FileFormat, type LoadResult, loadStaged, type Staged, stageFile } from './loader';
-import { DAY_SQL, markAffected, refreshAffected } from './summaries';
+import { DAY_SQL, daySql, markAffected, refreshAffected, successSql } from './summaries';
 
 export interface BatchInput {
   batch_id?: string;
@@ -68,7 +68,7 @@ export class DomainWrites {
           // created_at is now(), the transaction's start, for rows that do not say when they started.
           await markAffected(
             tx,
-            `SELECT model, hardware, epoch_ms(coalesce(started_at, now())) // 86400000 AS day FROM ${s.checked} WHERE reason IS NULL`,
+            `SELECT model, hardware, ${daySql('coalesce(started_at, now())')} AS day FROM ${s.checked} WHERE reason IS NULL`,
           );
           await refreshAffected(tx, this.spec);
           await this.ingested(tx, r);
@@ -143,7 +143,7 @@ export class DomainWrites {
     if (b.status === 'completed' && existing?.status !== 'completed') {
       const [counts] = await tx.query(
         `SELECT count(*)::INTEGER AS total,
-                count(*) FILTER (WHERE status IN (${this.spec.successStatuses.map((s) => `'${s}'`).join(', ')}))::INTEGER AS succeeded
+                count(*) FILTER (WHERE ${successSql(this.spec, 'status')})::INTEGER AS succeeded
          FROM ${this.spec.table} WHERE batch_id = $1`,
         [id],
       );

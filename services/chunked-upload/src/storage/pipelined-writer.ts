@@ -89,15 +89,10 @@ export class PipelinedWriter {
   private async writeThrough(piece: Buffer): Promise<void> {
     const at = this.at;
     this.at += piece.length;
-    let done = 0;
-    try {
-      while (done < piece.length) {
-        done += (await this.buffered.write(piece, done, piece.length - done, at + done)).bytesWritten;
-      }
-    } catch (err) {
+    await this.writeBuffered(piece, 0, piece.length, at).catch((err) => {
       this.failed = true;
       throw err;
-    }
+    });
   }
 
   private async writeOut(buffer: Buffer, length: number, at: number): Promise<void> {
@@ -112,8 +107,13 @@ export class PipelinedWriter {
         this.direct = undefined;
       }
     }
-    while (done < length) {
-      done += (await this.buffered.write(buffer, done, length - done, at + done)).bytesWritten;
+    await this.writeBuffered(buffer, done, length, at);
+  }
+
+  /** Writes `buffer[from, to)` at file offset `at + from` through the page cache, however many calls it takes. */
+  private async writeBuffered(buffer: Buffer, from: number, to: number, at: number): Promise<void> {
+    for (let done = from; done < to; ) {
+      done += (await this.buffered.write(buffer, done, to - done, at + done)).bytesWritten;
     }
   }
 }
