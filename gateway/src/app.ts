@@ -119,6 +119,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
     res.json({ revoked: id });
   });
 
+  /** A failed key check as a problem document; anything but a refusal is a logged 500. */
+  const authProblem = (err: unknown) => {
+    if (err instanceof AppError) return problem(err.status, err.code, err.detail, err.extras);
+    logger.error({ err }, 'authentication failed');
+    return problem(500, 'INTERNAL', 'internal error');
+  };
+
   const proxies = new Map(
     MOUNTS.map((m) => [m.prefix, createMountProxy(m, byId.get(m.service)!, config.proxyTimeoutMs)]),
   );
@@ -152,11 +159,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
           sendRawProblem(res, problem(404, 'NOT_FOUND', 'no such route')),
         );
       },
-      (err: unknown) => {
-        const e = err instanceof AppError ? err : new AppError(500, 'INTERNAL', 'internal error');
-        if (e.status === 500) logger.error({ err }, 'authentication failed');
-        sendRawProblem(res, problem(e.status, e.code, e.detail, e.extras), authFailureHeaders(e));
-      },
+      (err: unknown) => sendRawProblem(res, authProblem(err), authFailureHeaders(err)),
     );
   };
 
@@ -176,8 +179,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         try {
           await authenticate(keys, limiter, req, 'GET', path, true);
         } catch (err) {
-          const e = err instanceof AppError ? err : new AppError(500, 'INTERNAL', 'internal error');
-          refuseUpgrade(socket, problem(e.status, e.code, e.detail));
+          refuseUpgrade(socket, authProblem(err));
           return;
         }
         if (keyFrom(req) === undefined) {

@@ -66,7 +66,6 @@ export async function authenticate(
   return info;
 }
 
-/** Express middleware for every /api route; open paths (/health, docs) never reach it. */
 /** The headers a refused call gets besides its problem: when to retry, or how to authenticate. */
 export function authFailureHeaders(err: unknown): Record<string, string> {
   if (!(err instanceof AppError)) return {};

@@ -40,6 +40,13 @@ function agentFor(): http.Agent {
 /** A request the gateway has authenticated: who it is, and whether the key came as a bearer token. */
 export type ProxiedRequest = IncomingMessage & { keyId?: string; keyFromBearer?: boolean };
 
+/** The caller's gateway key stays here; the service gets its own token, when it has one. */
+function useServiceToken(proxyReq: http.ClientRequest, upstream: Upstream): boolean {
+  proxyReq.removeHeader('x-api-key');
+  if (upstream.token) proxyReq.setHeader('authorization', `Bearer ${upstream.token}`);
+  return Boolean(upstream.token);
+}
+
 function proxyFailure(res: ServerResponse | Socket, status: 502 | 504, detail: string): void {
   if ('setHeader' in res)
     sendRawProblem(res, problem(status, status === 504 ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_DOWN', detail));
@@ -63,16 +70,14 @@ export function createMountProxy(m: Mount, upstream: Upstream, timeoutMs: number
     pathRewrite: (path) => m.rewrite(path),
     on: {
       proxyReq: (proxyReq, req) => {
-        proxyReq.removeHeader('x-api-key');
-        if (upstream.token) proxyReq.setHeader('authorization', `Bearer ${upstream.token}`);
-        else if ((req as ProxiedRequest).keyFromBearer) proxyReq.removeHeader('authorization');
+        if (!useServiceToken(proxyReq, upstream) && (req as ProxiedRequest).keyFromBearer)
+          proxyReq.removeHeader('authorization');
         proxyReq.setHeader('x-forwarded-prefix', m.prefix);
         const key = (req as ProxiedRequest).keyId;
         if (key) proxyReq.setHeader('x-consumer-id', key);
       },
       proxyReqWs: (proxyReq) => {
-        proxyReq.removeHeader('x-api-key');
-        if (upstream.token) proxyReq.setHeader('authorization', `Bearer ${upstream.token}`);
+        useServiceToken(proxyReq, upstream);
       },
       error: (err, _req, res) => {
         const code = (err as NodeJS.ErrnoException).code;
