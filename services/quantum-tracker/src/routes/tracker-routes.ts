@@ -111,9 +111,7 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   });
   r.get(
     '/api/v1/jobs/stats/overview',
-    answer(async (_req) => {
-      return await q.jobStats();
-    }),
+    answer(() => q.jobStats()),
   );
   r.get(
     '/api/v1/jobs/trends/daily',
@@ -154,15 +152,11 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   });
   r.get(
     '/api/v1/backends/stats/overview',
-    answer(async (_req) => {
-      return await q.backendStats();
-    }),
+    answer(() => q.backendStats()),
   );
   r.get(
     '/api/v1/backends/utilization/weekly',
-    answer(async (_req) => {
-      return { days: 7, backends: await q.utilization(7) };
-    }),
+    answer(async () => ({ days: 7, backends: await q.utilization(7) })),
   );
   const filtered = (path: string, where: Parameters<TrackerQueries['backends']>[0]) =>
     r.get(`/api/v1/backends/filter/${path}`, async (_req, res) => {
@@ -185,9 +179,7 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   });
   r.get(
     '/api/v1/queue/summary',
-    answer(async (_req) => {
-      return await queueSummary(q);
-    }),
+    answer(() => queueSummary(q)),
   );
   const byWait = async (desc: boolean, limit: number) => {
     const online = (await q.queue()).filter(
@@ -229,28 +221,22 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
   };
   r.get(
     '/api/v1/dashboard',
-    answer(async (_req) => {
-      return {
-        system_status: await systemStatus(),
-        job_stats: await q.jobStats(),
-        backend_stats: await q.backendStats(),
-        queue_summary: await queueSummary(q),
-        recent_jobs: (await q.jobs({}, 10, 0)).jobs,
-        usage: await q.usage(),
-      };
-    }),
+    answer(async () => ({
+      system_status: await systemStatus(),
+      job_stats: await q.jobStats(),
+      backend_stats: await q.backendStats(),
+      queue_summary: await queueSummary(q),
+      recent_jobs: (await q.jobs({}, 10, 0)).jobs,
+      usage: await q.usage(),
+    })),
   );
   r.get(
     '/api/v1/dashboard/stats/jobs',
-    answer(async (_req) => {
-      return await q.jobStats();
-    }),
+    answer(() => q.jobStats()),
   );
   r.get(
     '/api/v1/dashboard/stats/backends',
-    answer(async (_req) => {
-      return await q.backendStats();
-    }),
+    answer(() => q.backendStats()),
   );
   r.get('/api/v1/dashboard/system-status', async (_req, res) => {
     res.json(await systemStatus());
