@@ -20,6 +20,16 @@ async function* pieces(data: Buffer, sizes: number[], failAfter?: number): Async
   }
 }
 
+/** Pushes a whole body through a writer, as DataFiles.writeAt does. */
+async function writeAll(writer: PipelinedWriter, body: AsyncIterable<Buffer>): Promise<void> {
+  try {
+    for await (const piece of body) await writer.push(piece);
+    await writer.finish();
+  } finally {
+    await writer.release();
+  }
+}
+
 describe('DataFiles.writeAt', () => {
   const dirs: Array<{ cleanup(): void }> = [];
   const opened: DataFiles[] = [];
@@ -119,10 +129,8 @@ describe('DataFiles.writeAt', () => {
     const data = randomBytes(3 * WRITE_BUFFER_BYTES + 5);
     const writer = new PipelinedWriter(buffered, direct, 0, misaligned);
     try {
-      for await (const piece of pieces(data, [1_000_000])) await writer.push(piece);
-      await writer.finish();
+      await writeAll(writer, pieces(data, [1_000_000]));
     } finally {
-      await writer.release();
       await direct.close();
       await buffered.close();
     }
@@ -138,12 +146,9 @@ describe('DataFiles.writeAt', () => {
     await Promise.all(
       bodies.map(async (body, i) => {
         const handle = await open(path.join(dir.dir, `${i}.bin`), 'w+');
-        const writer = new PipelinedWriter(handle, undefined, 0, buffers);
         try {
-          for await (const piece of pieces(body, [65_536, 333])) await writer.push(piece);
-          await writer.finish();
+          await writeAll(new PipelinedWriter(handle, undefined, 0, buffers), pieces(body, [65_536, 333]));
         } finally {
-          await writer.release();
           await handle.close();
         }
       }),
