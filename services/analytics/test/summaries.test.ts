@@ -21,6 +21,10 @@ function expectSame(actual: unknown, expected: unknown, where = '$'): void {
   expect({ where, value: actual }).toEqual({ where, value: expected });
 }
 
+type HardwareRow = { total: number; hardware: string | null };
+const byTotalThenHardware = (a: HardwareRow, b: HardwareRow) =>
+  b.total - a.total || String(a.hardware).localeCompare(String(b.hardware));
+
 const MODELS = ['bert', 'gpt2', 'llama-7b'];
 const HARDWARE = ['cpu', 'cuda', null];
 
@@ -107,17 +111,8 @@ describe.each(['test', 'generator', 'benchmark'] as DomainName[])('summaries of 
     const reportRows = scanned.performance.by_model_hardware
       .filter((r: { model: string }) => r.model === 'llama-7b')
       .map(({ model: _x, [`min_${m}`]: _min, [`max_${m}`]: _max, ...r }: Record<string, unknown>) => r)
-      .sort(
-        (a: { total: number; hardware: string | null }, b: { total: number; hardware: string | null }) =>
-          b.total - a.total || String(a.hardware).localeCompare(String(b.hardware)),
-      );
-    expectSame(
-      [...by_hardware].sort(
-        (a: { total: number; hardware: string | null }, b: { total: number; hardware: string | null }) =>
-          b.total - a.total || String(a.hardware).localeCompare(String(b.hardware)),
-      ),
-      reportRows,
-    );
+      .sort(byTotalThenHardware);
+    expectSame([...by_hardware].sort(byTotalThenHardware), reportRows);
   }
 
   test('stay equal to a scan of the records through inserts, failed loads, deletes and a restart', async () => {
