@@ -1,6 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import { unauthorized } from './errors';
+import { isCorsPreflight } from './request-target';
+
+/**
+ * Set by the gateway on every call it proxies: the id of the caller's gateway key. A service
+ * believes it only on a request that carries the gateway's own token (the gateway replaces
+ * whatever a caller sent).
+ */
+export const CALLER_KEY_ID_HEADER = 'x-qlab-key-id';
 
 /** Compares secrets in constant time (hashing first makes lengths equal and leaks nothing). */
 export function constantTimeEqual(a: string, b: string): boolean {
@@ -15,9 +23,12 @@ export function bearerToken(header: string | undefined): string | undefined {
   return m?.[1]?.trim();
 }
 
-/** Routes every service serves without credentials: probes, metrics, the API description, CORS preflights. */
+/**
+ * Routes every service serves without credentials: probes, metrics, the API description, and
+ * real CORS preflights (never any OPTIONS: tus discovery and method overrides need a key).
+ */
 export function isOpenRequest(req: Request): boolean {
-  if (req.method === 'OPTIONS') return true;
+  if (isCorsPreflight(req)) return true;
   const p = req.path;
   return (
     p === '/health' || p === '/ready' || p === '/metrics' || p === '/openapi.json' || p.startsWith('/docs')

@@ -124,6 +124,9 @@ export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
+    // A refused request whose body is still coming: close after answering, so the client
+    // stops sending and Node does not read the rest of a body nobody wants.
+    if (!req.complete) res.setHeader('Connection', 'close');
     if (!app) {
       logger.error({ err, requestId }, 'unhandled error');
       sendProblem(res, problem(500, 'INTERNAL', 'internal server error', { requestId }));
@@ -158,8 +161,12 @@ export function sendRawProblem(
 
 /** Refuses a WebSocket upgrade with a problem document (the socket has no Express response). */
 export function refuseUpgrade(socket: Duplex, doc: ProblemDocument): void {
+  const body = JSON.stringify(doc);
+  socket.on('error', () => undefined);
+  // Closed once written: a refused client must not keep a socket open on us.
   socket.end(
-    `HTTP/1.1 ${doc.status} ${titleFor(doc.status)}\r\nContent-Type: application/problem+json\r\nConnection: close\r\n\r\n${JSON.stringify(doc)}`,
+    `HTTP/1.1 ${doc.status} ${titleFor(doc.status)}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
   );
 }
 

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import cors from 'cors';
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express, type RequestHandler, Router } from 'express';
 import { pinoHttp } from 'pino-http';
 import swaggerUi from 'swagger-ui-express';
 import { notFoundHandler, problemErrorHandler, serviceUnavailable } from './errors';
+import { formBody, jsonBody } from './json-body';
 import type { Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { type OpenApiDocument, withKitPaths } from './openapi';
+import { canonicalTarget, effectiveMethod, isCorsPreflight } from './request-target';
 
 export interface ServiceAppOptions {
   service: string;
@@ -50,6 +52,9 @@ export function createServiceApp(options: ServiceAppOptions): ServiceApp {
   const metrics = createMetrics(options.service);
   const doc = withKitPaths(options.openapi);
   app.disable('x-powered-by');
+  // One spelling per route: /Files is not /files (see request-target.ts). Routers made with
+  // serviceRouter() follow the same rule.
+  app.set('case sensitive routing', true);
   app.set('trust proxy', 'loopback, linklocal, uniquelocal');
   app.set('json spaces', 0);
 
@@ -77,6 +82,17 @@ export function createServiceApp(options: ServiceAppOptions): ServiceApp {
     }),
   );
   app.use(metrics.middleware);
+  // Before anything decides on the path or the method (auth, CORS, routes): the same canonical
+  // target and effective method the gateway judged.
+  app.use((req, _res, next) => {
+    try {
+      req.url = canonicalTarget(req.url);
+      req.method = effectiveMethod(req.method, req.headers);
+      next();
+    } catch (err) {
+      next(err);
+    }
+  });
   app.use(
     cors({
       origin: options.corsOrigin ?? true,
@@ -88,7 +104,7 @@ export function createServiceApp(options: ServiceAppOptions): ServiceApp {
     }),
   );
   app.use((req, res, next) => {
-    if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
+    if (isCorsPreflight(req)) {
       res.status(204).setHeader('Content-Length', '0');
       res.end();
       return;
@@ -97,8 +113,8 @@ export function createServiceApp(options: ServiceAppOptions): ServiceApp {
   });
   if (options.parseBodies !== false) {
     const limit = options.jsonLimit ?? '1mb';
-    app.use(express.json({ limit }));
-    app.use(express.urlencoded({ limit, extended: false }));
+    app.use(jsonBody(limit));
+    app.use(formBody(limit));
   }
 
   app.get('/health', (async (_req, res) => {
@@ -149,4 +165,9 @@ export function createServiceApp(options: ServiceAppOptions): ServiceApp {
       return app;
     },
   };
+}
+
+/** A router that matches paths case-sensitively, like the service app (see request-target.ts). */
+export function serviceRouter(): Router {
+  return Router({ caseSensitive: true });
 }

@@ -1,4 +1,4 @@
-export { bearerAuth, bearerToken, constantTimeEqual, isOpenRequest } from './auth';
+export { bearerAuth, bearerToken, CALLER_KEY_ID_HEADER, constantTimeEqual, isOpenRequest } from './auth';
 export { baseEnv, ConfigError, env, loadConfig } from './config';
 export { type DbTarget, isPostgres, type Knex, type Migration, openDatabase, parseDbUrl } from './db';
 export {
@@ -22,12 +22,15 @@ export {
   unprocessable,
   unsupportedMediaType,
 } from './errors';
-export { createServiceApp, type ServiceApp, type ServiceAppOptions } from './http-app';
+export { createServiceApp, type ServiceApp, type ServiceAppOptions, serviceRouter } from './http-app';
+export { decodeUtf8, formBody, jsonBody, MAX_JSON_DEPTH, parseJsonStrict } from './json-body';
 export { Lifecycle, stopOnSignals } from './lifecycle';
 export { type Listening, type ListenOptions, listen } from './listen';
 export { createLogger, type Logger, silentLogger } from './logger';
 export { createMetrics, type Metrics } from './metrics';
+export { type MultipartFile, type MultipartLimits, receiveMultipart } from './multipart';
 export { type OpenApiDocument, problemResponse, problemSchema, withKitPaths } from './openapi';
 export { publicUrl } from './public-url';
+export { canonicalTarget, effectiveMethod, isCorsPreflight } from './request-target';
 export { runMain } from './run-main';
 export { parseInput } from './validate';

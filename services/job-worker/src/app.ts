@@ -21,6 +21,8 @@ export function createApp(deps: AppDeps): Express {
     logger: deps.logger,
     openapi,
     readiness: deps.readiness,
+    // Routes parse their own bodies: a file PUT with a JSON Content-Type is still a file.
+    parseBodies: false,
   });
   if (deps.apiToken) base.app.use(bearerAuth([deps.apiToken]));
   base.app.use(jobRoutes(deps));

@@ -11,7 +11,9 @@ import type { AnswerCache } from './answer-cache';
 export function withFastAnswers(app: Express, cache: AnswerCache, apiToken?: string): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
-    if (req.method === 'GET' && url.startsWith('/api/v1/') && !url.startsWith('/api/v1/ws/')) {
+    // A method override is the app's to refuse (kit request-target.ts), so it never hits the cache.
+    const plainGet = req.method === 'GET' && req.headers['x-http-method-override'] === undefined;
+    if (plainGet && url.startsWith('/api/v1/') && !url.startsWith('/api/v1/ws/')) {
       const authorized =
         !apiToken || constantTimeEqual(bearerToken(req.headers.authorization) ?? '', apiToken);
       const hit = authorized ? cache.peek(url) : undefined;

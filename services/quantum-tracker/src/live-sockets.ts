@@ -36,7 +36,11 @@ export function attachLiveSockets(
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const channel = PATHS[url.pathname];
-    if (!channel) return; // not ours: leave it to other upgrade handlers
+    // Answer every upgrade: one left unanswered holds a connection until the idle timeout.
+    if (!channel) {
+      refuseUpgrade(socket, problem(404, 'NOT_FOUND', `no WebSocket at ${url.pathname}`));
+      return;
+    }
     if (apiToken) {
       const given = bearerToken(req.headers.authorization) ?? url.searchParams.get('token') ?? '';
       if (!constantTimeEqual(given, apiToken)) {

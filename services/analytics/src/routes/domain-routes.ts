@@ -1,5 +1,14 @@
-import { AppError, badRequest, notFound, parseInput, unsupportedMediaType } from '@qlab/kit';
-import express, { type Request, type Router } from 'express';
+import {
+  AppError,
+  badRequest,
+  jsonBody,
+  notFound,
+  parseInput,
+  serviceRouter,
+  unsupportedMediaType,
+} from '@qlab/kit';
+import type express from 'express';
+import type { Request, Router } from 'express';
 import { z } from 'zod';
 import { CONTENT_TYPES, domainTables, type Exporter } from '../domain/export';
 import { filterSchema, pageSchema, sortSchema } from '../domain/filters';
@@ -65,8 +74,8 @@ const loaded = (r: LoadResult) => ({
 export function domainRoutes(deps: DomainRouteDeps): Router {
   const { queries, writes, exporter } = deps;
   const spec = queries.spec;
-  const json = express.json({ limit: '64mb' });
-  const router = express.Router();
+  const json = jsonBody('64mb');
+  const router = serviceRouter();
   const base = `/api/${spec.name}/db`;
   const one = `${base}/${spec.record}`;
   const many = `${base}/${spec.records}`;

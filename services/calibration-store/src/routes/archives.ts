@@ -8,9 +8,10 @@ import {
   type Logger,
   notFound,
   parseInput,
+  serviceRouter,
   unprocessable,
 } from '@qlab/kit';
-import { type RequestHandler, Router } from 'express';
+import type { RequestHandler, Router } from 'express';
 import type { ArchiveService } from '../domain/archive-service';
 import { type ArchiveKind, cleanFilename } from '../domain/archives';
 import type { BlobStore } from '../storage/blob-store';
@@ -91,7 +92,7 @@ export function uploadHandler(kind: ArchiveKind, deps: ArchiveRouteDeps): Reques
 
 /** Routes shared by /calibrations and /results. */
 export function archiveRoutes(kind: ArchiveKind, deps: ArchiveRouteDeps): Router {
-  const router = Router();
+  const router = serviceRouter();
   const { store, blobs, logger } = deps;
   const streamPath = `/${kind}s`;
 

@@ -1,5 +1,5 @@
-import { badRequest, notFound, parseInput } from '@qlab/kit';
-import { Router } from 'express';
+import { badRequest, notFound, parseInput, serviceRouter } from '@qlab/kit';
+import type { Router } from 'express';
 import { z } from 'zod';
 import type { Upload } from '../domain/upload';
 import type { UploadService } from '../domain/upload-service';
@@ -45,7 +45,7 @@ export function adminRoutes(
   service: UploadService,
   info: { port: () => number; uploadDir: string; apiKeysCount: number },
 ): Router {
-  const router = Router();
+  const router = serviceRouter();
   const { store } = service;
 
   router.get('/info', async (_req, res) => {
@@ -62,16 +62,25 @@ export function adminRoutes(
     });
   });
 
+  // Sessions are the caller's own: another key's unfinished uploads are neither shown nor cleared.
   router.get('/sessions', async (_req, res) => {
-    const { items, total } = await store.list({ status: 'active', limit: 500, offset: 0 });
+    const keyId = String(res.locals.keyId);
+    const { items, total } = await store.list({ keyId, status: 'active', limit: 500, offset: 0 });
     res.json({ items: items.map(presentUpload), total });
   });
 
-  // Ends active sessions (all, or those idle for idle_ms) and removes their staged bytes.
+  // Ends the caller's active sessions (all, or those idle for idle_ms) and removes their staged bytes.
   router.delete('/sessions', async (req, res) => {
     const q = parseInput(clearQuery, req.query, 'query');
     const cutoff = service.clock() - q.idle_ms;
-    const { items } = await store.list({ status: 'active', protocol: q.protocol, limit: 10_000, offset: 0 });
+    const keyId = String(res.locals.keyId);
+    const { items } = await store.list({
+      keyId,
+      status: 'active',
+      protocol: q.protocol,
+      limit: 10_000,
+      offset: 0,
+    });
     let cleared = 0;
     for (const u of items) {
       if (u.updatedAt > cutoff || service.locks.isHeld(u.id)) continue;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { rename } from 'node:fs/promises';
-import { AppError, badRequest, conflict, parseInput, payloadTooLarge } from '@qlab/kit';
-import { type Request, type Response, Router } from 'express';
+import { AppError, badRequest, conflict, parseInput, payloadTooLarge, serviceRouter } from '@qlab/kit';
+import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
 import { decodeHeaderName } from '../domain/path-modes';
 import type { Upload } from '../domain/upload';
@@ -49,7 +49,7 @@ async function hashBody(req: Request, limit: number): Promise<{ sha256: string; 
  * total makes completion explicit, and an optional SHA-256 per chunk is checked.
  */
 export function indexedcpRoutes(service: UploadService): Router {
-  const router = Router();
+  const router = serviceRouter();
   const { store, files, policy } = service;
 
   async function writeChunkInOrder(

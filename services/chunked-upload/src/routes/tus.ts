@@ -7,9 +7,10 @@ import {
   notFound,
   payloadTooLarge,
   publicUrl,
+  serviceRouter,
   unsupportedMediaType,
 } from '@qlab/kit';
-import { type NextFunction, type Request, type Response, Router } from 'express';
+import type { NextFunction, Request, Response, Router } from 'express';
 import type { Upload } from '../domain/upload';
 import type { UploadService } from '../domain/upload-service';
 import { TooManyBytes } from '../storage/data-files';
@@ -32,16 +33,15 @@ const OCTETS = 'application/offset+octet-stream';
  * acknowledged after the bytes are fsynced, so a crash loses nothing that was acknowledged.
  */
 export function tusRoutes(service: UploadService): Router {
-  const router = Router();
+  const router = serviceRouter();
   const { store, files, policy } = service;
 
   const expires = (u: Upload) => new Date(u.expiresAt).toUTCString();
   const locationOf = (req: Request, id: string) => publicUrl(req, `/files/${id}`);
 
+  // X-HTTP-Method-Override was applied by the kit before authentication (request-target.ts),
+  // so req.method is already the method the gateway judged.
   router.use((req: Request, res: Response, next: NextFunction) => {
-    const override = req.headers['x-http-method-override'];
-    if (typeof override === 'string' && /^(PATCH|DELETE|HEAD|POST)$/i.test(override))
-      req.method = override.toUpperCase();
     res.setHeader('Tus-Resumable', TUS_VERSION);
     if (req.method === 'OPTIONS') return next();
     const version = req.headers['tus-resumable'];

@@ -1,8 +1,16 @@
-import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { badRequest, conflict, parseInput, unsupportedMediaType } from '@qlab/kit';
-import busboy from 'busboy';
-import { type Request, type Response, Router } from 'express';
+import {
+  badRequest,
+  conflict,
+  jsonBody,
+  parseInput,
+  parseJsonStrict,
+  payloadTooLarge,
+  receiveMultipart,
+  serviceRouter,
+  unsupportedMediaType,
+} from '@qlab/kit';
+import type { Request, Response, Router } from 'express';
 import type { Job, NewJob } from '../domain/job';
 import type { JobRepository } from '../storage/job-repository';
 import type { JobWorkspace, SavedJobFile } from '../storage/workspace';
@@ -25,72 +33,59 @@ export interface JobRouteDeps {
   maxFileBytes: number;
 }
 
+/** Longest input file name in bytes (file systems allow 255; leave room for the temp suffix). */
+const MAX_NAME_BYTES = 200;
+
+/** The name an input file is stored under: its base name only, checked, never a path. */
+function inputName(filename: string | undefined, index: number): string {
+  const base = path.basename((filename ?? '').replace(/\\/g, '/')).normalize('NFKC');
+  if (base === '' || base === '.' || base === '..') return `file-${index}`;
+  if (/[\u0000-\u001f\u007f]/.test(base))
+    throw badRequest('input file names may not contain control characters');
+  if (Buffer.byteLength(base) > MAX_NAME_BYTES)
+    throw badRequest(`input file name is longer than ${MAX_NAME_BYTES} bytes`);
+  return base;
+}
+
 /** Multipart job creation: fields (task_type, params as JSON, …) and files that become input/<name>. */
 async function receiveMultipartJob(
   req: Request,
   workspace: JobWorkspace,
   jobId: string,
   maxFileBytes: number,
-) {
-  const fields: Record<string, string> = {};
-  const files: SavedJobFile[] = [];
-  const saving: Promise<unknown>[] = [];
+): Promise<{ fields: Record<string, string>; files: SavedJobFile[] }> {
   await workspace.create(jobId);
-  await new Promise<void>((resolve, reject) => {
-    let parser: busboy.Busboy;
-    try {
-      parser = busboy({ headers: req.headers, limits: { files: 100, fields: 50, fileSize: maxFileBytes } });
-    } catch (err) {
-      reject(badRequest(`malformed multipart request: ${(err as Error).message}`));
-      return;
-    }
-    parser.on('field', (name, value) => {
-      fields[name] = value;
-    });
-    parser.on('file', (_name, stream, info) => {
-      // Only the base name is kept: a client cannot choose where in the workspace files go.
-      const base =
-        path.basename((info.filename ?? '').replace(/\\/g, '/')).replace(/[\u0000-\u001f]/g, '') ||
-        `file-${files.length}`;
-      let tooBig = false;
-      stream.on('limit', () => {
-        tooBig = true;
-      });
-      const p = workspace.save(jobId, `input/${base}`, stream).then((saved) => {
-        if (tooBig) throw badRequest(`input file ${base} is larger than ${maxFileBytes} bytes`);
-        files.push(saved);
-      });
-      saving.push(p);
-      p.catch(() => undefined);
-    });
-    parser.on('error', (err: Error) => reject(badRequest(`malformed multipart body: ${err.message}`)));
-    parser.on('close', () => resolve());
-    req.pipe(parser);
-  });
-  await Promise.all(saving);
-  return { fields, files };
+  const names = new Set<string>();
+  return receiveMultipart(
+    req,
+    { files: 100, fields: 50, fileBytes: maxFileBytes, fieldBytes: 1024 * 1024 },
+    async ({ filename, stream }) => {
+      // A client cannot choose where in the workspace files go, nor overwrite one with another.
+      const name = inputName(filename, names.size);
+      if (names.has(name)) throw badRequest(`two input files are named ${name}`);
+      names.add(name);
+      return workspace.save(jobId, `input/${name}`, stream);
+    },
+  );
 }
 
 function jsonField(fields: Record<string, string>, name: string): unknown {
   const raw = fields[name];
-  if (raw === undefined) return undefined;
-  try {
-    return JSON.parse(raw);
-  } catch {
-    throw badRequest(`form field ${name} must be JSON`);
-  }
+  return raw === undefined ? undefined : parseJsonStrict(raw, `form field ${name}`);
 }
 
 export function jobRoutes(deps: JobRouteDeps): Router {
-  const router = Router();
+  const router = serviceRouter();
   const { repo, workspace } = deps;
+  // JSON only where a route takes JSON: file uploads must reach their route untouched.
+  const json = jsonBody();
 
   const toNew = (j: ReturnType<typeof newJobSchema.parse>): NewJob => ({
     ...j,
     created_by: j.created_by ?? null,
   });
 
-  router.post('/jobs', async (req: Request, res: Response) => {
+  router.post('/jobs', json, async (req: Request, res: Response) => {
     if (req.is('multipart/form-data')) {
       const jobId = crypto.randomUUID();
       try {
@@ -124,7 +119,7 @@ export function jobRoutes(deps: JobRouteDeps): Router {
   });
 
   // Bulk enqueue: one transaction for up to 1,000 jobs.
-  router.post('/jobs/batch', async (req, res) => {
+  router.post('/jobs/batch', json, async (req, res) => {
     const { jobs } = parseInput(batchSchema, req.body, 'batch');
     const added = await repo.add(jobs.map(toNew));
     res.status(201).json({ jobs: added.map((j) => j.job_id) });
@@ -141,7 +136,7 @@ export function jobRoutes(deps: JobRouteDeps): Router {
   });
 
   // Remote workers: claim, heartbeat (progress), complete, fail, acknowledge a cancel.
-  router.post('/jobs/claim', async (req, res) => {
+  router.post('/jobs/claim', json, async (req, res) => {
     const c = parseInput(claimSchema, req.body, 'claim');
     const jobs = await repo.claimMany(c.worker_id, c.task_types, c.lease_ms ?? deps.leaseMs, c.max ?? 1);
     if (jobs.length === 0) return void res.status(204).end();
@@ -153,10 +148,10 @@ export function jobRoutes(deps: JobRouteDeps): Router {
     res.json(await repo.mustGet(req.params.id));
   });
 
-  router.post('/jobs/:id/heartbeat', async (req, res) => {
+  router.post('/jobs/:id/heartbeat', json, async (req, res) => {
     const b = parseInput(heartbeatSchema, req.body, 'heartbeat');
     const job = await repo.heartbeat(
-      req.params.id,
+      String(req.params.id),
       { workerId: b.worker_id, attempt: b.attempt },
       deps.leaseMs,
       b.progress,
@@ -168,19 +163,23 @@ export function jobRoutes(deps: JobRouteDeps): Router {
     });
   });
 
-  router.post('/jobs/:id/complete', async (req, res) => {
+  router.post('/jobs/:id/complete', json, async (req, res) => {
     const b = parseInput(completeSchema, req.body, 'completion');
-    res.json(await repo.complete(req.params.id, { workerId: b.worker_id, attempt: b.attempt }, b.output));
+    res.json(
+      await repo.complete(String(req.params.id), { workerId: b.worker_id, attempt: b.attempt }, b.output),
+    );
   });
 
-  router.post('/jobs/:id/fail', async (req, res) => {
+  router.post('/jobs/:id/fail', json, async (req, res) => {
     const b = parseInput(failSchema, req.body, 'failure');
-    res.json(await repo.fail(req.params.id, { workerId: b.worker_id, attempt: b.attempt }, b.error));
+    res.json(await repo.fail(String(req.params.id), { workerId: b.worker_id, attempt: b.attempt }, b.error));
   });
 
-  router.post('/jobs/:id/cancelled', async (req, res) => {
+  router.post('/jobs/:id/cancelled', json, async (req, res) => {
     const b = parseInput(leaseSchema.strict(), req.body, 'body');
-    res.json(await repo.acknowledgeCancel(req.params.id, { workerId: b.worker_id, attempt: b.attempt }));
+    res.json(
+      await repo.acknowledgeCancel(String(req.params.id), { workerId: b.worker_id, attempt: b.attempt }),
+    );
   });
 
   router.post('/jobs/:id/cancel', async (req, res) => {
@@ -209,18 +208,16 @@ export function jobRoutes(deps: JobRouteDeps): Router {
     stream.pipe(res);
   });
 
-  // Remote workers store outputs here; only under output/.
+  // Remote workers store outputs here; only under output/ (judged on the resolved path, so
+  // output/../input/x is refused). The body is the file, whatever its Content-Type says: no
+  // body parser runs on this route.
   router.put('/jobs/:id/files/*file', async (req, res) => {
     const job = await repo.mustGet(req.params.id);
     const rel = (req.params as unknown as { file: string[] }).file.join('/');
-    if (!rel.startsWith('output/')) throw badRequest('workers may only write under output/');
+    workspace.resolveUnder(job.job_id, 'output', rel);
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > deps.maxFileBytes) throw badRequest(`file is larger than ${deps.maxFileBytes} bytes`);
-    const saved = await workspace.save(job.job_id, rel, req).catch(async (err) => {
-      await rm(workspace.resolve(job.job_id, rel), { force: true });
-      throw err;
-    });
-    res.status(201).json(saved);
+    if (declared > deps.maxFileBytes) throw payloadTooLarge(`file is larger than ${deps.maxFileBytes} bytes`);
+    res.status(201).json(await workspace.save(job.job_id, rel, req, deps.maxFileBytes));
   });
 
   return router;

@@ -4,7 +4,7 @@ import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AppError, notFound } from '@qlab/kit';
+import { AppError, notFound, payloadTooLarge } from '@qlab/kit';
 
 export interface SavedJobFile {
   relative_path: string;
@@ -57,6 +57,15 @@ export class JobWorkspace {
     return target;
   }
 
+  /** Like resolve, and the result must also lie inside the job's `folder` (input or output). */
+  resolveUnder(jobId: string, folder: 'input' | 'output', relativePath: string): string {
+    const target = this.resolve(jobId, relativePath);
+    const base = path.join(this.jobDir(jobId), folder);
+    if (!target.startsWith(base + path.sep))
+      throw new WorkspacePathRefused(`"${relativePath}" is not inside ${folder}/`);
+    return target;
+  }
+
   /** A path to write to, its parent folders created (for tools that want a file name). */
   async allocate(jobId: string, relativePath: string): Promise<string> {
     const target = this.resolve(jobId, relativePath);
@@ -64,8 +73,16 @@ export class JobWorkspace {
     return target;
   }
 
-  /** Saves bytes, a file (by path) or a stream. */
-  async save(jobId: string, relativePath: string, source: Buffer | string | Readable): Promise<SavedJobFile> {
+  /**
+   * Saves bytes, a file (by path) or a stream, at most `maxBytes` of it (more is a 413, and
+   * nothing is kept). Written to a temp name and renamed, so a failure leaves nothing behind.
+   */
+  async save(
+    jobId: string,
+    relativePath: string,
+    source: Buffer | string | Readable,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<SavedJobFile> {
     const target = await this.allocate(jobId, relativePath);
     const temp = `${target}.${randomUUID()}.part`;
     const hash = createHash('sha256');
@@ -80,8 +97,9 @@ export class JobWorkspace {
         input,
         async function* (chunks: AsyncIterable<Buffer>) {
           for await (const chunk of chunks) {
-            hash.update(chunk);
             size += chunk.length;
+            if (size > maxBytes) throw payloadTooLarge(`file is larger than ${maxBytes} bytes`);
+            hash.update(chunk);
             yield chunk;
           }
         },

@@ -1,5 +1,6 @@
-import { notFound, parseInput } from '@qlab/kit';
-import express, { type Router } from 'express';
+import { notFound, parseInput, serviceRouter } from '@qlab/kit';
+import type express from 'express';
+import type { Router } from 'express';
 import { z } from 'zod';
 import type { AnswerCache } from '../answer-cache';
 import { BACKEND_STATUSES, JOB_STATUSES } from '../providers/types';
@@ -52,7 +53,7 @@ const hours = z.object({
 /** The seed's API at /api/v1: jobs, backends, queue, dashboard and analytics. */
 export function trackerRoutes(deps: TrackerRouteDeps): Router {
   const { queries: q, syncs } = deps;
-  const r = express.Router();
+  const r = serviceRouter();
   const configured = syncs.length > 0;
   const { cache } = deps;
   // GETs are answered from the cache; the key is the whole URL, parameters included. The
