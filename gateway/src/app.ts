@@ -2,7 +2,11 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import {
   AppError,
+  canonicalTarget,
   createServiceApp,
+  effectiveMethod,
+  isCorsPreflight,
+  jsonBody,
   type Logger,
   notFound,
   parseInput,
@@ -10,16 +14,16 @@ import {
   refuseUpgrade,
   sendRawProblem,
 } from '@qlab/kit';
-import express, { type Express } from 'express';
+import type { Express } from 'express';
 import { z } from 'zod';
 import { Aggregator } from './aggregate';
-import { apiKeyAuth, authenticate, authFailureHeaders, keyFrom, RateLimiter } from './auth';
+import { apiKeyAuth, authenticate, authFailureHeaders, needs, RateLimiter } from './auth';
 import { type Config, SCOPES } from './config';
 import type { EventsSocket } from './events-socket';
 import type { KeyStore } from './keys';
 import { gatewayOpenApi } from './openapi';
 import { mergedOpenApi } from './openapi-merge';
-import { createMountProxy, MOUNTS, type ProxiedRequest } from './proxy';
+import { createMountProxy, MOUNTS, mountFor, type ProxiedRequest, scopeForProxied } from './proxy';
 import { fetchJson } from './upstream-client';
 
 export interface GatewayDeps {
@@ -66,15 +70,17 @@ export function createGateway(deps: GatewayDeps): Gateway {
   });
   const app = base.app;
 
-  // The gateway's own routes; proxied calls never reach Express (see `handle`).
+  // The gateway's own routes; proxied calls never reach Express (see `handle`). Every route
+  // names its scope (x-qlab-scope in openapi.ts says the same).
   app.use('/api', apiKeyAuth(keys, limiter));
 
   // Gateway-owned routes first: the aggregates and key management.
-  app.get('/api/db/overview', async (_req, res) => {
+  app.get('/api/db/overview', needs('read'), async (_req, res) => {
     const { results, body } = await aggregator.overview();
     Aggregator.send(res, results, body);
   });
-  app.post('/api/db/search', async (req, res) => {
+  // The cross-service search is a POST by the seed's contract, but it only reads.
+  app.post('/api/db/search', needs('read'), async (req, res) => {
     const q = parseInput(
       z.object({
         query: z.string().trim().min(1).max(200),
@@ -86,7 +92,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const { results, body } = await aggregator.search(q.query, q.limit);
     Aggregator.send(res, results, body);
   });
-  app.get('/api/db/model/:name', async (req, res) => {
+  app.get('/api/db/model/:name', needs('read'), async (req, res) => {
     const { name } = parseInput(z.object({ name: z.string().min(1).max(500) }), req.params, 'path');
     const { recent } = parseInput(
       z.object({ recent: z.coerce.number().int().min(0).max(50).default(10) }),
@@ -97,11 +103,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
     Aggregator.send(res, results, body);
   });
 
-  const json = express.json({ limit: '16kb' });
-  app.get('/api/keys', async (_req, res) => {
+  const json = jsonBody('16kb');
+  app.get('/api/keys', needs('admin'), async (_req, res) => {
     res.json({ keys: await keys.list() });
   });
-  app.post('/api/keys', json, async (req, res) => {
+  app.post('/api/keys', needs('admin'), json, async (req, res) => {
     const body = parseInput(
       z.strictObject({
         name: z.string().min(1).max(200),
@@ -113,7 +119,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const created = await keys.create(body.name, body.scopes);
     res.status(201).json({ key: created.key, ...created.info, note: 'the key is shown once; store it now' });
   });
-  app.delete('/api/keys/:id', async (req, res) => {
+  app.delete('/api/keys/:id', needs('admin'), async (req, res) => {
     const { id } = parseInput(z.object({ id: z.string().regex(/^[0-9a-f]{16}$/) }), req.params, 'path');
     if (!(await keys.revoke(id))) throw notFound(`no active key ${id}`);
     res.json({ revoked: id });
@@ -132,27 +138,30 @@ export function createGateway(deps: GatewayDeps): Gateway {
   base.finish();
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
-    const url = req.url ?? '/';
-    const mount = MOUNTS.find(
-      (m) =>
-        url.startsWith(m.prefix) && (url.length === m.prefix.length || '/?'.includes(url[m.prefix.length]!)),
-    );
+    // Scope is judged on the canonical path and the effective method, the same ones every
+    // service routes on (kit request-target.ts); anything else is a 400 here.
+    let method: string;
+    try {
+      req.url = canonicalTarget(req.url ?? '/');
+      method = effectiveMethod(req.method ?? 'GET', req.headers);
+    } catch (err) {
+      sendRawProblem(res, authProblem(err));
+      return;
+    }
+    const url = req.url;
+    const path = url.split('?')[0]!;
+    const mount = mountFor(path);
     // CORS preflights carry no key: the app's CORS handling answers them.
-    const preflight = req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined;
-    if (!mount || preflight) {
+    if (!mount || isCorsPreflight(req)) {
       app(req, res);
       return;
     }
     const end = base.metrics.httpDuration.startTimer();
-    res.on('finish', () =>
-      end({ method: req.method ?? 'GET', route: `${mount.prefix}/*`, status: String(res.statusCode) }),
-    );
-    const path = url.split('?')[0]!;
-    authenticate(keys, limiter, req, req.method ?? 'GET', path).then(
+    res.on('finish', () => end({ method, route: `${mount.prefix}/*`, status: String(res.statusCode) }));
+    const rest = path.slice(mount.prefix.length) || '/';
+    authenticate(keys, limiter, req, scopeForProxied(mount, method, rest)).then(
       (info) => {
-        const r = req as ProxiedRequest;
-        r.keyId = info.id;
-        r.keyFromBearer = typeof req.headers['x-api-key'] !== 'string';
+        (req as ProxiedRequest).keyId = info.id;
         // What Express's mount would do: the proxy sees the path below the prefix.
         req.url = url.slice(mount.prefix.length) || '/';
         proxies.get(mount.prefix)!(req as never, res as never, () =>
@@ -169,30 +178,38 @@ export function createGateway(deps: GatewayDeps): Gateway {
     attach(server: Server) {
       const tracker = proxies.get('/api/v1')!;
       server.on('upgrade', async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-        const path = new URL(req.url ?? '/', 'http://x').pathname;
+        let path: string;
+        try {
+          req.url = canonicalTarget(req.url ?? '/');
+          path = req.url.split('?')[0]!;
+        } catch (err) {
+          refuseUpgrade(socket, authProblem(err));
+          return;
+        }
         const isEvents = path === '/api/events';
         if (!isEvents && !path.startsWith('/api/v1/ws/')) {
           refuseUpgrade(socket, problem(404, 'NOT_FOUND', `no WebSocket at ${path}`));
           return;
         }
-        // The Express chain does not run for upgrades: authenticate here.
+        // The Express chain does not run for upgrades: authenticate here, and only then let the
+        // proxy see the socket (its own upgrade listener is off: proxy.ts).
+        let info: Awaited<ReturnType<typeof authenticate>>;
         try {
-          await authenticate(keys, limiter, req, 'GET', path, true);
+          info = await authenticate(keys, limiter, req, 'read', true);
         } catch (err) {
           refuseUpgrade(socket, authProblem(err));
           return;
         }
-        if (keyFrom(req) === undefined) {
-          // The key came in the query string: do not pass it on.
-          const u = new URL(req.url ?? '/', 'http://x');
-          u.searchParams.delete('api_key');
-          req.url = `${u.pathname}${u.search}`;
-        }
+        // A key given in the query string is not passed on.
+        const u = new URL(req.url, 'http://x');
+        u.searchParams.delete('api_key');
+        req.url = `${u.pathname}${u.search}`;
         if (isEvents) deps.events.handle(req, socket, head);
         else {
+          (req as ProxiedRequest).keyId = info.id;
           // Upgrades bypass Express's mount, so strip the prefix the rewrite adds back.
-          req.url = (req.url ?? '/').slice('/api/v1'.length);
-          tracker.upgrade?.(req, socket as never, head);
+          req.url = req.url.slice('/api/v1'.length);
+          tracker.upgrade(req, socket as never, head);
         }
       });
     },

@@ -14,15 +14,6 @@ export function keyFrom(req: IncomingMessage, allowQuery = false): string | unde
   return undefined;
 }
 
-/** Reads need read, changes need write, key management needs admin. */
-export function scopeFor(method: string, path: string): Scope {
-  if (path.startsWith('/api/keys')) return 'admin';
-  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return 'read';
-  // The cross-service search is a POST by the seed's contract, but it only reads.
-  if (path === '/api/db/search') return 'read';
-  return 'write';
-}
-
 /** A fixed window per key and minute; small, and enough to stop a runaway script. */
 export class RateLimiter {
   private readonly windows = new Map<string, { start: number; count: number }>();
@@ -44,26 +35,32 @@ export class RateLimiter {
   }
 }
 
+/**
+ * Checks the caller's key and its rate limit, and that it holds `needed` (when given). Missing
+ * or unknown key: 401; known key without the scope: 403; over the limit: 429.
+ */
 export async function authenticate(
   keys: KeyStore,
   limiter: RateLimiter,
   req: IncomingMessage,
-  method: string,
-  path: string,
+  needed: Scope | undefined,
   allowQuery = false,
 ): Promise<KeyInfo> {
   const key = keyFrom(req, allowQuery);
   if (!key) throw unauthorized('send an API key in X-API-Key (or Authorization: Bearer)');
   const info = await keys.verify(key);
   if (!info) throw unauthorized('unknown or revoked API key');
-  const needed = scopeFor(method, path);
-  if (!info.scopes.includes(needed)) throw forbidden(`this key lacks the ${needed} scope`);
+  if (needed) requireScope(info, needed);
   const wait = limiter.take(info.id);
   if (wait > 0)
     throw new AppError(429, 'RATE_LIMITED', 'too many requests for this key; slow down', {
       retry_after_seconds: Math.ceil(wait / 1000),
     });
   return info;
+}
+
+function requireScope(info: KeyInfo, needed: Scope): void {
+  if (!info.scopes.includes(needed)) throw forbidden(`this key lacks the ${needed} scope`);
 }
 
 /** The headers a refused call gets besides its problem: when to retry, or how to authenticate. */
@@ -74,15 +71,30 @@ export function authFailureHeaders(err: unknown): Record<string, string> {
   return {};
 }
 
-/** Express middleware for the gateway's own /api routes; open paths (/health, docs) never reach it. */
+/**
+ * Express middleware for the gateway's own /api routes: the key must be valid; each route then
+ * names the scope it needs with `needs(scope)`, so the scope belongs to the route that runs and
+ * not to a reading of the path.
+ */
 export function apiKeyAuth(keys: KeyStore, limiter: RateLimiter) {
   return async (req: Request, res: Response, next: NextFunction) => {
     try {
-      // Mounted at /api, so req.path lacks the prefix: judge the full path.
-      res.locals.key = await authenticate(keys, limiter, req, req.method, `${req.baseUrl}${req.path}`);
+      res.locals.key = await authenticate(keys, limiter, req, undefined);
       next();
     } catch (err) {
       for (const [name, value] of Object.entries(authFailureHeaders(err))) res.setHeader(name, value);
+      next(err);
+    }
+  };
+}
+
+/** The scope one of the gateway's own routes needs; runs after apiKeyAuth. */
+export function needs(scope: Scope) {
+  return (_req: Request, res: Response, next: NextFunction) => {
+    try {
+      requireScope(res.locals.key as KeyInfo, scope);
+      next();
+    } catch (err) {
       next(err);
     }
   };

@@ -1,8 +1,8 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { problem, sendRawProblem } from '@qlab/kit';
+import { CALLER_KEY_ID_HEADER, problem, sendRawProblem } from '@qlab/kit';
 import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
-import type { Upstream, UpstreamId } from './config';
+import type { Scope, Upstream, UpstreamId } from './config';
 
 /** Public mount → service, and how the rest of the path maps (see ARCHITECTURE.md, gateway contract). */
 export interface Mount {
@@ -12,10 +12,18 @@ export interface Mount {
   rewrite: (rest: string) => string;
   /** Bodies and downloads may take as long as they take: no overall deadline. */
   streaming?: boolean;
+  /** Paths below the prefix whose POST only reads (the seed's POST downloads, searches, exports). */
+  readOnlyPosts?: string[];
 }
 
 export const MOUNTS: Mount[] = [
-  { prefix: '/api/store', service: 'calibration-store', rewrite: (r) => r, streaming: true },
+  {
+    prefix: '/api/store',
+    service: 'calibration-store',
+    rewrite: (r) => r,
+    streaming: true,
+    readOnlyPosts: ['/calibrations/download', '/results/download'],
+  },
   { prefix: '/api/uploads', service: 'chunked-upload', rewrite: (r) => r, streaming: true },
   { prefix: '/api/v1', service: 'quantum-tracker', rewrite: (r) => `/api/v1${r}` },
   {
@@ -29,22 +37,47 @@ export const MOUNTS: Mount[] = [
     service: `analytics-${d}` as UpstreamId,
     rewrite: (r: string) => `/api/${d}/db${r}`,
     streaming: true,
+    readOnlyPosts: ['/search', '/export'],
   })),
 ];
+
+/** The mount a canonical path falls under: its prefix, then the end or a "/" (case-sensitive). */
+export function mountFor(path: string): Mount | undefined {
+  return MOUNTS.find(
+    (m) => path.startsWith(m.prefix) && (path.length === m.prefix.length || path[m.prefix.length] === '/'),
+  );
+}
+
+/**
+ * The scope a proxied call needs, from the effective method (after X-HTTP-Method-Override) and
+ * the path below the mount: reads need read, POSTs that only read need read, the rest write.
+ */
+export function scopeForProxied(mount: Mount, method: string, rest: string): Scope {
+  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return 'read';
+  const path = rest.length > 1 ? rest.replace(/\/$/, '') : rest;
+  if (method === 'POST' && mount.readOnlyPosts?.includes(path)) return 'read';
+  return 'write';
+}
 
 /** Keep-alive to each upstream (hpm 3 would open a connection per request otherwise). */
 function agentFor(): http.Agent {
   return new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, keepAliveMsecs: 1000 });
 }
 
-/** A request the gateway has authenticated: who it is, and whether the key came as a bearer token. */
-export type ProxiedRequest = IncomingMessage & { keyId?: string; keyFromBearer?: boolean };
+/** A request the gateway has authenticated: the id of the caller's key. */
+export type ProxiedRequest = IncomingMessage & { keyId?: string };
 
-/** The caller's gateway key stays here; the service gets its own token, when it has one. */
-function useServiceToken(proxyReq: http.ClientRequest, upstream: Upstream): boolean {
+/**
+ * The caller's gateway key stays here, in every form it may come in (X-API-Key, a bearer
+ * token, empty or not): the service gets its own token, when it has one, and the caller's key
+ * id in X-Qlab-Key-Id (a caller cannot set that header: whatever it sent is replaced).
+ */
+function asGatewayCall(proxyReq: http.ClientRequest, upstream: Upstream, keyId: string | undefined): void {
   proxyReq.removeHeader('x-api-key');
+  proxyReq.removeHeader('authorization');
+  proxyReq.removeHeader(CALLER_KEY_ID_HEADER);
   if (upstream.token) proxyReq.setHeader('authorization', `Bearer ${upstream.token}`);
-  return Boolean(upstream.token);
+  if (keyId) proxyReq.setHeader(CALLER_KEY_ID_HEADER, keyId);
 }
 
 function proxyFailure(res: ServerResponse | Socket, status: 502 | 504, detail: string): void {
@@ -66,18 +99,18 @@ export function createMountProxy(m: Mount, upstream: Upstream, timeoutMs: number
     xfwd: true,
     agent: agentFor(),
     proxyTimeout: m.streaming ? undefined : timeoutMs,
-    ws: m.service === 'quantum-tracker',
+    // Never let the proxy subscribe to the server's upgrades itself: it would forward every
+    // upgrade, authenticated or not. app.ts calls `.upgrade` after the key check.
+    ws: false,
     pathRewrite: (path) => m.rewrite(path),
     on: {
       proxyReq: (proxyReq, req) => {
-        if (!useServiceToken(proxyReq, upstream) && (req as ProxiedRequest).keyFromBearer)
-          proxyReq.removeHeader('authorization');
+        asGatewayCall(proxyReq, upstream, (req as ProxiedRequest).keyId);
         proxyReq.setHeader('x-forwarded-prefix', m.prefix);
-        const key = (req as ProxiedRequest).keyId;
-        if (key) proxyReq.setHeader('x-consumer-id', key);
       },
-      proxyReqWs: (proxyReq) => {
-        useServiceToken(proxyReq, upstream);
+      proxyReqWs: (proxyReq, req) => {
+        asGatewayCall(proxyReq, upstream, (req as ProxiedRequest).keyId);
+        proxyReq.setHeader('x-forwarded-prefix', m.prefix);
       },
       error: (err, _req, res) => {
         const code = (err as NodeJS.ErrnoException).code;
