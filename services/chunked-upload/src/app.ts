@@ -17,6 +17,8 @@ export interface AppDeps {
   files: DataFiles;
   outbox?: Outbox;
   apiKeys: string[];
+  /** See UPLOAD_GATEWAY_TOKEN. */
+  gatewayToken?: string;
   policy: UploadPolicy;
   /** The port actually listened on (for /info). */
   port: () => number;
@@ -42,7 +44,7 @@ export function createApp(deps: AppDeps): { app: Express; service: UploadService
     now: deps.now,
   });
   const { app } = base;
-  app.use(apiKeyAuth(deps.apiKeys));
+  app.use(apiKeyAuth(deps.apiKeys, deps.gatewayToken));
   app.use(indexedcpRoutes(service));
   app.use('/files', tusRoutes(service));
   app.use(

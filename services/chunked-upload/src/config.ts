@@ -9,8 +9,13 @@ export const envSchema = z.object({
   ...baseEnv(3000),
   /** Where finished files land. Default DATA_DIR/chunked-upload/files. */
   UPLOAD_DIR: env.optionalString(),
-  /** Comma-separated API keys for `Authorization: Bearer`. Unset: one is generated and kept in the data dir. */
+  /** Comma-separated API keys for `Authorization: Bearer`. Unset (and no UPLOAD_GATEWAY_TOKEN): one is generated and kept in the data dir. */
   UPLOAD_API_KEYS: env.optionalString(),
+  /**
+   * The token the gateway sends (its CHUNKED_UPLOAD_TOKEN). Requests with it name their caller in
+   * X-Qlab-Key-Id, and each caller sees only its own uploads.
+   */
+  UPLOAD_GATEWAY_TOKEN: env.optionalString(),
   /** ignore (default) | sanitize | allow-paths */
   UPLOAD_PATH_MODE: z.enum(PATH_MODES as [PathMode, ...PathMode[]]).default('ignore'),
   /** Largest upload in bytes (413 above it). Default 10 GiB. */
@@ -30,6 +35,7 @@ export interface Config {
   dataDir: string;
   uploadDir: string;
   apiKeys: string[] | undefined;
+  gatewayToken?: string;
   pathMode: PathMode;
   maxBytes: number;
   dbUrl: string;
@@ -51,6 +57,7 @@ export function loadUploadConfig(environment: NodeJS.ProcessEnv = process.env): 
     dataDir,
     uploadDir: path.resolve(e.UPLOAD_DIR ?? path.join(dataDir, 'files')),
     apiKeys: keys && keys.length > 0 ? keys : undefined,
+    gatewayToken: e.UPLOAD_GATEWAY_TOKEN,
     pathMode: e.UPLOAD_PATH_MODE,
     maxBytes: e.UPLOAD_MAX_BYTES,
     dbUrl: e.UPLOAD_DB_URL ?? path.join(dataDir, 'uploads.db'),

@@ -19,13 +19,15 @@ runMain('chunked-upload', async () => {
   await files.init();
   life.add('data files', () => files.close());
 
-  let apiKeys = config.apiKeys;
-  if (!apiKeys) {
+  let apiKeys = config.apiKeys ?? [];
+  if (!config.apiKeys && !config.gatewayToken) {
+    // The seed makes up a key; the log shows only its start (logs travel further than files).
+    const file = `${config.dataDir}/generated-api-key`;
     const key = await generatedKey(config.dataDir);
     apiKeys = [key];
     logger.warn(
-      { apiKey: key, file: `${config.dataDir}/generated-api-key` },
-      'UPLOAD_API_KEYS is not set: using a generated API key',
+      { file, keyPrefix: `${key.slice(0, 6)}…` },
+      'UPLOAD_API_KEYS is not set: using a generated API key (read it from the file)',
     );
   }
   const events = startServiceEvents({
@@ -43,6 +45,7 @@ runMain('chunked-upload', async () => {
     files,
     outbox: events?.outbox,
     apiKeys,
+    gatewayToken: config.gatewayToken,
     policy: { pathMode: config.pathMode, maxBytes: config.maxBytes, expireAfterMs: config.expireAfterMs },
     port: () => port,
     readiness: async () => {

@@ -13,6 +13,8 @@ import { UploadStore } from '../src/storage/upload-store';
 
 export const KEY = 'test-key-1';
 export const KEY2 = 'test-key-2';
+/** The token the gateway sends; with it, X-Qlab-Key-Id names the caller. */
+export const GATEWAY_TOKEN = 'test-gateway-token';
 export const auth = { Authorization: `Bearer ${KEY}` };
 export const tus = { ...auth, 'Tus-Resumable': '1.0.0' };
 
@@ -70,6 +72,7 @@ export async function startUploads(options: UploadServerOptions = {}): Promise<R
     files,
     outbox,
     apiKeys: [KEY, KEY2],
+    gatewayToken: GATEWAY_TOKEN,
     policy: {
       pathMode: options.pathMode ?? 'ignore',
       maxBytes: options.maxBytes ?? 64 * 1024 * 1024,

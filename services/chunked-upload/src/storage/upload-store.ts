@@ -87,6 +87,8 @@ function isUniqueViolation(err: unknown): boolean {
 }
 
 export interface UploadListQuery {
+  /** Only this owner's uploads (see api-keys.ts). */
+  keyId?: string;
   status?: UploadStatus;
   protocol?: Upload['protocol'];
   /** Substring of the client or target file name. */
@@ -178,6 +180,7 @@ export class UploadStore {
   async list(q: UploadListQuery): Promise<{ items: Upload[]; total: number }> {
     const base = () => {
       const b = this.knex<Row>('uploads');
+      if (q.keyId !== undefined) b.where({ key_id: q.keyId });
       if (q.status) b.where({ status: q.status });
       if (q.protocol) b.where({ protocol: q.protocol });
       if (q.q) {
@@ -195,6 +198,16 @@ export class UploadStore {
       base().count({ n: '*' }).first(),
     ]);
     return { items: (rows as Row[]).map(fromRow), total: Number(count?.n ?? 0) };
+  }
+
+  /** What an owner holds open: active sessions, and the bytes they declared (or reached). */
+  async openUsage(keyId: string): Promise<{ sessions: number; bytes: number }> {
+    const r = (await this.knex('uploads')
+      .where({ key_id: keyId, status: 'active' })
+      .count({ n: '*' })
+      .select(this.knex.raw('coalesce(sum(coalesce("length", "offset")), 0) as b'))
+      .first()) as { n: number | string; b: number | string } | undefined;
+    return { sessions: Number(r?.n ?? 0), bytes: Number(r?.b ?? 0) };
   }
 
   async expiredBefore(now: number, limit = 100): Promise<Upload[]> {
