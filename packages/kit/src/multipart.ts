@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { AppError, badRequest, payloadTooLarge, unsupportedMediaType } from './errors';
+import { decodeUtf8 } from './json-body';
 
 export interface MultipartLimits {
   /** Most file parts; one more is a 400 (never a silent drop). */
@@ -39,11 +40,19 @@ export function receiveMultipart<T>(
   const type = req.headers['content-type'] ?? '';
   if (!/^multipart\/form-data/i.test(type))
     return Promise.reject(unsupportedMediaType(`expected multipart/form-data, got "${type}"`));
+  // The client may be gone before the caller got here (it awaited something first): then no
+  // 'close' would come, and the form would wait forever.
+  if (req.destroyed && !req.complete)
+    return Promise.reject(new AppError(400, 'CLIENT_ABORTED', 'the client closed the connection mid-upload'));
   const fieldBytes = limits.fieldBytes ?? 1024 * 1024;
   let parser: busboy.Busboy;
   try {
     parser = busboy({
       headers: req.headers,
+      // Values arrive as bytes (latin1 keeps them 1:1) and are decoded strictly below:
+      // busboy's own UTF-8 decoding would turn invalid bytes into U+FFFD without a word.
+      defCharset: 'latin1',
+      defParamCharset: 'latin1',
       limits: {
         files: limits.files,
         fields: limits.fields,
@@ -80,11 +89,17 @@ export function receiveMultipart<T>(
       finish();
     };
 
-    parser.on('field', (name, value, info) => {
+    parser.on('field', (rawName, rawValue, info) => {
+      if (failure) return;
       if (info.valueTruncated)
-        return fail(payloadTooLarge(`form field "${name}" is longer than ${fieldBytes} bytes`));
-      if (name in fields) return fail(badRequest(`form field "${name}" is sent more than once`));
-      fields[name] = value;
+        return fail(payloadTooLarge(`form field "${rawName}" is longer than ${fieldBytes} bytes`));
+      try {
+        const name = utf8Of(rawName, 'a form field name');
+        if (name in fields) throw badRequest(`form field "${name}" is sent more than once`);
+        fields[name] = utf8Of(rawValue, `form field "${name}"`);
+      } catch (err) {
+        fail(err as Error);
+      }
     });
     parser.on('file', (field, stream, info) => {
       // A FileStream that errors with no listener (a truncated form) would crash the process.
@@ -105,7 +120,13 @@ export function receiveMultipart<T>(
       );
       let saving: Promise<T>;
       try {
-        saving = onFile({ field, filename: info.filename, mimeType: info.mimeType, stream });
+        const filename = info.filename === undefined ? undefined : utf8Of(info.filename, 'a file name');
+        saving = onFile({
+          field: utf8Of(field, 'a form field name'),
+          filename,
+          mimeType: info.mimeType,
+          stream,
+        });
       } catch (err) {
         saving = Promise.reject(err);
       }
@@ -134,4 +155,13 @@ export function receiveMultipart<T>(
     });
     req.pipe(parser);
   });
+}
+
+/**
+ * A value busboy read as latin1 (one char per byte), decoded as the UTF-8 it must be. A value
+ * with characters past U+00FF was already decoded (an RFC 5987 filename*=UTF-8''…) and is kept.
+ */
+function utf8Of(value: string, what: string): string {
+  if (/[^\u0000-\u00ff]/.test(value)) return value;
+  return decodeUtf8(Buffer.from(value, 'latin1'), what);
 }

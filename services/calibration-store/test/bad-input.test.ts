@@ -1,9 +1,9 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { tempDir, waitFor } from '@qlab/testkit';
 import request from 'supertest';
-import { countRows, makeZip, type RunningStore, startStore } from './helpers';
+import { answerOf, countRows, makeZip, type RunningStore, startStore } from './helpers';
 
 describe('calibration store refuses bad input and leaves nothing behind', () => {
   let store: RunningStore;
@@ -102,7 +102,6 @@ describe('calibration store refuses bad input and leaves nothing behind', () => 
     expect(res.status).toBe(415);
     expect(res.body.detail).toMatch(/not a valid zip/);
     const truncated = path.join(files.dir, 'truncated.zip');
-    const { readFileSync } = await import('node:fs');
     writeFileSync(truncated, readFileSync(zip).subarray(0, 40));
     await request(store.app)
       .post('/calibrations/upload')
@@ -141,13 +140,22 @@ describe('calibration store refuses bad input and leaves nothing behind', () => 
   it('refuses uploads above the limit, by Content-Length and while streaming', async () => {
     const big = path.join(files.dir, 'big.zip');
     await makeZip(big, { 'random.bin': require('node:crypto').randomBytes(200 * 1024) });
-    const res = await request(store.app)
+    // Refused while the body is still going out, so read the answer off a raw socket.
+    const body = Buffer.concat([
+      Buffer.from('--XB\r\nContent-Disposition: form-data; name="hashID"\r\n\r\nh\r\n'),
+      Buffer.from('--XB\r\nContent-Disposition: form-data; name="archive"; filename="big.zip"\r\n\r\n'),
+      readFileSync(big),
+      Buffer.from('\r\n--XB--\r\n'),
+    ]);
+    const head = `POST /calibrations/upload HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth.Authorization}\r\nContent-Type: multipart/form-data; boundary=XB\r\n`;
+    expect(await answerOf(store.url, head, body)).toBe(413);
+    const detail = await request(store.app)
       .post('/calibrations/upload')
       .set(auth)
-      .field('hashID', 'h')
-      .attach('archive', big);
-    expect(res.status).toBe(413);
-    expect(res.body.detail).toContain('QIBO_MAX_UPLOAD_BYTES');
+      .set('Content-Length', String(10 * 1024 * 1024))
+      .set('Content-Type', 'multipart/form-data; boundary=XB')
+      .send('');
+    expect(detail.body.detail).toContain('QIBO_MAX_UPLOAD_BYTES');
 
     // Chunked (no Content-Length): the limit must trip mid-stream.
     const status = await new Promise<number>((resolve, reject) => {

@@ -1,4 +1,5 @@
 import { createWriteStream } from 'node:fs';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { type EmbeddedBroker, Outbox, OutboxPublisher } from '@qlab/events';
 import { type Knex, type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
@@ -117,4 +118,34 @@ export function binary(
 export async function countRows(knex: Knex, table: string): Promise<number> {
   const row = await knex(table).count({ n: '*' }).first();
   return Number(row?.n ?? 0);
+}
+
+/**
+ * Sends one request on a raw socket and keeps it open, as curl does (a server that refuses
+ * early may close while the body is still going out; the answer is what counts). Resolves with
+ * the status, or 0 when nothing came within 3 s.
+ */
+export function answerOf(url: string, head: string, body: Buffer): Promise<number> {
+  const { port } = new URL(url);
+  return new Promise((resolve) => {
+    const s = connect(Number(port), '127.0.0.1', () => {
+      s.write(`${head}Content-Length: ${body.length}\r\n\r\n`);
+      s.write(body);
+    });
+    let got = '';
+    s.on('data', (d) => {
+      got += d.toString('latin1');
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(got);
+      if (m && got.includes('\r\n\r\n')) {
+        s.destroy();
+        resolve(Number(m[1]));
+      }
+    });
+    s.on('error', () => undefined);
+    s.on('close', () => resolve(/^HTTP\/1\.1 (\d{3})/.exec(got) ? Number(got.slice(9, 12)) : -1));
+    s.setTimeout(3000, () => {
+      s.destroy();
+      resolve(0);
+    });
+  });
 }

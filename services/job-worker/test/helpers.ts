@@ -14,6 +14,7 @@ export interface QueueOptions {
   mqttUrl?: string;
   apiToken?: string;
   leaseMs?: number;
+  maxFileBytes?: number;
 }
 
 export interface RunningQueue {
@@ -52,7 +53,7 @@ export async function startQueue(options: QueueOptions = {}): Promise<RunningQue
     workspace,
     apiToken: options.apiToken,
     leaseMs: options.leaseMs ?? 30_000,
-    maxFileBytes: 10 * 1024 * 1024,
+    maxFileBytes: options.maxFileBytes ?? 10 * 1024 * 1024,
   });
   const server = await listen(app, { port: 0, graceMs: 0 });
   return {
