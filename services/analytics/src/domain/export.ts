@@ -36,10 +36,30 @@ export class Exporter {
     private readonly tempFile: (ext: string) => string,
   ) {}
 
-  private async copy(sql: string, params: Params, format: ExportFormat): Promise<string> {
+  /**
+   * CSV opened in a spreadsheet runs a cell that starts with = + - @, a tab or a carriage
+   * return as a formula (OWASP "CSV Injection"): such text cells get a leading ' as OWASP
+   * advises. `raw` exports the cells as stored, for programs rather than spreadsheets.
+   */
+  private async guardFormulas(sql: string, params: Params): Promise<string> {
+    const columns = await this.db.query<{ column_name: string; column_type: string }>(
+      `DESCRIBE ${sql}`,
+      params,
+    );
+    const cells = columns.map(({ column_name: c, column_type: t }) => {
+      const name = `"${c.replace(/"/g, '""')}"`;
+      return t === 'VARCHAR'
+        ? `CASE WHEN regexp_matches(${name}, '^[=+-@\t\r]') THEN '''' || ${name} ELSE ${name} END AS ${name}`
+        : name;
+    });
+    return `SELECT ${cells.join(', ')} FROM (${sql})`;
+  }
+
+  private async copy(sql: string, params: Params, format: ExportFormat, raw = false): Promise<string> {
     const file = this.tempFile(format);
     try {
-      await this.db.query(`COPY (${sql}) TO '${file}' ${COPY_OPTIONS[format]}`, params);
+      const select = format === 'csv' && !raw ? await this.guardFormulas(sql, params) : sql;
+      await this.db.query(`COPY (${select}) TO '${file}' ${COPY_OPTIONS[format]}`, params);
     } catch (err) {
       await rm(file, { force: true });
       throw err;
@@ -47,14 +67,20 @@ export class Exporter {
     return file;
   }
 
-  /** One table (the main one filtered by `filters`) in any format. */
-  async table(table: string, format: ExportFormat, filters: Filters, out: Writable): Promise<void> {
+  /** One table (the main one filtered by `filters`) in any format; see guardFormulas for `raw`. */
+  async table(
+    table: string,
+    format: ExportFormat,
+    filters: Filters,
+    out: Writable,
+    raw = false,
+  ): Promise<void> {
     const params: Params = [];
     const sql =
       table === this.spec.table
         ? `SELECT * FROM ${table} r ${whereSql(this.spec, filters, params)} ORDER BY r.created_at, r.${this.spec.idColumn}`
         : `SELECT * FROM ${table}`;
-    const file = await this.copy(sql, params, format);
+    const file = await this.copy(sql, params, format, raw);
     try {
       await pipeline(createReadStream(file), out);
     } finally {

@@ -63,7 +63,8 @@ let loads = 0;
 export interface Staged {
   stage: string;
   checked: string;
-  csvRejects: Rejected[];
+  /** Rows refused before they reached a table: malformed CSV, and lines the receiver blanked. */
+  rejects: Rejected[];
 }
 
 /**
@@ -75,10 +76,11 @@ export async function stageFile(
   spec: DomainSpec,
   file: string,
   format: FileFormat,
+  refused: Rejected[] = [],
 ): Promise<Staged> {
   const n = ++loads;
-  const staged = { stage: `load_stage_${n}`, checked: `load_checked_${n}`, csvRejects: [] as Rejected[] };
-  staged.csvRejects = await stage(tx, spec, file, format, staged.stage);
+  const staged = { stage: `load_stage_${n}`, checked: `load_checked_${n}`, rejects: [...refused] };
+  staged.rejects.push(...(await stage(tx, spec, file, format, staged.stage)));
   return staged;
 }
 
@@ -266,7 +268,7 @@ export async function loadStaged(
   staged: Staged,
   options: { strict: boolean; maxReported: number; batchId?: string },
 ): Promise<LoadResult> {
-  const { csvRejects, stage: load_stage, checked: load_checked } = staged;
+  const { rejects, stage: load_stage, checked: load_checked } = staged;
   const id = spec.idColumn;
   const cols = recordColumns(spec);
   // Ids of this load that are already stored. Asked this way round (the stored ids probed
@@ -301,10 +303,10 @@ export async function loadStaged(
     `SELECT line_no AS line, given_id AS id, reason
      FROM ${load_checked} WHERE reason IS NOT NULL ORDER BY line_no LIMIT ${options.maxReported}`,
   );
-  const errors = [...csvRejects, ...rowErrors].sort((a, b) => a.line - b.line).slice(0, options.maxReported);
+  const errors = [...rejects, ...rowErrors].sort((a, b) => a.line - b.line).slice(0, options.maxReported);
   const result: LoadResult = {
     accepted: counts?.accepted ?? 0,
-    rejected: (counts?.rejected ?? 0) + csvRejects.length,
+    rejected: (counts?.rejected ?? 0) + rejects.length,
     errors,
     ids: [],
     batch_ids: [],

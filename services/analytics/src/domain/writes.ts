@@ -8,7 +8,15 @@ import { notFound } from '@qlab/kit';
 import type { DuckDb, Params, WriteTx } from '../storage/duck';
 import { OUTBOX } from '../storage/schema';
 import { BATCH_STATUSES, type DomainSpec } from './domains';
-import { dropStage, type FileFormat, type LoadResult, loadStaged, type Staged, stageFile } from './loader';
+import {
+  dropStage,
+  type FileFormat,
+  type LoadResult,
+  loadStaged,
+  type Rejected,
+  type Staged,
+  stageFile,
+} from './loader';
 import { DAY_SQL, daySql, markAffected, refreshAffected, successSql } from './summaries';
 
 export interface BatchInput {
@@ -53,13 +61,16 @@ export class DomainWrites {
    */
   async loadFromFile(
     file: string,
-    options: { format: FileFormat; strict: boolean; maxReported: number },
+    options: { format: FileFormat; strict: boolean; maxReported: number; refused?: Rejected[] },
     timeoutMs?: number,
     alsoInTx?: (tx: WriteTx) => Promise<string | undefined>,
   ): Promise<LoadResult & { batch_id?: string }> {
     let staged: Staged | undefined;
     try {
-      staged = await this.db.exclusive((tx) => stageFile(tx, this.spec, file, options.format), timeoutMs);
+      staged = await this.db.exclusive(
+        (tx) => stageFile(tx, this.spec, file, options.format, options.refused),
+        timeoutMs,
+      );
       const s = staged;
       const result = await this.db.write(async (tx) => {
         const batchId = alsoInTx ? await alsoInTx(tx) : undefined;

@@ -107,11 +107,18 @@ export function domainRoutes(deps: DomainRouteDeps): Router {
     const options = parseInput(bulkOptionsSchema, req.query, 'query');
     const format = bodyFormat(req, options.format);
     const file = writes.tempFile(format);
-    await receiveToFile(req, res, file, deps.maxBulkBytes);
+    // NDJSON: a broken line is one rejected record; CSV: a broken line may hide a row boundary.
+    const { refusedLines } = await receiveToFile(
+      req,
+      res,
+      file,
+      deps.maxBulkBytes,
+      format === 'ndjson' ? 'blank' : 'refuse',
+    );
     try {
       const result = await writes.loadFromFile(
         file,
-        { format, strict: options.strict, maxReported: options.max_errors },
+        { format, strict: options.strict, maxReported: options.max_errors, refused: refusedLines },
         deps.loadTimeoutMs,
       );
       res.status(result.accepted > 0 ? 201 : 200).json(loaded(result));
@@ -229,12 +236,13 @@ export function domainRoutes(deps: DomainRouteDeps): Router {
       string,
       unknown
     >;
-    const { format, table } = parseInput(
+    const { format, table, raw } = parseInput(
       exportSchema,
-      { format: input.format, table: input.table },
+      { format: input.format, table: input.table, raw: input.raw },
       'export',
     );
-    const filters = parseInput(filterSchema.strip(), input, 'export');
+    const { raw: _raw, ...filterInput } = input;
+    const filters = parseInput(filterSchema.strip(), filterInput, 'export');
     const tables = domainTables(spec);
     if (table !== undefined && !tables.includes(table)) {
       throw badRequest(`table must be one of ${tables.join(', ')}`);
@@ -244,7 +252,7 @@ export function domainRoutes(deps: DomainRouteDeps): Router {
     res.setHeader('Content-Type', CONTENT_TYPES[format]);
     res.setHeader('Content-Disposition', `attachment; filename="${name}"`);
     if (format === 'json' && table === undefined) await exporter.wholeDatabase(res);
-    else await exporter.table(table ?? spec.table, format, filters, res);
+    else await exporter.table(table ?? spec.table, format, filters, res, raw);
   };
   router.post(`${base}/export`, json, exportHandler);
   router.get(`${base}/export`, exportHandler);

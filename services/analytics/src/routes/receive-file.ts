@@ -1,41 +1,119 @@
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { AppError, badRequest, payloadTooLarge } from '@qlab/kit';
 import type { Request, Response } from 'express';
+import type { Rejected } from '../domain/loader';
+
+/** What to do with a line that is not valid UTF-8 or too long: blank it (NDJSON: reported as rejected) or refuse the body (CSV). */
+export type InvalidLinePolicy = 'blank' | 'refuse';
+
+/** The loader's own limit (read_json maximum_object_size, read_csv max_line_size). */
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const NL = 0x0a;
 
 /**
- * Streams a request body to `file`, refusing more than `maxBytes` (413). On any failure the
- * partial file is removed; the response is marked `Connection: close` so a client still
- * sending a refused body is cut off instead of being left to upload the rest for nothing.
+ * Passes a body through line by line (a line ends at \n, which never occurs inside a UTF-8
+ * sequence), checking that each line is valid UTF-8, and the size limit. DuckDB would fail the
+ * whole load with a 500 on the first bad byte; here the bad line is named instead. A blanked
+ * line keeps its number (the loader skips blank lines).
+ */
+class Utf8Lines extends Transform {
+  readonly invalid: Rejected[] = [];
+  private line = 1;
+  private carry: Buffer = Buffer.alloc(0);
+  /** The current line went past MAX_LINE_BYTES: its bytes are dropped until its end. */
+  private overlong = false;
+  private seen = 0;
+
+  constructor(
+    private readonly policy: InvalidLinePolicy,
+    private readonly maxBytes: number,
+  ) {
+    super();
+  }
+
+  private refuse(reason: string): Buffer {
+    if (this.policy === 'refuse') throw badRequest(`line ${this.line} ${reason}`);
+    this.invalid.push({ line: this.line, id: null, reason: `the line ${reason}` });
+    return Buffer.alloc(0);
+  }
+
+  /** A whole line (without its \n): itself, or nothing when it is refused. */
+  private check(bytes: Buffer): Buffer {
+    if (this.overlong) {
+      this.overlong = false;
+      return this.refuse(`is longer than ${MAX_LINE_BYTES} bytes`);
+    }
+    try {
+      utf8.decode(bytes);
+      return bytes;
+    } catch {
+      return this.refuse('is not valid UTF-8');
+    }
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.maxBytes) {
+      done(payloadTooLarge(`bodies here are limited to ${this.maxBytes} bytes`, { limit: this.maxBytes }));
+      return;
+    }
+    try {
+      let data = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
+      const out: Buffer[] = [];
+      for (let nl = data.indexOf(NL); nl !== -1; nl = data.indexOf(NL)) {
+        out.push(this.check(data.subarray(0, nl)), Buffer.from([NL]));
+        this.line++;
+        data = data.subarray(nl + 1);
+      }
+      // A line longer than the loader takes is dropped as it comes, so memory stays bounded.
+      if (this.overlong || data.length > MAX_LINE_BYTES) {
+        this.overlong = true;
+        this.carry = Buffer.alloc(0);
+      } else this.carry = Buffer.from(data);
+      done(null, Buffer.concat(out));
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+
+  override _flush(done: TransformCallback): void {
+    try {
+      done(null, this.carry.length > 0 || this.overlong ? this.check(this.carry) : undefined);
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+}
+
+/**
+ * Streams a request body to `file`, refusing more than `maxBytes` (413) and checking UTF-8
+ * line by line (see Utf8Lines). On any failure the partial file is removed; the response is
+ * marked `Connection: close` so a client still sending a refused body is cut off instead of
+ * being left to upload the rest for nothing. Resolves with the lines it blanked, and why.
  */
 export async function receiveToFile(
   req: Request,
   res: Response,
   file: string,
   maxBytes: number,
-): Promise<number> {
-  const tooLarge = () => payloadTooLarge(`bodies here are limited to ${maxBytes} bytes`, { limit: maxBytes });
+  invalidLines: InvalidLinePolicy,
+): Promise<{ refusedLines: Rejected[] }> {
+  const lines = new Utf8Lines(invalidLines, maxBytes);
   try {
-    if (Number(req.headers['content-length'] ?? 0) > maxBytes) throw tooLarge();
-    return await new Promise<number>((resolve, reject) => {
-      const out = createWriteStream(file);
-      let seen = 0;
-      const fail = (err: unknown) => {
-        req.unpipe(out);
-        req.pause();
-        out.destroy();
-        reject(err);
-      };
-      req.on('data', (chunk: Buffer) => {
-        seen += chunk.length;
-        if (seen > maxBytes) fail(tooLarge());
-      });
-      req.on('aborted', () => fail(badRequest('the client stopped sending the body')));
-      req.on('error', (err) => fail(badRequest(`the body broke off: ${err.message}`)));
-      out.on('error', fail);
-      out.on('finish', () => resolve(seen));
-      req.pipe(out);
+    if (Number(req.headers['content-length'] ?? 0) > maxBytes)
+      throw payloadTooLarge(`bodies here are limited to ${maxBytes} bytes`, { limit: maxBytes });
+    if (req.destroyed && !req.complete) throw badRequest('the client stopped sending the body');
+    // pipeline waits for the file to close before it settles, so the rm below always wins.
+    await pipeline(req, lines, createWriteStream(file)).catch((err: unknown) => {
+      if (err instanceof AppError) throw err;
+      throw badRequest('the client stopped sending the body');
     });
+    return { refusedLines: lines.invalid };
   } catch (err) {
     await rm(file, { force: true });
     if (err instanceof AppError && err.status === 413) res.setHeader('Connection', 'close');

@@ -72,6 +72,11 @@ export const batchPatchSchema = batchSchema.omit({ batch_id: true }).partial().s
 export const exportSchema = z.object({
   format: z.enum(['json', 'csv', 'parquet']).default('json'),
   table: z.string().max(100).optional(),
+  /** CSV cells as stored, without the formula-injection guard (see export.ts). */
+  raw: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+    .default(false)
+    .transform((v) => v === true || v === 'true' || v === '1'),
 });
 
 export const bulkOptionsSchema = z.object({
