@@ -22,6 +22,10 @@ export const envSchema = z.object({
   UPLOAD_MAX_BYTES: env.int(10 * GiB, 1),
   /** Sessions database: SQLite file (default DATA_DIR/chunked-upload/uploads.db) or postgres://… */
   UPLOAD_DB_URL: env.optionalString(),
+  /** Unfinished uploads one key may hold at once (429 above). Default 100. */
+  UPLOAD_MAX_SESSIONS_PER_KEY: env.int(100, 1),
+  /** Bytes one key's unfinished uploads may declare together (429 above). Default 100 GiB. */
+  UPLOAD_MAX_OPEN_BYTES_PER_KEY: env.int(100 * GiB, 1),
   /** Unfinished uploads untouched this long expire and are removed. Default 24h. */
   UPLOAD_EXPIRE_AFTER: env.duration('24h'),
   /** Write upload bytes with O_DIRECT where the file system takes it (falls back by itself). Default true. */
@@ -38,6 +42,8 @@ export interface Config {
   gatewayToken?: string;
   pathMode: PathMode;
   maxBytes: number;
+  maxSessionsPerKey: number;
+  maxOpenBytesPerKey: number;
   dbUrl: string;
   expireAfterMs: number;
   directIo: boolean;
@@ -60,6 +66,8 @@ export function loadUploadConfig(environment: NodeJS.ProcessEnv = process.env): 
     gatewayToken: e.UPLOAD_GATEWAY_TOKEN,
     pathMode: e.UPLOAD_PATH_MODE,
     maxBytes: e.UPLOAD_MAX_BYTES,
+    maxSessionsPerKey: e.UPLOAD_MAX_SESSIONS_PER_KEY,
+    maxOpenBytesPerKey: e.UPLOAD_MAX_OPEN_BYTES_PER_KEY,
     dbUrl: e.UPLOAD_DB_URL ?? path.join(dataDir, 'uploads.db'),
     expireAfterMs: e.UPLOAD_EXPIRE_AFTER,
     directIo: e.UPLOAD_DIRECT_IO,

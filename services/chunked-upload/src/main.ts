@@ -46,7 +46,13 @@ runMain('chunked-upload', async () => {
     outbox: events?.outbox,
     apiKeys,
     gatewayToken: config.gatewayToken,
-    policy: { pathMode: config.pathMode, maxBytes: config.maxBytes, expireAfterMs: config.expireAfterMs },
+    policy: {
+      pathMode: config.pathMode,
+      maxBytes: config.maxBytes,
+      expireAfterMs: config.expireAfterMs,
+      maxSessionsPerKey: config.maxSessionsPerKey,
+      maxOpenBytesPerKey: config.maxOpenBytesPerKey,
+    },
     port: () => port,
     readiness: async () => {
       await knex.raw('select 1');

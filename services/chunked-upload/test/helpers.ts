@@ -29,6 +29,8 @@ export interface UploadServerOptions {
   dir?: string;
   /** Listen on this port instead of an ephemeral one. */
   port?: number;
+  maxSessionsPerKey?: number;
+  maxOpenBytesPerKey?: number;
 }
 
 export interface RunningUploads {
@@ -77,6 +79,8 @@ export async function startUploads(options: UploadServerOptions = {}): Promise<R
       pathMode: options.pathMode ?? 'ignore',
       maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
       expireAfterMs: options.expireAfterMs ?? 3_600_000,
+      maxSessionsPerKey: options.maxSessionsPerKey,
+      maxOpenBytesPerKey: options.maxOpenBytesPerKey,
     },
     port: () => port,
     now: options.now,

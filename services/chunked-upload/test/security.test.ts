@@ -133,3 +133,137 @@ describe('chunked-upload: who may do what', () => {
     expect(await count()).toBe(0);
   });
 });
+
+describe('chunked-upload: limits that hold however the bytes arrive', () => {
+  let up: RunningUploads;
+  afterEach(async () => up?.close());
+  const MiB = 1024 * 1024;
+  const active = async () =>
+    Number((await up.knex('uploads').where({ status: 'active' }).count({ n: '*' }).first())?.n ?? 0);
+  const staged = async () => (await up.files.stagingEntries()).length;
+  const chunk = (index: number, body: Buffer, extra: Record<string, string> = {}) =>
+    request(up.app)
+      .post('/upload')
+      .set(auth)
+      .set({ 'X-Chunk-Index': String(index), 'X-File-Name': 'big.bin', 'X-Upload-Id': 'u1', ...extra })
+      .set('Content-Type', 'application/octet-stream')
+      .send(body);
+
+  it('counts early chunks against UPLOAD_MAX_BYTES (1,2,3,0 of 4 MiB under 10 MiB)', async () => {
+    up = await startUploads({ maxBytes: 10 * MiB });
+    const four = Buffer.alloc(4 * MiB, 7);
+    const statuses: number[] = [];
+    for (const i of [1, 2, 3, 0]) statuses.push((await chunk(i, four, { 'X-Chunk-Total': '4' })).status);
+    expect(statuses).toContain(413);
+    // Nothing past the limit was ever published.
+    const published = walk(up.uploadDir);
+    for (const f of published)
+      expect(require('node:fs').statSync(`${up.uploadDir}/${f}`).size).toBeLessThanOrEqual(10 * MiB);
+  });
+
+  it('refuses a final concatenation that lists one partial twice', async () => {
+    up = await startUploads();
+    const part = await request(up.app)
+      .post('/files')
+      .set(tus)
+      .set({
+        'Upload-Length': '4',
+        'Upload-Concat': 'partial',
+        'Content-Type': 'application/offset+octet-stream',
+      })
+      .send(Buffer.from('abcd'))
+      .expect(201);
+    const url = part.headers.location!;
+    await request(up.app)
+      .post('/files')
+      .set(tus)
+      .set('Upload-Concat', `final;${Array(9).fill(url).join(' ')}`)
+      .expect(400);
+    expect(await active()).toBe(1);
+  });
+
+  it('leaves no session and no file behind a refused creation', async () => {
+    up = await startUploads({ pathMode: 'allow-paths' });
+    // 413: the body is longer than Upload-Length; 415: a body of the wrong type.
+    await request(up.app)
+      .post('/files')
+      .set(tus)
+      .set({
+        'Upload-Length': '3',
+        'Upload-Metadata': meta('a/x.bin'),
+        'Content-Type': 'application/offset+octet-stream',
+      })
+      .send(Buffer.from('too long'))
+      .expect(413);
+    await request(up.app)
+      .post('/files')
+      .set(tus)
+      .set({ 'Upload-Length': '3', 'Upload-Metadata': meta('a/x.bin'), 'Content-Type': 'text/plain' })
+      .send('abc')
+      .expect(415);
+    // 400: a folder that is a symbolic link out of the upload dir.
+    const { symlinkSync, mkdtempSync } = require('node:fs');
+    const outside = mkdtempSync(`${require('node:os').tmpdir()}/qlab-outside-`);
+    symlinkSync(outside, `${up.uploadDir}/escape`);
+    await request(up.app)
+      .post('/files')
+      .set(tus)
+      .set({ 'Upload-Length': '3', 'Upload-Metadata': meta('escape/x.bin') })
+      .expect(400);
+    await chunk(0, Buffer.from('abc'), { 'X-File-Name': 'escape/y.bin', 'X-Upload-Id': 'u2' }).expect(400);
+    await chunk(0, Buffer.alloc(100), {
+      'X-File-Name': 'c/z.bin',
+      'X-Upload-Id': 'u3',
+      'X-Chunk-SHA256': '0'.repeat(64),
+    }).expect(400);
+    expect(await active()).toBe(0);
+    expect(await staged()).toBe(0);
+    expect(require('node:fs').readdirSync(outside)).toEqual([]);
+    // The names are free again at once.
+    await request(up.app)
+      .post('/files')
+      .set(tus)
+      .set({
+        'Upload-Length': '3',
+        'Upload-Metadata': meta('a/x.bin'),
+        'Content-Type': 'application/offset+octet-stream',
+      })
+      .send(Buffer.from('abc'))
+      .expect(201);
+    expect(walk(up.uploadDir).filter((f) => !f.startsWith('escape'))).toEqual(['a/x.bin']);
+  });
+
+  it('caps open sessions and declared bytes per key (429), and only for that key', async () => {
+    up = await startUploads({ maxSessionsPerKey: 2, maxOpenBytesPerKey: 1000 });
+    const create = (length: number, who = tus) =>
+      request(up.app).post('/files').set(who).set('Upload-Length', String(length));
+    await create(100).expect(201);
+    await create(100).expect(201);
+    const over = await create(100).expect(429);
+    expect(over.body.code).toBe('QUOTA_EXCEEDED');
+    await create(100, asCaller(ALICE)).expect(201);
+    await create(1001, asCaller(BOB)).expect(429);
+    await create(900, asCaller(BOB)).expect(201);
+    await create(101, asCaller(BOB)).expect(429);
+    await create(100, asCaller(BOB)).expect(201);
+  });
+
+  it('never writes an in-place file through a symbolic link swapped in', async () => {
+    up = await startUploads({ pathMode: 'sanitize' });
+    const seed = (index: number, body: string) =>
+      request(up.app)
+        .post('/upload')
+        .set(auth)
+        .set({ 'X-Chunk-Index': String(index), 'X-File-Name': 'grow.txt' })
+        .send(Buffer.from(body));
+    await seed(0, 'first-').expect(200);
+    const { writeFileSync, rmSync, symlinkSync, readFileSync } = require('node:fs');
+    const victim = `${up.dir}/victim.txt`;
+    writeFileSync(victim, 'precious');
+    rmSync(`${up.uploadDir}/grow.txt`);
+    symlinkSync(victim, `${up.uploadDir}/grow.txt`);
+    const res = await seed(1, 'evil');
+    expect(res.status).toBe(400);
+    expect(readFileSync(victim, 'utf8')).toBe('precious');
+  });
+});

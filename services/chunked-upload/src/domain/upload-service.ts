@@ -13,6 +13,10 @@ export interface UploadPolicy {
   maxBytes: number;
   /** An unfinished upload untouched this long expires and its bytes are removed. */
   expireAfterMs: number;
+  /** Unfinished uploads one owner may hold at once (UPLOAD_MAX_SESSIONS_PER_KEY). */
+  maxSessionsPerKey?: number;
+  /** Bytes one owner's unfinished uploads may declare (or hold) together (UPLOAD_MAX_OPEN_BYTES_PER_KEY). */
+  maxOpenBytesPerKey?: number;
 }
 
 export interface UploadServiceDeps {
@@ -54,6 +58,9 @@ export class UploadService {
    */
   async chooseTarget(clientFilename: string): Promise<string> {
     const wanted = targetPathFor(this.policy.pathMode, clientFilename, this.now());
+    // A folder that leads out of the upload dir (a symbolic link) is refused now, before any
+    // session or file exists, rather than when the finished upload is published.
+    await this.files.checkTargetFolder(wanted);
     if (this.policy.pathMode === 'allow-paths' && (await this.store.targetTaken(wanted))) {
       throw conflict(`another upload to "${wanted}" is in progress`);
     }
@@ -77,6 +84,7 @@ export class UploadService {
     fields: Pick<Upload, 'id' | 'protocol' | 'keyId' | 'clientFilename' | 'targetPath' | 'dataPath'> &
       Partial<Upload>,
   ): Promise<Upload> {
+    await this.checkQuota(fields.keyId, fields.length ?? 0);
     const now = this.now();
     const upload: Upload = {
       clientUploadId: null,
@@ -102,6 +110,39 @@ export class UploadService {
       throw err;
     }
     return upload;
+  }
+
+  /**
+   * One owner cannot hold the disk: a cap on open sessions and on the bytes they declare.
+   * Checked at creation (two creations at the same instant may both pass; the cap is a guard,
+   * not an accounting). Over it: 429 QUOTA_EXCEEDED, and finishing or deleting uploads frees room.
+   */
+  private async checkQuota(keyId: string, declared: number): Promise<void> {
+    const { maxSessionsPerKey, maxOpenBytesPerKey } = this.policy;
+    if (maxSessionsPerKey === undefined && maxOpenBytesPerKey === undefined) return;
+    const open = await this.store.openUsage(keyId);
+    if (maxSessionsPerKey !== undefined && open.sessions >= maxSessionsPerKey)
+      throw new AppError(
+        429,
+        'QUOTA_EXCEEDED',
+        `this key has ${open.sessions} unfinished uploads, the most allowed (UPLOAD_MAX_SESSIONS_PER_KEY); finish or delete some`,
+      );
+    if (maxOpenBytesPerKey !== undefined && open.bytes + declared > maxOpenBytesPerKey)
+      throw new AppError(
+        429,
+        'QUOTA_EXCEEDED',
+        `this key's unfinished uploads would hold ${open.bytes + declared} bytes, above ${maxOpenBytesPerKey} (UPLOAD_MAX_OPEN_BYTES_PER_KEY)`,
+      );
+  }
+
+  /**
+   * Ends an upload whose creating request was refused, so nothing of it stays: no session
+   * holding its name, no staged or empty in-place file.
+   */
+  async abandon(upload: Upload): Promise<void> {
+    await this.end(upload, 'terminated');
+    if (upload.dataPath.startsWith('files/') && upload.offset === 0)
+      await this.files.remove(upload.dataPath).catch(() => undefined);
   }
 
   /**

@@ -61,14 +61,9 @@ export function indexedcpRoutes(service: UploadService): Router {
     const hash = createHash('sha256');
     // Bytes of a chunk that is not accepted must not stay in the file (in-place files are visible).
     const undo = () => files.truncateTo(session.dataPath, session.offset);
+    const room = policy.maxBytes - session.offset - (await store.bufferedBytes(session.id));
     const result = await files
-      .writeAt(
-        session.dataPath,
-        session.offset,
-        req as AsyncIterable<Buffer>,
-        policy.maxBytes - session.offset,
-        [hash],
-      )
+      .writeAt(session.dataPath, session.offset, req as AsyncIterable<Buffer>, room, [hash])
       .catch(async (err) => {
         await undo();
         throw err;
@@ -122,13 +117,14 @@ export function indexedcpRoutes(service: UploadService): Router {
     const buffer = files.chunkBufferPath(session.id, index);
     await files.createEmpty(buffer).catch(() => undefined);
     const hash = createHash('sha256');
-    const result = await files.writeAt(
-      buffer,
-      0,
-      req as AsyncIterable<Buffer>,
-      policy.maxBytes - session.offset,
-      [hash],
-    );
+    // Chunks waiting in buffers count against UPLOAD_MAX_BYTES as much as written ones.
+    const room = policy.maxBytes - session.offset - (await store.bufferedBytes(session.id));
+    const result = await files
+      .writeAt(buffer, 0, req as AsyncIterable<Buffer>, room, [hash])
+      .catch(async (err) => {
+        await files.remove(buffer);
+        throw err;
+      });
     const digest = hash.digest('hex');
     if (result.interrupted || (sha && sha !== digest)) {
       await files.remove(buffer);
@@ -191,6 +187,9 @@ export function indexedcpRoutes(service: UploadService): Router {
       () => undefined,
       { takeOver: false },
     );
+    // A session this request made, ended again if its first chunk is refused: a refused
+    // request leaves no session holding the name, and no file.
+    let createdNow: Upload | undefined;
     try {
       let session = await store.findIndexedcp(keyId, clientFilename, h['x-upload-id'] ?? null);
       let duplicate = false;
@@ -244,7 +243,10 @@ export function indexedcpRoutes(service: UploadService): Router {
           });
         }
       } else {
-        if (!session) session = await createSession(keyId, clientFilename, h);
+        if (!session) {
+          session = await createSession(keyId, clientFilename, h);
+          createdNow = session;
+        }
         if (total !== undefined && session.totalChunks !== null && session.totalChunks !== total) {
           throw conflict(
             `X-Chunk-Total ${total} differs from the ${session.totalChunks} this upload started with`,
@@ -286,6 +288,7 @@ export function indexedcpRoutes(service: UploadService): Router {
         complete: session.status === 'complete',
       });
     } catch (err) {
+      if (createdNow && (await store.chunks(createdNow.id)).length === 0) await service.abandon(createdNow);
       if (err instanceof TooManyBytes) {
         res.setHeader('Connection', 'close');
         throw payloadTooLarge(`upload is larger than UPLOAD_MAX_BYTES (${policy.maxBytes})`);

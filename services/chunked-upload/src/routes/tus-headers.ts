@@ -93,5 +93,8 @@ export function parseConcat(
     .map((url) => url.replace(/\/+$/, '').split('/').pop() ?? '');
   if (ids.length === 0 || ids.some((id) => !/^[0-9a-f]{32}$/.test(id)))
     throw badRequest('Upload-Concat lists an invalid upload URL');
+  // One partial listed many times would be copied many times (disk amplification).
+  if (new Set(ids).size !== ids.length)
+    throw badRequest('Upload-Concat lists a partial upload more than once');
   return { kind: 'final', ids };
 }

@@ -164,6 +164,11 @@ export function tusRoutes(service: UploadService): Router {
     }
     if (length > policy.maxBytes)
       throw payloadTooLarge(`Upload-Length ${length} is above Tus-Max-Size ${policy.maxBytes}`);
+    // Everything that can refuse the request is checked before anything is created.
+    const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+    if (hasBody && concat?.kind === 'final') throw badRequest('a final concatenation takes no body');
+    if (hasBody && !req.is(OCTETS))
+      throw unsupportedMediaType(`a creation request with a body needs Content-Type: ${OCTETS}`);
 
     const upload = await service.begin({
       id,
@@ -181,19 +186,26 @@ export function tusRoutes(service: UploadService): Router {
 
     if (concat?.kind === 'final') {
       let offset = 0;
-      for (const p of parts) offset += await files.copyInto(p.dataPath, upload.dataPath, offset);
-      await store.update(id, { offset });
-      const done = await service.complete({ ...upload, offset });
+      const done = await (async () => {
+        for (const p of parts) offset += await files.copyInto(p.dataPath, upload.dataPath, offset);
+        await store.update(id, { offset });
+        return service.complete({ ...upload, offset });
+      })().catch(async (err) => {
+        await service.abandon(upload);
+        throw err;
+      });
       for (const p of parts) await service.end(p, 'terminated');
       res.setHeader('Upload-Offset', String(done.offset));
       return res.status(201).end();
     }
 
-    const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
     if (hasBody) {
-      if (!req.is(OCTETS))
-        throw unsupportedMediaType(`a creation request with a body needs Content-Type: ${OCTETS}`);
-      const after = await exclusive(req, id, () => append(req, upload, 0));
+      // A body that is refused (too long, bad checksum) takes its upload with it; one that
+      // merely stops early leaves a resumable upload, as tus wants.
+      const after = await exclusive(req, id, () => append(req, upload, 0)).catch(async (err) => {
+        await service.abandon(upload);
+        throw err;
+      });
       res.setHeader('Upload-Offset', String(after.offset));
       if (after.status === 'active') res.setHeader('Upload-Expires', expires(after));
     } else {

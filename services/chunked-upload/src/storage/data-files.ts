@@ -1,6 +1,18 @@
 import type { Hash } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
-import { link, mkdir, open, readdir, realpath, rm, stat, truncate, unlink } from 'node:fs/promises';
+import {
+  type FileHandle,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  realpath,
+  rm,
+  stat,
+  truncate,
+  unlink,
+} from 'node:fs/promises';
 import path from 'node:path';
 import { conflict } from '@qlab/kit';
 import { PathRefused, resolveInside } from '../domain/path-modes';
@@ -75,6 +87,56 @@ export class DataFiles {
     return abs;
   }
 
+  /**
+   * Opens a data file without following a link anywhere on its way: a symbolic link swapped
+   * into the upload dir (for a file written in place, or a folder above it) must not send the
+   * bytes elsewhere. Node has no openat(), so: the final name is opened with O_NOFOLLOW, the
+   * folders are checked to resolve inside the upload dir, and after opening the file must be
+   * the one at that path (same device and inode), or it is refused.
+   */
+  private async openData(dataPath: string, flags: number): Promise<FileHandle> {
+    const abs = this.abs(dataPath);
+    if (!dataPath.startsWith('files/')) return open(abs, flags);
+    const rel = dataPath.slice('files/'.length);
+    await this.safeParent(rel);
+    let handle: FileHandle;
+    try {
+      handle = await open(abs, flags | constants.O_NOFOLLOW);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP')
+        throw new PathRefused(`"${rel}" is a symbolic link; uploads never write through one`);
+      throw err;
+    }
+    try {
+      await this.safeParent(rel);
+      const [opened, there] = await Promise.all([handle.stat(), lstat(abs)]);
+      if (opened.ino !== there.ino || opened.dev !== there.dev)
+        throw new PathRefused(`"${rel}" changed while it was being opened`);
+      return handle;
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  /** Refuses a target whose existing folders resolve outside the upload dir (it creates nothing). */
+  async checkTargetFolder(relInUploadDir: string): Promise<void> {
+    const abs = resolveInside(this.uploadDir, relInUploadDir);
+    let dir = path.dirname(abs);
+    // The nearest folder that exists decides where the rest would be created.
+    for (;;) {
+      const there = await realpath(dir).catch(() => undefined);
+      if (there !== undefined) {
+        const root = await realpath(this.uploadDir);
+        if (there !== root && !there.startsWith(root + path.sep))
+          throw new PathRefused(`"${relInUploadDir}" leads outside the upload directory`);
+        return;
+      }
+      if (dir === this.uploadDir || dir === path.dirname(dir)) return;
+      dir = path.dirname(dir);
+    }
+  }
+
   async existsInUploadDir(rel: string): Promise<boolean> {
     return stat(resolveInside(this.uploadDir, rel)).then(
       () => true,
@@ -87,7 +149,11 @@ export class DataFiles {
     const abs = dataPath.startsWith('files/') ? await this.safeParent(dataPath.slice(6)) : this.abs(dataPath);
     await mkdir(path.dirname(abs), { recursive: true });
     try {
-      const handle = await open(abs, 'wx');
+      // O_EXCL already refuses an existing name, links included; O_NOFOLLOW says so twice.
+      const handle = await open(
+        abs,
+        constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW,
+      );
       await handle.close();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw conflict(`"${dataPath}" already exists`);
@@ -107,11 +173,10 @@ export class DataFiles {
     limit: number,
     hashes: Hash[] = [],
   ): Promise<WriteResult> {
-    const abs = this.abs(dataPath);
-    const handle = await open(abs, 'r+');
+    const handle = await this.openData(dataPath, constants.O_RDWR);
     // A second handle for the aligned middle; the upload dir may sit on a file system without O_DIRECT.
     const direct = this.buffers.direct
-      ? await open(abs, constants.O_WRONLY | constants.O_DIRECT).catch(() => undefined)
+      ? await this.openData(dataPath, constants.O_WRONLY | constants.O_DIRECT).catch(() => undefined)
       : undefined;
     const writer = new PipelinedWriter(handle, direct, offset, this.buffers);
     let interrupted = false;
@@ -175,7 +240,12 @@ export class DataFiles {
 
   /** Cuts a data file back to the acknowledged offset (after a chunk that was not accepted). */
   async truncateTo(dataPath: string, length: number): Promise<void> {
-    await truncate(this.abs(dataPath), length);
+    const handle = await this.openData(dataPath, constants.O_WRONLY);
+    try {
+      await handle.truncate(length);
+    } finally {
+      await handle.close();
+    }
   }
 
   async remove(dataPath: string): Promise<void> {

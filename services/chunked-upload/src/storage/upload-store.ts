@@ -170,6 +170,15 @@ export class UploadStore {
     return r ? { uploadId, index, size: Number(r.size), sha256: r.sha256, state: r.state } : undefined;
   }
 
+  /** Bytes of an upload's chunks that arrived early and wait in buffers. */
+  async bufferedBytes(uploadId: string): Promise<number> {
+    const r = (await this.knex('upload_chunks')
+      .where({ upload_id: uploadId, state: 'buffered' })
+      .sum({ b: 'size' })
+      .first()) as { b: number | string | null } | undefined;
+    return Number(r?.b ?? 0);
+  }
+
   async putChunk(c: ChunkRecord, db: Knex | Knex.Transaction = this.knex): Promise<void> {
     await db('upload_chunks')
       .insert({ upload_id: c.uploadId, chunk_index: c.index, size: c.size, sha256: c.sha256, state: c.state })
