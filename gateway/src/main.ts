@@ -1,7 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createLogger, Lifecycle, listen, openDatabase, parseDbUrl, runMain, stopOnSignals } from '@qlab/kit';
+import {
+  createLogger,
+  Lifecycle,
+  listen,
+  openDatabase,
+  parseDbUrl,
+  privateDir,
+  runMain,
+  stopOnSignals,
+} from '@qlab/kit';
 import { createGateway } from './app';
 import { loadGatewayConfig } from './config';
 import { EventsSocket } from './events-socket';
@@ -12,6 +21,7 @@ runMain('gateway', async () => {
   const logger = createLogger({ service: 'gateway', level: config.logLevel });
   const life = new Lifecycle(logger);
   stopOnSignals(life, logger);
+  privateDir(config.dataDir);
   mkdirSync(config.dataDir, { recursive: true });
   const knex = await openDatabase({
     target: parseDbUrl(path.join(config.dataDir, 'keys.db')),
@@ -30,7 +40,11 @@ runMain('gateway', async () => {
       : `qlab_${randomBytes(32).toString('base64url')}`;
     await keys.ensure(key, ['read', 'write', 'admin'], 'bootstrap (generated)');
     writeFileSync(file, `${key}\n`, { mode: 0o600 });
-    logger.warn({ file }, `no API key configured: generated an admin key: ${key}`);
+    // The key itself stays in the file: logs are copied and shipped further than a 0600 file.
+    logger.warn(
+      { file, keyPrefix: `${key.slice(0, 9)}…` },
+      'no API key configured: generated an admin key (read it from the file)',
+    );
   }
   const events = new EventsSocket(config.mqttUrl);
   life.add('events', () => events.close());

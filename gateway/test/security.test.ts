@@ -131,6 +131,25 @@ describe('gateway: scope on the canonical path and the effective method', () => 
     expect((await call('/api/keys/', ADMIN)).status).toBe(200);
   });
 
+  test('key names must be UTF-8, and key bodies strict', async () => {
+    const mint = (body: Uint8Array | string) =>
+      call('/api/keys', ADMIN, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const bad = Uint8Array.from([
+      ...Buffer.from('{"name":"'),
+      0xff,
+      0xfe,
+      ...Buffer.from('","scopes":["read"]}'),
+    ]);
+    const res = await mint(bad);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { code: string }).code).toBe('INVALID_UTF8');
+    expect((await mint('{"name":"x","scopes":["read"],"extra":1}')).status).toBe(400);
+    expect((await mint('{"name":"x","scopes":["root"]}')).status).toBe(400);
+    expect((await mint(`{"name":"${'x'.repeat(20_000)}"}`)).status).toBe(413);
+    const names = ((await (await call('/api/keys', ADMIN)).json()) as { keys: { name: string }[] }).keys;
+    expect(names.some((k) => k.name.includes('\ufffd'))).toBe(false);
+  });
+
   test('a method override is judged as the method it asks for, and only POST may carry one', async () => {
     const created = await call('/api/uploads/files', WRITER, {
       method: 'POST',

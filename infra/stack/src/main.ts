@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { privateDir } from '@qlab/kit';
 import { STACK_SERVICES } from './services';
 import { startStack } from './stack';
 
@@ -10,6 +11,7 @@ import { startStack } from './stack';
 async function main() {
   const root = path.resolve(__dirname, '../../..');
   const dataDir = path.resolve(process.env.DATA_DIR ?? path.join(root, 'data'));
+  privateDir(dataDir);
   const print = (line: string) => process.stdout.write(`${line}\n`);
   const fromSource = process.env.QLAB_STACK_FROM_SOURCE === '1';
   print(`qlab: starting ${STACK_SERVICES.length} service(s), data in ${dataDir}`);
@@ -32,10 +34,14 @@ async function main() {
     const key = existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : undefined;
     print('');
     print(`Everything is behind the gateway at ${gateway.url} (one API: ${gateway.url}/docs).`);
+    // Keys stay in their files: terminal output ends up in scrollback, logs and screenshots.
     print(
-      key ? `API key (admin, kept in ${keyFile}):\n  ${key}` : 'API key: the one you set in GATEWAY_API_KEYS',
+      key
+        ? `API key (admin): ${key.slice(0, 9)}… in ${keyFile}`
+        : 'API key: the one you set in GATEWAY_API_KEYS',
     );
-    print(`Try: curl -H "X-API-Key: <key>" ${gateway.url}/api/db/overview   ·   pnpm demo`);
+    print(`Each service's own token (for its direct port): ${path.join(dataDir, 'tokens')}/<service>`);
+    print(`Try: curl -H "X-API-Key: $(cat ${keyFile})" ${gateway.url}/api/db/overview   ·   pnpm demo`);
   }
   print('Press Ctrl-C to stop.');
   print('qlab: ready');

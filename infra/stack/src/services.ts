@@ -10,8 +10,12 @@ export interface StackService {
   portEnv: string;
   /** Extra environment for this service. */
   env?: Record<string, string>;
-  /** Environment that depends on the stack's data dir or the caller's environment. */
-  envFromStack?: (ctx: { dataDir: string; env: NodeJS.ProcessEnv }) => Record<string, string>;
+  /**
+   * The variable the service reads its API token from. The stack gives it one (see
+   * service-tokens.ts) and passes the same to the services started after it as
+   * <SERVICE>_TOKEN, which is how the gateway and job-worker call it.
+   */
+  tokenEnv?: string;
 }
 
 /** Every service that exists; each issue that adds a service adds a line here. */
@@ -21,19 +25,28 @@ export const STACK_SERVICES: StackService[] = [
     dir: 'services/calibration-store',
     defaultPort: 5050,
     portEnv: 'CALIBRATION_STORE_PORT',
+    tokenEnv: 'QIBO_API_TOKEN',
   },
   {
     name: 'chunked-upload',
     dir: 'services/chunked-upload',
     defaultPort: 3000,
     portEnv: 'CHUNKED_UPLOAD_PORT',
+    tokenEnv: 'UPLOAD_GATEWAY_TOKEN',
   },
-  { name: 'job-worker', dir: 'services/job-worker', defaultPort: 8100, portEnv: 'JOB_WORKER_PORT' },
+  {
+    name: 'job-worker',
+    dir: 'services/job-worker',
+    defaultPort: 8100,
+    portEnv: 'JOB_WORKER_PORT',
+    tokenEnv: 'JOBS_API_TOKEN',
+  },
   {
     name: 'quantum-tracker',
     dir: 'services/quantum-tracker',
     defaultPort: 8000,
     portEnv: 'QUANTUM_TRACKER_PORT',
+    tokenEnv: 'TRACKER_API_TOKEN',
   },
   // One analytics codebase, one process and DuckDB file per domain.
   ...(['test', 'generator', 'benchmark'] as const).map((domain, i) => ({
@@ -42,20 +55,11 @@ export const STACK_SERVICES: StackService[] = [
     defaultPort: 8200 + i,
     portEnv: `ANALYTICS_${domain.toUpperCase()}_PORT`,
     env: { ANALYTICS_DOMAIN: domain },
+    tokenEnv: 'ANALYTICS_API_TOKEN',
   })),
-  // Last: it finds every service above through the <SERVICE>_URL variables the stack passes on.
-  {
-    name: 'gateway',
-    dir: 'gateway',
-    defaultPort: 8080,
-    portEnv: 'GATEWAY_PORT',
-    // The gateway speaks to chunked-upload with that service's own key.
-    envFromStack: ({ dataDir, env }): Record<string, string> => {
-      if (env.CHUNKED_UPLOAD_TOKEN) return {};
-      if (env.UPLOAD_API_KEYS) return { CHUNKED_UPLOAD_TOKEN: env.UPLOAD_API_KEYS.split(',')[0]!.trim() };
-      return { CHUNKED_UPLOAD_TOKEN_FILE: path.join(dataDir, 'chunked-upload', 'generated-api-key') };
-    },
-  },
+  // Last: it finds every service above through the <SERVICE>_URL and <SERVICE>_TOKEN variables
+  // the stack passes on.
+  { name: 'gateway', dir: 'gateway', defaultPort: 8080, portEnv: 'GATEWAY_PORT' },
 ];
 
 /** The command that runs a service: its build output, or its source (tests, no build). */

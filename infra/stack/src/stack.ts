@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { type EmbeddedBroker, startEmbeddedBroker } from '@qlab/events';
 import { formatServiceLine } from './format-log';
+import { peerTokenVariable, serviceToken } from './service-tokens';
 import { type StackService, serviceCommand } from './services';
 
 export interface StackOptions {
@@ -18,6 +19,8 @@ export interface StackOptions {
 export interface RunningService {
   service: StackService;
   url: string;
+  /** The token it requires (DATA_DIR/tokens/<name> unless given in the environment). */
+  token?: string;
   child: ChildProcess;
 }
 
@@ -98,10 +101,17 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   try {
     for (const service of options.services) {
       const port = Number(env[service.portEnv] ?? service.defaultPort);
-      // Services find each other on the ports the stack gave them (job-worker publishes to the store).
+      // Services find each other on the ports the stack gave them, with each other's tokens
+      // (job-worker publishes to the store; the gateway calls everyone).
       const peers = Object.fromEntries(
-        running.map((r) => [`${r.service.name.toUpperCase().replace(/-/g, '_')}_URL`, r.url]),
+        running.flatMap((r) => [
+          [`${r.service.name.toUpperCase().replace(/-/g, '_')}_URL`, r.url],
+          ...(r.token ? [[peerTokenVariable(r.service.name), r.token]] : []),
+        ]),
       );
+      const token = service.tokenEnv
+        ? serviceToken(options.dataDir, service.name, env[service.tokenEnv])
+        : undefined;
       const { cmd, args } = serviceCommand(options.root, service, options.fromSource ?? false);
       const child = spawn(cmd, args, {
         cwd: options.root,
@@ -109,7 +119,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           ...peers,
           ...env,
           ...service.env,
-          ...service.envFromStack?.({ dataDir: options.dataDir, env }),
+          ...(service.tokenEnv && token ? { [service.tokenEnv]: token } : {}),
           HOST: env.HOST ?? '127.0.0.1',
           PORT: String(port),
           DATA_DIR: options.dataDir,
@@ -126,7 +136,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         if (!stopping) reportCrash(`${service.name} exited (code ${code}, signal ${signal})`);
       });
       const url = `http://127.0.0.1:${port}`;
-      running.push({ service, url, child });
+      running.push({ service, url, child, token });
       try {
         await waitHealthy(url, child, 30_000);
       } catch (err) {

@@ -71,11 +71,36 @@ describe('docker-compose.yml', () => {
       );
       return;
     }
-    const r = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], {
-      cwd: root,
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      'docker-compose',
+      ['--env-file', 'infra/compose.env.example', '-f', 'docker-compose.yml', 'config', '-q'],
+      { cwd: root, encoding: 'utf8' },
+    );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
+    // Without the tokens it refuses, naming the variable.
+    const bare = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH },
+    });
+    expect(bare.status).not.toBe(0);
+    expect(bare.stderr).toMatch(/set [A-Z_]+_TOKEN in \.env/);
+  });
+
+  it('requires every service token (VAR:?) and gives each service the one the gateway sends', () => {
+    const raw = readFileSync(path.join(root, 'docker-compose.yml'), 'utf8');
+    const gateway = (compose.services.gateway as Service).environment!;
+    for (const s of STACK_SERVICES.filter((x) => x.tokenEnv)) {
+      const own = (compose.services[s.name] as Service).environment![s.tokenEnv!]!;
+      expect([s.name, own]).toEqual([s.name, expect.stringMatching(/^\$\{[A-Z_]+:\?.+\}$/)]);
+      const peer = gateway[`${s.name.toUpperCase().replace(/-/g, '_')}_TOKEN`];
+      expect([s.name, peer]).toEqual([s.name, own]);
+    }
+    // Optional tokens are only the providers' (IBM_QUANTUM_TOKEN), never a service's.
+    const optional = [...raw.matchAll(/([A-Z_]+_TOKEN): \$\{[A-Z_]+:-\}/g)].map((m) => m[1]);
+    expect(optional).toEqual(['IBM_QUANTUM_TOKEN']);
+    const example = readFileSync(path.join(root, 'infra/compose.env.example'), 'utf8');
+    for (const v of raw.matchAll(/\$\{([A-Z_]+):\?/g)) expect(example).toContain(`${v[1]}=`);
   });
 });

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { calibrationsUpload } from '@qlab/client';
 import { subscribeEvents } from '@qlab/events';
@@ -68,10 +68,22 @@ describe('pnpm start (the local stack)', () => {
     const file = path.join(tmp.dir, 'params.json');
     writeFileSync(file, '{}');
     const configFile = path.join(tmp.dir, 'client.json');
+    // Secure by default: the direct port wants the token the stack generated and kept.
+    const tokenFile = path.join(tmp.dir, 'tokens', 'calibration-store');
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+    expect(statSync(path.join(tmp.dir, 'tokens')).mode & 0o777).toBe(0o700);
+    expect((await fetch(`http://127.0.0.1:${storePort}/calibrations/list`)).status).toBe(401);
     await calibrationsUpload('stack', 'n', [file], {
       serverUrl: `http://127.0.0.1:${storePort}`,
+      apiToken: readFileSync(tokenFile, 'utf8').trim(),
       configFile,
     });
+    // Data folders and databases are the service user's alone.
+    expect(statSync(path.join(tmp.dir, 'calibration-store')).mode & 0o777).toBe(0o700);
+    expect(statSync(path.join(tmp.dir, 'calibration-store', 'qibo.db')).mode & 0o777).toBe(0o600);
+    // The admin key is in its file, and not in the output.
+    const adminKey = readFileSync(path.join(tmp.dir, 'gateway', 'bootstrap-api-key'), 'utf8').trim();
+    expect(output).not.toContain(adminKey);
     await waitFor(() => events.includes('calibration.uploaded'), 10_000);
     await sub.close();
 

@@ -97,3 +97,22 @@ export function baseEnv(defaultPort: number) {
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   };
 }
+
+/** 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h)
+  );
+}
+
+/**
+ * Secure by default: a service that other machines can reach must require its token. Throws
+ * one line naming the variable when HOST is not loopback and the token is missing.
+ */
+export function requireTokenOffLoopback(host: string, token: string | undefined, variable: string): void {
+  if (token || isLoopback(host)) return;
+  throw new ConfigError([
+    `${variable}: required when HOST is not a loopback address (HOST=${host}); set it to a long random string and give the same to the gateway`,
+  ]);
+}

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import type { Logger } from './logger';
+import { privateFiles } from './private-files';
 
 export type { Knex };
 
@@ -103,6 +104,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Knex> 
       pool: { min: 0, max: options.pgPoolMax ?? 10 },
     });
     if (target.searchPath) await knex.raw('create schema if not exists ??', [target.searchPath]);
+  }
+  if (target.client === 'sqlite' && target.filename !== ':memory:') {
+    const f = target.filename;
+    privateFiles(f, `${f}-wal`, `${f}-shm`);
   }
   try {
     await knex.migrate.latest({ migrationSource: inlineMigrations(options.migrations) });

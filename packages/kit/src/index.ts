@@ -1,5 +1,5 @@
 export { bearerAuth, bearerToken, CALLER_KEY_ID_HEADER, constantTimeEqual, isOpenRequest } from './auth';
-export { baseEnv, ConfigError, env, loadConfig } from './config';
+export { baseEnv, ConfigError, env, isLoopback, loadConfig, requireTokenOffLoopback } from './config';
 export { type DbTarget, isPostgres, type Knex, type Migration, openDatabase, parseDbUrl } from './db';
 export {
   AppError,
@@ -30,6 +30,7 @@ export { createLogger, type Logger, silentLogger } from './logger';
 export { createMetrics, type Metrics } from './metrics';
 export { type MultipartFile, type MultipartLimits, receiveMultipart } from './multipart';
 export { type OpenApiDocument, problemResponse, problemSchema, withKitPaths } from './openapi';
+export { privateDir, privateFiles } from './private-files';
 export { publicUrl } from './public-url';
 export { canonicalTarget, effectiveMethod, isCorsPreflight } from './request-target';
 export { runMain } from './run-main';

@@ -21,6 +21,8 @@ export function exitOnUnhandled(service: string): void {
  */
 export function runMain(service: string, main: () => Promise<void>): void {
   exitOnUnhandled(service);
+  // Data, keys and tokens are for this user only: new files 0600, new folders 0700.
+  process.umask(0o077);
   main().catch((err: unknown) => {
     if (err instanceof ConfigError) {
       process.stderr.write(`${service}: ${err.message}\n`);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { baseEnv, ConfigError, env, loadConfig } from '@qlab/kit';
+import { baseEnv, ConfigError, env, loadConfig, requireTokenOffLoopback } from '@qlab/kit';
 import { z } from 'zod';
 import type { DomainName } from './domain/domains';
 
@@ -72,6 +72,7 @@ export function loadAnalyticsConfig(argv: string[], environment: NodeJS.ProcessE
       `ANALYTICS_DOMAIN (or --domain) is required: test, generator or benchmark\n${USAGE}`,
     ]);
   const domain = e.ANALYTICS_DOMAIN;
+  requireTokenOffLoopback(e.HOST, e.ANALYTICS_API_TOKEN, 'ANALYTICS_API_TOKEN');
   const dataDir = path.resolve(e.DATA_DIR, 'analytics');
   return {
     domain,

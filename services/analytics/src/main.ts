@@ -1,7 +1,6 @@
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { eventsHealth, startServiceEvents } from '@qlab/events';
-import { createLogger, Lifecycle, listen, runMain, stopOnSignals } from '@qlab/kit';
+import { createLogger, Lifecycle, listen, privateDir, privateFiles, runMain, stopOnSignals } from '@qlab/kit';
 import { createApp } from './app';
 import { loadAnalyticsConfig, USAGE } from './config';
 import { openDomain } from './open-domain';
@@ -17,7 +16,8 @@ runMain('analytics', async () => {
   const life = new Lifecycle(logger);
   stopOnSignals(life, logger);
 
-  await mkdir(path.dirname(config.dbPath), { recursive: true });
+  privateDir(path.dirname(config.dbPath));
+  privateFiles(config.dbPath, `${config.dbPath}.wal`);
   let kick: () => void = () => undefined;
   const domain = await openDomain(config, () => kick());
   life.add('duckdb', async () => domain.db.close());

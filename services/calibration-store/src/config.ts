@@ -2,7 +2,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { baseEnv, ConfigError, env, loadConfig } from '@qlab/kit';
+import { baseEnv, ConfigError, env, loadConfig, requireTokenOffLoopback } from '@qlab/kit';
 import { z } from 'zod';
 
 const MB = 1024 * 1024;
@@ -100,6 +100,7 @@ export function loadCalibrationConfig(argv: string[], environment: NodeJS.Proces
   if (flagToken !== undefined && flagToken !== '') persistToken(tokenFile, flagToken);
   const apiToken = flagToken || e.QIBO_API_TOKEN || readPersistedToken(tokenFile);
 
+  requireTokenOffLoopback(e.HOST, apiToken, 'QIBO_API_TOKEN');
   const dataDir = path.resolve(e.DATA_DIR, 'calibration-store');
   return {
     host: e.HOST,

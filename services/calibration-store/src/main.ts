@@ -1,5 +1,14 @@
 import { eventsHealth, startServiceEvents } from '@qlab/events';
-import { createLogger, Lifecycle, listen, openDatabase, parseDbUrl, runMain, stopOnSignals } from '@qlab/kit';
+import {
+  createLogger,
+  Lifecycle,
+  listen,
+  openDatabase,
+  parseDbUrl,
+  privateDir,
+  runMain,
+  stopOnSignals,
+} from '@qlab/kit';
 import { createApp } from './app';
 import { loadCalibrationConfig, USAGE } from './config';
 import { BlobStore } from './storage/blob-store';
@@ -15,6 +24,7 @@ runMain('calibration-store', async () => {
   const logger = createLogger({ service: 'calibration-store', level: config.logLevel });
   const life = new Lifecycle(logger);
   stopOnSignals(life, logger);
+  privateDir(config.dataDir);
 
   const knex = await openDatabase({ target: parseDbUrl(config.dbUrl), migrations, logger });
   life.add('database', () => knex.destroy());

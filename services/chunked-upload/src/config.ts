@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { baseEnv, env, loadConfig } from '@qlab/kit';
+import { baseEnv, env, loadConfig, requireTokenOffLoopback } from '@qlab/kit';
 import { z } from 'zod';
 import { PATH_MODES, type PathMode } from './domain/path-modes';
 
@@ -57,6 +57,11 @@ export function loadUploadConfig(environment: NodeJS.ProcessEnv = process.env): 
   const keys = e.UPLOAD_API_KEYS?.split(',')
     .map((k) => k.trim())
     .filter(Boolean);
+  requireTokenOffLoopback(
+    e.HOST,
+    e.UPLOAD_GATEWAY_TOKEN ?? (keys && keys.length > 0 ? 'keys' : undefined),
+    'UPLOAD_GATEWAY_TOKEN (or UPLOAD_API_KEYS)',
+  );
   return {
     host: e.HOST,
     port: e.PORT,

@@ -1,5 +1,14 @@
 import { startServiceEvents } from '@qlab/events';
-import { createLogger, Lifecycle, listen, openDatabase, parseDbUrl, runMain, stopOnSignals } from '@qlab/kit';
+import {
+  createLogger,
+  Lifecycle,
+  listen,
+  openDatabase,
+  parseDbUrl,
+  privateDir,
+  runMain,
+  stopOnSignals,
+} from '@qlab/kit';
 import { generatedKey } from './api-keys';
 import { createApp } from './app';
 import { loadUploadConfig } from './config';
@@ -12,6 +21,7 @@ runMain('chunked-upload', async () => {
   const logger = createLogger({ service: 'chunked-upload', level: config.logLevel });
   const life = new Lifecycle(logger);
   stopOnSignals(life, logger);
+  privateDir(config.dataDir);
 
   const knex = await openDatabase({ target: parseDbUrl(config.dbUrl), migrations, logger });
   life.add('database', () => knex.destroy());

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { baseEnv, env, loadConfig } from '@qlab/kit';
+import { baseEnv, env, loadConfig, requireTokenOffLoopback } from '@qlab/kit';
 import { z } from 'zod';
 
 export const serverEnv = z.object({
@@ -32,6 +32,7 @@ export type ServerConfig = ReturnType<typeof loadServerConfig>;
 
 export function loadServerConfig(environment: NodeJS.ProcessEnv = process.env) {
   const e = loadConfig(serverEnv, environment);
+  requireTokenOffLoopback(e.HOST, e.JOBS_API_TOKEN, 'JOBS_API_TOKEN');
   const dataDir = path.resolve(e.DATA_DIR, 'job-worker');
   return {
     host: e.HOST,

@@ -1,5 +1,14 @@
 import { startServiceEvents } from '@qlab/events';
-import { createLogger, Lifecycle, listen, openDatabase, parseDbUrl, runMain, stopOnSignals } from '@qlab/kit';
+import {
+  createLogger,
+  Lifecycle,
+  listen,
+  openDatabase,
+  parseDbUrl,
+  privateDir,
+  runMain,
+  stopOnSignals,
+} from '@qlab/kit';
 import { createApp } from './app';
 import { loadServerConfig } from './config';
 import { JobRepository } from './storage/job-repository';
@@ -13,6 +22,7 @@ runMain('job-worker', async () => {
   const logger = createLogger({ service: 'job-worker', level: config.logLevel });
   const life = new Lifecycle(logger);
   stopOnSignals(life, logger, 60_000);
+  privateDir(config.storageDir);
 
   const knex = await openDatabase({ target: parseDbUrl(config.dbUrl), migrations, logger });
   life.add('database', () => knex.destroy());

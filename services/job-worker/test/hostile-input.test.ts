@@ -27,7 +27,8 @@ function raw(url: string, bytes: string | Buffer, endAfter = true): Promise<stri
 
 const form = (parts: string[], boundary = 'XB') =>
   `${parts.map((p) => `--${boundary}\r\n${p}`).join('\r\n')}\r\n--${boundary}--\r\n`;
-const field = (name: string, value: string) => `Content-Disposition: form-data; name="${name}"\r\n\r\n${value}`;
+const field = (name: string, value: string) =>
+  `Content-Disposition: form-data; name="${name}"\r\n\r\n${value}`;
 const file = (name: string, content: string, field = 'file') =>
   `Content-Disposition: form-data; name="${field}"; filename="${name}"\r\nContent-Type: text/plain\r\n\r\n${content}`;
 
@@ -90,7 +91,9 @@ describe('job-worker against hostile input', () => {
     expect(jobDirs()).toEqual([]);
     expect(await count()).toBe(0);
     // Hostile names that are fine once reduced to a base name are kept as that base name.
-    const ok = await post(form([field('task_type', 'x'), file('../../etc/passwd', 'p'), file('..\\win.ini', 'w')]));
+    const ok = await post(
+      form([field('task_type', 'x'), file('../../etc/passwd', 'p'), file('..\\win.ini', 'w')]),
+    );
     expect(ok.status).toBe(201);
     const job = (await ok.json()) as { job_id: string; input_files: { relative_path: string }[] };
     expect(job.input_files.map((f) => f.relative_path).sort()).toEqual(['input/passwd', 'input/win.ini']);
@@ -101,10 +104,12 @@ describe('job-worker against hostile input', () => {
     const json = (body: string | Uint8Array) =>
       fetch(`${q.url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect((await json('{"task_type":"x","params":{"n":1e400}}')).status).toBe(400);
-    expect((await json(`{"task_type":"x","params":${'{"a":'.repeat(100)}1${'}'.repeat(100)}}`)).status).toBe(400);
-    expect((await json(Uint8Array.from([...Buffer.from('{"task_type":"'), 0xff, ...Buffer.from('"}')]))).status).toBe(
+    expect((await json(`{"task_type":"x","params":${'{"a":'.repeat(100)}1${'}'.repeat(100)}}`)).status).toBe(
       400,
     );
+    expect(
+      (await json(Uint8Array.from([...Buffer.from('{"task_type":"'), 0xff, ...Buffer.from('"}')]))).status,
+    ).toBe(400);
     expect(await count()).toBe(0);
   });
 
@@ -127,7 +132,9 @@ describe('job-worker against hostile input', () => {
     const asJson = await put('output/result.json', '{"a":1}', { 'content-type': 'application/json' });
     expect(asJson.status).toBe(201);
     expect(((await asJson.json()) as { size: number }).size).toBe(7);
-    const asForm = await put('output/form.txt', 'a=1&b=2', { 'content-type': 'application/x-www-form-urlencoded' });
+    const asForm = await put('output/form.txt', 'a=1&b=2', {
+      'content-type': 'application/x-www-form-urlencoded',
+    });
     expect(((await asForm.json()) as { size: number }).size).toBe(7);
     // Declared and undeclared (chunked) bodies over the limit are 413, and nothing is kept.
     expect((await put('output/big.bin', 'x'.repeat(1001))).status).toBe(413);
@@ -142,7 +149,9 @@ describe('job-worker against hostile input', () => {
     expect((await put('output/%2E%2E/input/x', 'evil')).status).toBe(400);
     expect((await put('output/sub/../../input/x', 'evil')).status).toBe(400);
     expect((await put('input/x', 'evil')).status).toBe(400);
-    const files = (await (await fetch(`${q.url}/jobs/${job_id}/files`)).json()) as { files: { path: string }[] };
+    const files = (await (await fetch(`${q.url}/jobs/${job_id}/files`)).json()) as {
+      files: { path: string }[];
+    };
     expect(files.files.map((f) => f.path).sort()).toEqual(['output/form.txt', 'output/result.json']);
     const left = readdirSync(path.join(q.dir, 'jobs', job_id, 'output'));
     expect(left.filter((n) => n.endsWith('.part'))).toEqual([]);

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { baseEnv, ConfigError, env, loadConfig } from '@qlab/kit';
+import { baseEnv, ConfigError, env, loadConfig, requireTokenOffLoopback } from '@qlab/kit';
 import { z } from 'zod';
 
 export const envSchema = z.object({
@@ -47,6 +47,7 @@ export function loadTrackerConfig(environment: NodeJS.ProcessEnv): Config {
   if (e.IBM_QUANTUM_INSTANCE && !e.IBM_QUANTUM_INSTANCE.startsWith('crn:')) {
     throw new ConfigError(['IBM_QUANTUM_INSTANCE: must be an instance CRN starting with crn:']);
   }
+  requireTokenOffLoopback(e.HOST, e.TRACKER_API_TOKEN, 'TRACKER_API_TOKEN');
   const dataDir = path.resolve(e.DATA_DIR, 'quantum-tracker');
   return {
     host: e.HOST,

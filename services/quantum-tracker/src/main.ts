@@ -1,5 +1,14 @@
 import { startServiceEvents } from '@qlab/events';
-import { createLogger, Lifecycle, listen, openDatabase, parseDbUrl, runMain, stopOnSignals } from '@qlab/kit';
+import {
+  createLogger,
+  Lifecycle,
+  listen,
+  openDatabase,
+  parseDbUrl,
+  privateDir,
+  runMain,
+  stopOnSignals,
+} from '@qlab/kit';
 import { AnswerCache } from './answer-cache';
 import { createApp } from './app';
 import { loadTrackerConfig } from './config';
@@ -14,6 +23,7 @@ runMain('quantum-tracker', async () => {
   const logger = createLogger({ service: 'quantum-tracker', level: config.logLevel });
   const life = new Lifecycle(logger);
   stopOnSignals(life, logger);
+  privateDir(config.dataDir);
 
   const knex = await openDatabase({ target: parseDbUrl(config.dbUrl), migrations, logger });
   life.add('database', () => knex.destroy());

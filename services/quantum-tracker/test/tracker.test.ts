@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { OUTBOX_TABLE } from '@qlab/events';
 import { waitFor } from '@qlab/testkit';
 import WebSocket from 'ws';
@@ -41,6 +42,29 @@ describe('with no provider configured', () => {
     expect(dash.recent_jobs).toEqual([]);
     expect((await post(`${t.url}/api/v1/dashboard/refresh`)).body.synced).toEqual([]);
     expect((await get(`${t.url}/api/v1/jobs/nope`)).status).toBe(404);
+  });
+
+  test('answers (refuses) an upgrade on a path that is not a socket, at once', async () => {
+    const { port } = new URL(t.url);
+    for (const target of ['/health', '/api/v1/jobs', '/api/v1/ws/nope']) {
+      const answer = await new Promise<string>((resolve) => {
+        const s = connect(Number(port), '127.0.0.1', () =>
+          s.write(
+            `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+          ),
+        );
+        let got = '';
+        s.on('data', (d) => {
+          got += d.toString();
+        });
+        s.on('close', () => resolve(got));
+        s.setTimeout(3000, () => {
+          s.destroy();
+          resolve(`TIMEOUT ${got}`);
+        });
+      });
+      expect([target, answer.slice(0, 12)]).toEqual([target, 'HTTP/1.1 404']);
+    }
   });
 });
 
