@@ -1,6 +1,7 @@
 import type { OpenApiDocument } from '@qlab/kit';
 import type { Upstream, UpstreamId } from './config';
 import { gatewayOpenApi } from './openapi';
+import { MOUNTS, scopeForProxied } from './proxy';
 import { fetchJson } from './upstream-client';
 
 const KIT_PATHS = new Set(['/health', '/ready', '/metrics', '/openapi.json', '/docs']);
@@ -38,11 +39,19 @@ export function mergedOpenApi(upstreams: Upstream[], timeoutMs: number): () => P
         (d.data.paths ?? {}) as Record<string, Record<string, { tags?: string[] }>>,
       )) {
         const pub = publicPath(d.service, path);
-        if (!pub) continue;
+        const mount = MOUNTS.find((m) => m.service === d.service);
+        if (!pub || !mount) continue;
+        const rest = pub.slice(mount.prefix.length) || '/';
         const ops = Object.fromEntries(
           Object.entries(item).map(([method, op]) => [
             method,
-            { ...op, tags: [d.service], security: [{ apiKey: [] }] },
+            {
+              ...op,
+              tags: [d.service],
+              security: [{ apiKey: [] }],
+              // The scope the gateway will ask for (the same function decides it: proxy.ts).
+              'x-qlab-scope': scopeForProxied(mount, method.toUpperCase(), rest),
+            },
           ]),
         );
         paths[pub] = { ...(paths[pub] as object), ...ops };

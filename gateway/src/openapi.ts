@@ -13,7 +13,7 @@ export function gatewayOpenApi(): OpenApiDocument {
       title: 'qlab',
       version: '0.1.0',
       description:
-        'One API for every qlab service. Send `X-API-Key: <key>` (or `Authorization: Bearer <key>`). Scopes: read (GET), write (changes), admin (keys). Mounts: /api/store → calibration-store, /api/uploads → chunked-upload, /api/v1 → quantum-tracker (and WebSockets /api/v1/ws/*), /api/jobs → job-worker, /api/db/{test|generator|benchmark} → analytics. Live events: WebSocket /api/events?topic=qlab/#.',
+        'One API for every qlab service. Send `X-API-Key: <key>` (or `Authorization: Bearer <key>`). Scopes: read (GET, HEAD and the POSTs that only read), write (changes), admin (keys); every operation names its scope in `x-qlab-scope`. Mounts: /api/store → calibration-store, /api/uploads → chunked-upload, /api/v1 → quantum-tracker (and WebSockets /api/v1/ws/*), /api/jobs → job-worker, /api/db/{test|generator|benchmark} → analytics. Live events: WebSocket /api/events?topic=qlab/#.',
     },
     security: [{ apiKey: [] }],
     components: { securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' } } },
@@ -21,6 +21,7 @@ export function gatewayOpenApi(): OpenApiDocument {
       '/api/db/overview': {
         get: {
           tags: ['gateway'],
+          'x-qlab-scope': 'read',
           summary: 'Stats of every service at once (partial when one is down: completed=false)',
           responses: { 200: ok('overview'), 502: problemResponse('no service answered') },
         },
@@ -28,6 +29,7 @@ export function gatewayOpenApi(): OpenApiDocument {
       '/api/db/search': {
         post: {
           tags: ['gateway'],
+          'x-qlab-scope': 'read',
           summary:
             'Search every service: analytics records, calibrations, uploads, jobs, tracker jobs and backends',
           parameters: [
@@ -40,15 +42,22 @@ export function gatewayOpenApi(): OpenApiDocument {
       '/api/db/model/{name}': {
         get: {
           tags: ['gateway'],
+          'x-qlab-scope': 'read',
           summary: 'One model across test, generator and benchmark',
           parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
           responses: { 200: ok('{overview, recent_*}') },
         },
       },
       '/api/keys': {
-        get: { tags: ['keys'], summary: 'List keys (admin)', responses: { 200: ok('{keys}') } },
+        get: {
+          tags: ['keys'],
+          'x-qlab-scope': 'admin',
+          summary: 'List keys (admin)',
+          responses: { 200: ok('{keys}') },
+        },
         post: {
           tags: ['keys'],
+          'x-qlab-scope': 'admin',
           summary: 'Create a key {name, scopes} (admin); the key is shown once',
           responses: { 201: ok('{key, id, scopes}') },
         },
@@ -56,6 +65,7 @@ export function gatewayOpenApi(): OpenApiDocument {
       '/api/keys/{id}': {
         delete: {
           tags: ['keys'],
+          'x-qlab-scope': 'admin',
           summary: 'Revoke a key (admin)',
           parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
           responses: { 200: ok('revoked'), 404: problemResponse('no such key') },

@@ -226,6 +226,16 @@ describe('gateway against real services', () => {
     expect(doc.paths['/api/v1/dashboard/system-status']).toBeDefined();
     expect(doc.info.description).toContain('job-worker');
     expect((await call('/docs/')).status).toBe(200);
+    // Every operation names the scope the gateway asks for.
+    expect(doc.paths['/api/keys'].post['x-qlab-scope']).toBe('admin');
+    expect(doc.paths['/api/db/search'].post['x-qlab-scope']).toBe('read');
+    expect(doc.paths['/api/db/benchmark/runs/bulk'].post['x-qlab-scope']).toBe('write');
+    expect(doc.paths['/api/db/benchmark/search'].post['x-qlab-scope']).toBe('read');
+    expect(doc.paths['/api/v1/jobs'].get['x-qlab-scope']).toBe('read');
+    const unscoped = Object.entries(doc.paths as Record<string, Record<string, { 'x-qlab-scope'?: string }>>)
+      .flatMap(([p, item]) => Object.entries(item).map(([m, op]) => [p, m, op['x-qlab-scope']]))
+      .filter(([, , scope]) => !['none', 'read', 'write', 'admin'].includes(String(scope)));
+    expect(unscoped).toEqual([]);
   });
 
   test('keys are created, listed and revoked by admins, and rate limits answer 429', async () => {

@@ -30,20 +30,30 @@ export function problemResponse(description: string) {
   };
 }
 
-/** Adds the kit's own endpoints (health, ready, metrics) and shared components to a service's document. */
+/**
+ * Adds the kit's own endpoints (health, ready, metrics) and shared components to a service's
+ * document. They need no key: `x-qlab-scope: none` (the gateway names every other operation's).
+ */
 export function withKitPaths(doc: OpenApiDocument): OpenApiDocument {
   const json = (description: string) => ({ description, content: { 'application/json': {} } });
   return {
     ...doc,
     paths: {
       '/health': {
-        get: { tags: ['ops'], summary: 'Liveness', security: [], responses: { 200: json('alive') } },
+        get: {
+          tags: ['ops'],
+          summary: 'Liveness',
+          security: [],
+          'x-qlab-scope': 'none',
+          responses: { 200: json('alive') },
+        },
       },
       '/ready': {
         get: {
           tags: ['ops'],
           summary: 'Readiness: dependencies reachable',
           security: [],
+          'x-qlab-scope': 'none',
           responses: { 200: json('ready'), 503: problemResponse('a dependency is down') },
         },
       },
@@ -52,6 +62,7 @@ export function withKitPaths(doc: OpenApiDocument): OpenApiDocument {
           tags: ['ops'],
           summary: 'Prometheus metrics',
           security: [],
+          'x-qlab-scope': 'none',
           responses: { 200: { description: 'text exposition format' } },
         },
       },
