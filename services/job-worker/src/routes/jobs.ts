@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import {
   badRequest,
   conflict,
@@ -205,7 +206,9 @@ export function jobRoutes(deps: JobRouteDeps): Router {
     const { stream, size } = await workspace.open(job.job_id, rel);
     res.setHeader('Content-Length', String(size));
     res.attachment(path.basename(rel));
-    stream.pipe(res);
+    // pipeline, not pipe: a read error (the file removed mid-download) must not go unhandled;
+    // the response is cut off, since its headers are already out.
+    await pipeline(stream, res).catch(() => res.destroy());
   });
 
   // Remote workers store outputs here; only under output/ (judged on the resolved path, so

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import archiver from 'archiver';
 import type { Handler } from '../types';
@@ -29,12 +29,20 @@ export const archiveZip: Handler = async ({ dir, job, progress, signal }) => {
   signal.addEventListener('abort', () => zip.abort());
   zip.on('progress', (p) => progress(total === 0 ? 100 : Math.floor((p.fs.processedBytes / total) * 99)));
   zip.pipe(out);
-  for (const f of inputs)
-    zip.file(f, { name: path.relative(path.join(dir, 'input'), f).split(path.sep).join('/') });
-  await zip.finalize();
-  await done;
-  signal.throwIfAborted();
-  await rename(temp, target);
+  try {
+    for (const f of inputs)
+      zip.file(f, { name: path.relative(path.join(dir, 'input'), f).split(path.sep).join('/') });
+    await zip.finalize();
+    await done;
+    signal.throwIfAborted();
+    await rename(temp, target);
+  } catch (err) {
+    // No half-written archive stays behind a failed or cancelled job.
+    zip.abort();
+    out.destroy();
+    await rm(temp, { force: true });
+    throw err;
+  }
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(target)) hash.update(chunk as Buffer);
   return {
