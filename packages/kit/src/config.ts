@@ -88,13 +88,25 @@ export const env = {
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** Python's names, as the seeds' .env files spell them (LOG_LEVEL=INFO, WARNING, CRITICAL). */
+const PYTHON_LEVELS: Record<string, (typeof LEVELS)[number]> = { warning: 'warn', critical: 'fatal' };
+
+/** LOG_LEVEL in any case, pino's names or Python's. */
+export function logLevel() {
+  return z.preprocess(
+    (v) => (typeof v === 'string' ? (PYTHON_LEVELS[v.toLowerCase()] ?? v.toLowerCase()) : v),
+    z.enum(LEVELS).default('info'),
+  );
+}
+
 /** HOST, PORT, DATA_DIR and LOG_LEVEL: read by every service. */
 export function baseEnv(defaultPort: number) {
   return {
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: env.port(defaultPort),
     DATA_DIR: z.string().min(1).default('./data'),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    LOG_LEVEL: logLevel(),
   };
 }
 

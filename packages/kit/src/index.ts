@@ -1,5 +1,13 @@
 export { bearerAuth, bearerToken, CALLER_KEY_ID_HEADER, constantTimeEqual, isOpenRequest } from './auth';
-export { baseEnv, ConfigError, env, isLoopback, loadConfig, requireTokenOffLoopback } from './config';
+export {
+  baseEnv,
+  ConfigError,
+  env,
+  isLoopback,
+  loadConfig,
+  logLevel,
+  requireTokenOffLoopback,
+} from './config';
 export { type DbTarget, isPostgres, type Knex, type Migration, openDatabase, parseDbUrl } from './db';
 export {
   AppError,

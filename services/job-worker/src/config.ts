@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { baseEnv, env, loadConfig, requireTokenOffLoopback } from '@qlab/kit';
+import { baseEnv, env, loadConfig, logLevel, requireTokenOffLoopback } from '@qlab/kit';
 import { z } from 'zod';
 
 export const serverEnv = z.object({
@@ -82,7 +82,7 @@ export const remoteWorkerEnv = z.object({
   WORKER_ID: env.optionalString(),
   CALIBRATION_STORE_URL: env.optionalString(),
   CALIBRATION_STORE_TOKEN: env.optionalString(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: logLevel(),
 });
 
 export function loadRemoteWorkerConfig(environment: NodeJS.ProcessEnv = process.env) {

@@ -41,7 +41,18 @@ runMain('quantum-tracker', async () => {
     outbox: events?.outbox,
     logger,
     syncIntervalMs: config.syncIntervalMs,
+    detailsPerSync: config.detailsPerSync,
   });
+  if (config.aliasesUsed.length > 0)
+    logger.info(
+      { aliases: config.aliasesUsed },
+      'read the seed tracker’s variables (the qlab names win when both are set)',
+    );
+  for (const c of clients)
+    logger.info(
+      { account: c.name, baseUrl: c.baseUrl, region: c.region, backends: c.readsBackends },
+      `provider ${c.name}`,
+    );
   if (clients.length === 0) {
     logger.warn(
       'no quantum provider is configured (IBM_QUANTUM_TOKEN + IBM_QUANTUM_INSTANCE, or IONQ_API_KEY): serving no data',

@@ -13,12 +13,14 @@ export async function buildTracker(options: {
   outbox?: Outbox;
   logger: Logger;
   syncIntervalMs: number;
+  /** See TRACKER_DETAILS_PER_SYNC. */
+  detailsPerSync?: number;
   now?: () => number;
 }) {
   const { knex, clients } = options;
   for (const c of clients) {
     const exists = await knex('providers').where({ name: c.name }).first();
-    if (!exists) await knex('providers').insert({ name: c.name, region: c.region });
+    if (!exists) await knex('providers').insert({ name: c.name, provider: c.provider, region: c.region });
   }
   const hub = new LiveHub();
   hub.setMaxListeners(100);
@@ -32,6 +34,7 @@ export async function buildTracker(options: {
         hub,
         logger: options.logger,
         intervalMs: options.syncIntervalMs,
+        detailsPerSync: options.detailsPerSync,
         now: options.now,
       }),
   );

@@ -1,9 +1,20 @@
 /**
- * Test doubles of the IBM Quantum Platform (IAM + REST API) and IonQ, answering with the
- * documented response shapes (reference: quantum-providers.md). Test code only.
+ * Test doubles of the IBM Quantum Platform (IAM + Qiskit Runtime REST API) and IonQ (v0.4),
+ * built from the real shapes (qiskit-ibm-runtime's api/rest and runtime_job_v2.py, IBM's
+ * OpenAPI; IonQ's v0.4 OpenAPI) and stricter than reality where our clients could go wrong:
+ * - IBM is reached at the region's own host (the fake's `fetch` routes the real host names to
+ *   this server and refuses other hosts, as DNS and IBM would); the API version header must be
+ *   the one the official client sends; job objects have no times (only /metrics has them);
+ *   usage stays `pending` after a job completed until the test flips it; `fields` is honoured;
+ *   each API key lists only its owner's jobs.
+ * - IonQ lists jobs in no fixed order (shuffled on every call, with UUID `next` cursors),
+ *   filters by `ids`, and can answer the 52x codes its clients retry.
+ * Test code only.
  */
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import express from 'express';
+import { IBM_API_VERSION } from '../src/providers/ibm';
 
 export interface FakeIbmJob {
   id: string;
@@ -14,6 +25,13 @@ export interface FakeIbmJob {
   program?: string;
   qpu_seconds?: number;
   reason_code?: number;
+  /** /metrics timestamps.running and .finished (ISO). */
+  running?: string;
+  finished?: string;
+  /** usage.status: `pending` until IBM has counted the job. Default complete. */
+  usage_status?: 'pending' | 'complete';
+  /** The API key whose owner ran it (each key lists only its own jobs). Default the first key. */
+  owner?: string;
 }
 
 export interface FakeIbmBackend {
@@ -33,27 +51,89 @@ export interface Fault {
   times: number;
 }
 
+/** A network error as undici's fetch raises it for a host that does not resolve. */
+function unresolvable(host: string): TypeError {
+  const cause = Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+  return new TypeError('fetch failed', { cause });
+}
+
+/** Routes requests for the given real host names to a local server, telling it which host was asked. */
+function routingFetch(hosts: () => string[], port: () => number, seen: string[]): typeof fetch {
+  return async (input, init) => {
+    const u = new URL(input instanceof Request ? input.url : String(input));
+    seen.push(u.host);
+    if (!hosts().includes(u.host)) throw unresolvable(u.host);
+    const headers = new Headers(init?.headers);
+    headers.set('x-fake-host', u.host);
+    return fetch(`http://127.0.0.1:${port()}${u.pathname}${u.search}`, { ...init, headers });
+  };
+}
+
 export class FakeIbm {
   backends: FakeIbmBackend[] = [];
   jobs: FakeIbmJob[] = [];
   tokensIssued = 0;
   tokenTtlSeconds = 3600;
-  calls: { path: string; query: Record<string, string> }[] = [];
+  calls: { host: string; path: string; query: Record<string, string> }[] = [];
+  /** Every host a client tried, resolvable or not. */
+  hostsTried: string[] = [];
   fault: Fault | undefined;
   /** Tokens the API refuses (as if expired or revoked). */
   revoked = new Set<string>();
   malformed = false;
+  /** Each API answer waits this long (a slow provider). */
+  delayMs = 0;
   readonly apiKey = 'ibm-key';
-  readonly crn = 'crn:v1:bluemix:public:quantum-computing:eu-de:a/acct:inst-1::';
+  /** More keys of members of the same instance. */
+  readonly otherKeys = ['ibm-key-alice', 'ibm-key-bob'];
+  private readonly tokenOwner = new Map<string, string>();
+  readonly crn: string;
   server!: Server;
   url = '';
+
+  constructor(
+    readonly region = 'eu-de',
+    readonly cname: 'bluemix' | 'staging' = 'bluemix',
+  ) {
+    this.crn = `crn:v1:${cname}:public:quantum-computing:${region}:a/acct:inst-1::`;
+  }
+
+  /** The API host of this instance's region (qiskit-ibm-runtime default_runtime_url_resolver). */
+  get apiHost(): string {
+    return `${this.region === 'us-east' ? '' : `${this.region}.`}quantum.cloud.ibm.com`;
+  }
+
+  get iamHost(): string {
+    return this.cname === 'staging' ? 'iam.test.cloud.ibm.com' : 'iam.cloud.ibm.com';
+  }
+
+  /** A fetch that reaches this fake at the real host names (anything else does not resolve). */
+  readonly fetch: typeof fetch = routingFetch(
+    () => [
+      this.apiHost,
+      this.iamHost,
+      'quantum.cloud.ibm.com',
+      'eu-de.quantum.cloud.ibm.com',
+      'iam.cloud.ibm.com',
+    ],
+    () => (this.server.address() as { port: number }).port,
+    this.hostsTried,
+  );
 
   async start(): Promise<this> {
     const app = express();
     app.post('/identity/token', express.urlencoded({ extended: false }), (req, res) => {
+      const host = req.headers['x-fake-host'];
+      if (host !== undefined && host !== this.iamHost) {
+        res
+          .status(400)
+          .json({ errorCode: 'BXNIM0415E', errorMessage: 'Provided API key could not be found.' });
+        return;
+      }
+      const key = String(req.body.apikey ?? '');
       if (
         req.body.grant_type !== 'urn:ibm:params:oauth:grant-type:apikey' ||
-        req.body.apikey !== this.apiKey
+        (key !== this.apiKey && !this.otherKeys.includes(key))
       ) {
         res
           .status(400)
@@ -61,8 +141,10 @@ export class FakeIbm {
         return;
       }
       this.tokensIssued++;
+      const token = `tok-${this.tokensIssued}`;
+      this.tokenOwner.set(token, key);
       res.json({
-        access_token: `tok-${this.tokensIssued}`,
+        access_token: token,
         refresh_token: 'not_supported',
         token_type: 'Bearer',
         expires_in: this.tokenTtlSeconds,
@@ -70,18 +152,31 @@ export class FakeIbm {
       });
     });
     app.use('/api/v1', (req, res, next) => {
-      this.calls.push({ path: req.path, query: req.query as Record<string, string> });
+      const host = String(req.headers['x-fake-host'] ?? this.apiHost);
+      this.calls.push({ host, path: req.path, query: req.query as Record<string, string> });
+      // Another region's host does not know this instance.
+      if (host !== this.apiHost) {
+        res.status(404).json({ trace: 't', errors: [{ code: 'not_found', message: 'Instance not found' }] });
+        return;
+      }
       const token = (req.headers.authorization ?? '').replace(/^Bearer /, '');
-      if (!token.startsWith('tok-') || this.revoked.has(token)) {
+      if (!this.tokenOwner.has(token) || this.revoked.has(token)) {
         res.status(401).json({ trace: 't', errors: [{ code: 'unauthorized', message: 'Invalid token' }] });
         return;
       }
-      if (req.headers['service-crn'] !== this.crn || !req.headers['ibm-api-version']) {
+      if (req.headers['service-crn'] !== this.crn) {
         res
           .status(403)
           .json({ trace: 't', errors: [{ code: 'forbidden', message: 'No access to instance' }] });
         return;
       }
+      if (req.headers['ibm-api-version'] !== IBM_API_VERSION) {
+        res
+          .status(400)
+          .json({ trace: 't', errors: [{ code: 'bad_request', message: 'Unsupported IBM-API-Version' }] });
+        return;
+      }
+      res.locals.owner = this.tokenOwner.get(token);
       if (this.fault && this.fault.times > 0) {
         this.fault.times--;
         if (this.fault.retryAfter) res.setHeader('Retry-After', this.fault.retryAfter);
@@ -98,9 +193,14 @@ export class FakeIbm {
         res.type('json').send('{"devices": [');
         return;
       }
-      next();
+      if (this.delayMs > 0) setTimeout(next, this.delayMs);
+      else next();
     });
-    app.get('/api/v1/backends', (_req, res) => {
+    app.get('/api/v1/backends', (req, res) => {
+      // wait_time_seconds only when asked for with fields=wait_time_seconds.
+      const withWait = String(req.query.fields ?? '')
+        .split(',')
+        .includes('wait_time_seconds');
       res.json({
         devices: this.backends.map((b) => ({
           name: b.name,
@@ -110,17 +210,39 @@ export class FakeIbm {
           clops: { type: 'hardware', value: 250000 },
           processor_type: { family: 'Heron', revision: '2', segment: null },
           queue_length: b.queue_length,
-          wait_time_seconds: b.wait === undefined ? null : { average: b.wait, p50: b.wait, p95: b.wait * 3 },
+          ...(withWait
+            ? {
+                wait_time_seconds:
+                  b.wait === undefined ? null : { average: b.wait, p50: b.wait, p95: b.wait * 3 },
+              }
+            : {}),
         })),
       });
     });
+    const usageOf = (j: FakeIbmJob) =>
+      j.qpu_seconds === undefined
+        ? { qpu_charge_time_seconds: 0, status: j.usage_status ?? 'complete' }
+        : {
+            // IBM reports 0 while it is still counting (qiskit: usage() is 0 until complete).
+            qpu_charge_time_seconds: j.usage_status === 'pending' ? 0 : j.qpu_seconds,
+            status: j.usage_status ?? 'complete',
+          };
     app.get('/api/v1/jobs', (req, res) => {
-      const limit = Math.min(Number(req.query.limit ?? 200), 200);
+      const limit = Number(req.query.limit ?? 200);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 200) {
+        res
+          .status(400)
+          .json({ trace: 't', errors: [{ code: 'bad_request', message: 'limit must be 1-200' }] });
+        return;
+      }
       const offset = Number(req.query.offset ?? 0);
       const after = req.query.created_after ? Date.parse(String(req.query.created_after)) : undefined;
+      const owner = res.locals.owner as string;
+      const sign = req.query.sort === 'ASC' ? 1 : -1;
       const matching = this.jobs
+        .filter((j) => (j.owner ?? this.apiKey) === owner)
         .filter((j) => after === undefined || Date.parse(j.created) >= after)
-        .sort((a, b) => Date.parse(b.created) - Date.parse(a.created));
+        .sort((a, b) => sign * (Date.parse(a.created) - Date.parse(b.created)));
       res.json({
         jobs: matching.slice(offset, offset + limit).map((j) => ({
           id: j.id,
@@ -132,14 +254,29 @@ export class FakeIbm {
           cost: 600,
           user_id: j.user_id ?? 'IBMid-1',
           tags: ['exp'],
-          usage:
-            j.qpu_seconds === undefined
-              ? undefined
-              : { qpu_charge_time_seconds: j.qpu_seconds, status: 'complete' },
+          // No start or end time here: the job object has none (2026-04-15).
+          usage: usageOf(j),
         })),
         count: matching.length,
         limit,
         offset,
+      });
+    });
+    app.get('/api/v1/jobs/:id/metrics', (req, res) => {
+      const j = this.jobs.find(
+        (x) => x.id === req.params.id && (x.owner ?? this.apiKey) === res.locals.owner,
+      );
+      if (!j) {
+        res.status(404).json({ trace: 't', errors: [{ code: 'not_found', message: 'Job not found' }] });
+        return;
+      }
+      res.json({
+        timestamps: { created: j.created, running: j.running ?? null, finished: j.finished ?? null },
+        bss: { seconds: j.qpu_seconds ?? 0 },
+        usage: usageOf(j),
+        executions: 1,
+        num_circuits: 1,
+        qiskit_version: 'qiskit-ibm-runtime-0.45.0',
       });
     });
     app.get('/api/v1/instances/usage', (_req, res) => {
@@ -164,39 +301,69 @@ export class FakeIbm {
   }
 }
 
+export interface FakeIonqJob {
+  id: string;
+  status: string;
+  backend: string;
+  submitted_at: string;
+  started_at?: string;
+  completed_at?: string;
+  billed_us?: number;
+  /** A v0.3-shaped record: execution_time (ms) instead of v0.4's fields. */
+  v03_execution_ms?: number;
+  failure?: { code: string; message: string };
+}
+
+/** A deterministic shuffle (mulberry32), so a failure reproduces. */
+function shuffled<T>(items: T[], seed: number): T[] {
+  const out = [...items];
+  let s = seed >>> 0;
+  const rand = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = out.length - 1; i > 0; i--) {
+    const k = Math.floor(rand() * (i + 1));
+    [out[i], out[k]] = [out[k]!, out[i]!];
+  }
+  return out;
+}
+
 export class FakeIonq {
   backends: {
     backend: string;
-    status: 'available' | 'unavailable';
+    status: 'available' | 'unavailable' | 'retired';
     qubits: number;
     average_queue_time: number;
     degraded?: boolean;
+    location?: string;
   }[] = [];
-  jobs: {
-    id: string;
-    status: string;
-    backend: string;
-    submitted_at: string;
-    started_at?: string;
-    completed_at?: string;
-    billed_us?: number;
-    failure?: { code: string; message: string };
-  }[] = [];
+  jobs: FakeIonqJob[] = [];
   readonly apiKey = 'ionq-key';
+  readonly organizationId = '71d164e6-6ebe-4126-8839-f1529bb01a00';
+  /** QPU time the organization used this month, in µs. */
+  usageUs = 1_566_154.3;
+  /** List pages served (GET /jobs without ids). */
   pages = 0;
+  /** GET /jobs?ids=… calls and the ids they asked for. */
+  idCalls: string[][] = [];
+  usageQueries: Record<string, string>[] = [];
+  /** Jobs come in a new order on every call: the list has no documented order. */
+  shuffle = true;
+  private calls = 0;
+  /** A list walk is a snapshot of the order, as a cursor would see it. */
+  private readonly walks = new Map<string, { order: FakeIonqJob[]; start: number }>();
+  fault: Fault | undefined;
   server!: Server;
   url = '';
 
   async start(): Promise<this> {
     const app = express();
-    app.use((req, res, next) => {
-      if (req.headers.authorization !== `apiKey ${this.apiKey}`) {
-        res.status(401).json({ error: 'Unauthorized', message: 'Invalid key', statusCode: 401 });
-        return;
-      }
-      next();
-    });
     app.get('/v0.4/backends', (_req, res) => {
+      // Needs no key (the spec: security []).
       res.json(
         this.backends.map((b) => ({
           ...b,
@@ -205,27 +372,98 @@ export class FakeIonq {
         })),
       );
     });
+    app.use((req, res, next) => {
+      if (req.headers.authorization !== `apiKey ${this.apiKey}`) {
+        res.status(401).json({ error: 'Unauthorized', message: 'Invalid key', statusCode: 401 });
+        return;
+      }
+      if (this.fault && this.fault.times > 0) {
+        this.fault.times--;
+        if (this.fault.retryAfter) res.setHeader('Retry-After', this.fault.retryAfter);
+        res.status(this.fault.status).type('text/html').send('<html>origin error</html>');
+        return;
+      }
+      next();
+    });
+    const present = (j: FakeIonqJob) =>
+      j.v03_execution_ms !== undefined
+        ? {
+            id: j.id,
+            status: j.status,
+            target: j.backend,
+            name: 'v0.3 job',
+            request: Math.floor(Date.parse(j.submitted_at) / 1000),
+            start: j.started_at ? Math.floor(Date.parse(j.started_at) / 1000) : undefined,
+            response: j.completed_at ? Math.floor(Date.parse(j.completed_at) / 1000) : undefined,
+            execution_time: j.v03_execution_ms,
+          }
+        : {
+            id: j.id,
+            status: j.status,
+            type: 'ionq.circuit.v1',
+            backend: j.backend,
+            submitter_id: 'user-a',
+            submitted_at: j.submitted_at,
+            started_at: j.started_at ?? null,
+            completed_at: j.completed_at ?? null,
+            shots: 1000,
+            failure: j.failure ?? null,
+            stats: j.billed_us === undefined ? undefined : { billed_quantum_compute_time_us: j.billed_us },
+          };
     app.get('/v0.4/jobs', (req, res) => {
-      this.pages++;
       const limit = Number(req.query.limit ?? 100);
-      const start = req.query.next ? Number(req.query.next) : 0;
-      const sorted = [...this.jobs].sort((a, b) => Date.parse(b.submitted_at) - Date.parse(a.submitted_at));
-      const page = sorted.slice(start, start + limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+        res.status(400).json({ error: 'Bad Request', message: 'limit must be 1-100', statusCode: 400 });
+        return;
+      }
+      if (req.query.ids !== undefined) {
+        const ids = String(req.query.ids).split(',');
+        this.idCalls.push(ids);
+        res.json({ jobs: this.jobs.filter((j) => ids.includes(j.id)).map(present), next: null });
+        return;
+      }
+      let walk: { order: FakeIonqJob[]; start: number };
+      if (req.query.next !== undefined) {
+        const w = this.walks.get(String(req.query.next));
+        if (!w) {
+          res.status(400).json({ error: 'Bad Request', message: 'unknown cursor', statusCode: 400 });
+          return;
+        }
+        walk = w;
+      } else {
+        walk = { order: this.shuffle ? shuffled(this.jobs, ++this.calls) : [...this.jobs], start: 0 };
+      }
+      this.pages++;
+      const page = walk.order.slice(walk.start, walk.start + limit);
+      let next: string | null = null;
+      if (walk.start + limit < walk.order.length) {
+        next = randomUUID();
+        this.walks.set(next, { order: walk.order, start: walk.start + limit });
+      }
+      res.json({ jobs: page.map(present), next });
+    });
+    app.get('/v0.4/organizations/:org/usage', (req, res) => {
+      this.usageQueries.push(req.query as Record<string, string>);
+      const q = req.query as Record<string, string>;
+      if (req.params.org !== this.organizationId) {
+        res.status(404).json({ error: 'Not Found', message: 'no such organization', statusCode: 404 });
+        return;
+      }
+      if (!q.start_date || !q.end_date || !q.group_by || !q.modality) {
+        res.status(400).json({ error: 'Bad Request', message: 'missing parameters', statusCode: 400 });
+        return;
+      }
       res.json({
-        jobs: page.map((j) => ({
-          id: j.id,
-          status: j.status,
-          type: 'ionq.circuit.v1',
-          backend: j.backend,
-          submitter_id: 'user-a',
-          submitted_at: j.submitted_at,
-          started_at: j.started_at ?? null,
-          completed_at: j.completed_at ?? null,
-          shots: 1000,
-          failure: j.failure ?? null,
-          stats: j.billed_us === undefined ? undefined : { billed_quantum_compute_time_us: j.billed_us },
-        })),
-        next: start + limit < sorted.length ? String(start + limit) : null,
+        organization: this.organizationId,
+        group_type: q.group_by,
+        modality: q.modality,
+        time_us_total: this.usageUs,
+        amount_total: 151.31,
+        usage_unit: 'USD',
+        job_count: this.jobs.length,
+        usage_from: `${q.start_date}T00:00:00Z`,
+        usage_to: `${q.end_date}T00:00:00Z`,
+        usage_data: [],
       });
     });
     await new Promise<void>((resolve) => {

@@ -1,9 +1,10 @@
 import path from 'node:path';
 import { Outbox } from '@qlab/events';
 import { type Knex, type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
-import { tempDir } from '@qlab/testkit';
+import { pgSchemaUrl, tempDir } from '@qlab/testkit';
 import { AnswerCache } from '../src/answer-cache';
 import { createApp } from '../src/app';
+import { loadTrackerConfig } from '../src/config';
 import { withFastAnswers } from '../src/fast-answers';
 import { attachLiveSockets } from '../src/live-sockets';
 import { providerClients } from '../src/providers';
@@ -19,23 +20,44 @@ export interface RunningTracker {
   close(): Promise<void>;
 }
 
-export async function startTracker(
-  options: { ibm?: FakeIbm; ionq?: FakeIonq; apiToken?: string; price?: number } = {},
-): Promise<RunningTracker> {
+export interface TrackerTestOptions {
+  ibm?: FakeIbm;
+  /** IBM_QUANTUM_TOKEN as a user would set it (default the fake's main key). */
+  ibmToken?: string;
+  ionq?: FakeIonq;
+  /** Extra environment, as in production (IONQ_ORGANIZATION_ID, TRACKER_DETAILS_PER_SYNC, …). */
+  env?: NodeJS.ProcessEnv;
+  apiToken?: string;
+  price?: number;
+  /** Run on PostgreSQL (a schema of its own) instead of a SQLite file. */
+  pgUrl?: string;
+  now?: () => number;
+}
+
+/**
+ * The tracker as main.ts builds it, from environment variables through loadTrackerConfig, its
+ * providers reaching the fakes at the real host names (the fakes' fetch).
+ */
+export async function startTracker(options: TrackerTestOptions = {}): Promise<RunningTracker> {
   const tmp = tempDir('qlab-tracker-');
-  const knex = await openDatabase({ target: parseDbUrl(path.join(tmp.dir, 'tracker.db')), migrations });
-  const clients = providerClients({
-    ibm: options.ibm
-      ? {
-          apiKey: options.ibm.apiKey,
-          instance: options.ibm.crn,
-          apiUrl: `${options.ibm.url}/api`,
-          iamUrl: options.ibm.url,
-        }
-      : undefined,
-    ionq: options.ionq
-      ? { apiKey: options.ionq.apiKey, apiUrl: options.ionq.url, queueTimeUnitMs: 1 }
-      : undefined,
+  const pg = options.pgUrl ? pgSchemaUrl(options.pgUrl) : undefined;
+  const knex = await openDatabase({
+    target: parseDbUrl(pg ? pg.url : path.join(tmp.dir, 'tracker.db')),
+    migrations,
+  });
+  const config = loadTrackerConfig({
+    ...(options.ibm
+      ? { IBM_QUANTUM_TOKEN: options.ibmToken ?? options.ibm.apiKey, IBM_QUANTUM_INSTANCE: options.ibm.crn }
+      : {}),
+    ...(options.ionq
+      ? { IONQ_API_KEY: options.ionq.apiKey, IONQ_API_URL: options.ionq.url, IONQ_QUEUE_TIME_UNIT_MS: '1' }
+      : {}),
+    ...options.env,
+  });
+  const fetchFor = (url: string) => (options.ibm && !url.includes('127.0.0.1') ? options.ibm.fetch : fetch);
+  const clients = providerClients(config, {
+    fetch: (input, init) => fetchFor(String(input instanceof Request ? input.url : input))(input, init),
+    now: options.now,
   });
   const tracker = await buildTracker({
     knex,
@@ -43,6 +65,8 @@ export async function startTracker(
     outbox: new Outbox('quantum-tracker'),
     logger: silentLogger(),
     syncIntervalMs: 60_000,
+    detailsPerSync: config.detailsPerSync,
+    now: options.now,
   });
   const cache = new AnswerCache(() => tracker.hub.version);
   const app = createApp({
@@ -66,6 +90,7 @@ export async function startTracker(
       for (const s of tracker.syncs) await s.stop();
       sockets.close();
       await server.close();
+      if (pg) await knex.raw('drop schema if exists ?? cascade', [pg.schema]).catch(() => undefined);
       await knex.destroy();
       tmp.cleanup();
     },

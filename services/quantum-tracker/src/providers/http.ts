@@ -19,9 +19,11 @@ export interface HttpOptions {
   maxRetryWaitMs?: number;
   /** Base of the exponential backoff between tries. Default 500 ms. */
   backoffMs?: number;
+  /** Statuses tried again: each provider's own clients' list (see ibm.ts, ionq.ts). */
+  retried: ReadonlySet<number>;
+  /** The fetch to use (tests route provider hosts to a local fake). Default: global fetch. */
+  fetch?: typeof fetch;
 }
-
-const RETRIED = new Set([429, 500, 502, 503, 504, 520, 521, 522, 524]);
 
 /** Retry-After as seconds or an HTTP date, in ms. */
 export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
@@ -60,7 +62,7 @@ export async function requestJson<T>(url: string, init: RequestInit, o: HttpOpti
   for (let attempt = 1; attempt <= tries; attempt++) {
     let res: Response;
     try {
-      res = await fetch(url, { ...init, signal: AbortSignal.timeout(o.timeoutMs) });
+      res = await (o.fetch ?? fetch)(url, { ...init, signal: AbortSignal.timeout(o.timeoutMs) });
     } catch (err) {
       const e = err as Error;
       lastError = new ProviderError(
@@ -87,7 +89,7 @@ export async function requestJson<T>(url: string, init: RequestInit, o: HttpOpti
       `${res.status} ${errorText(body, res.statusText)}`,
       wait,
     );
-    if (!RETRIED.has(res.status) || attempt === tries) break;
+    if (!o.retried.has(res.status) || attempt === tries) break;
     const delay = wait ?? (o.backoffMs ?? 500) * 2 ** (attempt - 1);
     if (delay > (o.maxRetryWaitMs ?? 30_000)) break; // the sync loop waits instead
     await sleep(delay);

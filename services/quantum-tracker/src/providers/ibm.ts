@@ -2,26 +2,42 @@ import { isoTime, num, ProviderError, requestJson, str } from './http';
 import type {
   BackendSnapshot,
   BackendStatus,
+  JobDetails,
   JobSnapshot,
   JobStatus,
+  JobsContext,
   ProviderClient,
   UsageSnapshot,
 } from './types';
 
 export interface IbmOptions {
   apiKey: string;
+  /** Sync account: `ibm`, or `ibm:<label>` for a further key of the same instance. */
+  account?: string;
   /** Instance CRN, sent as Service-CRN; its 6th field is the region. */
   instance: string;
-  /** Default https://quantum.cloud.ibm.com/api (the region's host for other regions). */
-  apiUrl?: string;
-  /** Default https://iam.cloud.ibm.com */
-  iamUrl?: string;
+  /** The API base, e.g. https://eu-de.quantum.cloud.ibm.com/api (config derives it from the CRN). */
+  apiUrl: string;
+  /** e.g. https://iam.cloud.ibm.com */
+  iamUrl: string;
+  /** Read backends with this account (one account per instance does). Default true. */
+  readsBackends?: boolean;
   timeoutMs?: number;
   now?: () => number;
+  fetch?: typeof fetch;
 }
 
+/**
+ * The Qiskit Runtime REST API version this client speaks, in one place: the version
+ * qiskit-ibm-runtime pins (api/rest/base.py), whose job objects carry
+ * `usage: {qpu_charge_time_seconds, status: pending|complete}`.
+ */
 export const IBM_API_VERSION = '2026-04-15';
 const PAGE = 200;
+/** What qiskit-ibm-runtime retries (api/session.py STATUS_FORCELIST), and 429 with Retry-After. */
+const IBM_RETRIED = new Set([429, 500, 502, 503, 504, 520, 521, 522, 524]);
+/** /metrics calls at once when re-reading jobs. */
+const DETAIL_CONCURRENCY = 4;
 
 /** IBM job states (case-insensitive) to the tracker's; reference §4. */
 export function ibmJobStatus(raw: string, reasonCode?: number | null): JobStatus {
@@ -66,8 +82,22 @@ interface IbmJob {
   user_id?: string;
   tags?: string[];
   session_id?: string;
-  usage?: { qpu_charge_time_seconds?: number; seconds?: number };
-  metrics?: unknown;
+  /** 2026-04-15: {qpu_charge_time_seconds, status}; older versions {seconds}. */
+  usage?: { qpu_charge_time_seconds?: number; seconds?: number; status?: string };
+}
+
+/** GET /v1/jobs/{id}/metrics: the only place with a job's start and end (the job object has none). */
+interface IbmJobMetrics {
+  timestamps?: { created?: string | null; running?: string | null; finished?: string | null };
+  usage?: { qpu_charge_time_seconds?: number; seconds?: number; status?: string };
+}
+
+/** Billed seconds from a usage object, and whether IBM says they are final. */
+function billing(u: IbmJob['usage'] | undefined): { seconds: number | null; final: boolean } {
+  const seconds = num(u?.qpu_charge_time_seconds) ?? num(u?.seconds);
+  // Older API versions have no status: their number is all there is.
+  const final = u?.status === undefined ? seconds !== null : u.status === 'complete';
+  return { seconds, final };
 }
 
 /**
@@ -75,20 +105,28 @@ interface IbmJob {
  * token, renewed after 80 % of its life and once more on a 401.
  */
 export class IbmQuantumClient implements ProviderClient {
-  readonly name = 'ibm';
+  readonly provider = 'ibm';
+  readonly name: string;
   readonly region: string | null;
+  readonly readsBackends: boolean;
+  readonly baseUrl: string;
   private token: { value: string; renewAt: number } | undefined;
-  private readonly apiUrl: string;
   private readonly iamUrl: string;
   private readonly now: () => number;
   private readonly timeoutMs: number;
 
   constructor(private readonly o: IbmOptions) {
-    this.apiUrl = (o.apiUrl ?? 'https://quantum.cloud.ibm.com/api').replace(/\/$/, '');
-    this.iamUrl = (o.iamUrl ?? 'https://iam.cloud.ibm.com').replace(/\/$/, '');
+    this.name = o.account ?? 'ibm';
+    this.baseUrl = o.apiUrl.replace(/\/$/, '');
+    this.iamUrl = o.iamUrl.replace(/\/$/, '');
     this.now = o.now ?? Date.now;
     this.timeoutMs = o.timeoutMs ?? 20_000;
     this.region = regionOfCrn(o.instance);
+    this.readsBackends = o.readsBackends ?? true;
+  }
+
+  private http() {
+    return { provider: this.name, timeoutMs: this.timeoutMs, retried: IBM_RETRIED, fetch: this.o.fetch };
   }
 
   private async bearer(force = false): Promise<string> {
@@ -104,7 +142,7 @@ export class IbmQuantumClient implements ProviderClient {
         headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
         body,
       },
-      { provider: 'ibm', timeoutMs: this.timeoutMs },
+      this.http(),
     );
     if (!t?.access_token) throw new ProviderError('ibm', 0, 'IAM answered without an access_token');
     const ttlMs = (num(t.expires_in) ?? 3600) * 1000;
@@ -115,7 +153,7 @@ export class IbmQuantumClient implements ProviderClient {
   private async get<T>(path: string): Promise<T> {
     const call = async (force: boolean) =>
       requestJson<T>(
-        `${this.apiUrl}${path}`,
+        `${this.baseUrl}${path}`,
         {
           headers: {
             Authorization: `Bearer ${await this.bearer(force)}`,
@@ -124,7 +162,7 @@ export class IbmQuantumClient implements ProviderClient {
             Accept: 'application/json',
           },
         },
-        { provider: 'ibm', timeoutMs: this.timeoutMs },
+        this.http(),
       );
     try {
       return await call(false);
@@ -160,7 +198,12 @@ export class IbmQuantumClient implements ProviderClient {
       }));
   }
 
-  async jobs(since: Date | undefined): Promise<JobSnapshot[]> {
+  /**
+   * GET /v1/jobs, newest first (`sort=DESC` is documented), from `created_after` on. The list
+   * holds the key owner's jobs in the instance only (the spec: "the quantum program jobs you
+   * have run"), hence one account per member key.
+   */
+  async jobs({ since }: JobsContext): Promise<JobSnapshot[]> {
     const out: JobSnapshot[] = [];
     for (let offset = 0; ; offset += PAGE) {
       const q = new URLSearchParams({ limit: String(PAGE), offset: String(offset), sort: 'DESC' });
@@ -181,6 +224,7 @@ export class IbmQuantumClient implements ProviderClient {
       j.status?.toLowerCase().startsWith('cancelled - ') ? j.status : raw,
       reasonCode,
     );
+    const bill = billing(j.usage);
     return {
       id: j.id,
       backend: str(j.backend),
@@ -189,14 +233,47 @@ export class IbmQuantumClient implements ProviderClient {
       program: str(j.program?.id),
       user_id: str(j.user_id),
       created_at: isoTime(j.created) ?? new Date(this.now()).toISOString(),
+      // Not in the job object: details() reads them from /metrics.
       started_at: null,
       ended_at: null,
-      quantum_seconds: num(j.usage?.qpu_charge_time_seconds) ?? num(j.usage?.seconds),
+      quantum_seconds: bill.seconds,
+      billing_final: bill.final,
       shots: null,
       tags: Array.isArray(j.tags) ? j.tags.filter((t) => typeof t === 'string') : [],
       failure_reason: status === 'failed' ? (str(j.state?.reason) ?? raw) : null,
       session_id: str(j.session_id),
     };
+  }
+
+  /** Start, end and final billing of each job, from GET /v1/jobs/{id}/metrics (a few at once). */
+  async details(ids: string[]): Promise<JobDetails[]> {
+    const out: JobDetails[] = [];
+    const queue = [...ids];
+    const worker = async () => {
+      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+        const m = await this.get<IbmJobMetrics>(`/v1/jobs/${encodeURIComponent(id)}/metrics`).catch(
+          (err: unknown) => {
+            // A job deleted at IBM has nothing more to say: stop asking, keep what is recorded.
+            if (err instanceof ProviderError && err.status === 404) return null;
+            throw err;
+          },
+        );
+        if (m === null) {
+          out.push({ id, started_at: null, ended_at: null, quantum_seconds: null, billing_final: true });
+          continue;
+        }
+        const bill = billing(m?.usage);
+        out.push({
+          id,
+          started_at: isoTime(m?.timestamps?.running),
+          ended_at: isoTime(m?.timestamps?.finished),
+          quantum_seconds: bill.seconds,
+          billing_final: bill.final,
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DETAIL_CONCURRENCY, ids.length) }, worker));
+    return out;
   }
 
   async usage(): Promise<UsageSnapshot | null> {

@@ -1,16 +1,33 @@
 import { isoTime, num, ProviderError, requestJson, str } from './http';
-import type { BackendSnapshot, JobSnapshot, JobStatus, ProviderClient, UsageSnapshot } from './types';
+import type {
+  BackendSnapshot,
+  JobSnapshot,
+  JobStatus,
+  JobsContext,
+  ProviderClient,
+  UsageSnapshot,
+} from './types';
 
 export interface IonqOptions {
   apiKey: string;
   /** Default https://api.ionq.co/v0.4 */
   apiUrl?: string;
   timeoutMs?: number;
-  /** IonQ does not document the unit of average_queue_time; the docs' example reads as ms. */
+  /** ms per unit of average_queue_time (see IONQ_QUEUE_TIME_UNIT_MS in config.ts). Default 1. */
   queueTimeUnitMs?: number;
+  /** With it, usage() reads GET /organizations/{id}/usage. */
+  organizationId?: string;
+  /** Read the whole job list this often (IONQ_FULL_SYNC_EVERY). Default 1 h. */
+  fullSyncEveryMs?: number;
+  now?: () => number;
+  fetch?: typeof fetch;
 }
 
 const PAGE = 100;
+/** Ids per GET /jobs?ids=… (kept well under URL length limits: UUIDs are 36 characters). */
+const IDS_PER_CALL = 50;
+/** IonQ's clients retry 520–529 (qiskit-ionq, ionq-core-python), and 429/5xx with Retry-After. */
+const IONQ_RETRIED = new Set([429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 525, 526, 527, 528, 529]);
 
 export function ionqJobStatus(raw: string): JobStatus {
   switch (raw.toLowerCase()) {
@@ -41,6 +58,7 @@ interface IonqBackend {
   average_queue_time?: number;
   last_updated?: string | number;
   characterization_id?: string;
+  location?: string;
 }
 
 interface IonqJob {
@@ -62,25 +80,38 @@ interface IonqJob {
   failure?: { message?: string; error?: string; code?: string } | null;
   stats?: { billed_quantum_compute_time_us?: number };
   execution_duration_ms?: number;
+  /** v0.3: execution time in ms. */
+  execution_time?: number;
 }
 
-/** IonQ Quantum Cloud API (v0.4; v0.3 field names are read too). */
+const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+
+/**
+ * IonQ Quantum Cloud API v0.4 (v0.3 field names are read too). The job list has no
+ * documented order, so the sync never stops at "the first older job": open jobs are re-read by
+ * id, and new ones are paged until a page brings nothing unknown (and the whole list is read
+ * periodically, see the sync).
+ */
 export class IonqClient implements ProviderClient {
+  readonly provider = 'ionq';
   readonly name = 'ionq';
   readonly region = 'us';
-  private readonly apiUrl: string;
+  readonly readsBackends = true;
+  readonly baseUrl: string;
+  readonly fullReadEveryMs: number;
   private readonly timeoutMs: number;
 
   constructor(private readonly o: IonqOptions) {
-    this.apiUrl = (o.apiUrl ?? 'https://api.ionq.co/v0.4').replace(/\/$/, '');
+    this.fullReadEveryMs = o.fullSyncEveryMs ?? 3_600_000;
+    this.baseUrl = (o.apiUrl ?? 'https://api.ionq.co/v0.4').replace(/\/$/, '');
     this.timeoutMs = o.timeoutMs ?? 20_000;
   }
 
   private get<T>(path: string): Promise<T> {
     return requestJson<T>(
-      `${this.apiUrl}${path}`,
+      `${this.baseUrl}${path}`,
       { headers: { Authorization: `apiKey ${this.o.apiKey}`, Accept: 'application/json' } },
-      { provider: 'ionq', timeoutMs: this.timeoutMs },
+      { provider: 'ionq', timeoutMs: this.timeoutMs, retried: IONQ_RETRIED, fetch: this.o.fetch },
     );
   }
 
@@ -104,44 +135,60 @@ export class IonqClient implements ProviderClient {
           wait_seconds_p95: null,
           processor: null,
           degraded: b.degraded === true,
-          region: this.region,
+          // The device's site ("College Park, MD, USA"); IonQ has one API region.
+          region: str(b.location) ?? this.region,
           details: {
             last_updated: isoTime(b.last_updated),
             characterization_id: b.characterization_id ?? null,
+            location: str(b.location),
           },
         } satisfies BackendSnapshot;
       });
   }
 
-  async jobs(since: Date | undefined): Promise<JobSnapshot[]> {
-    const out: JobSnapshot[] = [];
+  private async page(query: URLSearchParams): Promise<{ jobs: IonqJob[]; next: string | null }> {
+    const page: { jobs?: IonqJob[]; next?: string | null } = await this.get(`/jobs?${query}`);
+    if (!Array.isArray(page?.jobs)) throw new ProviderError('ionq', 200, 'jobs answer has no jobs array');
+    return { jobs: page.jobs.filter((j) => typeof j?.id === 'string'), next: page.next ?? null };
+  }
+
+  async jobs(ctx: JobsContext): Promise<JobSnapshot[]> {
+    const found = new Map<string, JobSnapshot>();
+    // 1. Jobs we hold that were not finished: by id, wherever they would sit in the list.
+    for (let i = 0; i < ctx.openIds.length; i += IDS_PER_CALL) {
+      const ids = ctx.openIds.slice(i, i + IDS_PER_CALL);
+      const { jobs } = await this.page(
+        new URLSearchParams({ ids: ids.join(','), limit: String(ids.length) }),
+      );
+      for (const j of jobs) found.set(j.id, this.job(j));
+    }
+    // 2. New jobs: page until a page holds nothing we do not know (every page on a full read).
+    const full = ctx.since === undefined;
     let next: string | null = null;
+    const cursors = new Set<string>();
     for (;;) {
       const q = new URLSearchParams({ limit: String(PAGE) });
       if (next) q.set('next', next);
-      const page: { jobs?: IonqJob[]; next?: string | null } = await this.get(`/jobs?${q}`);
-      if (!Array.isArray(page?.jobs)) throw new ProviderError('ionq', 200, 'jobs answer has no jobs array');
-      let older = false;
+      const page = await this.page(q);
+      const known = await ctx.known(page.jobs.map((j) => j.id));
+      let unknown = 0;
       for (const j of page.jobs) {
-        if (typeof j?.id !== 'string') continue;
-        const job = this.job(j);
-        // Newest first: once a page reaches jobs older than `since`, the rest are older still.
-        if (since && Date.parse(job.created_at) < since.getTime()) {
-          older = true;
-          continue;
-        }
-        out.push(job);
+        if (!known.has(j.id)) unknown++;
+        if (!found.has(j.id)) found.set(j.id, this.job(j));
       }
-      next = page.next ?? null;
-      if (!next || older || page.jobs.length === 0) break;
+      next = page.next;
+      // A cursor seen twice would loop forever: the list changed under us; stop here.
+      if (!next || cursors.has(next) || page.jobs.length === 0 || (!full && unknown === 0)) break;
+      cursors.add(next);
     }
-    return out;
+    return [...found.values()];
   }
 
   private job(j: IonqJob): JobSnapshot {
     const raw = j.status ?? 'unknown';
     const status = ionqJobStatus(raw);
     const billedUs = num(j.stats?.billed_quantum_compute_time_us);
+    const executionMs = num(j.execution_duration_ms) ?? num(j.execution_time);
     return {
       id: j.id,
       backend: str(j.backend) ?? str(j.target),
@@ -149,11 +196,13 @@ export class IonqClient implements ProviderClient {
       raw_status: raw,
       program: str(j.type) ?? str(j.name),
       user_id: str(j.submitter_id),
-      created_at: isoTime(j.submitted_at ?? j.request) ?? new Date().toISOString(),
+      created_at: isoTime(j.submitted_at ?? j.request) ?? new Date((this.o.now ?? Date.now)()).toISOString(),
       started_at: isoTime(j.started_at ?? j.start),
       ended_at: isoTime(j.completed_at ?? j.response),
-      quantum_seconds:
-        billedUs === null ? (num(j.execution_duration_ms) ?? 0) / 1000 || null : billedUs / 1e6,
+      // Billed time when IonQ states it; else the execution time (v0.4 ms, v0.3 execution_time ms).
+      quantum_seconds: billedUs !== null ? billedUs / 1e6 : executionMs ? executionMs / 1000 : null,
+      // IonQ bills with the job: what a finished job says is what it costs.
+      billing_final: TERMINAL.has(status),
       shots: num(j.shots),
       tags: [],
       failure_reason: j.failure ? (j.failure.message ?? j.failure.error ?? j.failure.code ?? 'failed') : null,
@@ -161,8 +210,32 @@ export class IonqClient implements ProviderClient {
     };
   }
 
-  /** IonQ's API has no usage endpoint; usage comes from billed job time. */
+  /**
+   * GET /organizations/{id}/usage for the current UTC month (QPU time in µs), when an
+   * organization is configured; IonQ has no per-key usage endpoint otherwise.
+   */
   async usage(): Promise<UsageSnapshot | null> {
-    return null;
+    if (!this.o.organizationId) return null;
+    const now = new Date((this.o.now ?? Date.now)());
+    const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+    const to = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+    const day = (d: Date) => d.toISOString().slice(0, 10);
+    const q = new URLSearchParams({
+      start_date: day(from),
+      end_date: day(to),
+      group_by: 'project',
+      modality: 'monthly',
+    });
+    const u = await this.get<{ time_us_total?: number; usage_from?: string; usage_to?: string }>(
+      `/organizations/${encodeURIComponent(this.o.organizationId)}/usage?${q}`,
+    );
+    const us = num(u?.time_us_total);
+    if (us === null) return null;
+    return {
+      consumed_seconds: us / 1e6,
+      limit_seconds: null,
+      period_start: isoTime(u.usage_from) ?? from.toISOString(),
+      period_end: isoTime(u.usage_to) ?? to.toISOString(),
+    };
   }
 }

@@ -49,6 +49,11 @@ export interface JobSnapshot {
   ended_at: string | null;
   /** Billed quantum time, when known. */
   quantum_seconds: number | null;
+  /**
+   * The provider says the billed time is final. IBM reports usage `pending` until it has
+   * counted a job, which can come after the job completed; such jobs are re-read until then.
+   */
+  billing_final: boolean;
   shots: number | null;
   tags: string[];
   failure_reason: string | null;
@@ -62,14 +67,49 @@ export interface UsageSnapshot {
   period_end: string | null;
 }
 
+/** What the sync knows when it asks a provider for jobs. */
+export interface JobsContext {
+  /**
+   * The older of (last good sync − overlap) and the oldest unfinished job; undefined on the
+   * first sync, and on a periodic full read: read everything.
+   */
+  since: Date | undefined;
+  /** Recorded jobs of this account that are not finished yet. */
+  openIds: string[];
+  /** Of `ids`, the ones already recorded. */
+  known(ids: string[]): Promise<Set<string>>;
+}
+
+/** What a job's own record adds to the list: times and final billing (IBM /v1/jobs/{id}/metrics). */
+export interface JobDetails {
+  id: string;
+  started_at: string | null;
+  ended_at: string | null;
+  quantum_seconds: number | null;
+  billing_final: boolean;
+}
+
 export interface ProviderClient {
+  /** The provider the rows belong to: `ibm`, `ionq`. */
+  readonly provider: string;
+  /**
+   * This client's account: the provider's name for the first key, `ibm:<label>` for more keys
+   * of one instance (each sees only its owner's jobs). Sync state is kept per account.
+   */
   readonly name: string;
   readonly region: string | null;
-  backends(): Promise<BackendSnapshot[]>;
+  /** Several accounts of one instance see the same backends: only one reads them. */
+  readonly readsBackends: boolean;
+  /** The API base URL in use (logged at start). */
+  readonly baseUrl: string;
   /**
-   * Jobs created at or after `since` (all jobs when undefined), newest first as providers page
-   * them. The sync passes the older of the last sync time and the oldest unfinished job.
+   * For a job list in no documented order (IonQ): read it whole this often; between, the
+   * client stops at jobs already recorded. Absent: the list's order is documented (IBM).
    */
-  jobs(since: Date | undefined): Promise<JobSnapshot[]>;
+  readonly fullReadEveryMs?: number;
+  backends(): Promise<BackendSnapshot[]>;
+  jobs(ctx: JobsContext): Promise<JobSnapshot[]>;
+  /** Re-reads jobs whose list entry lacks times or final billing; absent when the list has it all. */
+  details?(ids: string[]): Promise<JobDetails[]>;
   usage(): Promise<UsageSnapshot | null>;
 }

@@ -19,6 +19,10 @@ export interface TrackerRouteDeps {
   cache: AnswerCache;
 }
 
+/** Whose jobs the tracker can see: each provider lists only the key owner's. */
+export const JOBS_SCOPE =
+  "Jobs are those of the configured API keys' owners: IBM's /v1/jobs lists the key owner's jobs in the instance, IonQ's the jobs the key may view. To see every member of a lab, configure each member's key (IBM_QUANTUM_TOKEN=alice:KEY,bob:KEY); backends and queues are the instance's.";
+
 export const NO_PROVIDER_NOTICE =
   'No quantum provider is configured: set IBM_QUANTUM_TOKEN and IBM_QUANTUM_INSTANCE, or IONQ_API_KEY. The tracker serves only data recorded from real providers, so there is none to show.';
 
@@ -217,6 +221,7 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
       status: !configured ? 'no_provider' : providers.every((p) => p.healthy) ? 'ok' : 'degraded',
       providers_configured: providers.map((p) => p.name),
       providers,
+      jobs_scope: JOBS_SCOPE,
       uptime_seconds: Math.round((Date.now() - deps.startedAt) / 1000),
     };
   };
@@ -330,6 +335,8 @@ export function trackerRoutes(deps: TrackerRouteDeps): Router {
           cost: cost(t.quantum_seconds),
         })),
         provider_usage: await q.usage(),
+        // Costs grow until the provider has billed every job: these are still counting.
+        billing_pending_jobs: await q.billingPending(d),
       };
     }),
   );

@@ -120,4 +120,39 @@ export const migrations: Record<string, Migration> = {
     },
   },
   '002_outbox': outboxMigration,
+  // Several keys per provider (account), IBM's billing finality, and when a job's own record
+  // (IBM /metrics) was last read.
+  '003_accounts_billing': {
+    async up(knex) {
+      await knex.schema.alterTable('jobs', (t) => {
+        t.string('account', 64);
+        t.boolean('billing_final').notNullable().defaultTo(false);
+        t.bigInteger('details_checked_at');
+        t.index(['account', 'status']);
+      });
+      await knex('jobs').update({ account: knex.ref('provider') });
+      // IonQ bills with the job; IBM rows from before are re-read until IBM says complete.
+      await knex('jobs')
+        .where({ provider: 'ionq' })
+        .whereIn('status', ['completed', 'failed', 'cancelled'])
+        .update({ billing_final: true });
+      await knex.schema.alterTable('providers', (t) => {
+        t.string('provider', 32);
+        t.bigInteger('last_full_read_at');
+      });
+      await knex('providers').update({ provider: knex.ref('name') });
+    },
+    async down(knex) {
+      await knex.schema.alterTable('jobs', (t) => {
+        t.dropIndex(['account', 'status']);
+        t.dropColumn('account');
+        t.dropColumn('billing_final');
+        t.dropColumn('details_checked_at');
+      });
+      await knex.schema.alterTable('providers', (t) => {
+        t.dropColumn('provider');
+        t.dropColumn('last_full_read_at');
+      });
+    },
+  },
 };

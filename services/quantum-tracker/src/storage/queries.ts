@@ -36,6 +36,9 @@ export function presentJob(r: Row) {
     queue_seconds: started === null ? null : (started - created) / 1000,
     run_seconds: started === null || ended === null ? null : (ended - started) / 1000,
     quantum_seconds: n(r.quantum_seconds),
+    /** `final` once the provider has billed the job; `pending` until then (IBM usage.status). */
+    billing: r.billing_final === undefined ? undefined : r.billing_final ? 'final' : 'pending',
+    account: r.account ?? null,
     shots: n(r.shots),
     tags: JSON.parse(String(r.tags ?? '[]')) as string[],
     failure_reason: r.failure_reason ?? null,
@@ -458,6 +461,17 @@ export class TrackerQueries {
       jobs_changed: r.jobs_changed,
       backends_seen: r.backends_seen,
     }));
+  }
+
+  /** Finished jobs of the last `days` whose billed time the provider has not made final yet. */
+  async billingPending(days: number): Promise<number> {
+    const since = this.now() - days * DAY;
+    const [{ n: c }] = (await this.knex('jobs')
+      .where('created_at', '>=', since)
+      .whereIn('status', ['completed', 'failed', 'cancelled'])
+      .where('billing_final', false)
+      .count({ n: '*' })) as [{ n: number | string }];
+    return Number(c);
   }
 
   async providers() {

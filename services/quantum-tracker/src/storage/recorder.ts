@@ -1,9 +1,20 @@
 import type { Outbox } from '@qlab/events';
 import type { Knex } from '@qlab/kit';
-import type { BackendSnapshot, JobSnapshot, UsageSnapshot } from '../providers/types';
+import type { BackendSnapshot, JobDetails, JobSnapshot, UsageSnapshot } from '../providers/types';
 
 const CHUNK = 400;
 const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
+/** PostgreSQL returns BIGINT as a string: compare numbers. */
+const numOrNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+
+interface StoredJob {
+  status: string;
+  quantum_seconds: number | null;
+  started_at: number | string | null;
+  ended_at: number | string | null;
+  backend: string | null;
+  billing_final: boolean | number | null;
+}
 
 export interface JobChange {
   provider: string;
@@ -38,18 +49,24 @@ export class Recorder {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async jobs(provider: string, jobs: JobSnapshot[], announceNew: boolean): Promise<RecordResult> {
+  /**
+   * Records what an account's job list said. A field the list leaves empty (IBM's job object
+   * has no times) never erases what a job's own record told us before (see details()).
+   */
+  async jobs(
+    provider: string,
+    account: string,
+    jobs: JobSnapshot[],
+    announceNew: boolean,
+  ): Promise<RecordResult> {
     const result: RecordResult = { seen: jobs.length, inserted: 0, changed: [] };
     for (let i = 0; i < jobs.length; i += CHUNK) {
       const chunk = jobs.slice(i, i + CHUNK);
       await this.knex.transaction(async (trx) => {
-        const existing = new Map<
-          string,
-          { status: string; quantum_seconds: number | null; ended_at: number | null; backend: string | null }
-        >(
+        const existing = new Map<string, StoredJob>(
           (
             await trx('jobs')
-              .select('id', 'status', 'quantum_seconds', 'ended_at', 'backend')
+              .select('id', 'status', 'quantum_seconds', 'started_at', 'ended_at', 'backend', 'billing_final')
               .where('provider', provider)
               .whereIn(
                 'id',
@@ -62,23 +79,25 @@ export class Recorder {
         const transitions: Record<string, unknown>[] = [];
         const changed: JobChange[] = [];
         for (const j of chunk) {
+          const old = existing.get(j.id);
           const row = {
+            account,
             backend: j.backend,
             status: j.status,
             raw_status: j.raw_status,
             program: j.program,
             user_id: j.user_id,
             created_at: ms(j.created_at),
-            started_at: ms(j.started_at),
-            ended_at: ms(j.ended_at),
-            quantum_seconds: j.quantum_seconds,
+            started_at: ms(j.started_at) ?? numOrNull(old?.started_at),
+            ended_at: ms(j.ended_at) ?? numOrNull(old?.ended_at),
+            quantum_seconds: j.quantum_seconds ?? numOrNull(old?.quantum_seconds),
+            billing_final: j.billing_final || Boolean(old?.billing_final),
             shots: j.shots,
             tags: JSON.stringify(j.tags),
             failure_reason: j.failure_reason,
             session_id: j.session_id,
             updated_at: now,
           };
-          const old = existing.get(j.id);
           if (!old) {
             inserts.push({ provider, id: j.id, ...row, first_seen_at: now, status_changed_at: now });
             transitions.push({ provider, job_id: j.id, from_status: null, to_status: j.status, at: now });
@@ -88,8 +107,10 @@ export class Recorder {
           }
           const statusChanged = old.status !== j.status;
           const detailsChanged =
-            old.quantum_seconds !== j.quantum_seconds ||
-            Number(old.ended_at ?? null) !== Number(row.ended_at ?? null) ||
+            numOrNull(old.quantum_seconds) !== row.quantum_seconds ||
+            numOrNull(old.started_at) !== row.started_at ||
+            numOrNull(old.ended_at) !== row.ended_at ||
+            Boolean(old.billing_final) !== row.billing_final ||
             old.backend !== j.backend;
           if (!statusChanged && !detailsChanged) continue;
           await trx('jobs')
@@ -123,6 +144,28 @@ export class Recorder {
     }
     if (result.changed.length > 0) this.outbox?.written();
     return result;
+  }
+
+  /**
+   * Records what jobs' own records said (times, final billing); known values are never erased
+   * by an empty one. Every job read is marked checked, so it is not read again until its status
+   * changes, unless its billing is still pending.
+   */
+  async details(provider: string, details: JobDetails[]): Promise<void> {
+    const now = this.now();
+    for (let i = 0; i < details.length; i += CHUNK) {
+      await this.knex.transaction(async (trx) => {
+        for (const d of details.slice(i, i + CHUNK)) {
+          const patch: Record<string, unknown> = { details_checked_at: now, billing_final: d.billing_final };
+          if (d.started_at) patch.started_at = ms(d.started_at);
+          if (d.ended_at) patch.ended_at = ms(d.ended_at);
+          if (d.quantum_seconds !== null) patch.quantum_seconds = d.quantum_seconds;
+          await trx('jobs')
+            .where({ provider, id: d.id })
+            .update({ ...patch, updated_at: now });
+        }
+      });
+    }
   }
 
   async backends(provider: string, backends: BackendSnapshot[]): Promise<BackendChange[]> {

@@ -1,7 +1,7 @@
 import type { Outbox } from '@qlab/events';
 import { coerceError, type Knex, type Logger } from '@qlab/kit';
 import { ProviderError } from '../providers/http';
-import type { ProviderClient } from '../providers/types';
+import type { JobsContext, ProviderClient } from '../providers/types';
 import type { Recorder } from '../storage/recorder';
 import type { LiveHub } from './hub';
 
@@ -14,6 +14,8 @@ export interface SyncReport {
   error?: string;
   jobs_seen: number;
   jobs_changed: number;
+  /** Jobs whose own record (times, final billing) was read this sync. */
+  jobs_detailed: number;
   backends_seen: number;
   duration_ms: number;
 }
@@ -21,29 +23,36 @@ export interface SyncReport {
 /** Jobs are re-read from a little before the last good sync, so late writes at the provider are not missed. */
 const OVERLAP_MS = 5 * 60_000;
 const TERMINAL_SQL = ['completed', 'failed', 'cancelled'];
+const STARTED_SQL = ['running', ...TERMINAL_SQL];
+
+export interface SyncDeps {
+  knex: Knex;
+  recorder: Recorder;
+  outbox?: Outbox;
+  hub: LiveHub;
+  logger: Logger;
+  intervalMs: number;
+  /** Jobs re-read per sync for times and final billing (TRACKER_DETAILS_PER_SYNC). Default 500. */
+  detailsPerSync?: number;
+  now?: () => number;
+}
 
 /**
- * One provider's sync: on a timer, on demand, never two at once. A failure is recorded (with
- * the provider's status and message) and announced; the next try waits for Retry-After or an
- * exponential backoff, and the data already recorded keeps being served.
+ * One account's sync: on a timer, on demand, never two at once. Any failure, the provider's or
+ * the database's, is recorded where it can be (with the provider's status and message) and
+ * announced; the next try waits for Retry-After or an exponential backoff, and the data already
+ * recorded keeps being served. Nothing a sync does can end the process.
  */
 export class ProviderSync {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<SyncReport> | undefined;
   private stopped = false;
   private failures = 0;
+  private lastRetryAfter: number | undefined;
 
   constructor(
     private readonly client: ProviderClient,
-    private readonly deps: {
-      knex: Knex;
-      recorder: Recorder;
-      outbox?: Outbox;
-      hub: LiveHub;
-      logger: Logger;
-      intervalMs: number;
-      now?: () => number;
-    },
+    private readonly deps: SyncDeps,
   ) {}
 
   get name(): string {
@@ -69,15 +78,18 @@ export class ProviderSync {
     if (this.stopped) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      void this.sync('all').then((r) => {
-        const backoff = r.ok ? this.deps.intervalMs : this.backoffMs();
-        this.schedule(backoff);
-      });
+      this.sync('all').then(
+        (r) => this.schedule(r.ok ? this.deps.intervalMs : this.backoffMs()),
+        // run() settles with a report; this is the last guard, never an unhandled rejection.
+        (err: unknown) => {
+          this.deps.logger.error({ err: coerceError(err), provider: this.name }, 'sync crashed');
+          this.failures++;
+          this.schedule(this.backoffMs());
+        },
+      );
     }, delayMs);
     this.timer.unref();
   }
-
-  private lastRetryAfter: number | undefined;
 
   /** Doubling from the interval per failure (at most 32×, and 30 min), or longer if the provider said so. */
   private backoffMs(): number {
@@ -96,72 +108,177 @@ export class ProviderSync {
   }
 
   private async run(kind: SyncKind): Promise<SyncReport> {
-    const { knex, recorder, hub, logger } = this.deps;
-    const provider = this.client.name;
     const started = this.now();
     const report: SyncReport = {
-      provider,
+      provider: this.client.name,
       kind,
       ok: true,
       jobs_seen: 0,
       jobs_changed: 0,
+      jobs_detailed: 0,
       backends_seen: 0,
       duration_ms: 0,
     };
-    const state = await knex('providers').where({ name: provider }).first();
     try {
-      if (kind !== 'jobs') {
-        const backends = await this.client.backends();
-        report.backends_seen = backends.length;
-        const changes = await recorder.backends(provider, backends);
-        for (const c of changes) hub.publish('dashboard', { type: 'backend.status_changed', ...c });
-        hub.publish('queue', {
-          type: 'queue.updated',
-          provider,
-          backends: backends.map((b) => ({
-            name: b.name,
-            status: b.status,
-            queue_length: b.queue_length,
-            wait_seconds_avg: b.wait_seconds_avg,
-          })),
-        });
-      }
-      if (kind !== 'backends') {
-        const since = await this.jobsSince(state?.last_success_at ?? null);
-        const jobs = await this.client.jobs(since);
-        // The first sync records history without announcing thousands of "new" jobs.
-        const r = await recorder.jobs(provider, jobs, state?.last_success_at != null);
-        report.jobs_seen = r.seen;
-        report.jobs_changed = r.changed.length;
-        for (const c of r.changed) hub.publish('jobs', { type: 'job.status_changed', ...c });
-        if (kind === 'all') {
-          const usage = await this.client.usage();
-          if (usage) await recorder.usage(provider, usage);
-        }
-      }
+      await this.steps(kind, started, report);
       this.failures = 0;
       this.lastRetryAfter = undefined;
-      await knex('providers')
-        .where({ name: provider })
-        .update({ last_sync_at: started, last_success_at: started, consecutive_failures: 0 });
     } catch (err) {
-      const e = coerceError(err);
-      this.failures++;
-      this.lastRetryAfter = err instanceof ProviderError ? err.retryAfterMs : undefined;
-      report.ok = false;
-      report.error = e.message;
-      const status = err instanceof ProviderError ? err.status : null;
-      logger.warn({ provider, err: e, status }, 'provider sync failed; serving what is recorded');
+      await this.recordFailure(kind, started, report, err);
+    }
+    report.duration_ms = this.now() - started;
+    await this.deps
+      .knex('sync_runs')
+      .insert({
+        provider: this.client.name,
+        kind,
+        started_at: started,
+        finished_at: started + report.duration_ms,
+        ok: report.ok,
+        error: report.error ?? null,
+        jobs_seen: report.jobs_seen,
+        jobs_changed: report.jobs_changed,
+        backends_seen: report.backends_seen,
+      })
+      .catch((err: unknown) =>
+        this.deps.logger.warn(
+          { err: coerceError(err), provider: this.name },
+          'could not record the sync run',
+        ),
+      );
+    this.deps.hub.publish('dashboard', { type: 'sync.finished', ...report });
+    return report;
+  }
+
+  private async steps(kind: SyncKind, started: number, report: SyncReport): Promise<void> {
+    const { knex, recorder, hub } = this.deps;
+    const { client } = this;
+    const account = client.name;
+    const state = await knex('providers').where({ name: account }).first();
+    if (kind !== 'jobs' && client.readsBackends) {
+      const backends = await client.backends();
+      report.backends_seen = backends.length;
+      const changes = await recorder.backends(client.provider, backends);
+      for (const c of changes) hub.publish('dashboard', { type: 'backend.status_changed', ...c });
+      hub.publish('queue', {
+        type: 'queue.updated',
+        provider: client.provider,
+        backends: backends.map((b) => ({
+          name: b.name,
+          status: b.status,
+          queue_length: b.queue_length,
+          wait_seconds_avg: b.wait_seconds_avg,
+        })),
+      });
+    }
+    let fullRead = false;
+    if (kind !== 'backends') {
+      const lastSuccess = state?.last_success_at == null ? null : Number(state.last_success_at);
+      const lastFull = state?.last_full_read_at == null ? null : Number(state.last_full_read_at);
+      fullRead =
+        lastSuccess === null ||
+        (client.fullReadEveryMs !== undefined &&
+          (lastFull === null || started - lastFull >= client.fullReadEveryMs));
+      const jobs = await client.jobs(await this.jobsContext(fullRead ? null : lastSuccess));
+      // The first sync records history without announcing thousands of "new" jobs.
+      const r = await recorder.jobs(client.provider, account, jobs, lastSuccess !== null);
+      report.jobs_seen = r.seen;
+      report.jobs_changed = r.changed.length;
+      for (const c of r.changed) hub.publish('jobs', { type: 'job.status_changed', ...c });
+      report.jobs_detailed = await this.readDetails();
+      if (kind === 'all') {
+        const usage = await client.usage();
+        if (usage) await recorder.usage(client.provider, usage);
+      }
+    }
+    await knex('providers')
+      .where({ name: account })
+      .update({
+        last_sync_at: started,
+        last_success_at: started,
+        consecutive_failures: 0,
+        ...(fullRead ? { last_full_read_at: started } : {}),
+      });
+  }
+
+  /**
+   * Jobs whose list entry is not the whole story, read from their own record: those that
+   * turned running or finished since they were last read (IBM: start and end times are only in
+   * /metrics), and finished ones whose billing is not final yet, however old (so costs are not
+   * undercounted). Least recently read first, so every one gets its turn.
+   */
+  private async readDetails(): Promise<number> {
+    const { client } = this;
+    const limit = this.deps.detailsPerSync ?? 500;
+    if (!client.details || limit <= 0) return 0;
+    const rows = (await this.deps
+      .knex('jobs')
+      .select('id')
+      .where({ provider: client.provider, account: client.name })
+      .where((w) =>
+        w
+          .where((a) =>
+            a
+              .whereIn('status', STARTED_SQL)
+              .where((b) =>
+                b.whereNull('details_checked_at').orWhereRaw('details_checked_at < status_changed_at'),
+              ),
+          )
+          .orWhere((a) => a.whereIn('status', TERMINAL_SQL).where('billing_final', false)),
+      )
+      .orderByRaw('coalesce(details_checked_at, 0) asc, created_at desc')
+      .limit(limit)) as { id: string }[];
+    if (rows.length === 0) return 0;
+    const details = await client.details(rows.map((r) => r.id));
+    await this.deps.recorder.details(client.provider, details);
+    return details.length;
+  }
+
+  /** What the client needs to read only what changed: see JobsContext. */
+  private async jobsContext(lastSuccess: number | null): Promise<JobsContext> {
+    const { knex } = this.deps;
+    const { client } = this;
+    const open = (await knex('jobs')
+      .select('id', 'created_at')
+      .where({ provider: client.provider, account: client.name })
+      .whereNotIn('status', TERMINAL_SQL)) as { id: string; created_at: number | string }[];
+    const oldestOpen = open.reduce((min, o) => Math.min(min, Number(o.created_at)), Number.POSITIVE_INFINITY);
+    return {
+      since: lastSuccess === null ? undefined : new Date(Math.min(lastSuccess - OVERLAP_MS, oldestOpen)),
+      openIds: open.map((o) => o.id),
+      known: async (ids) => {
+        if (ids.length === 0) return new Set();
+        const rows = (await knex('jobs')
+          .select('id')
+          .where({ provider: client.provider })
+          .whereIn('id', ids)) as { id: string }[];
+        return new Set(rows.map((r) => r.id));
+      },
+    };
+  }
+
+  /** A failed sync, recorded as well as the database allows (it may be what failed). */
+  private async recordFailure(kind: SyncKind, started: number, report: SyncReport, err: unknown) {
+    const { knex, logger, outbox } = this.deps;
+    const account = this.client.name;
+    const e = coerceError(err);
+    this.failures++;
+    this.lastRetryAfter = err instanceof ProviderError ? err.retryAfterMs : undefined;
+    report.ok = false;
+    report.error = e.message;
+    const status = err instanceof ProviderError ? err.status : null;
+    logger.warn({ provider: account, err: e, status }, 'provider sync failed; serving what is recorded');
+    try {
       await knex.transaction(async (trx) => {
-        await trx('providers').where({ name: provider }).update({
+        await trx('providers').where({ name: account }).update({
           last_sync_at: started,
           last_error_at: started,
           last_error: e.message,
           last_error_status: status,
           consecutive_failures: this.failures,
         });
-        await this.deps.outbox?.record(trx, 'tracker.sync.failed', provider, {
-          provider,
+        await outbox?.record(trx, 'tracker.sync.failed', account, {
+          provider: account,
           kind,
           error: e.message,
           status,
@@ -169,34 +286,9 @@ export class ProviderSync {
           retry_after_ms: this.lastRetryAfter ?? null,
         });
       });
-      this.deps.outbox?.written();
+      outbox?.written();
+    } catch (dbErr) {
+      logger.error({ provider: account, err: coerceError(dbErr) }, 'could not record the failed sync');
     }
-    report.duration_ms = this.now() - started;
-    await knex('sync_runs').insert({
-      provider,
-      kind,
-      started_at: started,
-      finished_at: started + report.duration_ms,
-      ok: report.ok,
-      error: report.error ?? null,
-      jobs_seen: report.jobs_seen,
-      jobs_changed: report.jobs_changed,
-      backends_seen: report.backends_seen,
-    });
-    hub.publish('dashboard', { type: 'sync.finished', ...report });
-    return report;
-  }
-
-  /** The older of (last good sync − overlap) and the oldest job not yet finished; undefined = everything. */
-  private async jobsSince(lastSuccess: number | null): Promise<Date | undefined> {
-    if (lastSuccess === null) return undefined;
-    const open = await this.deps
-      .knex('jobs')
-      .where('provider', this.client.name)
-      .whereNotIn('status', TERMINAL_SQL)
-      .min({ oldest: 'created_at' })
-      .first();
-    const oldestOpen = open?.oldest == null ? Number.POSITIVE_INFINITY : Number(open.oldest);
-    return new Date(Math.min(Number(lastSuccess) - OVERLAP_MS, oldestOpen));
   }
 }
