@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import {
   AppError,
+  afterBody,
   canonicalTarget,
   createServiceApp,
   effectiveMethod,
@@ -51,6 +52,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const limiter = new RateLimiter(config.rateLimit);
   const aggregator = new Aggregator(config.upstreams, config.aggregateTimeoutMs);
   const byId = new Map(config.upstreams.map((u) => [u.id, u]));
+  const keyAuth = apiKeyAuth(keys, limiter);
   // No body parsers before the proxies: bodies must stream through untouched.
   const base = createServiceApp({
     service: 'gateway',
@@ -58,6 +60,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
     openapi: gatewayOpenApi(),
     openapiSource: mergedOpenApi(config.upstreams, config.aggregateTimeoutMs),
     parseBodies: false,
+    // The gateway's own /api routes need a key; each names its scope (needs(…) below).
+    auth: (req, res, next) =>
+      req.path === '/api' || req.path.startsWith('/api/') ? keyAuth(req, res, next) : next(),
     health: async () => {
       const checks = await Promise.all(
         config.upstreams.map((u) => fetchJson(u, '/health', config.aggregateTimeoutMs)),
@@ -72,7 +77,6 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   // The gateway's own routes; proxied calls never reach Express (see `handle`). Every route
   // names its scope (x-qlab-scope in openapi.ts says the same).
-  app.use('/api', apiKeyAuth(keys, limiter));
 
   // Gateway-owned routes first: the aggregates and key management.
   app.get('/api/db/overview', needs('read'), async (_req, res) => {
@@ -140,13 +144,20 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     // Scope is judged on the canonical path and the effective method, the same ones every
     // service routes on (kit request-target.ts); anything else is a 400 here.
-    let method: string;
     try {
       req.url = canonicalTarget(req.url ?? '/');
-      method = effectiveMethod(req.method ?? 'GET', req.headers);
     } catch (err) {
       sendRawProblem(res, authProblem(err));
       return;
+    }
+    // A bad override is refused after the key and its scope (judged on the wire method), so a
+    // caller without a key or the scope learns nothing more from it.
+    let method = req.method ?? 'GET';
+    let badOverride: unknown;
+    try {
+      method = effectiveMethod(method, req.headers);
+    } catch (err) {
+      badOverride = err;
     }
     const url = req.url;
     const path = url.split('?')[0]!;
@@ -161,6 +172,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const rest = path.slice(mount.prefix.length) || '/';
     authenticate(keys, limiter, req, scopeForProxied(mount, method, rest)).then(
       (info) => {
+        if (badOverride) return refuse(req, res, badOverride);
         (req as ProxiedRequest).keyId = info.id;
         // What Express's mount would do: the proxy sees the path below the prefix.
         req.url = url.slice(mount.prefix.length) || '/';
@@ -168,9 +180,18 @@ export function createGateway(deps: GatewayDeps): Gateway {
           sendRawProblem(res, problem(404, 'NOT_FOUND', 'no such route')),
         );
       },
-      (err: unknown) => sendRawProblem(res, authProblem(err), authFailureHeaders(err)),
+      (err: unknown) => refuse(req, res, err),
     );
   };
+
+  /** A refused proxied call: its problem once a small body is read (see kit afterBody), then close if unread. */
+  const refuse = (req: IncomingMessage, res: ServerResponse, err: unknown) =>
+    afterBody(req, () =>
+      sendRawProblem(res, authProblem(err), {
+        ...authFailureHeaders(err),
+        ...(req.complete ? {} : { Connection: 'close' }),
+      }),
+    );
 
   return {
     app,

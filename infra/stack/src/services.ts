@@ -70,9 +70,12 @@ export function serviceCommand(
 ): { cmd: string; args: string[] } {
   const dir = path.join(root, service.dir);
   if (fromSource) {
+    // Node with tsx's loader rather than the tsx CLI, which SIGKILLs a child that is slow to
+    // confirm a relayed SIGTERM (30 ms) and so breaks graceful shutdown on a busy machine.
+    const loader = require.resolve('tsx', { paths: [root] });
     return {
-      cmd: path.join(root, 'node_modules/.bin/tsx'),
-      args: ['--conditions=@qlab/source', path.join(dir, 'src/main.ts')],
+      cmd: process.execPath,
+      args: ['--conditions=@qlab/source', '--import', loader, path.join(dir, 'src/main.ts')],
     };
   }
   return { cmd: process.execPath, args: ['--enable-source-maps', path.join(dir, 'dist/main.js')] };

@@ -3,7 +3,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { calibrationsUpload } from '@qlab/client';
 import { subscribeEvents } from '@qlab/events';
-import { closedPort, tempDir, waitFor } from '@qlab/testkit';
+import { closedPort, fromSource, tempDir, waitFor } from '@qlab/testkit';
 import { STACK_SERVICES } from '../src/services';
 
 const root = path.resolve(__dirname, '../../..');
@@ -23,24 +23,21 @@ describe('pnpm start (the local stack)', () => {
     for (const s of STACK_SERVICES) ports[s.portEnv] = String(await closedPort());
     const storePort = ports.CALIBRATION_STORE_PORT;
     const mqttPort = await closedPort();
-    child = spawn(
-      path.join(root, 'node_modules/.bin/tsx'),
-      ['--conditions=@qlab/source', 'infra/stack/src/main.ts'],
-      {
-        cwd: root,
-        env: {
-          ...process.env,
-          QLAB_STACK_FROM_SOURCE: '1',
-          DATA_DIR: tmp.dir,
-          ...ports,
-          MQTT_PORT: String(mqttPort),
-          MQTT_URL: '',
-          QIBO_SERVER_CONFIG: path.join(tmp.dir, 'server.json'),
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
+    const launcher = fromSource(root, 'infra/stack/src/main.ts');
+    child = spawn(launcher.cmd, launcher.args, {
+      cwd: root,
+      env: {
+        ...process.env,
+        QLAB_STACK_FROM_SOURCE: '1',
+        DATA_DIR: tmp.dir,
+        ...ports,
+        MQTT_PORT: String(mqttPort),
+        MQTT_URL: '',
+        QIBO_SERVER_CONFIG: path.join(tmp.dir, 'server.json'),
       },
-    );
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     child.stdout!.on('data', (d: Buffer) => {
       output += d.toString();
     });

@@ -322,7 +322,14 @@ export class Runner {
       }
       const writers = g.filter((d) => mayWrite(d.c));
       if (writers.length > 0 && this.stack.alive(lane)) {
-        const left = await this.leftovers(lane, true);
+        let left = await this.leftovers(lane, true);
+        // Another lane's upload in flight leaves a temp file for a moment (gateway inputs reach
+        // the same services): only a file still there a second later is a leftover.
+        if (left.length > 0) {
+          await sleep(1000);
+          const still = new Set(await this.leftovers(lane, true));
+          left = left.filter((f) => still.has(f));
+        }
         const recent = Date.now() - (this.lastCrash.get(lane) ?? 0) < 5000;
         const crashed = recent ? ` (${lane} crashed a moment ago: this may be the crash's doing)` : '';
         if (left.length > 0)

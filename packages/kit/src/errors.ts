@@ -46,6 +46,7 @@ const TITLES: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
@@ -53,6 +54,7 @@ const TITLES: Record<number, string> = {
   422: 'Unprocessable Content',
   423: 'Locked',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
@@ -124,17 +126,16 @@ export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
-    // A refused request whose body is still coming: close after answering, so the client
-    // stops sending and Node does not read the rest of a body nobody wants.
-    if (!req.complete) res.setHeader('Connection', 'close');
-    if (!app) {
-      logger.error({ err, requestId }, 'unhandled error');
-      sendProblem(res, problem(500, 'INTERNAL', 'internal server error', { requestId }));
-      return;
-    }
-    if (app.status >= 500) logger.error({ err, requestId }, app.detail);
+    const doc = app
+      ? problem(app.status, app.code, app.detail, { ...app.extras, requestId })
+      : problem(500, 'INTERNAL', 'internal server error', { requestId });
+    if (!app) logger.error({ err, requestId }, 'unhandled error');
+    else if (app.status >= 500) logger.error({ err, requestId }, app.detail);
     else logger.debug({ code: app.code, requestId }, app.detail);
-    sendProblem(res, problem(app.status, app.code, app.detail, { ...app.extras, requestId }));
+    afterBody(req, () => {
+      if (!req.complete) res.setHeader('Connection', 'close');
+      if (!res.headersSent && !res.destroyed) sendProblem(res, doc);
+    });
   };
 }
 
@@ -157,6 +158,47 @@ export function sendRawProblem(
   }
   res.writeHead(doc.status, { ...headers, 'content-type': 'application/problem+json' });
   res.end(JSON.stringify(doc));
+}
+
+/** A refused body of up to this many bytes is read to its end before the answer. */
+const DRAIN_BYTES = 4 * 1024 * 1024;
+const DRAIN_MS = 2000;
+
+/**
+ * Runs `answer` once the request body is read, when what is left of it is small: a client
+ * still sending when the server answers and closes gets a TCP reset that can swallow the
+ * answer (a proxy in front then reports 502 instead of the service's 413). A larger or
+ * endless body is not read: `answer` runs at once and the connection closes after it.
+ */
+export function afterBody(req: import('node:http').IncomingMessage, answer: () => void): void {
+  const declared = Number(req.headers['content-length'] ?? Number.NaN);
+  if (req.complete || req.destroyed || req.readableEnded || declared > DRAIN_BYTES) {
+    answer();
+    return;
+  }
+  let seen = 0;
+  let done = false;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    req.off('data', count);
+    answer();
+  };
+  const count = (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > DRAIN_BYTES) {
+      req.pause();
+      finish();
+    }
+  };
+  const timer = setTimeout(finish, DRAIN_MS);
+  timer.unref();
+  req.on('data', count);
+  req.once('end', finish);
+  req.once('close', finish);
+  req.once('error', finish);
+  req.resume();
 }
 
 /** Refuses a WebSocket upgrade with a problem document (the socket has no Express response). */

@@ -30,6 +30,12 @@ export interface ServiceAppOptions {
   /** Response headers browsers may read, besides Location, ETag and X-Request-Id. */
   corsExposedHeaders?: string[];
   /**
+   * Who may call: runs after the canonical-path check and the CORS preflight answer, before
+   * the method override is judged and before any route (the kit's open ones let themselves
+   * through: isOpenRequest). So a caller without a key gets 401 before any other refusal.
+   */
+  auth?: RequestHandler;
+  /**
    * Parse JSON and urlencoded bodies for every route (default true). Services that stream raw
    * bodies turn this off: curl's --data-binary says urlencoded, and a parser would eat the bytes.
    */
@@ -82,12 +88,10 @@ export function createServiceApp(options: ServiceAppOptions): ServiceApp {
     }),
   );
   app.use(metrics.middleware);
-  // Before anything decides on the path or the method (auth, CORS, routes): the same canonical
-  // target and effective method the gateway judged.
+  // Before anything decides on the path (auth, CORS, routes): the canonical target the gateway judged.
   app.use((req, _res, next) => {
     try {
       req.url = canonicalTarget(req.url);
-      req.method = effectiveMethod(req.method, req.headers);
       next();
     } catch (err) {
       next(err);
@@ -110,6 +114,16 @@ export function createServiceApp(options: ServiceAppOptions): ServiceApp {
       return;
     }
     next();
+  });
+  if (options.auth) app.use(options.auth);
+  // The method routes act on: the effective one the gateway judged (request-target.ts).
+  app.use((req, _res, next) => {
+    try {
+      req.method = effectiveMethod(req.method, req.headers);
+      next();
+    } catch (err) {
+      next(err);
+    }
   });
   if (options.parseBodies !== false) {
     const limit = options.jsonLimit ?? '1mb';

@@ -11,6 +11,7 @@ export {
 export { type DbTarget, isPostgres, type Knex, type Migration, openDatabase, parseDbUrl } from './db';
 export {
   AppError,
+  afterBody,
   badRequest,
   coerceError,
   conflict,

@@ -1,5 +1,5 @@
 import express, { type RequestHandler } from 'express';
-import { AppError, unsupportedMediaType } from './errors';
+import { AppError, payloadTooLarge, unsupportedMediaType } from './errors';
 
 /** Deeper JSON than this is refused: no API here nests that far, and deep values crash recursive code. */
 export const MAX_JSON_DEPTH = 64;
@@ -65,7 +65,15 @@ export function parseJsonStrict(input: Uint8Array | string, what = 'the request 
  */
 export function jsonBody(limit: string | number = '1mb'): RequestHandler {
   const raw = express.raw({ type: ['application/json', 'application/*+json'], limit });
+  const max = byteLimit(limit);
   return (req, res, next) => {
+    // body-parser reads a refused body to its end before it answers: a 10 GiB Content-Length
+    // would be waited for. Refuse it from the header, at once.
+    if (
+      Number(req.headers['content-length'] ?? 0) > max &&
+      req.is(['application/json', 'application/*+json'])
+    )
+      return next(payloadTooLarge(`JSON bodies here are limited to ${max} bytes`));
     raw(req, res, (err?: unknown) => {
       if (err) return next(err);
       if (!Buffer.isBuffer(req.body)) return next();
@@ -88,7 +96,8 @@ export function jsonBody(limit: string | number = '1mb'): RequestHandler {
 
 /** Form bodies (application/x-www-form-urlencoded), with the same UTF-8 rule. */
 export function formBody(limit: string | number = '1mb'): RequestHandler {
-  return express.urlencoded({
+  const max = byteLimit(limit);
+  const parse = express.urlencoded({
     limit,
     extended: false,
     // The bytes are ASCII; what must be UTF-8 is what the percent-escapes decode to.
@@ -106,4 +115,18 @@ export function formBody(limit: string | number = '1mb'): RequestHandler {
       }
     },
   });
+  return (req, res, next) => {
+    if (Number(req.headers['content-length'] ?? 0) > max && req.is('application/x-www-form-urlencoded'))
+      return next(payloadTooLarge(`form bodies here are limited to ${max} bytes`));
+    parse(req, res, next);
+  };
+}
+
+/** "16kb", "1mb", "64mb" or bytes, as body-parser reads them (powers of 1024). */
+function byteLimit(limit: string | number): number {
+  if (typeof limit === 'number') return limit;
+  const m = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(limit.trim());
+  if (!m) throw new Error(`unreadable body limit "${limit}"`);
+  const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(m[2] ?? 'b').toLowerCase() as 'b'];
+  return Math.floor(Number(m[1]) * unit);
 }

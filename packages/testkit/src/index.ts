@@ -62,4 +62,4 @@ export async function closedPort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
-export { buildPackage, killGroup, spawnService } from './processes';
+export { buildPackage, fromSource, killGroup, spawnService } from './processes';

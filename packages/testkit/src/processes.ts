@@ -51,3 +51,14 @@ export function buildPackage(repoRoot: string, name: string): void {
   );
   if (r.status !== 0) throw new Error(`building ${name} failed`);
 }
+
+/**
+ * How to run a TypeScript entry point from source: Node itself with tsx's loader, and the
+ * workspace's source export condition. Not the tsx CLI: it relays SIGTERM/SIGINT and SIGKILLs
+ * the child when the child does not confirm within 30 ms, which a busy machine misses, so a
+ * graceful-shutdown test would see exit 143 instead of 0.
+ */
+export function fromSource(repoRoot: string, entry: string): { cmd: string; args: string[] } {
+  const loader = require.resolve('tsx', { paths: [repoRoot] });
+  return { cmd: process.execPath, args: ['--conditions=@qlab/source', '--import', loader, entry] };
+}

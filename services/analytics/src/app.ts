@@ -27,8 +27,8 @@ export function createApp(deps: AppDeps): Express {
     health: () => ({ domain: deps.queries.spec.name, ...deps.health?.() }),
     // Bulk bodies are NDJSON or CSV streams: routes parse what they take.
     parseBodies: false,
+    auth: bearerAuth(deps.apiToken ? [deps.apiToken] : []),
   });
-  if (deps.apiToken) base.app.use(bearerAuth([deps.apiToken]));
   base.app.use(domainRoutes(deps));
   return base.finish();
 }

@@ -24,16 +24,16 @@ export interface AppDeps {
 
 /** Builds the calibration store's Express app. It never listens; main.ts does. */
 export function createApp(deps: AppDeps): Express {
+  const tokens = [deps.apiToken, deps.adminToken].filter((t): t is string => Boolean(t));
   const base = createServiceApp({
     service: 'calibration-store',
     logger: deps.logger,
     openapi,
     readiness: deps.readiness,
     health: deps.health,
+    auth: bearerAuth(deps.apiToken ? tokens : []),
   });
   const { app } = base;
-  const tokens = [deps.apiToken, deps.adminToken].filter((t): t is string => Boolean(t));
-  if (deps.apiToken) app.use(bearerAuth(tokens));
 
   const service = new ArchiveService({
     store: deps.store,

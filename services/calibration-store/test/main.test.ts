@@ -1,15 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import { tempDir } from '@qlab/testkit';
+import { fromSource, tempDir } from '@qlab/testkit';
 
 const root = path.resolve(__dirname, '..');
-const tsx = path.resolve(root, '../../node_modules/.bin/tsx');
+const main = fromSource(root, 'src/main.ts');
 
 function startMain(
   args: string[],
   env: Record<string, string>,
 ): { child: ChildProcess; url: Promise<string> } {
-  const child = spawn(tsx, ['--conditions=@qlab/source', 'src/main.ts', ...args], {
+  const child = spawn(main.cmd, [...main.args, ...args], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -46,7 +46,7 @@ describe('calibration-store process', () => {
   });
 
   it('exits with status 2 and names the problem on bad configuration', async () => {
-    const child = spawn(tsx, ['--conditions=@qlab/source', 'src/main.ts'], {
+    const child = spawn(main.cmd, main.args, {
       cwd: root,
       env: { ...process.env, PORT: 'nope', DATA_DIR: tmp.dir },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -34,6 +34,7 @@ export function createApp(deps: AppDeps): { app: Express; service: UploadService
     parseBodies: false,
     corsExposedHeaders: TUS_EXPOSED_HEADERS,
     readiness: deps.readiness,
+    auth: apiKeyAuth(deps.apiKeys, deps.gatewayToken),
   });
   const service = new UploadService({
     store: deps.store,
@@ -44,7 +45,6 @@ export function createApp(deps: AppDeps): { app: Express; service: UploadService
     now: deps.now,
   });
   const { app } = base;
-  app.use(apiKeyAuth(deps.apiKeys, deps.gatewayToken));
   app.use(indexedcpRoutes(service));
   app.use('/files', tusRoutes(service));
   app.use(

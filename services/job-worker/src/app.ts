@@ -23,8 +23,8 @@ export function createApp(deps: AppDeps): Express {
     readiness: deps.readiness,
     // Routes parse their own bodies: a file PUT with a JSON Content-Type is still a file.
     parseBodies: false,
+    auth: bearerAuth(deps.apiToken ? [deps.apiToken] : []),
   });
-  if (deps.apiToken) base.app.use(bearerAuth([deps.apiToken]));
   base.app.use(jobRoutes(deps));
   return base.finish();
 }

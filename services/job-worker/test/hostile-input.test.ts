@@ -91,6 +91,13 @@ describe('job-worker against hostile input', () => {
     expect(jobDirs()).toEqual([]);
     expect(await count()).toBe(0);
     // Hostile names that are fine once reduced to a base name are kept as that base name.
+    // A full-width ．．／ folds to ../ (NFKC): the name must still land in input/.
+    const folded = await post(form([field('task_type', 'x'), file('\uff0e\uff0e\uff0fescaped', 'e')]));
+    expect(folded.status).toBe(201);
+    const foldedJob = (await folded.json()) as { job_id: string; input_files: { relative_path: string }[] };
+    expect(foldedJob.input_files.map((f) => f.relative_path)).toEqual(['input/escaped']);
+    expect(readdirSync(path.join(q.dir, 'jobs', foldedJob.job_id)).sort()).toEqual(['input', 'output']);
+    await fetch(`${q.url}/jobs/${foldedJob.job_id}`, { method: 'DELETE' });
     const ok = await post(
       form([field('task_type', 'x'), file('../../etc/passwd', 'p'), file('..\\win.ini', 'w')]),
     );

@@ -1,11 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { killGroup, pgTestUrl, tempDir, waitFor } from '@qlab/testkit';
+import { fromSource, killGroup, pgTestUrl, tempDir, waitFor } from '@qlab/testkit';
 import { type RunningQueue, startQueue } from './helpers';
 
 const root = path.resolve(__dirname, '..');
-const tsx = path.resolve(root, '../../node_modules/.bin/tsx');
 
 function startWorker(
   dbUrl: string,
@@ -14,15 +13,12 @@ function startWorker(
   mode: string,
   leaseMs = 30_000,
 ): Promise<ChildProcess> {
-  const child = spawn(
-    tsx,
-    ['--conditions=@qlab/source', 'test/fixtures/worker-process.ts', dbUrl, log, id, mode, String(leaseMs)],
-    {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'inherit'],
-      detached: true,
-    },
-  );
+  const run = fromSource(root, 'test/fixtures/worker-process.ts');
+  const child = spawn(run.cmd, [...run.args, dbUrl, log, id, mode, String(leaseMs)], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
+  });
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
       if (d.toString().includes('ready')) resolve(child);

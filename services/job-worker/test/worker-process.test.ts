@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { waitFor } from '@qlab/testkit';
+import { fromSource, waitFor } from '@qlab/testkit';
 import request from 'supertest';
 import { type RunningQueue, startQueue } from './helpers';
 
 const root = path.resolve(__dirname, '..');
-const tsx = path.resolve(root, '../../node_modules/.bin/tsx');
+const worker = fromSource(root, 'src/worker-main.ts');
 
 describe('the remote worker process (qlab worker)', () => {
   let q: RunningQueue;
@@ -20,7 +20,7 @@ describe('the remote worker process (qlab worker)', () => {
       .set('Authorization', 'Bearer tok')
       .send({ task_type: 'checksum.sha256' })
       .expect(201);
-    const child = spawn(tsx, ['--conditions=@qlab/source', 'src/worker-main.ts'], {
+    const child = spawn(worker.cmd, worker.args, {
       cwd: root,
       env: {
         ...process.env,
@@ -39,7 +39,7 @@ describe('the remote worker process (qlab worker)', () => {
   });
 
   it('refuses to start without JOBS_URL, naming it', async () => {
-    const child = spawn(tsx, ['--conditions=@qlab/source', 'src/worker-main.ts'], {
+    const child = spawn(worker.cmd, worker.args, {
       cwd: root,
       env: { ...process.env, JOBS_URL: '' },
       stdio: ['ignore', 'ignore', 'pipe'],

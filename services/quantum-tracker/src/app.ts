@@ -38,8 +38,8 @@ export function createApp(deps: AppDeps): Express {
         ...(deps.syncs.length === 0 ? { notice: 'no quantum provider is configured' } : {}),
       };
     },
+    auth: bearerAuth(deps.apiToken ? [deps.apiToken] : []),
   });
-  if (deps.apiToken) base.app.use(bearerAuth([deps.apiToken]));
   base.app.use(trackerRoutes({ ...deps, startedAt, cache: deps.cache ?? new AnswerCache(deps.dataVersion) }));
   return base.finish();
 }

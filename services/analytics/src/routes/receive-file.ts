@@ -28,6 +28,7 @@ class Utf8Lines extends Transform {
   /** The current line went past MAX_LINE_BYTES: its bytes are dropped until its end. */
   private overlong = false;
   private seen = 0;
+  private first = true;
 
   constructor(
     private readonly policy: InvalidLinePolicy,
@@ -56,8 +57,14 @@ class Utf8Lines extends Transform {
     }
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.seen += chunk.length;
+  override _transform(input: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.seen += input.length;
+    // A UTF-8 byte order mark (Windows editors write one) is not part of the first line.
+    let chunk = input;
+    if (this.first) {
+      this.first = false;
+      if (chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
+    }
     if (this.seen > this.maxBytes) {
       done(payloadTooLarge(`bodies here are limited to ${this.maxBytes} bytes`, { limit: this.maxBytes }));
       return;

@@ -140,9 +140,12 @@ export class UploadService {
    * holding its name, no staged or empty in-place file.
    */
   async abandon(upload: Upload): Promise<void> {
-    await this.end(upload, 'terminated');
-    if (upload.dataPath.startsWith('files/') && upload.offset === 0)
+    // It never held anything a client was told about: its bytes go, then its record, in one
+    // step (never a "terminated" row that a count could see come and go).
+    if (!upload.dataPath.startsWith('files/') || upload.offset === 0)
       await this.files.remove(upload.dataPath).catch(() => undefined);
+    await this.files.removeChunkBuffers(upload.id);
+    await this.store.remove(upload.id);
   }
 
   /**

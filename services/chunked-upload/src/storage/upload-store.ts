@@ -170,6 +170,14 @@ export class UploadStore {
     return r ? { uploadId, index, size: Number(r.size), sha256: r.sha256, state: r.state } : undefined;
   }
 
+  /** Forgets an upload and its chunk records (one whose creating request was refused). */
+  async remove(id: string): Promise<void> {
+    await this.knex.transaction(async (trx) => {
+      await trx('upload_chunks').where({ upload_id: id }).delete();
+      await trx('uploads').where({ id }).delete();
+    });
+  }
+
   /** Bytes of an upload's chunks that arrived early and wait in buffers. */
   async bufferedBytes(uploadId: string): Promise<number> {
     const r = (await this.knex('upload_chunks')

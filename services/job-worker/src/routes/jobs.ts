@@ -39,7 +39,8 @@ const MAX_NAME_BYTES = 200;
 
 /** The name an input file is stored under: its base name only, checked, never a path. */
 function inputName(filename: string | undefined, index: number): string {
-  const base = path.basename((filename ?? '').replace(/\\/g, '/')).normalize('NFKC');
+  // Fold look-alikes first (a full-width ．．／ is ../ after NFKC), then keep the base name.
+  const base = path.basename((filename ?? '').normalize('NFKC').replace(/\\/g, '/'));
   if (base === '' || base === '.' || base === '..') return `file-${index}`;
   if (/[\u0000-\u001f\u007f]/.test(base))
     throw badRequest('input file names may not contain control characters');
@@ -65,6 +66,8 @@ async function receiveMultipartJob(
       const name = inputName(filename, names.size);
       if (names.has(name)) throw badRequest(`two input files are named ${name}`);
       names.add(name);
+      // Judged on the resolved path too, as outputs are: the file must land in input/.
+      workspace.resolveUnder(jobId, 'input', `input/${name}`);
       return workspace.save(jobId, `input/${name}`, stream);
     },
   );
