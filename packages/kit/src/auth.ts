@@ -31,7 +31,13 @@ export function isOpenRequest(req: Request): boolean {
   if (isCorsPreflight(req)) return true;
   const p = req.path;
   return (
-    p === '/health' || p === '/ready' || p === '/metrics' || p === '/openapi.json' || p.startsWith('/docs')
+    p === '/health' ||
+    p === '/ready' ||
+    p === '/metrics' ||
+    p === '/openapi.json' ||
+    p.startsWith('/docs') ||
+    p === '/redoc' ||
+    p.startsWith('/redoc/')
   );
 }
 

@@ -2,6 +2,7 @@ import { bearerAuth, createServiceApp, type Logger } from '@qlab/kit';
 import type { Express } from 'express';
 import { AnswerCache } from './answer-cache';
 import { openapi } from './openapi';
+import { serveRedoc } from './redoc';
 import { trackerRoutes } from './routes/tracker-routes';
 import type { TrackerQueries } from './storage/queries';
 import type { ProviderSync } from './sync/sync-loop';
@@ -40,6 +41,7 @@ export function createApp(deps: AppDeps): Express {
     },
     auth: bearerAuth(deps.apiToken ? [deps.apiToken] : []),
   });
+  serveRedoc(base.app, 'quantum-tracker API');
   base.app.use(trackerRoutes({ ...deps, startedAt, cache: deps.cache ?? new AnswerCache(deps.dataVersion) }));
   return base.finish();
 }

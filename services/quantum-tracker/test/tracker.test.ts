@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { OUTBOX_TABLE } from '@qlab/events';
-import { waitFor } from '@qlab/testkit';
+import { pgTestUrl, waitFor } from '@qlab/testkit';
 import WebSocket from 'ws';
 import { ibmJobStatus } from '../src/providers/ibm';
 import { ionqJobStatus } from '../src/providers/ionq';
@@ -68,7 +68,14 @@ describe('with no provider configured', () => {
   });
 });
 
-describe('IBM Quantum Platform', () => {
+// The same behaviour on both engines (PostgreSQL when QLAB_TEST_PG_URL is set).
+const pg = pgTestUrl('quantum-tracker');
+const engines: [string, string | undefined][] = [
+  ['SQLite', undefined],
+  ...(pg ? [['PostgreSQL', pg] as [string, string]] : []),
+];
+
+describe.each(engines)('IBM Quantum Platform (%s)', (_engine, pgUrl) => {
   let ibm: FakeIbm;
   let t: RunningTracker;
   beforeEach(async () => {
@@ -86,7 +93,7 @@ describe('IBM Quantum Platform', () => {
       qpu_seconds: i % 10 === 0 ? undefined : 4,
       user_id: i % 2 ? 'IBMid-alice' : 'IBMid-bob',
     }));
-    t = await startTracker({ ibm, price: 2 });
+    t = await startTracker({ ibm, price: 2, pgUrl });
   });
   afterEach(async () => {
     await t.close();
@@ -390,6 +397,13 @@ test('WebSockets refuse a missing token when one is set', async () => {
     });
     expect(ok).toBe('welcome');
     expect((await get(`${t.url}/api/v1/jobs`)).status).toBe(401);
+    // ReDoc at /redoc, as the seed's FastAPI served it, from this service and open like /docs.
+    const redoc = await fetch(`${t.url}/redoc`);
+    expect(redoc.status).toBe(200);
+    expect(await redoc.text()).toContain('<redoc spec-url="/openapi.json">');
+    const bundle = await fetch(`${t.url}/redoc/redoc.standalone.js`);
+    expect(bundle.status).toBe(200);
+    expect((await bundle.text()).length).toBeGreaterThan(100_000);
   } finally {
     await t.close();
   }
