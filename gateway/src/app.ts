@@ -176,9 +176,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
         (req as ProxiedRequest).keyId = info.id;
         // What Express's mount would do: the proxy sees the path below the prefix.
         req.url = url.slice(mount.prefix.length) || '/';
-        proxies.get(mount.prefix)!(req as never, res as never, () =>
-          sendRawProblem(res, problem(404, 'NOT_FOUND', 'no such route')),
-        );
+        proxies
+          .get(mount.prefix)!
+          .web(req, res, () => sendRawProblem(res, problem(404, 'NOT_FOUND', 'no such route')));
       },
       (err: unknown) => refuse(req, res, err),
     );
@@ -230,7 +230,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
           (req as ProxiedRequest).keyId = info.id;
           // Upgrades bypass Express's mount, so strip the prefix the rewrite adds back.
           req.url = req.url.slice('/api/v1'.length);
-          tracker.upgrade(req, socket as never, head);
+          tracker.upgrade(req, socket, head);
         }
       });
     },

@@ -1,7 +1,8 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { CALLER_KEY_ID_HEADER, problem, sendRawProblem } from '@qlab/kit';
-import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
+import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { Scope, Upstream, UpstreamId } from './config';
 
 /** Public mount → service, and how the rest of the path maps (see ARCHITECTURE.md, gateway contract). */
@@ -69,15 +70,20 @@ export type ProxiedRequest = IncomingMessage & { keyId?: string };
 
 /**
  * The caller's gateway key stays here, in every form it may come in (X-API-Key, a bearer
- * token, empty or not): the service gets its own token, when it has one, and the caller's key
- * id in X-Qlab-Key-Id (a caller cannot set that header: whatever it sent is replaced).
+ * token, empty or not): the service gets its own token, when it has one, the caller's key id
+ * in X-Qlab-Key-Id (whatever the caller sent is replaced) and the mount in X-Forwarded-Prefix.
+ * Done on the incoming headers, before the proxy copies them: Node sends a request's headers
+ * at once when they hold `Expect: 100-continue`, so changing the outgoing request afterwards
+ * (a proxyReq hook) would silently do nothing.
  */
-function asGatewayCall(proxyReq: http.ClientRequest, upstream: Upstream, keyId: string | undefined): void {
-  proxyReq.removeHeader('x-api-key');
-  proxyReq.removeHeader('authorization');
-  proxyReq.removeHeader(CALLER_KEY_ID_HEADER);
-  if (upstream.token) proxyReq.setHeader('authorization', `Bearer ${upstream.token}`);
-  if (keyId) proxyReq.setHeader(CALLER_KEY_ID_HEADER, keyId);
+function asGatewayCall(req: ProxiedRequest, m: Mount, upstream: Upstream): void {
+  const h = req.headers;
+  delete h['x-api-key'];
+  delete h.authorization;
+  delete h[CALLER_KEY_ID_HEADER];
+  if (upstream.token) h.authorization = `Bearer ${upstream.token}`;
+  if (req.keyId) h[CALLER_KEY_ID_HEADER] = req.keyId;
+  h['x-forwarded-prefix'] = m.prefix;
 }
 
 function proxyFailure(res: ServerResponse | Socket, status: 502 | 504, detail: string): void {
@@ -92,8 +98,8 @@ function proxyFailure(res: ServerResponse | Socket, status: 502 | 504, detail: s
  * tell the service its public address, and the proxy's own failures are problem+json:
  * 502 when the service is down, 504 when it is too slow. The service's own errors pass through.
  */
-export function createMountProxy(m: Mount, upstream: Upstream, timeoutMs: number): RequestHandler {
-  return createProxyMiddleware<IncomingMessage, ServerResponse>({
+export function createMountProxy(m: Mount, upstream: Upstream, timeoutMs: number): MountProxy {
+  const proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
     target: upstream.url,
     changeOrigin: true,
     xfwd: true,
@@ -104,14 +110,6 @@ export function createMountProxy(m: Mount, upstream: Upstream, timeoutMs: number
     ws: false,
     pathRewrite: (path) => m.rewrite(path),
     on: {
-      proxyReq: (proxyReq, req) => {
-        asGatewayCall(proxyReq, upstream, (req as ProxiedRequest).keyId);
-        proxyReq.setHeader('x-forwarded-prefix', m.prefix);
-      },
-      proxyReqWs: (proxyReq, req) => {
-        asGatewayCall(proxyReq, upstream, (req as ProxiedRequest).keyId);
-        proxyReq.setHeader('x-forwarded-prefix', m.prefix);
-      },
       error: (err, _req, res) => {
         const code = (err as NodeJS.ErrnoException).code;
         const slow = code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT';
@@ -125,4 +123,20 @@ export function createMountProxy(m: Mount, upstream: Upstream, timeoutMs: number
       },
     },
   });
+  return {
+    web(req, res, next) {
+      asGatewayCall(req, m, upstream);
+      proxy(req as never, res as never, next);
+    },
+    upgrade(req, socket, head) {
+      asGatewayCall(req, m, upstream);
+      proxy.upgrade(req as never, socket as never, head);
+    },
+  };
+}
+
+/** A mount's proxy, called by app.ts only after the key check (HTTP and WebSocket). */
+export interface MountProxy {
+  web(req: ProxiedRequest, res: ServerResponse, next: () => void): void;
+  upgrade(req: ProxiedRequest, socket: Duplex, head: Buffer): void;
 }

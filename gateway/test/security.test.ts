@@ -215,14 +215,34 @@ describe('gateway: scope on the canonical path and the effective method', () => 
       headers: { Authorization: `Bearer ${READER}`, 'X-API-Key': '', 'X-Qlab-Key-Id': 'ffffffffffffffff' },
     });
     await call('/api/store/calibrations/list', READER, { headers: { Authorization: `Bearer ${READER}` } });
-    expect(upstream.seen).toHaveLength(2);
-    const reader = (await gw.keys.list()).find((k) => k.name === 'test read')!;
-    for (const { headers } of upstream.seen) {
+    // Expect: 100-continue makes Node send the outgoing headers at once: they must be right already.
+    const { request } = await import('node:http');
+    await new Promise<void>((resolve, reject) => {
+      const r = request(
+        `${gw.url}/api/store/upload`,
+        {
+          method: 'POST',
+          headers: { 'X-API-Key': WRITER, 'X-Qlab-Key-Id': 'ffffffffffffffff', Expect: '100-continue' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', resolve);
+        },
+      );
+      r.on('error', reject);
+      r.on('continue', () => r.end('abc'));
+    });
+    expect(upstream.seen).toHaveLength(3);
+    const keys = await gw.keys.list();
+    const idOf = (name: string) => keys.find((k) => k.name === name)!.id;
+    upstream.seen.forEach(({ headers }, i) => {
       expect(JSON.stringify(headers)).not.toContain(READER);
+      expect(JSON.stringify(headers)).not.toContain(WRITER);
       expect(headers['x-api-key']).toBeUndefined();
       expect(headers.authorization).toBe('Bearer store-token');
-      expect(headers['x-qlab-key-id']).toBe(reader.id);
-    }
+      expect(headers['x-qlab-key-id']).toBe(idOf(i < 2 ? 'test read' : 'test read+write'));
+      expect(headers['x-forwarded-prefix']).toBe('/api/store');
+    });
   });
 
   test('REST, then a WebSocket, then an unauthenticated upgrade: each judged by the gateway alone', async () => {
