@@ -72,7 +72,10 @@ runMain('chunked-upload', async () => {
   // Unfinished uploads past their expiry lose their bytes; checked a few times per window.
   const sweepEvery = Math.min(Math.max(config.expireAfterMs / 4, 1000), 60_000);
   const sweeper = setInterval(() => {
-    service.sweepExpired().catch((err) => logger.warn({ err }, 'expiry sweep failed'));
+    service
+      .sweepExpired()
+      .then(() => service.sweepOrphans())
+      .catch((err) => logger.warn({ err }, 'expiry sweep failed'));
   }, sweepEvery);
   sweeper.unref();
   life.add('expiry sweeper', () => clearInterval(sweeper));

@@ -267,3 +267,156 @@ describe('chunked-upload: limits that hold however the bytes arrive', () => {
     expect(readFileSync(victim, 'utf8')).toBe('precious');
   });
 });
+
+describe('chunked-upload: races and quotas an outside review found', () => {
+  let up: RunningUploads;
+  afterEach(async () => up?.close());
+  const partial = async (bytes: number) => {
+    const res = await request(up.app)
+      .post('/files')
+      .set(tus)
+      .set({
+        'Upload-Length': String(bytes),
+        'Upload-Concat': 'partial',
+        'Content-Type': 'application/offset+octet-stream',
+      })
+      .send(Buffer.alloc(bytes, 1))
+      .expect(201);
+    return res.headers.location as string;
+  };
+  const completed = async () =>
+    Number((await up.knex('uploads').where({ status: 'complete' }).count({ n: '*' }).first())?.n ?? 0);
+
+  it('a partial deleted while a final concatenation copies it is a 4xx, not a crash', async () => {
+    up = await startUploads();
+    const a = await partial(4 * 1024 * 1024);
+    const b = await partial(4 * 1024 * 1024);
+    const final = request(up.app).post('/files').set(tus).set('Upload-Concat', `final;${a} ${b}`);
+    const del = request(up.app)
+      .delete(`/files/${b.split('/').pop()}`)
+      .set(tus);
+    const [f, d] = await Promise.all([final, del]);
+    // Either the final got both (and the DELETE found b used up) or the DELETE won (and the final is refused).
+    expect([f.status, d.status].sort()).toEqual(f.status === 201 ? [201, 410] : [204, 409]);
+    expect((await request(up.app).get('/health')).status).toBe(200);
+  });
+
+  it('two finals over the same partials: one wins, the other is refused, one file', async () => {
+    up = await startUploads();
+    const a = await partial(2 * 1024 * 1024);
+    const b = await partial(2 * 1024 * 1024);
+    const finals = await Promise.all(
+      [1, 2, 3, 4].map(() => request(up.app).post('/files').set(tus).set('Upload-Concat', `final;${a} ${b}`)),
+    );
+    expect(finals.map((r) => r.status).sort()).toEqual([201, 409, 409, 409]);
+    expect(await completed()).toBe(1);
+    expect(walk(up.uploadDir)).toHaveLength(1);
+  });
+
+  it('DELETE /sessions does not end an IndexedCP upload while a chunk of it is being written', async () => {
+    up = await startUploads();
+    // Chunk 1 waits in a buffer; chunk 0 then streams slowly while the sessions are cleared.
+    await request(up.app)
+      .post('/upload')
+      .set(auth)
+      .set({ 'X-Chunk-Index': '1', 'X-Chunk-Total': '2', 'X-File-Name': 'race.bin', 'X-Upload-Id': 'race' })
+      .send(Buffer.alloc(1000, 2))
+      .expect(200);
+    const { request: httpRequest } = await import('node:http');
+    const slow = new Promise<number>((resolve, reject) => {
+      const r = httpRequest(
+        `${up.url}/upload`,
+        {
+          method: 'POST',
+          headers: {
+            ...auth,
+            'X-Chunk-Index': '0',
+            'X-Chunk-Total': '2',
+            'X-File-Name': 'race.bin',
+            'X-Upload-Id': 'race',
+            'Content-Length': '2000',
+          },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      r.on('error', reject);
+      r.write(Buffer.alloc(1000, 1));
+      setTimeout(() => r.end(Buffer.alloc(1000, 1)), 300);
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    const cleared = await request(up.app).delete('/sessions').set(auth).expect(200);
+    expect(cleared.body.cleared).toBe(0);
+    expect(await slow).toBe(200);
+    expect(await completed()).toBe(1);
+    expect((await request(up.app).get('/health')).status).toBe(200);
+  });
+
+  it('the open-bytes quota holds for IndexedCP chunks too, and a refused restart leaves no staged file', async () => {
+    up = await startUploads({ maxOpenBytesPerKey: 1000, maxBytes: 100_000 });
+    const chunk = (index: number, bytes: number, name = 'q.bin') =>
+      request(up.app)
+        .post('/upload')
+        .set(auth)
+        .set({ 'X-Chunk-Index': String(index), 'X-File-Name': name })
+        .send(Buffer.alloc(bytes, 3));
+    await chunk(0, 900).expect(200);
+    const over = await chunk(1, 50_000);
+    expect(over.status).toBe(429);
+    expect(over.body.code).toBe('QUOTA_EXCEEDED');
+    // A chunk 0 that would start a new file of the same name is refused by the quota: nothing staged stays.
+    for (const n of [1, 2, 3]) expect((await chunk(0, 40_000 + n)).status).toBeGreaterThanOrEqual(400);
+    expect((await up.files.stagingEntries()).filter((e) => e.endsWith('.bin'))).toEqual([]);
+  });
+
+  it('unfinished uploads of other keys are not listed; finished ones are the lab’s', async () => {
+    up = await startUploads();
+    const open = await request(up.app)
+      .post('/files')
+      .set(asCaller(ALICE))
+      .set({ 'Upload-Length': '10', 'Upload-Metadata': meta('alice-secret.bin') })
+      .expect(201);
+    const openId = open.headers.location!.split('/').pop()!;
+    await request(up.app)
+      .post('/files')
+      .set(asCaller(ALICE))
+      .set({
+        'Upload-Length': '3',
+        'Upload-Metadata': meta('alice-done.bin'),
+        'Content-Type': 'application/offset+octet-stream',
+      })
+      .send(Buffer.from('abc'))
+      .expect(201);
+    const bobs = await request(up.app).get('/uploads').set(asCaller(BOB)).expect(200);
+    expect(bobs.body.items.map((u: { clientFilename: string }) => u.clientFilename)).toEqual([
+      'alice-done.bin',
+    ]);
+    await request(up.app).get(`/uploads/${openId}`).set(asCaller(BOB)).expect(404);
+    await request(up.app).get(`/uploads/${openId}`).set(asCaller(ALICE)).expect(200);
+  });
+
+  it('an empty PATCH at the end of a finished upload announces nothing again', async () => {
+    up = await startUploads();
+    const res = await request(up.app)
+      .post('/files')
+      .set(tus)
+      .set({ 'Upload-Length': '3', 'Content-Type': 'application/offset+octet-stream' })
+      .send(Buffer.from('abc'))
+      .expect(201);
+    const id = res.headers.location!.split('/').pop()!;
+    const completions = async () =>
+      Number((await up.knex('uploads').where({ id }).first())?.completed_at ?? 0);
+    const first = await completions();
+    for (let i = 0; i < 3; i++)
+      await request(up.app)
+        .patch(`/files/${id}`)
+        .set(tus)
+        .set({ 'Upload-Offset': '3', 'Content-Type': 'application/offset+octet-stream' })
+        .send(Buffer.alloc(0))
+        .expect(204);
+    expect(await completions()).toBe(first);
+    expect(walk(up.uploadDir)).toHaveLength(1);
+  });
+});

@@ -212,6 +212,23 @@ export class UploadService {
     await this.files.removeChunkBuffers(upload.id);
   }
 
+  /**
+   * Staged bytes no active upload owns (a crash between writing and recording, a refused
+   * request an older version left behind) go after an hour: nothing else would ever remove them.
+   */
+  async sweepOrphans(olderThanMs = 3_600_000): Promise<number> {
+    let count = 0;
+    for (const { entry, id } of await this.files.staleStaging(olderThanMs, this.now())) {
+      if (this.locks.isHeld(id)) continue;
+      const upload = await this.store.get(id);
+      if (upload?.status === 'active') continue;
+      await this.files.removeStaging(entry);
+      count++;
+    }
+    if (count > 0) this.deps.logger.warn({ count }, 'removed staged bytes no upload owns');
+    return count;
+  }
+
   /** Expires active uploads nobody touched within the expiry window. Returns how many. */
   async sweepExpired(): Promise<number> {
     let count = 0;

@@ -92,14 +92,16 @@ export function adminRoutes(
 
   router.get('/uploads', async (req, res) => {
     const q = parseInput(listQuery, req.query, 'query');
-    const { items, total } = await store.list(q);
+    // Finished files are the lab's (as the upload dir is); what another key is still sending is not.
+    const { items, total } = await store.list({ ...q, visibleTo: String(res.locals.keyId) });
     res.json({ items: items.map(presentUpload), total, limit: q.limit, offset: q.offset });
   });
 
   router.get('/uploads/:id', async (req, res) => {
     if (!/^[0-9a-f]{32}$/.test(req.params.id)) throw badRequest('upload ids are 32 hex digits');
     const u = await store.get(req.params.id);
-    if (!u) throw notFound(`no upload ${req.params.id}`);
+    if (!u || (u.status !== 'complete' && u.keyId !== res.locals.keyId))
+      throw notFound(`no upload ${req.params.id}`);
     res.json(presentUpload(u));
   });
 

@@ -52,6 +52,29 @@ export function indexedcpRoutes(service: UploadService): Router {
   const router = serviceRouter();
   const { store, files, policy } = service;
 
+  /**
+   * How many bytes the next chunk may bring: what is left of UPLOAD_MAX_BYTES (chunks waiting
+   * in buffers count as much as written ones), and of the key's open-bytes quota (IndexedCP
+   * declares no length, so the quota is checked per chunk, not only at creation).
+   */
+  async function chunkRoom(session: Upload): Promise<{ room: number; tooMuch: () => Error }> {
+    const size = policy.maxBytes - session.offset - (await store.bufferedBytes(session.id));
+    const quota =
+      policy.maxOpenBytesPerKey === undefined
+        ? Number.POSITIVE_INFINITY
+        : policy.maxOpenBytesPerKey - (await store.openUsage(session.keyId)).bytes;
+    const tooMuch = () => (quota < size ? quotaExceeded() : new TooManyBytes());
+    return { room: Math.max(0, Math.min(size, quota)), tooMuch };
+  }
+  const quotaExceeded = () =>
+    new AppError(
+      429,
+      'QUOTA_EXCEEDED',
+      `this key's unfinished uploads would hold more than ${policy.maxOpenBytesPerKey} bytes (UPLOAD_MAX_OPEN_BYTES_PER_KEY)`,
+    );
+  /** What writeAt's TooManyBytes means for this chunk: past the size limit, or past the quota. */
+  const overLimit = (err: unknown, tooMuch: () => Error) => (err instanceof TooManyBytes ? tooMuch() : err);
+
   async function writeChunkInOrder(
     session: Upload,
     index: number,
@@ -61,12 +84,12 @@ export function indexedcpRoutes(service: UploadService): Router {
     const hash = createHash('sha256');
     // Bytes of a chunk that is not accepted must not stay in the file (in-place files are visible).
     const undo = () => files.truncateTo(session.dataPath, session.offset);
-    const room = policy.maxBytes - session.offset - (await store.bufferedBytes(session.id));
+    const { room, tooMuch } = await chunkRoom(session);
     const result = await files
       .writeAt(session.dataPath, session.offset, req as AsyncIterable<Buffer>, room, [hash])
       .catch(async (err) => {
         await undo();
-        throw err;
+        throw overLimit(err, tooMuch);
       });
     if (result.interrupted) {
       await undo();
@@ -117,13 +140,12 @@ export function indexedcpRoutes(service: UploadService): Router {
     const buffer = files.chunkBufferPath(session.id, index);
     await files.createEmpty(buffer).catch(() => undefined);
     const hash = createHash('sha256');
-    // Chunks waiting in buffers count against UPLOAD_MAX_BYTES as much as written ones.
-    const room = policy.maxBytes - session.offset - (await store.bufferedBytes(session.id));
+    const { room, tooMuch } = await chunkRoom(session);
     const result = await files
       .writeAt(buffer, 0, req as AsyncIterable<Buffer>, room, [hash])
       .catch(async (err) => {
         await files.remove(buffer);
-        throw err;
+        throw overLimit(err, tooMuch);
       });
     const digest = hash.digest('hex');
     if (result.interrupted || (sha && sha !== digest)) {
@@ -190,6 +212,7 @@ export function indexedcpRoutes(service: UploadService): Router {
     // A session this request made, ended again if its first chunk is refused: a refused
     // request leaves no session holding the name, and no file.
     let createdNow: Upload | undefined;
+    let releaseUpload: (() => void) | undefined;
     try {
       let session = await store.findIndexedcp(keyId, clientFilename, h['x-upload-id'] ?? null);
       let duplicate = false;
@@ -205,11 +228,18 @@ export function indexedcpRoutes(service: UploadService): Router {
         const staged = files.stagingPath(id);
         await files.createEmpty(staged);
         const hash = createHash('sha256');
+        // The new file's first chunk counts against the key's quota like any other.
+        const quota =
+          policy.maxOpenBytesPerKey === undefined
+            ? Number.POSITIVE_INFINITY
+            : policy.maxOpenBytesPerKey - (await store.openUsage(keyId)).bytes;
         const result = await files
-          .writeAt(staged, 0, req as AsyncIterable<Buffer>, policy.maxBytes, [hash])
+          .writeAt(staged, 0, req as AsyncIterable<Buffer>, Math.max(0, Math.min(policy.maxBytes, quota)), [
+            hash,
+          ])
           .catch(async (err) => {
             await files.remove(staged);
-            throw err;
+            throw err instanceof TooManyBytes && quota < policy.maxBytes ? quotaExceeded() : err;
           });
         const digest = hash.digest('hex');
         const first = await store.chunk(session.id, 0);
@@ -229,7 +259,11 @@ export function indexedcpRoutes(service: UploadService): Router {
           await files.remove(staged);
           duplicate = true;
         } else {
-          const fresh = await createSession(keyId, clientFilename, h, id);
+          // A refused session (quota, name) must not leave the staged chunk behind.
+          const fresh = await createSession(keyId, clientFilename, h, id).catch(async (err) => {
+            await files.remove(staged);
+            throw err;
+          });
           // The staged bytes become the new file's first chunk without copying them again.
           await files.remove(fresh.dataPath);
           await rename(files.abs(staged), files.abs(fresh.dataPath));
@@ -247,6 +281,10 @@ export function indexedcpRoutes(service: UploadService): Router {
           session = await createSession(keyId, clientFilename, h);
           createdNow = session;
         }
+        // The upload itself is held too, so a session cleanup (DELETE /sessions, the expiry
+        // sweep) passes over it while a chunk is being written.
+        releaseUpload = await service.locks.acquire(session.id, () => undefined, { takeOver: false });
+
         if (total !== undefined && session.totalChunks !== null && session.totalChunks !== total) {
           throw conflict(
             `X-Chunk-Total ${total} differs from the ${session.totalChunks} this upload started with`,
@@ -295,6 +333,7 @@ export function indexedcpRoutes(service: UploadService): Router {
       }
       throw err;
     } finally {
+      releaseUpload?.();
       release();
     }
   });

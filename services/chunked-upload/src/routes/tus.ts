@@ -122,7 +122,13 @@ export function tusRoutes(service: UploadService): Router {
     };
     await store.update(upload.id, { offset: next.offset, updatedAt: now, expiresAt: next.expiresAt });
     // Partial uploads wait, unpublished, to be concatenated.
-    if (next.length !== null && next.offset === next.length && next.concat !== 'partial')
+    // Once: an empty PATCH at the end of a finished upload changes nothing and announces nothing.
+    if (
+      next.length !== null &&
+      next.offset === next.length &&
+      next.concat !== 'partial' &&
+      upload.status !== 'complete'
+    )
       next = await service.complete(next);
     return next;
   }
@@ -186,15 +192,30 @@ export function tusRoutes(service: UploadService): Router {
 
     if (concat?.kind === 'final') {
       let offset = 0;
+      // The partials are held while they are copied (in id order, so two finals never wait on
+      // each other), and checked again once held: a DELETE or another final that got there
+      // first leaves nothing to copy.
+      const releases: (() => void)[] = [];
       const done = await (async () => {
-        for (const p of parts) offset += await files.copyInto(p.dataPath, upload.dataPath, offset);
+        for (const pid of [...new Set(parts.map((p) => p.id))].sort())
+          releases.push(await service.locks.acquire(pid, () => undefined, { takeOver: false }));
+        const held = await Promise.all(parts.map((p) => store.get(p.id)));
+        for (const p of held)
+          if (!p || p.status !== 'active' || p.offset !== p.length)
+            throw conflict(`partial upload ${p?.id ?? ''} is gone or was used by another final upload`);
+        for (const p of held) offset += await files.copyInto(p!.dataPath, upload.dataPath, offset);
         await store.update(id, { offset });
-        return service.complete({ ...upload, offset });
-      })().catch(async (err) => {
-        await service.abandon(upload);
-        throw err;
-      });
-      for (const p of parts) await service.end(p, 'terminated');
+        const finished = await service.complete({ ...upload, offset });
+        for (const p of held) await service.end(p!, 'terminated');
+        return finished;
+      })()
+        .catch(async (err) => {
+          await service.abandon(upload);
+          throw err;
+        })
+        .finally(() => {
+          for (const r of releases) r();
+        });
       res.setHeader('Upload-Offset', String(done.offset));
       return res.status(201).end();
     }

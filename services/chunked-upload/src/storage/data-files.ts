@@ -205,13 +205,20 @@ export class DataFiles {
 
   /** Appends a whole file (a buffered chunk) at `offset`. */
   async copyInto(fromDataPath: string, dataPath: string, offset: number): Promise<number> {
-    const result = await this.writeAt(
-      dataPath,
-      offset,
-      createReadStream(this.abs(fromDataPath), { highWaterMark: WRITE_BUFFER_BYTES }),
-      Number.MAX_SAFE_INTEGER,
-    );
-    return result.bytes;
+    // Opened first, so a source that is gone is a rejection here, not an 'error' event on a
+    // stream nobody listens to yet (that ended the process).
+    const source = await open(this.abs(fromDataPath), 'r');
+    try {
+      const result = await this.writeAt(
+        dataPath,
+        offset,
+        source.createReadStream({ highWaterMark: WRITE_BUFFER_BYTES, autoClose: false }),
+        Number.MAX_SAFE_INTEGER,
+      );
+      return result.bytes;
+    } finally {
+      await source.close();
+    }
   }
 
   /**
@@ -262,5 +269,21 @@ export class DataFiles {
 
   async stagingEntries(): Promise<string[]> {
     return readdir(this.stagingDir);
+  }
+
+  /** Staging entries (`<id>.bin`, `<id>.chunks`) untouched for `olderThanMs`, with their upload ids. */
+  async staleStaging(olderThanMs: number, now = Date.now()): Promise<{ entry: string; id: string }[]> {
+    const out: { entry: string; id: string }[] = [];
+    for (const entry of await readdir(this.stagingDir).catch(() => [] as string[])) {
+      const m = /^([0-9a-f]{32})\.(bin|chunks)$/.exec(entry);
+      if (!m) continue;
+      const info = await stat(path.join(this.stagingDir, entry)).catch(() => undefined);
+      if (info && now - info.mtimeMs > olderThanMs) out.push({ entry, id: m[1]! });
+    }
+    return out;
+  }
+
+  async removeStaging(entry: string): Promise<void> {
+    await rm(path.join(this.stagingDir, path.basename(entry)), { recursive: true, force: true });
   }
 }

@@ -89,6 +89,8 @@ function isUniqueViolation(err: unknown): boolean {
 export interface UploadListQuery {
   /** Only this owner's uploads (see api-keys.ts). */
   keyId?: string;
+  /** Finished uploads of every owner, and unfinished ones of this owner only. */
+  visibleTo?: string;
   status?: UploadStatus;
   protocol?: Upload['protocol'];
   /** Substring of the client or target file name. */
@@ -198,6 +200,10 @@ export class UploadStore {
     const base = () => {
       const b = this.knex<Row>('uploads');
       if (q.keyId !== undefined) b.where({ key_id: q.keyId });
+      if (q.visibleTo !== undefined) {
+        const owner = q.visibleTo;
+        b.where((w) => w.where({ status: 'complete' }).orWhere({ key_id: owner }));
+      }
       if (q.status) b.where({ status: q.status });
       if (q.protocol) b.where({ protocol: q.protocol });
       if (q.q) {
@@ -217,14 +223,22 @@ export class UploadStore {
     return { items: (rows as Row[]).map(fromRow), total: Number(count?.n ?? 0) };
   }
 
-  /** What an owner holds open: active sessions, and the bytes they declared (or reached). */
+  /**
+   * What an owner holds open: active sessions, and the bytes they declared (or reached), with
+   * IndexedCP chunks waiting in buffers.
+   */
   async openUsage(keyId: string): Promise<{ sessions: number; bytes: number }> {
     const r = (await this.knex('uploads')
       .where({ key_id: keyId, status: 'active' })
       .count({ n: '*' })
       .select(this.knex.raw('coalesce(sum(coalesce("length", "offset")), 0) as b'))
       .first()) as { n: number | string; b: number | string } | undefined;
-    return { sessions: Number(r?.n ?? 0), bytes: Number(r?.b ?? 0) };
+    const buffered = (await this.knex('upload_chunks as c')
+      .join('uploads as u', 'u.id', 'c.upload_id')
+      .where({ 'u.key_id': keyId, 'u.status': 'active', 'c.state': 'buffered' })
+      .sum({ b: 'c.size' })
+      .first()) as { b: number | string | null } | undefined;
+    return { sessions: Number(r?.n ?? 0), bytes: Number(r?.b ?? 0) + Number(buffered?.b ?? 0) };
   }
 
   async expiredBefore(now: number, limit = 100): Promise<Upload[]> {
