@@ -66,8 +66,51 @@ describe('analytics against hostile input', () => {
     expect(cells.filter((c) => /^"?[=+\-@\t\r]/.test(c))).toEqual([]);
     expect(guarded.text).toContain(`'=HYPERLINK(""http://evil"")`);
     expect(guarded.text).toContain("'@SUM(A1)");
+    // Ordinary text that only starts with a digit, a dot, a slash or a colon is left alone.
+    const plain = ['1.5b-model', '.npu', '/usr/model', ':tag', '<x>', '?q'];
+    const rows2 = plain.map((m, i) => ({ run_id: `p${i}`, model: m, status: 'failed' }));
+    expect((await call(`${d.base}/runs`, { body: rows2 })).status).toBe(201);
+    const failed = (await call(`${d.base}/export?format=csv&status=failed`)).text;
+    for (const m of plain) expect(failed).toContain(`,${m},`);
     const raw = await call(`${d.base}/export?format=csv&status=completed&raw=true`);
     expect(raw.text).toContain('"=HYPERLINK(""http://evil"")"');
     expect(raw.text).not.toContain("'@SUM");
+  });
+
+  it('refuses an NDJSON line nested too deep instead of handing it to DuckDB', async () => {
+    const deep = `{"run_id":"deep1","model":"m","status":"completed","tags":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+    const res = await call(`${d.base}/runs/bulk`, {
+      raw: `${deep}\n{"run_id":"ok1","model":"m","status":"completed"}\n`,
+    });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ accepted: 1, rejected: 1 });
+    expect(res.body.errors[0]).toMatchObject({ line: 1, reason: 'the line nests deeper than 64 levels' });
+  });
+
+  it('loads CSV with CRLF or mixed line ends, and refuses a repeated header as a 400', async () => {
+    const crlf = await call(`${d.base}/runs/bulk`, {
+      type: 'text/csv',
+      raw: 'run_id,model,status\r\ncr1,m,completed\r\ncr2,m,failed\ncr3,m,failed\r\n',
+    });
+    expect(crlf.status).toBe(201);
+    expect(crlf.body).toMatchObject({ accepted: 3, rejected: 0 });
+    const dup = await call(`${d.base}/runs/bulk`, {
+      type: 'text/csv',
+      raw: 'run_id,model,status,run_id\nx,m,failed,y\n',
+    });
+    expect(dup.status).toBe(400);
+  });
+
+  it('applies the JSON API id and tag rules to bulk loads', async () => {
+    const res = await call(`${d.base}/runs/bulk`, {
+      raw: [
+        `{"run_id":"bad id/../x y'","model":"m","status":"completed"}`,
+        `{"run_id":"c1","batch_id":"b c","model":"m","status":"completed"}`,
+        `{"run_id":"c2","model":"m","status":"completed","tags":["${'t'.repeat(201)}"]}`,
+        `{"run_id":"c3","model":"m","status":"completed","tags":[[["deep"]]]}`,
+        `{"run_id":"good-1","model":"m","status":"completed","tags":["a","b"]}`,
+      ].join('\n'),
+    });
+    expect(res.body).toMatchObject({ accepted: 1, rejected: 4 });
   });
 });

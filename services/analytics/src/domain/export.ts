@@ -49,7 +49,7 @@ export class Exporter {
     const cells = columns.map(({ column_name: c, column_type: t }) => {
       const name = `"${c.replace(/"/g, '""')}"`;
       return t === 'VARCHAR'
-        ? `CASE WHEN regexp_matches(${name}, '^[=+-@\t\r]') THEN '''' || ${name} ELSE ${name} END AS ${name}`
+        ? `CASE WHEN regexp_matches(${name}, '^[=+@\\t\\r-]') THEN '''' || ${name} ELSE ${name} END AS ${name}`
         : name;
     });
     return `SELECT ${cells.join(', ')} FROM (${sql})`;

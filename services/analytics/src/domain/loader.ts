@@ -154,8 +154,10 @@ async function stageCsv(tx: WriteTx, spec: DomainSpec, file: string, table: stri
   const allowed = new Set([...recordColumns(spec).map((c) => c.name), 'tags']);
   const unknown = [...present].filter((n) => !allowed.has(n));
   if (unknown.length > 0) throw new UnknownColumns(unknown);
-  await tx.run(
-    `CREATE TEMP TABLE ${table} AS
+  // DuckDB's own complaints about the file (a broken quote, a wrong row) are the client's.
+  await tx
+    .run(
+      `CREATE TEMP TABLE ${table} AS
      SELECT row_number() OVER () + 1 AS line_no, true AS parsed, NULL::VARCHAR[] AS extra,
             ${recordColumns(spec)
               .map((c) => (present.has(c.name) ? `"${c.name}"` : `NULL::VARCHAR AS "${c.name}"`))
@@ -164,7 +166,10 @@ async function stageCsv(tx: WriteTx, spec: DomainSpec, file: string, table: stri
             ${spec.children.map((c) => `NULL::JSON AS "${c.key}"`).join(', ')}
      FROM read_csv(${lit(file)}, ${CSV_DIALECT}, columns = {${header.map((h) => `${lit(h)}: 'VARCHAR'`).join(', ')}}, store_rejects = true,
                    rejects_table = '${table}_rejects', rejects_scan = '${table}_scans')`,
-  );
+    )
+    .catch((err: unknown) => {
+      throw new BadCsv(`the CSV could not be read: ${(err as Error).message.split('\n')[0]}`);
+    });
   const bad = await tx.query<{ line: number; error_message: string }>(
     `SELECT line, min(error_message) AS error_message FROM ${table}_rejects GROUP BY line ORDER BY line`,
   );
@@ -196,11 +201,16 @@ async function readHeader(file: string): Promise<string[]> {
     const line = buf.subarray(0, bytesRead).toString('utf8').split('\n')[0]!.replace(/\r$/, '');
     const names = line.split(',').map((n) => n.trim().replace(/^"(.*)"$/, '$1'));
     if (line.trim() === '' || names.some((n) => n === '')) throw new UnknownColumns(['(empty header)']);
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice !== undefined) throw new BadCsv(`the CSV header names "${twice}" twice`);
     return names;
   } finally {
     await handle.close();
   }
 }
+
+/** A CSV file DuckDB cannot read as given (a repeated column, a broken quote): the client's to fix. */
+export class BadCsv extends Error {}
 
 export class UnknownColumns extends Error {
   constructor(readonly columns: string[]) {
@@ -230,6 +240,20 @@ function reasonSql(spec: DomainSpec, existing: string): string {
       );
     }
   }
+  // The same id and tag rules as the JSON API (routes/schemas.ts), so every record loaded in
+  // bulk can be addressed, and deleted, by id.
+  for (const col of [spec.idColumn, 'batch_id'])
+    checks.push(
+      `WHEN "${col}" IS NOT NULL AND NOT regexp_full_match("${col}", '[A-Za-z0-9_.:@/+-]{1,200}') THEN '${col}: 1-200 letters, digits and . _ : @ / + - only'`,
+    );
+  checks.push(
+    `WHEN tags IS NOT NULL AND NOT coalesce(list_bool_and(list_transform(json_extract(tags, '$[*]'), x -> json_type(x) = 'VARCHAR')), true)
+       THEN 'tags must be a list of strings'`,
+  );
+  checks.push(
+    `WHEN tags IS NOT NULL AND try_cast(tags AS VARCHAR[]) IS NOT NULL AND len(list_filter(try_cast(tags AS VARCHAR[]), t -> t IS NULL OR length(t) < 1 OR length(t) > 200)) > 0
+       THEN 'tags must be strings of 1-200 characters'`,
+  );
   const statuses = spec.statuses.map((s) => `'${s}'`).join(', ');
   checks.push(`WHEN status NOT IN (${statuses}) THEN 'status must be one of ${spec.statuses.join(', ')}'`);
   checks.push(

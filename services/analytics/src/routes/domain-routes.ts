@@ -12,7 +12,7 @@ import type { Request, Router } from 'express';
 import { z } from 'zod';
 import { CONTENT_TYPES, domainTables, type Exporter } from '../domain/export';
 import { filterSchema, pageSchema, sortSchema } from '../domain/filters';
-import { type FileFormat, LoadRejected, type LoadResult, UnknownColumns } from '../domain/loader';
+import { BadCsv, type FileFormat, LoadRejected, type LoadResult, UnknownColumns } from '../domain/loader';
 import type { DomainQueries } from '../domain/queries';
 import type { DomainWrites } from '../domain/writes';
 import { receiveToFile } from './receive-file';
@@ -52,6 +52,7 @@ function bodyFormat(req: Request, given: FileFormat | undefined): FileFormat {
 /** Turns a strict load's rejection or a bad file into the right problem. */
 function loadError(err: unknown, idColumn: string): unknown {
   if (err instanceof UnknownColumns) return badRequest(err.message, { unknown_columns: err.columns });
+  if (err instanceof BadCsv) return badRequest(err.message);
   if (err instanceof LoadRejected) {
     const r = err.result;
     const dup = r.errors.some((e) => e.reason === `${idColumn} already exists`);
