@@ -83,6 +83,8 @@ export class Aggregator {
       DOMAINS.map((d) => this.get(`analytics-${d}`, `/api/${d}/db/search?q=${q}&limit=${limit}`)),
     );
     const hashLike = /^[A-Za-z0-9_.-]{1,128}$/.test(query);
+    // Looked up as an id only when it can be one: "." or ".." would become another path.
+    const idLike = /^[A-Za-z0-9][\w.:-]{0,127}$/.test(query);
     const [calByHash, calRecent, uploads, jobsByType, jobById, trackerJob, trackerBackends] =
       await Promise.all([
         hashLike
@@ -91,8 +93,8 @@ export class Aggregator {
         this.get('calibration-store', '/calibrations/list?limit=500'),
         this.get('chunked-upload', `/uploads?q=${q}&limit=${limit}`),
         this.get('job-worker', `/jobs?task_type=${q}&limit=${limit}`),
-        this.get('job-worker', `/jobs/${q}`),
-        this.get('quantum-tracker', `/api/v1/jobs/${q}`),
+        idLike ? this.get('job-worker', `/jobs/${q}`) : Promise.resolve(null),
+        idLike ? this.get('quantum-tracker', `/api/v1/jobs/${q}`) : Promise.resolve(null),
         this.get('quantum-tracker', '/api/v1/backends'),
       ]);
     type Items = { items?: Record<string, unknown>[] };
@@ -106,9 +108,9 @@ export class Aggregator {
       }
     }
     const jobs: unknown[] = [...((jobsByType.ok ? (jobsByType.data as Items).items : undefined) ?? [])];
-    if (jobById.ok) jobs.unshift(jobById.data);
+    if (jobById?.ok) jobs.unshift(jobById.data);
     const trackerHits: unknown[] = [];
-    if (trackerJob.ok) trackerHits.push({ kind: 'job', ...(trackerJob.data as object) });
+    if (trackerJob?.ok) trackerHits.push({ kind: 'job', ...(trackerJob.data as object) });
     if (trackerBackends.ok) {
       for (const b of (trackerBackends.data as { backends?: { name: string }[] }).backends ?? []) {
         if (b.name.toLowerCase().includes(needle)) trackerHits.push({ kind: 'backend', ...b });

@@ -83,6 +83,14 @@ describe('the calibration-store and job-worker mounts, with each service requiri
       fetch(`${url}/api/db/search?query=demo.task`, { method: 'POST', headers: { 'X-API-Key': KEY } }),
     );
     expect(search.result_counts.jobs).toBe(1);
+    // "." is not an id: it must not become /jobs/. (the whole list) or fail a service.
+    for (const query of ['.', '..', 'a%00'].map(encodeURIComponent)) {
+      const odd = await json(
+        fetch(`${url}/api/db/search?query=${query}`, { method: 'POST', headers: { 'X-API-Key': KEY } }),
+      );
+      expect([query, odd.result_counts.jobs]).toEqual([query, 0]);
+      expect(odd.missing_services ?? []).not.toContain('job-worker');
+    }
     const overview = await json(fetch(`${url}/api/db/overview`, { headers: { 'X-API-Key': KEY } }));
     expect(overview.calibration_stats).toMatchObject({ calibrations: 1, results: 0 });
     expect(overview.job_stats.by_status.queued).toBe(1);

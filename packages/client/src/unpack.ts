@@ -63,6 +63,9 @@ function extract(zip: yauzl.ZipFile, folder: string, limits: UnpackLimits): Prom
     const written: string[] = [];
     let entries = 0;
     let total = 0;
+    // Declared sizes of all entries so far: many small entries can expand as much as one big one.
+    let declared = 0;
+    let compressed = 0;
     const fail = (err: Error) => {
       zip.close();
       reject(err instanceof QlabClientError ? err : new QlabClientError(`cannot unpack: ${err.message}`));
@@ -83,6 +86,10 @@ function extract(zip: yauzl.ZipFile, folder: string, limits: UnpackLimits): Prom
           throw refuse(`the archive expands to more than ${limits.totalBytes} bytes`);
         if (size > 1024 * 1024 && size / Math.max(entry.compressedSize, 1) > limits.ratio)
           throw refuse(`"${entry.fileName}" expands more than ${limits.ratio} times (a zip bomb?)`);
+        declared += size;
+        compressed += entry.compressedSize;
+        if (declared > 1024 * 1024 && declared / Math.max(compressed, 1) > limits.ratio)
+          throw refuse(`the archive expands more than ${limits.ratio} times (a zip bomb?)`);
       } catch (err) {
         return fail(err as Error);
       }

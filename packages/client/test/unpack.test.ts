@@ -52,6 +52,15 @@ describe('unpack never writes more, or elsewhere, than it should', () => {
     expect(leftovers()).toEqual([]);
   });
 
+  it('refuses many small entries that expand as much as one big one', async () => {
+    const many = await zipOf(
+      Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`z${i}.bin`, Buffer.alloc(512 * 1024)])),
+    );
+    const out = fresh();
+    await expect(unpack(out, many)).rejects.toThrow(/the archive expands more than 200 times/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('refuses too many entries', async () => {
     const many = await zipOf(Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`f${i}.txt`, 'x'])));
     await expect(unpack(fresh(), many, { entries: 20 })).rejects.toThrow(/more than 20 entries/);

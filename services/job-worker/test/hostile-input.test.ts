@@ -156,10 +156,20 @@ describe('job-worker against hostile input', () => {
     expect((await put('output/%2E%2E/input/x', 'evil')).status).toBe(400);
     expect((await put('output/sub/../../input/x', 'evil')).status).toBe(400);
     expect((await put('input/x', 'evil')).status).toBe(400);
+    // Names the file system or the workspace cannot take: 4xx, never a 500.
+    expect((await put('output/result.json/inner', 'x')).status).toBe(409);
+    expect((await put('output/dir/file', 'x')).status).toBe(201);
+    expect((await put('output/dir', 'x')).status).toBe(409);
+    expect((await put(`output/${'n'.repeat(300)}`, 'x')).status).toBe(400);
+    expect((await put('output/sneaky.part', 'x')).status).toBe(400);
     const files = (await (await fetch(`${q.url}/jobs/${job_id}/files`)).json()) as {
       files: { path: string }[];
     };
-    expect(files.files.map((f) => f.path).sort()).toEqual(['output/form.txt', 'output/result.json']);
+    expect(files.files.map((f) => f.path).sort()).toEqual([
+      'output/dir/file',
+      'output/form.txt',
+      'output/result.json',
+    ]);
     const left = readdirSync(path.join(q.dir, 'jobs', job_id, 'output'));
     expect(left.filter((n) => n.endsWith('.part'))).toEqual([]);
     await fetch(`${q.url}/jobs/${job_id}`, { method: 'DELETE' });

@@ -4,7 +4,7 @@ import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AppError, notFound, payloadTooLarge } from '@qlab/kit';
+import { AppError, conflict, notFound, payloadTooLarge } from '@qlab/kit';
 
 export interface SavedJobFile {
   relative_path: string;
@@ -13,6 +13,8 @@ export interface SavedJobFile {
 }
 
 const JOB_ID = /^[A-Za-z0-9][\w.-]{0,63}$/;
+/** Longest name of one file or folder (file systems allow 255 bytes; the temp suffix needs room). */
+const MAX_NAME_BYTES = 200;
 
 export class WorkspacePathRefused extends AppError {
   constructor(detail: string) {
@@ -54,6 +56,13 @@ export class JobWorkspace {
     const target = path.resolve(dir, relativePath.normalize('NFKC'));
     if (!target.startsWith(dir + path.sep))
       throw new WorkspacePathRefused(`"${relativePath}" leaves the job's folder`);
+    const names = path.relative(dir, target).split(path.sep);
+    if (names.some((n) => Buffer.byteLength(n) > MAX_NAME_BYTES))
+      throw new WorkspacePathRefused(
+        `a part of "${relativePath.slice(0, 40)}…" is longer than ${MAX_NAME_BYTES} bytes`,
+      );
+    // .part names are this workspace's temp files (hidden from listings): not a client's to use.
+    if (names.at(-1)!.endsWith('.part')) throw new WorkspacePathRefused('file names may not end in .part');
     return target;
   }
 
@@ -69,7 +78,11 @@ export class JobWorkspace {
   /** A path to write to, its parent folders created (for tools that want a file name). */
   async allocate(jobId: string, relativePath: string): Promise<string> {
     const target = this.resolve(jobId, relativePath);
-    await mkdir(path.dirname(target), { recursive: true });
+    await mkdir(path.dirname(target), { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EEXIST' || err.code === 'ENOTDIR')
+        throw conflict(`"${relativePath}": a file is where a folder would go`);
+      throw err;
+    });
     return target;
   }
 
@@ -105,7 +118,11 @@ export class JobWorkspace {
         },
         createWriteStream(temp, { flush: true }),
       );
-      await rename(temp, target);
+      await rename(temp, target).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'EISDIR' || err.code === 'ENOTEMPTY' || err.code === 'EEXIST')
+          throw conflict(`"${relativePath}" is a folder`);
+        throw err;
+      });
     } catch (err) {
       await rm(temp, { force: true });
       throw err;
