@@ -1,5 +1,5 @@
 import type { Hash } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import {
   type FileHandle,
   link,
