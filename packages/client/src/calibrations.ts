@@ -12,6 +12,8 @@ export interface UploadResponse {
   status: 'ok';
   id: number;
   created_at: string;
+  /** Results: the run id given (runID), or null. */
+  run_id?: string | null;
   sha256?: string;
   size?: number;
   download_url?: string;
@@ -21,7 +23,10 @@ export interface ArchiveItem {
   id: number;
   hashID: string;
   name?: string;
-  notes: string;
+  /** Results: the run that produced it, or null. */
+  run_id?: string | null;
+  /** null when none were given, as QIBO DB answers. */
+  notes: string | null;
   created_at: string;
   filename: string;
   size: number;
@@ -33,7 +38,18 @@ export interface ArchiveItem {
 export interface DownloadedArchive {
   notes: string | null;
   filename: string;
+  created_at: string;
+  /** Results only. */
+  run_id?: string | null;
   data: Buffer;
+}
+
+/** A best run: which run of a calibration is the one to use (QIBO DB's best runs). */
+export interface BestRun {
+  id: number;
+  calibration_hash_id: string;
+  run_id: string;
+  created_at: string;
 }
 
 export interface UploadOptions extends ConnectionOptions, ZipOptions {
@@ -44,6 +60,8 @@ export interface UploadOptions extends ConnectionOptions, ZipOptions {
 export interface ListOptions extends ConnectionOptions {
   hashID?: string;
   name?: string;
+  /** Results only. */
+  runID?: string;
   since?: string | Date;
   limit?: number;
   offset?: number;
@@ -86,21 +104,24 @@ export function calibrationsUpload(
   return uploadZip('/calibrations/upload', { hashID, notes }, files, options);
 }
 
-/** Zips `files` and uploads them as a result (seed: results_upload). */
+/** Zips `files` and uploads them as a result (seed: results_upload), with its run id when given. */
 export function resultsUpload(
   hashID: string,
   name: string,
   notes: string,
   files: string[],
-  options: UploadOptions = {},
+  options: UploadOptions & { runID?: string } = {},
 ) {
-  return uploadZip('/results/upload', { hashID, name, notes }, files, options);
+  const fields: Record<string, string> = { hashID, name, notes };
+  if (options.runID) fields.runID = options.runID;
+  return uploadZip('/results/upload', fields, files, options);
 }
 
 function listQuery(o: ListOptions): string {
   const q = new URLSearchParams();
   if (o.hashID !== undefined) q.set('hashID', o.hashID);
   if (o.name !== undefined) q.set('name', o.name);
+  if (o.runID !== undefined) q.set('runID', o.runID);
   if (o.since !== undefined) q.set('since', o.since instanceof Date ? o.since.toISOString() : o.since);
   if (o.limit !== undefined) q.set('limit', String(o.limit));
   if (o.offset !== undefined) q.set('offset', String(o.offset));
@@ -108,18 +129,65 @@ function listQuery(o: ListOptions): string {
   return s ? `?${s}` : '';
 }
 
-/** Calibration metadata, newest first (seed: calibrations_list). */
-export async function calibrationsList(options: ListOptions = {}): Promise<ArchiveItem[]> {
+const PAGE = 1000;
+
+/** One page when a limit is given; otherwise every item, a page at a time (the seed lists every row). */
+async function listAll(route: string, options: ListOptions): Promise<ArchiveItem[]> {
   const conn = await resolveConnection(options);
-  const res = await call(conn, `/calibrations/list${listQuery(options)}`);
-  return ((await res.json()) as { items: ArchiveItem[] }).items;
+  const page = async (o: ListOptions) =>
+    ((await (await call(conn, `${route}${listQuery(o)}`)).json()) as { items: ArchiveItem[] }).items;
+  if (options.limit !== undefined) return page(options);
+  const out: ArchiveItem[] = [];
+  for (let offset = options.offset ?? 0; ; offset += PAGE) {
+    const items = await page({ ...options, limit: PAGE, offset });
+    out.push(...items);
+    if (items.length < PAGE) return out;
+  }
 }
 
-/** Result metadata, newest first. */
-export async function resultsList(options: ListOptions = {}): Promise<ArchiveItem[]> {
+/** Calibration metadata, newest first, all of it unless `limit` says otherwise (seed: calibrations_list). */
+export function calibrationsList(options: ListOptions = {}): Promise<ArchiveItem[]> {
+  return listAll('/calibrations/list', options);
+}
+
+/**
+ * Result metadata, newest first: for one hashID as the seed's results_list(hashID) (name,
+ * run_id, notes, created_at), or filtered by the options.
+ */
+export function resultsList(hashIDOrOptions: string | ListOptions = {}, options: ListOptions = {}) {
+  const o = typeof hashIDOrOptions === 'string' ? { ...options, hashID: hashIDOrOptions } : hashIDOrOptions;
+  return listAll('/results/list', o);
+}
+
+/** Marks `runID` as the best run of a calibration (seed: set_best_run). */
+export async function setBestRun(
+  calibrationHashID: string,
+  runID: string,
+  options: ConnectionOptions = {},
+): Promise<BestRun & { status: 'ok' }> {
   const conn = await resolveConnection(options);
-  const res = await call(conn, `/results/list${listQuery(options)}`);
-  return ((await res.json()) as { items: ArchiveItem[] }).items;
+  const res = await call(conn, '/bestruns/set', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ calibrationHashID, runID }),
+  });
+  return (await res.json()) as BestRun & { status: 'ok' };
+}
+
+/** The newest best run, or null when none is set (seed: get_best_run). */
+export async function getBestRun(options: ConnectionOptions = {}): Promise<BestRun | null> {
+  const conn = await resolveConnection(options);
+  const res = await call(conn, '/bestruns/get', { allow404: true });
+  if (res.status === 404) return null;
+  const { status: _status, ...run } = (await res.json()) as BestRun & { status: string };
+  return run;
+}
+
+/** The newest `n` best runs, newest first (seed: get_best_n_runs; the server clamps n to 1-100). */
+export async function getBestNRuns(n = 10, options: ConnectionOptions = {}): Promise<BestRun[]> {
+  const conn = await resolveConnection(options);
+  const res = await call(conn, `/bestruns/list?limit=${encodeURIComponent(String(n))}`);
+  return ((await res.json()) as { items: BestRun[] }).items;
 }
 
 /** The newest calibration's metadata, or {} when there is none (seed: calibrations_get_latest). */
@@ -137,8 +205,20 @@ async function downloadJson(route: string, selector: Record<string, string>, opt
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(selector),
   });
-  const body = (await res.json()) as { notes?: string | null; filename: string; data_b64: string };
-  return { notes: body.notes ?? null, filename: body.filename, data: Buffer.from(body.data_b64, 'base64') };
+  const body = (await res.json()) as {
+    notes?: string | null;
+    filename: string;
+    created_at: string;
+    run_id?: string | null;
+    data_b64: string;
+  };
+  return {
+    notes: body.notes ?? null,
+    filename: body.filename,
+    created_at: body.created_at,
+    ...(body.run_id !== undefined ? { run_id: body.run_id } : {}),
+    data: Buffer.from(body.data_b64, 'base64'),
+  };
 }
 
 /** The newest calibration zip for hashID, in memory (seed: calibrations_download). Large archives: use downloadArchive. */
@@ -153,9 +233,13 @@ export function calibrationsDownload(
 export function resultsDownload(
   hashID: string,
   name: string,
-  options: ConnectionOptions = {},
+  options: ConnectionOptions & { runID?: string } = {},
 ): Promise<DownloadedArchive> {
-  return downloadJson('/results/download', { hashID, name }, options);
+  return downloadJson(
+    '/results/download',
+    { hashID, name, ...(options.runID ? { runID: options.runID } : {}) },
+    options,
+  );
 }
 
 export interface StreamDownloadOptions extends ConnectionOptions {
@@ -165,7 +249,7 @@ export interface StreamDownloadOptions extends ConnectionOptions {
 export type ArchiveSelector =
   | { kind: 'calibration' | 'result'; id: number }
   | { kind: 'calibration'; hashID: string }
-  | { kind: 'result'; hashID: string; name: string };
+  | { kind: 'result'; hashID: string; name: string; runID?: string };
 
 /**
  * Streams an archive to `destination` without holding it in memory; writes to a temp name
@@ -184,6 +268,7 @@ export async function downloadArchive(
     const q = new URLSearchParams({
       hashID: selector.hashID,
       ...('name' in selector ? { name: selector.name } : {}),
+      ...('runID' in selector && selector.runID ? { runID: selector.runID } : {}),
     });
     route = `${base}/archive?${q}`;
   }

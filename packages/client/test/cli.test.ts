@@ -95,6 +95,44 @@ describe('qlab CLI', () => {
     ).toContain('404');
   });
 
+  it('keeps run ids on results and sets, gets and lists best runs', async () => {
+    const card = path.join(tmp.dir, 'runcard.yml');
+    for (const run of ['run-1', 'run-2']) {
+      expect(
+        (await qlab('results', 'upload', '--hash-id', 'cal', '--name', 'rb', '--run-id', run, card)).code,
+      ).toBe(0);
+    }
+    const listed = JSON.parse(
+      (await qlab('results', 'list', '--hash-id', 'cal', '--run-id', 'run-1', '--json')).out,
+    );
+    expect(listed.map((i: { run_id: string }) => i.run_id)).toEqual(['run-1']);
+    const missing = await qlab(
+      'results',
+      'download',
+      'cal',
+      'rb',
+      '--run-id',
+      'run-9',
+      '-o',
+      path.join(tmp.dir, 'r9.zip'),
+    );
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('404');
+
+    expect((await qlab('bestruns', 'get')).err).toContain('no best run set');
+    expect((await qlab('bestruns', 'list')).out).toBe('(none)');
+    const set = await qlab('bestruns', 'set', 'cal', 'run-2');
+    expect(set.code).toBe(0);
+    expect(set.out).toContain('best run run-2 set for cal');
+    await qlab('bestruns', 'set', 'cal', 'run-1');
+    expect((await qlab('bestruns', 'get')).out).toMatch(/^cal {2}run-1 {2}\d{4}-/);
+    const runs = JSON.parse((await qlab('bestruns', 'list', '--limit', '1', '--json')).out);
+    expect(runs.map((r: { run_id: string }) => r.run_id)).toEqual(['run-1']);
+    expect((await qlab('bestruns', 'list', '--limit', 'ten')).err).toContain('must be a whole number');
+    // As upstream, the server clamps the limit to 1-100.
+    expect(JSON.parse((await qlab('bestruns', 'list', '--limit', '0', '--json')).out)).toHaveLength(1);
+  });
+
   it('explains a wrong token, a missing server and a bad command', async () => {
     const token = await qlab('--token', 'wrong', 'calibrations', 'list');
     expect(token.code).toBe(1);

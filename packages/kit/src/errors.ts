@@ -115,7 +115,10 @@ function fromExpressError(err: Error & { status?: number; type?: string; expose?
 }
 
 /** The single error middleware: writes application/problem+json, logs 5xx with the stack. */
-export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
+export function problemErrorHandler(
+  logger: Logger,
+  extraMembers?: (doc: ProblemDocument) => ProblemExtras,
+): ErrorRequestHandler {
   return (thrown, req, res, _next) => {
     const err = coerceError(thrown);
     const app = err instanceof AppError ? err : fromExpressError(err);
@@ -126,9 +129,10 @@ export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
-    const doc = app
+    const base = app
       ? problem(app.status, app.code, app.detail, { ...app.extras, requestId })
       : problem(500, 'INTERNAL', 'internal server error', { requestId });
+    const doc = extraMembers ? { ...base, ...extraMembers(base) } : base;
     if (!app) logger.error({ err, requestId }, 'unhandled error');
     else if (app.status >= 500) logger.error({ err, requestId }, app.detail);
     else logger.debug({ code: app.code, requestId }, app.detail);

@@ -3,7 +3,7 @@ import cors from 'cors';
 import express, { type Express, type RequestHandler, Router } from 'express';
 import { pinoHttp } from 'pino-http';
 import swaggerUi from 'swagger-ui-express';
-import { notFoundHandler, problemErrorHandler, serviceUnavailable } from './errors';
+import { notFoundHandler, type ProblemDocument, problemErrorHandler, serviceUnavailable } from './errors';
 import { formBody, jsonBody } from './json-body';
 import type { Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
@@ -35,6 +35,11 @@ export interface ServiceAppOptions {
    * through: isOpenRequest). So a caller without a key gets 401 before any other refusal.
    */
   auth?: RequestHandler;
+  /**
+   * Members every problem document also carries, for clients of the system a service replaces
+   * (the calibration store adds QIBO DB's `error`). RFC 9457 allows extension members.
+   */
+  problemMembers?: (doc: ProblemDocument) => Record<string, unknown>;
   /**
    * Parse JSON and urlencoded bodies for every route (default true). Services that stream raw
    * bodies turn this off: curl's --data-binary says urlencoded, and a parser would eat the bytes.
@@ -175,7 +180,7 @@ export function createServiceApp(options: ServiceAppOptions): ServiceApp {
     metrics,
     finish() {
       app.use(notFoundHandler);
-      app.use(problemErrorHandler(options.logger));
+      app.use(problemErrorHandler(options.logger, options.problemMembers));
       return app;
     },
   };

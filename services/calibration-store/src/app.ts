@@ -1,15 +1,19 @@
 import type { Outbox } from '@qlab/events';
-import { bearerAuth, createServiceApp, type Logger } from '@qlab/kit';
+import { bearerAuth, createServiceApp, type Knex, type Logger } from '@qlab/kit';
 import type { Express } from 'express';
 import { ArchiveService } from './domain/archive-service';
 import { openapi } from './openapi';
 import { archiveRoutes, uploadHandler } from './routes/archives';
+import { bestRunRoutes } from './routes/best-runs';
+import { BestRunsStore } from './storage/best-runs-store';
 import type { BlobStore } from './storage/blob-store';
 import type { MetadataStore } from './storage/metadata-store';
 
 export interface AppDeps {
   logger: Logger;
   store: MetadataStore;
+  /** The database, for tables beyond archive metadata (best runs). */
+  knex: Knex;
   blobs: BlobStore;
   outbox?: Outbox;
   apiToken?: string;
@@ -32,6 +36,9 @@ export function createApp(deps: AppDeps): Express {
     readiness: deps.readiness,
     health: deps.health,
     auth: bearerAuth(deps.apiToken ? tokens : []),
+    // QIBO DB answered errors as {"status":"error","error":"…"}: scripts read r.json()["error"].
+    // `status` stays the problem's HTTP status (RFC 9457), so only `error` is added.
+    problemMembers: (doc) => ({ error: doc.detail }),
   });
   const { app } = base;
 
@@ -45,6 +52,7 @@ export function createApp(deps: AppDeps): Express {
   app.post('/upload', uploadHandler('calibration', routeDeps));
   app.use('/calibrations', archiveRoutes('calibration', routeDeps));
   app.use('/results', archiveRoutes('result', routeDeps));
+  app.use('/bestruns', bestRunRoutes(new BestRunsStore(deps.knex), deps.outbox));
   app.get('/stats', async (_req, res) => {
     const s = await deps.store.stats();
     res.json({

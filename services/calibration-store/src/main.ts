@@ -41,6 +41,7 @@ runMain('calibration-store', async () => {
   const app = createApp({
     logger,
     store: new KnexMetadataStore(knex),
+    knex,
     blobs,
     outbox: events?.outbox,
     apiToken: config.apiToken,

@@ -11,7 +11,8 @@ const item = {
     id: { type: 'integer' },
     hashID: { type: 'string' },
     name: { type: 'string', description: 'results only' },
-    notes: { type: 'string' },
+    run_id: { type: ['string', 'null'], description: 'results only' },
+    notes: { type: ['string', 'null'] },
     created_at: { type: 'string', example: '2025-09-11 12:34:56', description: 'UTC' },
     filename: { type: 'string' },
     size: { type: 'integer' },
@@ -29,7 +30,16 @@ const uploadForm = (withName: boolean) => ({
         required: ['hashID', 'archive', ...(withName ? ['name'] : [])],
         properties: {
           hashID: { type: 'string', maxLength: 256 },
-          ...(withName ? { name: { type: 'string', maxLength: 256 } } : {}),
+          ...(withName
+            ? {
+                name: { type: 'string', maxLength: 256 },
+                runID: {
+                  type: 'string',
+                  maxLength: 256,
+                  description: 'aliases: experimentID, experiment_id',
+                },
+              }
+            : {}),
           notes: { type: 'string' },
           archive: { type: 'string', format: 'binary', description: 'a zip archive' },
         },
@@ -44,6 +54,7 @@ const uploaded = json('stored', {
     status: { const: 'ok' },
     id: { type: 'integer' },
     created_at: { type: 'string' },
+    run_id: { type: ['string', 'null'], description: 'results only' },
     sha256: { type: 'string' },
     size: { type: 'integer' },
     download_url: { type: 'string' },
@@ -59,10 +70,20 @@ const uploadErrors = {
 
 const listParams = (withName: boolean) => [
   { name: 'hashID', in: 'query', schema: { type: 'string' } },
-  ...(withName ? [{ name: 'name', in: 'query', schema: { type: 'string' } }] : []),
+  ...(withName
+    ? [
+        { name: 'name', in: 'query', schema: { type: 'string' } },
+        { name: 'runID', in: 'query', schema: { type: 'string' } },
+      ]
+    : []),
   { name: 'since', in: 'query', schema: { type: 'string' }, description: 'ISO 8601 or epoch ms, inclusive' },
   { name: 'until', in: 'query', schema: { type: 'string' }, description: 'ISO 8601 or epoch ms, exclusive' },
-  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 1000 } },
+  {
+    name: 'limit',
+    in: 'query',
+    schema: { type: 'integer', minimum: 1, maximum: 1000 },
+    description: 'without it every item is returned (streamed), as QIBO DB does',
+  },
   { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
 ];
 
@@ -80,7 +101,12 @@ function kindPaths(kind: 'calibration' | 'result') {
   const selector = {
     type: 'object',
     required: ['hashID', ...(withName ? ['name'] : [])],
-    properties: { hashID: { type: 'string' }, ...(withName ? { name: { type: 'string' } } : {}) },
+    properties: {
+      hashID: { type: 'string' },
+      ...(withName
+        ? { name: { type: 'string' }, runID: { type: 'string', description: 'unknown run: 404' } }
+        : {}),
+    },
   };
   return {
     [`${base}/upload`]: {
@@ -94,7 +120,7 @@ function kindPaths(kind: 'calibration' | 'result') {
     [`${base}/list`]: {
       get: {
         tags: [tag],
-        summary: `List ${kind}s, newest first`,
+        summary: `List ${kind}s, newest first: all of them, or a page with limit/offset`,
         parameters: listParams(withName),
         responses: {
           200: json('a page of items', {
@@ -102,8 +128,8 @@ function kindPaths(kind: 'calibration' | 'result') {
             properties: {
               items: { type: 'array', items: item },
               total: { type: 'integer' },
-              limit: { type: 'integer' },
-              offset: { type: 'integer' },
+              limit: { type: 'integer', description: 'only when paging' },
+              offset: { type: 'integer', description: 'only when paging' },
             },
           }),
           400: problemResponse('bad query'),
@@ -114,7 +140,7 @@ function kindPaths(kind: 'calibration' | 'result') {
       get: {
         tags: [tag],
         summary: `Metadata of the newest ${kind}`,
-        parameters: listParams(withName).slice(0, withName ? 2 : 1),
+        parameters: listParams(withName).slice(0, withName ? 3 : 1),
         responses: { 200: json('newest', item), 404: problemResponse('none stored') },
       },
     },
@@ -127,14 +153,17 @@ function kindPaths(kind: 'calibration' | 'result') {
           content: {
             'application/json': { schema: selector },
             'application/x-www-form-urlencoded': { schema: selector },
+            'multipart/form-data': { schema: selector },
           },
         },
         responses: {
           200: json('archive as base64', {
             type: 'object',
             properties: {
-              notes: { type: 'string' },
+              notes: { type: ['string', 'null'] },
               filename: { type: 'string' },
+              created_at: { type: 'string', description: 'UTC' },
+              ...(withName ? { run_id: { type: ['string', 'null'] } } : {}),
               data_b64: { type: 'string' },
             },
           }),
@@ -148,8 +177,8 @@ function kindPaths(kind: 'calibration' | 'result') {
         tags: [tag],
         summary: `Stream the newest ${kind} archive for the selector`,
         parameters: listParams(withName)
-          .slice(0, withName ? 2 : 1)
-          .map((p) => ({ ...p, required: true })),
+          .slice(0, withName ? 3 : 1)
+          .map((p) => (p.name === 'runID' ? p : { ...p, required: true })),
         responses: { 200: archiveStream, 206: archiveStream, 404: problemResponse('no match') },
       },
     },
@@ -188,6 +217,71 @@ function kindPaths(kind: 'calibration' | 'result') {
   };
 }
 
+const bestRun = {
+  type: 'object',
+  properties: {
+    status: { const: 'ok' },
+    id: { type: 'integer' },
+    calibration_hash_id: { type: 'string' },
+    run_id: { type: 'string' },
+    created_at: { type: 'string', description: 'UTC' },
+  },
+};
+const bestRunInput = {
+  type: 'object',
+  required: ['calibrationHashID', 'runID'],
+  properties: { calibrationHashID: { type: 'string' }, runID: { type: 'string' } },
+};
+
+const bestRunPaths = {
+  '/bestruns/set': {
+    post: {
+      tags: ['bestruns'],
+      summary: 'Record the best run of a calibration (QIBO DB)',
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': { schema: bestRunInput },
+          'application/x-www-form-urlencoded': { schema: bestRunInput },
+          'multipart/form-data': { schema: bestRunInput },
+        },
+      },
+      responses: {
+        200: json('recorded', bestRun),
+        400: problemResponse('calibrationHashID or runID missing'),
+      },
+    },
+  },
+  '/bestruns/get': {
+    get: {
+      tags: ['bestruns'],
+      summary: 'The newest best run',
+      responses: { 200: json('newest', bestRun), 404: problemResponse('no best run set') },
+    },
+  },
+  '/bestruns/list': {
+    get: {
+      tags: ['bestruns'],
+      summary: 'Best runs, newest first',
+      parameters: [
+        {
+          name: 'limit',
+          in: 'query',
+          schema: { type: 'integer', default: 10 },
+          description: 'clamped to 1-100',
+        },
+      ],
+      responses: {
+        200: json('best runs', {
+          type: 'object',
+          properties: { status: { const: 'ok' }, items: { type: 'array', items: bestRun } },
+        }),
+        400: problemResponse('limit is not an integer'),
+      },
+    },
+  },
+};
+
 export const openapi: OpenApiDocument = {
   openapi: '3.1.0',
   info: {
@@ -209,6 +303,7 @@ export const openapi: OpenApiDocument = {
     },
     ...kindPaths('calibration'),
     ...kindPaths('result'),
+    ...bestRunPaths,
     '/stats': {
       get: { tags: ['ops'], summary: 'Counts and bytes stored', responses: { 200: json('stats') } },
     },

@@ -63,6 +63,7 @@ export async function startStore(options: StoreOptions = {}): Promise<RunningSto
   const app = createApp({
     logger: silentLogger(),
     store: new KnexMetadataStore(knex),
+    knex,
     blobs,
     outbox,
     apiToken: options.apiToken,

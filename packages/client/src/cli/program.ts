@@ -8,8 +8,11 @@ import {
   calibrationsList,
   calibrationsUpload,
   downloadArchive,
+  getBestNRuns,
+  getBestRun,
   resultsList,
   resultsUpload,
+  setBestRun,
 } from '../calibrations';
 import {
   clientConfigPath,
@@ -33,7 +36,7 @@ export interface CliIO {
   progress?: boolean;
 }
 
-const positiveInt = (v: string) => {
+const wholeNumber = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number');
   return n;
@@ -48,7 +51,7 @@ function table(items: ArchiveItem[], withName: boolean): string {
     i.created_at,
     String(i.size),
     i.filename,
-    i.notes.replace(/\s+/g, ' ').slice(0, 40),
+    (i.notes ?? '').replace(/\s+/g, ' ').slice(0, 40),
   ]);
   const head = ['ID', 'HASHID', ...(withName ? ['NAME'] : []), 'CREATED (UTC)', 'BYTES', 'FILE', 'NOTES'];
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
@@ -123,7 +126,7 @@ export function buildProgram(io: CliIO): Command {
     .option(
       '--chunk-mb <n>',
       'MiB per request (tus default: the whole file at once; indexedcp default: 1)',
-      positiveInt,
+      wholeNumber,
     )
     .action(
       async (
@@ -238,7 +241,7 @@ export function buildProgram(io: CliIO): Command {
     .option('--jobs-url <url>', 'job-worker URL (env JOBS_URL, default http://127.0.0.1:8100)')
     .option('--jobs-token <token>', 'API token (env JOBS_API_TOKEN)')
     .option('--tasks <list>', 'comma-separated task types (env WORKER_SUPPORTED_TASKS, default all built-in)')
-    .option('--concurrency <n>', 'jobs at once (env WORKER_CONCURRENCY, default 1)', positiveInt)
+    .option('--concurrency <n>', 'jobs at once (env WORKER_CONCURRENCY, default 1)', wholeNumber)
     .option('--id <id>', 'worker id (env WORKER_ID)')
     .action(
       async (o: {
@@ -259,7 +262,7 @@ export function buildProgram(io: CliIO): Command {
     .description('zip files or folders and upload them as a calibration')
     .requiredOption('--hash-id <hashID>', 'the calibration hashID')
     .option('--notes <text>', 'notes', '')
-    .option('--level <0-9>', 'zip compression level', positiveInt, 1)
+    .option('--level <0-9>', 'zip compression level', wholeNumber, 1)
     .action((files: string[], o: { hashId: string; notes: string; level: number }) =>
       upload('calibration', (c) =>
         calibrationsUpload(o.hashId, o.notes, files, { ...c, compressionLevel: o.level }),
@@ -269,7 +272,7 @@ export function buildProgram(io: CliIO): Command {
     .command('list')
     .description('list calibrations, newest first')
     .option('--hash-id <hashID>')
-    .option('--limit <n>', 'at most n', positiveInt)
+    .option('--limit <n>', 'at most n', wholeNumber)
     .option('--json', 'print JSON')
     .action(async (o: { hashId?: string; limit?: number; json?: boolean }) => {
       const items = await calibrationsList({ ...conn(), hashID: o.hashId, limit: o.limit });
@@ -297,20 +300,33 @@ export function buildProgram(io: CliIO): Command {
     .requiredOption('--hash-id <hashID>')
     .requiredOption('--name <name>')
     .option('--notes <text>', 'notes', '')
-    .option('--level <0-9>', 'zip compression level', positiveInt, 1)
-    .action((files: string[], o: { hashId: string; name: string; notes: string; level: number }) =>
-      upload('result', (c) =>
-        resultsUpload(o.hashId, o.name, o.notes, files, { ...c, compressionLevel: o.level }),
-      ),
+    .option('--run-id <runID>', 'the run that produced it')
+    .option('--level <0-9>', 'zip compression level', wholeNumber, 1)
+    .action(
+      (files: string[], o: { hashId: string; name: string; notes: string; runId?: string; level: number }) =>
+        upload('result', (c) =>
+          resultsUpload(o.hashId, o.name, o.notes, files, {
+            ...c,
+            compressionLevel: o.level,
+            runID: o.runId,
+          }),
+        ),
     );
   res
     .command('list')
     .option('--hash-id <hashID>')
     .option('--name <name>')
-    .option('--limit <n>', 'at most n', positiveInt)
+    .option('--run-id <runID>')
+    .option('--limit <n>', 'at most n', wholeNumber)
     .option('--json', 'print JSON')
-    .action(async (o: { hashId?: string; name?: string; limit?: number; json?: boolean }) => {
-      const items = await resultsList({ ...conn(), hashID: o.hashId, name: o.name, limit: o.limit });
+    .action(async (o: { hashId?: string; name?: string; runId?: string; limit?: number; json?: boolean }) => {
+      const items = await resultsList({
+        ...conn(),
+        hashID: o.hashId,
+        name: o.name,
+        runID: o.runId,
+        limit: o.limit,
+      });
       io.out(o.json ? JSON.stringify(items, null, 2) : table(items, true));
     });
   res
@@ -318,8 +334,44 @@ export function buildProgram(io: CliIO): Command {
     .description('download the newest result for hashID and name (streamed)')
     .option('-o, --output <file>')
     .option('--unpack <folder>')
+    .option('--run-id <runID>', 'that run only (404 when there is none)')
     .option('--force')
-    .action((hashID: string, name: string, o) => download({ kind: 'result', hashID, name }, o));
+    .action((hashID: string, name: string, o) =>
+      download({ kind: 'result', hashID, name, runID: o.runId }, o),
+    );
+
+  const best = program.command('bestruns').description("the calibration's best runs (QIBO DB)");
+  best
+    .command('set <calibrationHashID> <runID>')
+    .description('mark a run as the best run of a calibration')
+    .action(async (hashID: string, runID: string) => {
+      const r = await setBestRun(hashID, runID, conn());
+      io.out(`best run ${r.run_id} set for ${r.calibration_hash_id} at ${r.created_at} (id ${r.id})`);
+    });
+  best
+    .command('get')
+    .description('the newest best run')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const r = await getBestRun(conn());
+      if (!r) throw new QlabClientError('no best run set');
+      io.out(o.json ? JSON.stringify(r, null, 2) : `${r.calibration_hash_id}  ${r.run_id}  ${r.created_at}`);
+    });
+  best
+    .command('list')
+    .description('the newest best runs, newest first')
+    .option('--limit <n>', 'how many (1-100, default 10)', wholeNumber)
+    .option('--json', 'print JSON')
+    .action(async (o: { limit?: number; json?: boolean }) => {
+      const runs = await getBestNRuns(o.limit ?? 10, conn());
+      io.out(
+        o.json
+          ? JSON.stringify(runs, null, 2)
+          : runs.length === 0
+            ? '(none)'
+            : runs.map((r) => `${r.id}  ${r.calibration_hash_id}  ${r.run_id}  ${r.created_at}`).join('\n'),
+      );
+    });
 
   return program;
 }

@@ -7,6 +7,8 @@ export interface ArchiveRecord {
   hashID: string;
   /** Results only. */
   name: string | null;
+  /** Results only: the run that produced it (QIBO DB's runID), when given. */
+  runId: string | null;
   notes: string;
   /** The uploaded file's name, cleaned; metadata only, never a path on disk. */
   filename: string;
@@ -21,6 +23,7 @@ export type NewArchive = Omit<ArchiveRecord, 'id' | 'createdAt'>;
 export interface ArchiveQuery {
   hashID?: string;
   name?: string;
+  runId?: string;
   /** Epoch ms, inclusive. */
   since?: number;
   /** Epoch ms, exclusive. */

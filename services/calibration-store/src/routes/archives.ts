@@ -16,7 +16,7 @@ import type { ArchiveService } from '../domain/archive-service';
 import { type ArchiveKind, cleanFilename } from '../domain/archives';
 import type { BlobStore } from '../storage/blob-store';
 import type { MetadataStore } from '../storage/metadata-store';
-import { receiveMultipart } from '../upload/receive-multipart';
+import { formFields, receiveMultipart } from '../upload/receive-multipart';
 import { assertZipArchive } from '../upload/zip-check';
 import { presentItem } from './present';
 import {
@@ -27,6 +27,7 @@ import {
   listQuery,
   resultSelector,
   resultUploadFields,
+  runIdOf,
 } from './schemas';
 import { sendArchive, sendBase64Json } from './send-archive';
 
@@ -59,8 +60,8 @@ export function uploadHandler(kind: ArchiveKind, deps: ArchiveRouteDeps): Reques
     try {
       const form =
         kind === 'calibration'
-          ? { ...parseInput(calibrationUploadFields, fields, 'form fields'), name: null }
-          : parseInput(resultUploadFields, fields, 'form fields');
+          ? { ...parseInput(calibrationUploadFields, fields, 'form fields'), name: null, runId: undefined }
+          : { ...parseInput(resultUploadFields, fields, 'form fields'), runId: runIdOf(fields) };
       if (!file) throw badRequest('missing file field "archive" (a zip archive)');
       await assertZipArchive(file.tempPath);
       const saved = await deps.service.save(
@@ -68,6 +69,7 @@ export function uploadHandler(kind: ArchiveKind, deps: ArchiveRouteDeps): Reques
           kind,
           hashID: form.hashID,
           name: form.name,
+          runId: form.runId ?? null,
           notes: form.notes,
           filename: cleanFilename(file.filename),
           size: file.size,
@@ -80,6 +82,7 @@ export function uploadHandler(kind: ArchiveKind, deps: ArchiveRouteDeps): Reques
         status: 'ok',
         id: saved.id,
         created_at: item.created_at,
+        ...(kind === 'result' ? { run_id: saved.runId } : {}),
         sha256: saved.sha256,
         size: saved.size,
         download_url: item.download_url,
@@ -96,7 +99,7 @@ export function archiveRoutes(kind: ArchiveKind, deps: ArchiveRouteDeps): Router
   const { store, blobs, logger } = deps;
   const streamPath = `/${kind}s`;
 
-  const findLatest = async (filter: { hashID?: string; name?: string }) => {
+  const findLatest = async (filter: { hashID?: string; name?: string; runId?: string }) => {
     const record = await store.latest(kind, filter);
     if (!record) {
       const what = Object.entries(filter)
@@ -117,12 +120,36 @@ export function archiveRoutes(kind: ArchiveKind, deps: ArchiveRouteDeps): Router
 
   router.post('/upload', uploadHandler(kind, deps));
 
+  /** hashID (and name, and a run id under any of its names, for results), from a body or a query. */
+  const selectorOf = (input: unknown) => {
+    if (kind === 'calibration') return parseInput(calibrationSelector, input, 'body');
+    const s = parseInput(resultSelector, input, 'body');
+    return { hashID: s.hashID, name: s.name, runId: runIdOf(s) };
+  };
+
   router.get('/list', async (req, res) => {
-    const q = parseInput(listQuery, req.query, 'query');
-    if (kind === 'calibration' && q.name !== undefined)
-      throw badRequest('calibrations have no name; filter by hashID');
-    const { items, total } = await store.list(kind, q);
-    res.json({ items: items.map((r) => presentItem(req, r)), total, limit: q.limit, offset: q.offset });
+    const { runID, ...q } = parseInput(listQuery, req.query, 'query');
+    if (kind === 'calibration' && (q.name !== undefined || runID !== undefined))
+      throw badRequest('calibrations have no name or run; filter by hashID');
+    const filter = { ...q, runId: runID };
+    if (q.limit !== undefined) {
+      const { items, total } = await store.list(kind, { ...filter, limit: q.limit });
+      res.json({ items: items.map((r) => presentItem(req, r)), total, limit: q.limit, offset: q.offset });
+      return;
+    }
+    // No limit: every item, as the seed answers, written as it is read (never all in memory).
+    res.type('application/json');
+    res.write('{"items":[');
+    let first = true;
+    const total = await store.each(kind, filter, async (rows) => {
+      let chunk = '';
+      for (const r of rows) {
+        chunk += `${first ? '' : ','}${JSON.stringify(presentItem(req, r))}`;
+        first = false;
+      }
+      if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
+    });
+    res.end(`],"total":${total}}`);
   });
 
   router.get('/latest', async (req, res) => {
@@ -143,12 +170,9 @@ export function archiveRoutes(kind: ArchiveKind, deps: ArchiveRouteDeps): Router
   });
 
   router.post('/download', async (req, res) => {
-    const selector = parseInput(
-      kind === 'calibration' ? calibrationSelector : resultSelector,
-      req.body ?? {},
-      'body',
-    );
-    const record = await findLatest(selector);
+    // JSON, a urlencoded form (parsed by the kit) or a multipart form, as the seed takes "json/form".
+    const body = req.is('multipart/form-data') ? await formFields(req) : (req.body ?? {});
+    const record = await findLatest(selectorOf(body));
     if (record.size > deps.jsonDownloadMaxBytes) {
       const url = presentItem(req, record).download_url;
       throw unprocessable(
@@ -161,8 +185,7 @@ export function archiveRoutes(kind: ArchiveKind, deps: ArchiveRouteDeps): Router
 
   // Streaming download of the newest archive matching hashID (and name for results).
   router.get('/archive', async (req, res, next) => {
-    const q = parseInput(kind === 'calibration' ? calibrationSelector : resultSelector, req.query, 'query');
-    sendArchive(res, next, await findLatest(q), blobs, logger);
+    sendArchive(res, next, await findLatest(selectorOf(req.query)), blobs, logger);
   });
 
   router.get('/:id', async (req, res) => {

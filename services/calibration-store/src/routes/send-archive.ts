@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { AppError, type Logger } from '@qlab/kit';
 import type { NextFunction, Response } from 'express';
-import type { ArchiveRecord } from '../domain/archives';
+import { type ArchiveRecord, formatTimestamp } from '../domain/archives';
 import type { BlobStore } from '../storage/blob-store';
 
 /**
@@ -39,7 +39,13 @@ export function sendArchive(
  * chunk by chunk (3-byte aligned) so the archive is never whole in memory.
  */
 export async function sendBase64Json(res: Response, record: ArchiveRecord, blobs: BlobStore): Promise<void> {
-  const head = JSON.stringify({ notes: record.notes, filename: record.filename });
+  // As QIBO DB answers: notes (null when empty), filename, created_at, run_id for results.
+  const head = JSON.stringify({
+    notes: record.notes === '' ? null : record.notes,
+    filename: record.filename,
+    created_at: formatTimestamp(record.createdAt),
+    ...(record.kind === 'result' ? { run_id: record.runId } : {}),
+  });
   const prefix = `${head.slice(0, -1)},"data_b64":"`;
   const suffix = '"}';
   const encodedLength = Math.ceil(record.size / 3) * 4;

@@ -11,7 +11,16 @@ export interface MetadataStore {
   get(kind: ArchiveKind, id: number): Promise<ArchiveRecord | undefined>;
   /** Newest first (created_at, then id). */
   list(kind: ArchiveKind, query: ArchiveQuery): Promise<{ items: ArchiveRecord[]; total: number }>;
-  latest(kind: ArchiveKind, filter: { hashID?: string; name?: string }): Promise<ArchiveRecord | undefined>;
+  latest(
+    kind: ArchiveKind,
+    filter: { hashID?: string; name?: string; runId?: string },
+  ): Promise<ArchiveRecord | undefined>;
+  /** Every matching row, newest first, a batch at a time (memory stays flat however many there are). */
+  each(
+    kind: ArchiveKind,
+    query: Omit<ArchiveQuery, 'limit' | 'offset'>,
+    onBatch: (rows: ArchiveRecord[]) => Promise<void>,
+  ): Promise<number>;
   remove(
     kind: ArchiveKind,
     id: number,
@@ -35,6 +44,7 @@ interface Row {
   id: number;
   hash_id: string;
   name?: string;
+  run_id?: string | null;
   notes: string;
   filename: string;
   size: number | string;
@@ -50,6 +60,7 @@ function fromRow(kind: ArchiveKind, r: Row): ArchiveRecord {
     kind,
     hashID: r.hash_id,
     name: r.name ?? null,
+    runId: r.run_id ?? null,
     notes: r.notes,
     filename: r.filename,
     size: Number(r.size),
@@ -77,7 +88,7 @@ export class KnexMetadataStore implements MetadataStore {
       size: record.size,
       sha256: record.sha256,
       created_at: createdAt,
-      ...(record.kind === 'result' ? { name: record.name ?? '' } : {}),
+      ...(record.kind === 'result' ? { name: record.name ?? '', run_id: record.runId } : {}),
     };
     return this.knex.transaction(async (trx) => {
       const [inserted] = await trx(TABLE[record.kind]).insert(row).returning('id');
@@ -97,6 +108,7 @@ export class KnexMetadataStore implements MetadataStore {
     const b = this.knex<Row>(TABLE[kind]);
     if (q.hashID !== undefined) b.where('hash_id', q.hashID);
     if (q.name !== undefined && kind === 'result') b.where('name', q.name);
+    if (q.runId !== undefined && kind === 'result') b.where('run_id', q.runId);
     if (q.since !== undefined) b.where('created_at', '>=', q.since);
     if (q.until !== undefined) b.where('created_at', '<', q.until);
     return b;
@@ -119,10 +131,46 @@ export class KnexMetadataStore implements MetadataStore {
 
   async latest(
     kind: ArchiveKind,
-    filter: { hashID?: string; name?: string },
+    filter: { hashID?: string; name?: string; runId?: string },
   ): Promise<ArchiveRecord | undefined> {
     const { items } = await this.list(kind, { ...filter, limit: 1, offset: 0 });
     return items[0];
+  }
+
+  async each(
+    kind: ArchiveKind,
+    q: Omit<ArchiveQuery, 'limit' | 'offset'>,
+    onBatch: (rows: ArchiveRecord[]) => Promise<void>,
+    batch = 500,
+  ): Promise<number> {
+    // Keyset paging on (created_at, id) descending: each batch starts after the last row seen.
+    let after: { createdAt: number; id: number } | undefined;
+    let count = 0;
+    for (;;) {
+      const b = this.filtered(kind, q).select('*');
+      if (after) {
+        const a = after;
+        b.where((w) =>
+          w
+            .where('created_at', '<', a.createdAt)
+            .orWhere((x) => x.where('created_at', a.createdAt).where('id', '<', a.id)),
+        );
+      }
+      const rows = (
+        (await b
+          .orderBy([
+            { column: 'created_at', order: 'desc' },
+            { column: 'id', order: 'desc' },
+          ])
+          .limit(batch)) as Row[]
+      ).map((r) => fromRow(kind, r));
+      if (rows.length === 0) return count;
+      await onBatch(rows);
+      count += rows.length;
+      const last = rows[rows.length - 1]!;
+      after = { createdAt: last.createdAt, id: last.id };
+      if (rows.length < batch) return count;
+    }
   }
 
   async remove(

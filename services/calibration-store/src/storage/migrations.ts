@@ -34,4 +34,26 @@ export const migrations: Record<string, Migration> = {
     },
   },
   '002_outbox': outboxMigration,
+  // QIBO DB's later versions: a run id on results (dd6f7cc) and a best-runs table (09dd8c2).
+  '003_runs_and_best_runs': {
+    async up(knex) {
+      await knex.schema.alterTable('results', (t) => {
+        t.string('run_id', 256);
+        t.index(['hash_id', 'name', 'run_id', 'created_at']);
+      });
+      await knex.schema.createTable('best_runs', (t) => {
+        t.increments('id').primary();
+        t.string('calibration_hash_id', 256).notNullable();
+        t.string('run_id', 256).notNullable();
+        t.bigInteger('created_at').notNullable();
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable('best_runs');
+      await knex.schema.alterTable('results', (t) => {
+        t.dropIndex(['hash_id', 'name', 'run_id', 'created_at']);
+        t.dropColumn('run_id');
+      });
+    },
+  },
 };

@@ -67,6 +67,14 @@ export async function receiveMultipart(req: Request, options: ReceiveOptions): P
   }
 }
 
+/** A multipart form of text fields only (a download's selector): any file part is a 400. */
+export async function formFields(req: Request): Promise<Record<string, string>> {
+  const { fields } = await readForm(req, { files: 0, fields: 16, fileBytes: 0 }, async () => {
+    throw badRequest('this form takes text fields only');
+  });
+  return fields;
+}
+
 function tooLarge(maxBytes: number) {
   return payloadTooLarge(`upload is larger than the limit of ${maxBytes} bytes (QIBO_MAX_UPLOAD_BYTES)`, {
     maxBytes,
