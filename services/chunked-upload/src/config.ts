@@ -18,6 +18,8 @@ export const envSchema = z.object({
   UPLOAD_GATEWAY_TOKEN: env.optionalString(),
   /** ignore (default) | sanitize | allow-paths */
   UPLOAD_PATH_MODE: z.enum(PATH_MODES as [PathMode, ...PathMode[]]).default('ignore'),
+  /** Also refuse names only Windows forbids (CON, NUL.txt, <>:"|?*, trailing dot or space). Default false, as the original. */
+  UPLOAD_WINDOWS_SAFE_NAMES: env.bool(false),
   /** Largest upload in bytes (413 above it). Default 10 GiB. */
   UPLOAD_MAX_BYTES: env.int(10 * GiB, 1),
   /** Sessions database: SQLite file (default DATA_DIR/chunked-upload/uploads.db) or postgres://… */
@@ -28,6 +30,8 @@ export const envSchema = z.object({
   UPLOAD_MAX_OPEN_BYTES_PER_KEY: env.int(100 * GiB, 1),
   /** Unfinished uploads untouched this long expire and are removed. Default 24h. */
   UPLOAD_EXPIRE_AFTER: env.duration('24h'),
+  /** An IndexedCP upload without X-Chunk-Total is complete once no chunk came for this long. Default 30s. */
+  UPLOAD_IDLE_COMPLETE_AFTER: env.duration('30s'),
   /** Write upload bytes with O_DIRECT where the file system takes it (falls back by itself). Default true. */
   UPLOAD_DIRECT_IO: env.bool(true),
   MQTT_URL: env.optionalString(),
@@ -41,11 +45,13 @@ export interface Config {
   apiKeys: string[] | undefined;
   gatewayToken?: string;
   pathMode: PathMode;
+  windowsSafeNames: boolean;
   maxBytes: number;
   maxSessionsPerKey: number;
   maxOpenBytesPerKey: number;
   dbUrl: string;
   expireAfterMs: number;
+  idleCompleteAfterMs: number;
   directIo: boolean;
   mqttUrl?: string;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
@@ -70,11 +76,13 @@ export function loadUploadConfig(environment: NodeJS.ProcessEnv = process.env): 
     apiKeys: keys && keys.length > 0 ? keys : undefined,
     gatewayToken: e.UPLOAD_GATEWAY_TOKEN,
     pathMode: e.UPLOAD_PATH_MODE,
+    windowsSafeNames: e.UPLOAD_WINDOWS_SAFE_NAMES,
     maxBytes: e.UPLOAD_MAX_BYTES,
     maxSessionsPerKey: e.UPLOAD_MAX_SESSIONS_PER_KEY,
     maxOpenBytesPerKey: e.UPLOAD_MAX_OPEN_BYTES_PER_KEY,
     dbUrl: e.UPLOAD_DB_URL ?? path.join(dataDir, 'uploads.db'),
     expireAfterMs: e.UPLOAD_EXPIRE_AFTER,
+    idleCompleteAfterMs: e.UPLOAD_IDLE_COMPLETE_AFTER,
     directIo: e.UPLOAD_DIRECT_IO,
     mqttUrl: e.MQTT_URL,
     logLevel: e.LOG_LEVEL,

@@ -58,8 +58,10 @@ runMain('chunked-upload', async () => {
     gatewayToken: config.gatewayToken,
     policy: {
       pathMode: config.pathMode,
+      windowsSafeNames: config.windowsSafeNames,
       maxBytes: config.maxBytes,
       expireAfterMs: config.expireAfterMs,
+      idleCompleteAfterMs: config.idleCompleteAfterMs,
       maxSessionsPerKey: config.maxSessionsPerKey,
       maxOpenBytesPerKey: config.maxOpenBytesPerKey,
     },
@@ -79,6 +81,16 @@ runMain('chunked-upload', async () => {
   }, sweepEvery);
   sweeper.unref();
   life.add('expiry sweeper', () => clearInterval(sweeper));
+
+  // Uploads without a declared total end when idle; checked a few times per idle window.
+  const idleSweeper = setInterval(
+    () => {
+      service.sweepIdle().catch((err) => logger.warn({ err }, 'idle-completion sweep failed'));
+    },
+    Math.min(Math.max(config.idleCompleteAfterMs / 3, 250), 5000),
+  );
+  idleSweeper.unref();
+  life.add('idle sweeper', () => clearInterval(idleSweeper));
 
   const server = await listen(app, { port: config.port, host: config.host });
   port = server.port;

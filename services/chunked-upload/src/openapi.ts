@@ -33,10 +33,13 @@ export const openapi: OpenApiDocument = {
         summary: 'One chunk of a file (IndexedCP)',
         parameters: [
           header('X-Chunk-Index', '0-based chunk index', true),
-          header('X-File-Name', 'the client file name (UTF-8); placed by UPLOAD_PATH_MODE', true),
+          header(
+            'X-File-Name',
+            'the client file name (UTF-8); placed by UPLOAD_PATH_MODE. Missing or empty: uploaded_file.txt',
+          ),
           header(
             'X-Chunk-Total',
-            'total chunk count: the file is published when all arrived, and upload.completed is sent',
+            'total chunk count: the file is published when all arrived, and upload.completed is sent. Without it the upload completes after UPLOAD_IDLE_COMPLETE_AFTER without chunks, or when a new chunk 0 of the name comes',
           ),
           header('X-Chunk-SHA256', 'hex SHA-256 of this chunk; a mismatch is refused (400)'),
           header(
@@ -54,7 +57,9 @@ export const openapi: OpenApiDocument = {
           ),
           400: problemResponse('missing headers, refused path, checksum mismatch'),
           401: problemResponse('missing or wrong API key'),
-          409: problemResponse('chunk repeated with different content, or target busy'),
+          409: problemResponse(
+            'chunk repeated with different content, target busy, or UPLOAD_ALREADY_COMPLETE (a chunk after its upload ended)',
+          ),
           413: problemResponse('above UPLOAD_MAX_BYTES'),
         },
       },

@@ -31,6 +31,8 @@ export interface UploadServerOptions {
   port?: number;
   maxSessionsPerKey?: number;
   maxOpenBytesPerKey?: number;
+  idleCompleteAfterMs?: number;
+  windowsSafeNames?: boolean;
 }
 
 export interface RunningUploads {
@@ -81,6 +83,8 @@ export async function startUploads(options: UploadServerOptions = {}): Promise<R
       expireAfterMs: options.expireAfterMs ?? 3_600_000,
       maxSessionsPerKey: options.maxSessionsPerKey,
       maxOpenBytesPerKey: options.maxOpenBytesPerKey,
+      idleCompleteAfterMs: options.idleCompleteAfterMs ?? 30_000,
+      windowsSafeNames: options.windowsSafeNames,
     },
     port: () => port,
     now: options.now,

@@ -143,7 +143,13 @@ describe('IndexedCP protocol', () => {
   it('refuses missing or malformed headers and oversize bodies', async () => {
     up = await startUploads({ maxBytes: 10_000 });
     await request(up.app).post('/upload').set(auth).set('X-File-Name', 'a').send('x').expect(400);
-    await request(up.app).post('/upload').set(auth).set('X-Chunk-Index', '0').send('x').expect(400);
+    await request(up.app)
+      .post('/upload')
+      .set(auth)
+      .set('X-Chunk-Index', '0')
+      .set('X-File-Name', 'a'.repeat(5000))
+      .send('x')
+      .expect(400);
     await request(up.app)
       .post('/upload')
       .set(auth)

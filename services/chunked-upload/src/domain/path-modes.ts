@@ -3,19 +3,39 @@ import path from 'node:path';
 import { AppError } from '@qlab/kit';
 
 /**
- * How a client-supplied file name becomes a path under the upload directory (IndexedCP):
- * - `ignore` (default): `<unix seconds>_<8 hex>_<path with separators as _>`, always unique and flat;
- * - `sanitize`: the base name only; names with separators or traversal are refused;
- * - `allow-paths`: sub-folders kept; traversal, absolute, UNC and drive paths refused.
+ * How a client-supplied file name becomes a path under the upload directory, as IndexedCP's
+ * docs/PATH-MODES.md describes them:
+ * - `ignore` (default): `<ms timestamp>_<8 hex>_<path with separators as _>`, characters outside
+ *   `[A-Za-z0-9._-]` as `-`; always unique and flat, so tools can split it on `_`;
+ * - `sanitize`: "Strips all directory paths ... Only uses the base filename (e.g. `dir/file.txt` →
+ *   `file.txt`)"; traversal and absolute paths are refused;
+ * - `allow-paths`: sub-folders kept ("Still protects against path traversal (`../`) and absolute
+ *   paths (`/`, `C:\`)").
  */
 export type PathMode = 'ignore' | 'sanitize' | 'allow-paths';
 export const PATH_MODES: PathMode[] = ['ignore', 'sanitize', 'allow-paths'];
 
+export interface NamingRules {
+  mode: PathMode;
+  /**
+   * Also refuse what only Windows forbids (`CON`, `NUL.txt`, `<>:"|?*`, a trailing dot or space).
+   * Off by default: the original server runs on POSIX and takes such names (UPLOAD_WINDOWS_SAFE_NAMES).
+   */
+  windowsSafe?: boolean;
+}
+
+/** What the original server names a chunk that comes without X-File-Name. */
+export const DEFAULT_CLIENT_FILENAME = 'uploaded_file.txt';
+
 const MAX_SEGMENT_BYTES = 200;
+/** ignore-mode names are ASCII; the original truncates them to 255 characters. */
+const MAX_FLAT_NAME_BYTES = 255;
 const MAX_PATH_BYTES = 1024;
 const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$/i;
-// Control characters and characters Windows or shells treat specially.
-const UNSAFE_CHARS = /[\u0000-\u001f\u007f<>:"|?*]/;
+const WINDOWS_UNSAFE_CHARS = /[<>:"|?*]/;
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+/** Percent-escapes of a dot, a separator or a control character: `..%2F` is never a name. */
+const ENCODED_PATH_CHARS = /%(2e|2f|5c|[01][0-9a-f]|7f)/i;
 
 export class PathRefused extends AppError {
   constructor(detail: string) {
@@ -42,63 +62,88 @@ function byteLength(s: string): number {
 function checkCommon(name: string): string {
   if (name.length === 0) throw new PathRefused('the file name is empty');
   if (name.includes('\u0000')) throw new PathRefused('the file name contains a NUL byte');
+  if (ENCODED_PATH_CHARS.test(name))
+    throw new PathRefused(
+      `"${name.slice(0, 80)}" holds percent-encoded dots, separators or control characters; send the name itself (UTF-8)`,
+    );
   // Fold look-alikes (full-width dots and slashes) into what they look like before any check.
   return name.normalize('NFKC');
 }
 
-function truncateSegment(segment: string, maxBytes: number): string {
-  if (byteLength(segment) <= maxBytes) return segment;
-  const ext = path.extname(segment).slice(0, 16);
-  let base = segment.slice(0, segment.length - ext.length);
+/** The original strips one leading `./` (or `.\`); repeats of it mean the same. */
+const stripDotPrefix = (name: string) => name.replace(/^(\.[\\/]+)+/, '');
+
+function truncateTo(name: string, maxBytes: number): string {
+  if (byteLength(name) <= maxBytes) return name;
+  const ext = path.extname(name).slice(0, 16);
+  let base = name.slice(0, name.length - ext.length);
   while (byteLength(base) + byteLength(ext) > maxBytes) base = base.slice(0, -1);
   return base + ext;
 }
 
-function ignoreMode(name: string, now: number): string {
-  const parts = name
-    .split(/[\\/]+/)
-    .filter((p) => p !== '' && p !== '.' && p !== '..')
-    .map((p) => p.replace(new RegExp(UNSAFE_CHARS.source, 'g'), '_'));
-  const flat = parts.join('_').replace(/^\.+/, '') || 'file';
-  const prefix = `${Math.floor(now / 1000)}_${randomBytes(4).toString('hex')}_`;
-  return prefix + truncateSegment(flat, MAX_SEGMENT_BYTES - prefix.length);
+function ignoreMode(name: string, now: number, windowsSafe: boolean): string {
+  // "Path separators → '_', Special chars → '-'" (tests/test-path-preservation.js upstream).
+  let flat = stripDotPrefix(name)
+    .replace(/[\\/]+/g, '_')
+    .replace(/[^A-Za-z0-9._-]/gu, '-');
+  if (windowsSafe) flat = flat.replace(/\.+$/, (dots) => '-'.repeat(dots.length));
+  const prefix = `${now}_${randomBytes(4).toString('hex')}_`;
+  return prefix + truncateTo(flat, MAX_FLAT_NAME_BYTES - prefix.length);
 }
 
-function checkSegment(segment: string, whole: string): void {
-  if (segment === '.' || segment === '..')
-    throw new PathRefused(`"${whole}" climbs out of the upload directory`);
-  if (UNSAFE_CHARS.test(segment))
-    throw new PathRefused(`"${whole}" contains characters that are not allowed in file names`);
-  if (WINDOWS_RESERVED.test(segment)) throw new PathRefused(`"${segment}" is a reserved device name`);
-  if (/[. ]$/.test(segment)) throw new PathRefused(`"${segment}" ends with a dot or a space`);
+function checkSegment(segment: string, whole: string, windowsSafe: boolean): void {
+  if (segment === '..') throw new PathRefused(`"${whole}" climbs out of the upload directory`);
+  if (segment === '.') throw new PathRefused(`"${whole}" names no file`);
+  if (CONTROL_CHARS.test(segment)) throw new PathRefused(`"${whole}" contains control characters`);
   if (byteLength(segment) > MAX_SEGMENT_BYTES)
     throw new PathRefused(`a part of the name is longer than ${MAX_SEGMENT_BYTES} bytes`);
+  if (!windowsSafe) return;
+  if (WINDOWS_UNSAFE_CHARS.test(segment))
+    throw new PathRefused(
+      `"${whole}" contains characters Windows does not allow (UPLOAD_WINDOWS_SAFE_NAMES)`,
+    );
+  if (WINDOWS_RESERVED.test(segment))
+    throw new PathRefused(`"${segment}" is a reserved device name on Windows (UPLOAD_WINDOWS_SAFE_NAMES)`);
+  if (/[. ]$/.test(segment))
+    throw new PathRefused(`"${segment}" ends with a dot or a space (UPLOAD_WINDOWS_SAFE_NAMES)`);
 }
 
-function sanitizeMode(name: string): string {
-  if (/[\\/]/.test(name))
-    throw new PathRefused(`"${name}" contains a path separator (path mode sanitize allows base names only)`);
-  checkSegment(name, name);
-  return name;
+/** `/x`, `C:\x`, `c:/x`, `\\server\share`, `//server/share`. */
+function refuseAbsolute(name: string): void {
+  if (/^[\\/]/.test(name) || /^[a-z]:/i.test(name))
+    throw new PathRefused(`"${name.slice(0, 80)}" is an absolute path`);
 }
 
-function allowPathsMode(name: string): string {
-  if (name.includes('\\')) throw new PathRefused(`"${name}" contains a backslash; use / between folders`);
-  if (name.startsWith('/') || /^[a-z]:/i.test(name)) throw new PathRefused(`"${name}" is an absolute path`);
+/** The parts of a relative path, `.` and empty parts dropped, `..` refused. */
+function segmentsOf(name: string, windowsSafe: boolean): string[] {
+  refuseAbsolute(name);
+  const segments = stripDotPrefix(name)
+    .split(/[\\/]+/)
+    .filter((s) => s !== '' && s !== '.');
+  if (segments.length === 0) throw new PathRefused(`"${name}" names no file`);
+  for (const s of segments) checkSegment(s, name, windowsSafe);
+  return segments;
+}
+
+function sanitizeMode(name: string, windowsSafe: boolean): string {
+  // reports/2024/data.csv → data.csv; ./myfile.txt → myfile.txt.
+  return segmentsOf(name, windowsSafe).at(-1)!;
+}
+
+function allowPathsMode(name: string, windowsSafe: boolean): string {
   if (byteLength(name) > MAX_PATH_BYTES)
     throw new PathRefused(`"${name.slice(0, 40)}…" is longer than ${MAX_PATH_BYTES} bytes`);
-  const segments = name.split('/').filter((s) => s !== '' && s !== '.');
-  if (segments.length === 0) throw new PathRefused('the file name is empty');
-  for (const s of segments) checkSegment(s, name);
-  return segments.join('/');
+  // The original takes Windows separators too: docs\2024\a.csv → docs/2024/a.csv.
+  return segmentsOf(name, windowsSafe).join('/');
 }
 
 /** The relative (posix) path an upload should land at, before clash handling. */
-export function targetPathFor(mode: PathMode, clientName: string, now = Date.now()): string {
+export function targetPathFor(rules: NamingRules | PathMode, clientName: string, now = Date.now()): string {
+  const { mode, windowsSafe = false } = typeof rules === 'string' ? { mode: rules } : rules;
   const name = checkCommon(clientName);
-  if (mode === 'ignore') return ignoreMode(name, now);
-  if (mode === 'sanitize') return sanitizeMode(name);
-  return allowPathsMode(name);
+  if (mode === 'ignore') return ignoreMode(name, now, windowsSafe);
+  if (mode === 'sanitize') return sanitizeMode(name, windowsSafe);
+  return allowPathsMode(name, windowsSafe);
 }
 
 /** `data.csv` → `data_1730728950123.csv`: the seed's rename when a name is taken. */

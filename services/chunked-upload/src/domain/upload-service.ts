@@ -9,10 +9,17 @@ import { UploadLocks } from './upload-locks';
 
 export interface UploadPolicy {
   pathMode: PathMode;
+  /** Refuse names only Windows forbids (UPLOAD_WINDOWS_SAFE_NAMES). */
+  windowsSafeNames?: boolean;
   /** Largest upload in bytes. */
   maxBytes: number;
   /** An unfinished upload untouched this long expires and its bytes are removed. */
   expireAfterMs: number;
+  /**
+   * An IndexedCP upload without X-Chunk-Total (the original client sends none, and no end
+   * marker) is complete once no chunk has come for this long (UPLOAD_IDLE_COMPLETE_AFTER).
+   */
+  idleCompleteAfterMs?: number;
   /** Unfinished uploads one owner may hold at once (UPLOAD_MAX_SESSIONS_PER_KEY). */
   maxSessionsPerKey?: number;
   /** Bytes one owner's unfinished uploads may declare (or hold) together (UPLOAD_MAX_OPEN_BYTES_PER_KEY). */
@@ -57,7 +64,11 @@ export class UploadService {
    * is refused with 409, so two uploads never write one target.
    */
   async chooseTarget(clientFilename: string): Promise<string> {
-    const wanted = targetPathFor(this.policy.pathMode, clientFilename, this.now());
+    const wanted = targetPathFor(
+      { mode: this.policy.pathMode, windowsSafe: this.policy.windowsSafeNames },
+      clientFilename,
+      this.now(),
+    );
     // A folder that leads out of the upload dir (a symbolic link) is refused now, before any
     // session or file exists, rather than when the finished upload is published.
     await this.files.checkTargetFolder(wanted);
@@ -201,6 +212,65 @@ export class UploadService {
     await this.files.removeChunkBuffers(upload.id);
     this.deps.logger.info({ id: upload.id, target, size: length }, 'upload complete');
     return done;
+  }
+
+  /**
+   * The lock every chunk of one IndexedCP upload is handled under: one logical upload is a
+   * key plus its X-Upload-Id, or plus its file name when the client sends no id.
+   */
+  indexedcpLock(keyId: string, clientUploadId: string | null, clientFilename: string): string {
+    return `icp:${keyId}:${clientUploadId ?? clientFilename}`;
+  }
+
+  /**
+   * Ends an upload that never declared a total: what arrived is the file (idle, or the client
+   * began the name anew with chunk 0). If chunks are still missing in between, the file is not
+   * whole and must not be published as if it were: it is removed and the upload terminated.
+   * The caller holds the upload's lock.
+   */
+  async finishWithoutTotal(upload: Upload): Promise<Upload | undefined> {
+    const chunks = await this.store.chunks(upload.id);
+    if (chunks.some((c) => c.state === 'buffered')) {
+      await this.end(upload, 'terminated');
+      await this.files.remove(upload.dataPath);
+      this.deps.logger.warn(
+        { id: upload.id, missing: upload.nextChunk },
+        'upload without total ended with a chunk missing; its partial file was removed',
+      );
+      return undefined;
+    }
+    return this.complete(upload);
+  }
+
+  /**
+   * Completes uploads without a total that have been idle for idleCompleteAfterMs and hold every
+   * chunk up to the last one that came. Returns how many.
+   */
+  async sweepIdle(): Promise<number> {
+    const idleMs = this.policy.idleCompleteAfterMs;
+    if (idleMs === undefined) return 0;
+    let count = 0;
+    for (const found of await this.store.idleWithoutTotal(this.now() - idleMs)) {
+      const release = await this.locks.acquire(
+        this.indexedcpLock(found.keyId, found.clientUploadId, found.clientFilename),
+        () => undefined,
+        { takeOver: false },
+      );
+      try {
+        // A chunk may have come while we waited for the lock.
+        const upload = await this.store.get(found.id);
+        if (upload?.status !== 'active' || upload.updatedAt >= this.now() - idleMs) continue;
+        // A gap means a chunk is still being retried: wait for it (or for expiry).
+        if ((await this.store.chunks(upload.id)).some((c) => c.state === 'buffered')) continue;
+        await this.complete(upload);
+        count++;
+      } catch (err) {
+        this.deps.logger.warn({ err: coerceError(err), id: found.id }, 'could not complete idle upload');
+      } finally {
+        release();
+      }
+    }
+    return count;
   }
 
   /** Ends an upload for good (tus termination, expiry): its staged bytes go. */

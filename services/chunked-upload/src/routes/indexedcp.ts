@@ -3,7 +3,7 @@ import { rename } from 'node:fs/promises';
 import { AppError, badRequest, conflict, parseInput, payloadTooLarge, serviceRouter } from '@qlab/kit';
 import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
-import { decodeHeaderName } from '../domain/path-modes';
+import { DEFAULT_CLIENT_FILENAME, decodeHeaderName } from '../domain/path-modes';
 import type { Upload } from '../domain/upload';
 import type { UploadService } from '../domain/upload-service';
 import { TooManyBytes } from '../storage/data-files';
@@ -13,7 +13,12 @@ const headerSchema = z.object({
     .string({ error: 'X-Chunk-Index is required' })
     .regex(/^\d{1,9}$/, 'X-Chunk-Index must be a whole number')
     .transform(Number),
-  'x-file-name': z.string({ error: 'X-File-Name is required' }).min(1, 'X-File-Name is empty').max(4096),
+  // lib/server.js: `req.headers['x-file-name'] || 'uploaded_file.txt'`.
+  'x-file-name': z
+    .string()
+    .max(4096, 'X-File-Name is longer than 4096 bytes')
+    .optional()
+    .transform((v) => (v ? v : undefined)),
   'x-chunk-total': z
     .string()
     .regex(/^\d{1,9}$/, 'X-Chunk-Total must be a whole number')
@@ -196,7 +201,7 @@ export function indexedcpRoutes(service: UploadService): Router {
       res.setHeader('Connection', 'close');
       throw payloadTooLarge(`chunk is larger than UPLOAD_MAX_BYTES (${policy.maxBytes})`);
     }
-    const clientFilename = decodeHeaderName(h['x-file-name']);
+    const clientFilename = h['x-file-name'] ? decodeHeaderName(h['x-file-name']) : DEFAULT_CLIENT_FILENAME;
     const keyId = String(res.locals.keyId);
     const index = h['x-chunk-index'];
     const total = h['x-chunk-total'];
@@ -205,7 +210,7 @@ export function indexedcpRoutes(service: UploadService): Router {
 
     // All chunks of one logical upload are handled one at a time, in arrival order.
     const release = await service.locks.acquire(
-      `icp:${keyId}:${h['x-upload-id'] ?? clientFilename}`,
+      service.indexedcpLock(keyId, h['x-upload-id'] ?? null, clientFilename),
       () => undefined,
       { takeOver: false },
     );
@@ -259,6 +264,16 @@ export function indexedcpRoutes(service: UploadService): Router {
           await files.remove(staged);
           duplicate = true;
         } else {
+          // The previous upload of this name is over: what it received is its file (or, with a
+          // chunk missing, nothing). Ending it first frees its name for the new one.
+          if (session.totalChunks === null) {
+            const releaseOld = await service.locks.acquire(session.id, () => undefined, { takeOver: false });
+            try {
+              await service.finishWithoutTotal(session);
+            } finally {
+              releaseOld();
+            }
+          }
           // A refused session (quota, name) must not leave the staged chunk behind.
           const fresh = await createSession(keyId, clientFilename, h, id).catch(async (err) => {
             await files.remove(staged);
@@ -277,6 +292,21 @@ export function indexedcpRoutes(service: UploadService): Router {
           });
         }
       } else {
+        if (!session && index > 0 && total === undefined && !h['x-upload-id']) {
+          // A chunk after the upload of this name already ended (idle for
+          // UPLOAD_IDLE_COMPLETE_AFTER): starting a file that can never be whole would lose it.
+          const ended = await store.lastEndedWithoutTotal(keyId, clientFilename);
+          if (
+            ended &&
+            ended.nextChunk <= index &&
+            (ended.completedAt ?? 0) > service.clock() - policy.expireAfterMs
+          )
+            throw new AppError(
+              409,
+              'UPLOAD_ALREADY_COMPLETE',
+              `the upload of "${clientFilename}" was completed as ${ended.targetPath} after ${ended.nextChunk} chunks, when no chunk came for UPLOAD_IDLE_COMPLETE_AFTER; send the file again from chunk 0`,
+            );
+        }
         if (!session) {
           session = await createSession(keyId, clientFilename, h);
           createdNow = session;

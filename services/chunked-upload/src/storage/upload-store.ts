@@ -139,6 +139,43 @@ export class UploadStore {
     return row ? fromRow(row) : undefined;
   }
 
+  /**
+   * The newest IndexedCP upload of this name that ended without a declared total (idle, or a
+   * new chunk 0), so a chunk arriving after that can be told so instead of starting a file
+   * that would never be whole.
+   */
+  async lastEndedWithoutTotal(keyId: string, clientFilename: string): Promise<Upload | undefined> {
+    const row = await this.knex<Row>('uploads')
+      .where({ key_id: keyId, protocol: 'indexedcp', client_filename: clientFilename, status: 'complete' })
+      .whereNull('client_upload_id')
+      .whereNull('total_chunks')
+      .orderBy('completed_at', 'desc')
+      .first();
+    return row ? fromRow(row) : undefined;
+  }
+
+  /**
+   * Active IndexedCP uploads without a total whose last chunk came before `before` and that
+   * wait for no missing chunk (none buffered beyond a gap).
+   */
+  async idleWithoutTotal(before: number, limit = 100): Promise<Upload[]> {
+    const knex = this.knex;
+    const rows = await knex<Row>('uploads')
+      .where({ status: 'active', protocol: 'indexedcp' })
+      .whereNull('total_chunks')
+      .where('next_chunk', '>', 0)
+      .where('updated_at', '<', before)
+      .whereNotExists(function buffered() {
+        this.select(knex.raw('1'))
+          .from('upload_chunks')
+          .whereRaw('upload_chunks.upload_id = uploads.id')
+          .where('upload_chunks.state', 'buffered');
+      })
+      .orderBy('updated_at')
+      .limit(limit);
+    return rows.map(fromRow);
+  }
+
   /** Is a target path taken by an active upload? */
   async targetTaken(targetPath: string): Promise<boolean> {
     return Boolean(await this.knex('uploads').where({ active_target: targetPath }).first('id'));
