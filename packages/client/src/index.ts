@@ -31,9 +31,17 @@ export {
 export { type ConnectionOptions, resolveConnection } from './connection';
 export { QlabClientError } from './errors';
 export { type ApiKeyInfo, createApiKey, type GatewayOptions, listApiKeys, revokeApiKey } from './keys';
+export {
+  createStorage,
+  SQLiteStorage,
+  type SQLiteStorageOptions,
+  type Storage,
+  type StoredData,
+} from './storage/sqlite-storage';
 export { unpack, unpackFile } from './unpack';
 export { type BackoffPolicy, type Clock, DEFAULT_BACKOFF, realClock, retryDelay } from './uploads/backoff';
 export type { BufferedFile, ChunkRow, ChunkStatus } from './uploads/chunk-store';
+export { LOG_LEVELS, type LogLevel } from './uploads/client-log';
 export {
   IndexedCPClient,
   type IndexedCPClientOptions,

@@ -22,6 +22,13 @@ function fakeClock(onSleep?: (ms: number) => Promise<void>) {
 }
 
 describe('IndexedCPClient', () => {
+  // Its log is tested in seed-storage.test.ts; here it would only be noise.
+  beforeAll(() => {
+    process.env.INDEXEDCP_LOG_LEVEL = 'silent';
+  });
+  afterAll(() => {
+    delete process.env.INDEXEDCP_LOG_LEVEL;
+  });
   const tmp = tempDir('qlab-icp-client-');
   let up: RunningUploads | undefined;
   afterEach(async () => {

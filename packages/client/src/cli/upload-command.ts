@@ -50,6 +50,8 @@ export async function uploadFiles(files: string[], o: UploadCommandOptions): Pro
     chunkSize: o.chunkSize,
     storagePath: process.env.QLAB_INDEXEDCP_DB,
     maxRetries: 5,
+    // The progress bars say what info lines would; INDEXEDCP_LOG_LEVEL still wins.
+    logLevel: process.env.INDEXEDCP_LOG_LEVEL || 'warn',
     onUploadProgress: (e) => {
       if (e.status === 'uploaded') bars.get(e.fileName)?.update(e.chunkIndex + 1, e.totalChunks);
       else

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { type BackoffPolicy, type Clock, DEFAULT_BACKOFF, realClock, retryDelay } from './backoff';
 import { type BufferedFile, ChunkStore } from './chunk-store';
+import { type ClientLog, createClientLog } from './client-log';
 
 export interface UploadProgressEvent {
   fileName: string;
@@ -35,6 +36,8 @@ export interface IndexedCPClientOptions extends Partial<BackoffPolicy> {
   onUploadProgress?: (event: UploadProgressEvent) => void;
   onUploadError?: (error: Error) => void;
   onUploadComplete?: (summary: UploadSummary) => void;
+  /** trace, debug, info (default), warn, error, fatal or silent; default INDEXEDCP_LOG_LEVEL. */
+  logLevel?: string;
   /** Injected time source (tests). */
   clock?: Clock;
 }
@@ -45,13 +48,14 @@ export interface IndexedCPClientOptions extends Partial<BackoffPolicy> {
  * X-Chunk-SHA256 and a stable X-Upload-Id, retried with exponential backoff. Chunk status goes
  * pending → uploaded (server took it) → confirmed (server has the whole file).
  */
-export class IndexedCPClient {
+export class IndexedCPClient implements AsyncDisposable {
   private store: ChunkStore | undefined;
   private readonly options: Required<Pick<IndexedCPClientOptions, 'chunkSize' | 'storagePath'>> &
     IndexedCPClientOptions;
   private readonly backoff: BackoffPolicy;
   private readonly clock: Clock;
   private background: { stop: boolean; done: Promise<void>; wake: () => void } | undefined;
+  private readonly log: ClientLog;
 
   constructor(options: IndexedCPClientOptions = {}) {
     this.options = {
@@ -69,6 +73,7 @@ export class IndexedCPClient {
       maxRetries: options.maxRetries ?? DEFAULT_BACKOFF.maxRetries,
     };
     this.clock = options.clock ?? realClock;
+    this.log = createClientLog('[IndexedCPClient]', options.logLevel);
   }
 
   async initialize(): Promise<void> {
@@ -108,6 +113,7 @@ export class IndexedCPClient {
       },
       chunks,
     );
+    this.log.info(`File ${filePath} added to buffer with ${total} chunks`);
     return total;
   }
 
@@ -163,6 +169,7 @@ export class IndexedCPClient {
       // After a network failure, leave the rest of that file for its retry time.
       if (skip.has(chunk.fileId)) continue;
       try {
+        this.log.debug(`Uploading chunk ${chunk.index} for ${chunk.file.name}`);
         const result = await this.sendChunk(serverUrl, chunk.file, chunk.index, chunk.sha256);
         const now = this.clock.now();
         this.db().markUploaded(chunk.fileId, chunk.index, now);
@@ -174,7 +181,12 @@ export class IndexedCPClient {
           status: 'uploaded',
           retryCount: chunk.retryCount,
         });
-        if (result.complete) this.db().markConfirmed(chunk.fileId, now, result.actualFilename);
+        if (result.complete) {
+          this.db().markConfirmed(chunk.fileId, now, result.actualFilename);
+          this.log.info(
+            `Upload complete for ${chunk.file.name} -> Server saved as: ${result.actualFilename}`,
+          );
+        }
       } catch (err) {
         const now = this.clock.now();
         const retries = chunk.retryCount + 1;
@@ -186,6 +198,14 @@ export class IndexedCPClient {
         if (!giveUp) this.db().deferFile(chunk.fileId, now + wait);
         failed++;
         skip.add(chunk.fileId);
+        if (giveUp)
+          this.log.error(
+            `Gave up on ${chunk.file.name} chunk ${chunk.index} after ${retries} attempts: ${message}`,
+          );
+        else
+          this.log.warn(
+            `Upload failed for ${chunk.file.name} chunk ${chunk.index} (retry ${retries}). Next retry in ${Math.round(wait / 1000)}s: ${message}`,
+          );
         this.options.onUploadProgress?.({
           fileName: chunk.file.name,
           chunkIndex: chunk.index,
@@ -277,5 +297,10 @@ export class IndexedCPClient {
     await this.stopUploadBackground();
     this.store?.close();
     this.store = undefined;
+  }
+
+  /** `await using client = new IndexedCPClient(…)` closes it at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }
