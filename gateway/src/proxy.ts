@@ -15,6 +15,8 @@ export interface Mount {
   streaming?: boolean;
   /** Paths below the prefix whose POST only reads (the seed's POST downloads, searches, exports). */
   readOnlyPosts?: string[];
+  /** Paths below the prefix whose POST only an admin key may call (key rotation). */
+  adminPosts?: string[];
 }
 
 export const MOUNTS: Mount[] = [
@@ -25,7 +27,13 @@ export const MOUNTS: Mount[] = [
     streaming: true,
     readOnlyPosts: ['/calibrations/download', '/results/download'],
   },
-  { prefix: '/api/uploads', service: 'chunked-upload', rewrite: (r) => r, streaming: true },
+  {
+    prefix: '/api/uploads',
+    service: 'chunked-upload',
+    rewrite: (r) => r,
+    streaming: true,
+    adminPosts: ['/rotate-keys'],
+  },
   { prefix: '/api/v1', service: 'quantum-tracker', rewrite: (r) => `/api/v1${r}` },
   {
     prefix: '/api/jobs',
@@ -51,12 +59,14 @@ export function mountFor(path: string): Mount | undefined {
 
 /**
  * The scope a proxied call needs, from the effective method (after X-HTTP-Method-Override) and
- * the path below the mount: reads need read, POSTs that only read need read, the rest write.
+ * the path below the mount: reads need read, POSTs that only read need read, key rotation
+ * needs admin, the rest write.
  */
 export function scopeForProxied(mount: Mount, method: string, rest: string): Scope {
   if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return 'read';
   const path = rest.length > 1 ? rest.replace(/\/$/, '') : rest;
   if (method === 'POST' && mount.readOnlyPosts?.includes(path)) return 'read';
+  if (method === 'POST' && mount.adminPosts?.includes(path)) return 'admin';
   return 'write';
 }
 

@@ -64,7 +64,7 @@ describe('gateway: scope on the canonical path and the effective method', () => 
 
   beforeAll(async () => {
     upstream = await recordingUpstream();
-    uploads = await startUploads();
+    uploads = await startUploads({ encryption: {} });
     gw = await startGateway({
       keys: [
         [ADMIN, ['read', 'write', 'admin']],
@@ -129,6 +129,35 @@ describe('gateway: scope on the canonical path and the effective method', () => 
     const names = ((await list.json()) as { keys: { name: string }[] }).keys.map((k) => k.name);
     expect(names).not.toContain('evil');
     expect((await call('/api/keys/', ADMIN)).status).toBe(200);
+  });
+
+  test('only an admin key rotates the upload encryption keys, however the path is spelled', async () => {
+    const before = ((await (await call('/api/uploads/public-key', READER)).json()) as { kid: string }).kid;
+    for (const key of [WRITER, READER]) {
+      for (const p of [
+        '/api/uploads/rotate-keys',
+        '/api/uploads/rotate-keys/',
+        '/api/uploads/./rotate-keys',
+        '/api/uploads/x/../rotate-keys',
+        '/api/uploads//rotate-keys',
+      ]) {
+        for (const override of [undefined, 'POST']) {
+          const res = await call(p, key, {
+            method: 'POST',
+            headers: override ? { 'X-HTTP-Method-Override': override } : {},
+          });
+          expect([key, p, res.status < 300]).toEqual([key, p, false]);
+        }
+      }
+    }
+    expect(((await (await call('/api/uploads/public-key', READER)).json()) as { kid: string }).kid).toBe(
+      before,
+    );
+    const rotated = await call('/api/uploads/rotate-keys', ADMIN, { method: 'POST' });
+    expect(rotated.status).toBe(200);
+    expect(((await rotated.json()) as { newKeyId: string }).newKeyId).not.toBe(before);
+    // Uploading encrypted packets is a write.
+    expect((await call('/api/uploads/upload-encrypted', READER, { method: 'POST' })).status).toBe(403);
   });
 
   test('key names must be UTF-8, and key bodies strict', async () => {

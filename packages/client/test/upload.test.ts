@@ -90,6 +90,27 @@ describe('uploads to chunked-upload', () => {
     expect(readFileSync(path.join(up.uploadDir, 'b.dat')).equals(readFileSync(b))).toBe(true);
   });
 
+  it('qlab upload --encrypt seals IndexedCP chunks for a server with encryption on', async () => {
+    up = await startUploads({ pathMode: 'sanitize', encryption: {} });
+    const f = path.join(tmp.dir, 'sealed.dat');
+    writeFileSync(f, randomBytes(1_500_000));
+    const sent = await qlab(
+      'upload',
+      '--upload-server',
+      up.url,
+      '--key',
+      KEY,
+      '--protocol',
+      'indexedcp',
+      '--encrypt',
+      f,
+    );
+    expect(sent).toMatchObject({ code: 0 });
+    expect(sent.out).toContain('sealed.dat: complete');
+    expect(readFileSync(path.join(up.uploadDir, 'sealed.dat')).equals(readFileSync(f))).toBe(true);
+    expect((await qlab('upload', '--encrypt', f)).err).toContain('--protocol indexedcp');
+  });
+
   it('qlab upload explains a wrong key and a missing file', async () => {
     up = await startUploads();
     const f = path.join(tmp.dir, 'c.dat');

@@ -43,13 +43,13 @@ const GATEWAY_KEY_ID = /^[0-9a-f]{16}$/;
  * - the gateway's token (UPLOAD_GATEWAY_TOKEN) with X-Qlab-Key-Id: `gw:<caller's key id>`, so
  *   callers behind the gateway see only their own uploads; without the header, `gw` (the
  *   gateway's own calls, such as its cross-service search).
- * X-Qlab-Key-Id is believed only with the gateway's token.
+ * X-Qlab-Key-Id is believed only with the gateway's token. `openGets` are paths anyone may GET.
  */
-export function apiKeyAuth(keys: string[], gatewayToken?: string): RequestHandler {
+export function apiKeyAuth(keys: string[], gatewayToken?: string, openGets: string[] = []): RequestHandler {
   const known = keys.map((key) => ({ key, id: keyIdOf(key) }));
   if (gatewayToken) known.push({ key: gatewayToken, id: 'gw' });
   return (req, res, next) => {
-    if (isOpenRequest(req)) return next();
+    if (isOpenRequest(req) || (req.method === 'GET' && openGets.includes(req.path))) return next();
     const given = bearerToken(req.headers.authorization);
     if (!given) return next(unauthorized('missing Authorization: Bearer <api key>'));
     // Compare against every key so timing does not reveal which one matched.

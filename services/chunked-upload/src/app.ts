@@ -9,6 +9,7 @@ import { indexedcpRoutes } from './routes/indexedcp';
 import { tusRoutes } from './routes/tus';
 import { TUS_EXPOSED_HEADERS } from './routes/tus-headers';
 import type { DataFiles } from './storage/data-files';
+import type { ServerKeys } from './storage/server-keys';
 import type { UploadStore } from './storage/upload-store';
 
 export interface AppDeps {
@@ -20,6 +21,8 @@ export interface AppDeps {
   /** See UPLOAD_GATEWAY_TOKEN. */
   gatewayToken?: string;
   policy: UploadPolicy;
+  /** Encrypted uploads (UPLOAD_ENCRYPTION): the server's key pairs. */
+  encryption?: ServerKeys;
   /** The port actually listened on (for /info). */
   port: () => number;
   now?: () => number;
@@ -34,7 +37,8 @@ export function createApp(deps: AppDeps): { app: Express; service: UploadService
     parseBodies: false,
     corsExposedHeaders: TUS_EXPOSED_HEADERS,
     readiness: deps.readiness,
-    auth: apiKeyAuth(deps.apiKeys, deps.gatewayToken),
+    // The public key is public, as upstream serves it: clients fetch it before they have a stream.
+    auth: apiKeyAuth(deps.apiKeys, deps.gatewayToken, deps.encryption ? ['/public-key'] : []),
   });
   const service = new UploadService({
     store: deps.store,
@@ -45,13 +49,14 @@ export function createApp(deps: AppDeps): { app: Express; service: UploadService
     now: deps.now,
   });
   const { app } = base;
-  app.use(indexedcpRoutes(service));
+  app.use(indexedcpRoutes(service, deps.encryption));
   app.use('/files', tusRoutes(service));
   app.use(
     adminRoutes(service, {
       port: deps.port,
       uploadDir: deps.files.uploadDir,
       apiKeysCount: deps.apiKeys.length,
+      encryption: deps.encryption,
     }),
   );
   return { app: base.finish(), service };

@@ -34,6 +34,14 @@ export const envSchema = z.object({
   UPLOAD_IDLE_COMPLETE_AFTER: env.duration('30s'),
   /** Write upload bytes with O_DIRECT where the file system takes it (falls back by itself). Default true. */
   UPLOAD_DIRECT_IO: env.bool(true),
+  /** IndexedCP's encrypted uploads: GET /public-key, POST /upload-encrypted[-batch], POST /rotate-keys. Default false. */
+  UPLOAD_ENCRYPTION: env.bool(false),
+  /** The server's RSA key pairs, one <kid>.json each (the original's server-keys/ format). Default DATA_DIR/chunked-upload/keys. */
+  UPLOAD_ENCRYPTION_KEYS_DIR: env.optionalString(),
+  /** RSA modulus of new key pairs. Default 4096, as the original. */
+  UPLOAD_ENCRYPTION_KEY_BITS: z.coerce.number().int().min(2048).max(8192).default(4096),
+  /** Key pairs older than this are deleted (the active one never). Default 90d. */
+  UPLOAD_ENCRYPTION_MAX_KEY_AGE: env.duration('90d'),
   MQTT_URL: env.optionalString(),
 });
 
@@ -53,6 +61,7 @@ export interface Config {
   expireAfterMs: number;
   idleCompleteAfterMs: number;
   directIo: boolean;
+  encryption?: { keysDir: string; keyBits: number; maxKeyAgeMs: number };
   mqttUrl?: string;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
@@ -84,6 +93,13 @@ export function loadUploadConfig(environment: NodeJS.ProcessEnv = process.env): 
     expireAfterMs: e.UPLOAD_EXPIRE_AFTER,
     idleCompleteAfterMs: e.UPLOAD_IDLE_COMPLETE_AFTER,
     directIo: e.UPLOAD_DIRECT_IO,
+    encryption: e.UPLOAD_ENCRYPTION
+      ? {
+          keysDir: path.resolve(e.UPLOAD_ENCRYPTION_KEYS_DIR ?? path.join(dataDir, 'keys')),
+          keyBits: e.UPLOAD_ENCRYPTION_KEY_BITS,
+          maxKeyAgeMs: e.UPLOAD_ENCRYPTION_MAX_KEY_AGE,
+        }
+      : undefined,
     mqttUrl: e.MQTT_URL,
     logLevel: e.LOG_LEVEL,
   };

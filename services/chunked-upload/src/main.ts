@@ -14,6 +14,7 @@ import { createApp } from './app';
 import { loadUploadConfig } from './config';
 import { DataFiles } from './storage/data-files';
 import { migrations } from './storage/migrations';
+import { ServerKeys } from './storage/server-keys';
 import { UploadStore } from './storage/upload-store';
 
 runMain('chunked-upload', async () => {
@@ -40,6 +41,16 @@ runMain('chunked-upload', async () => {
       'UPLOAD_API_KEYS is not set: using a generated API key (read it from the file)',
     );
   }
+  let encryption: ServerKeys | undefined;
+  if (config.encryption) {
+    encryption = new ServerKeys({
+      dir: config.encryption.keysDir,
+      modulusLength: config.encryption.keyBits,
+      maxKeyAgeMs: config.encryption.maxKeyAgeMs,
+      logger,
+    });
+    await encryption.init();
+  }
   const events = startServiceEvents({
     service: 'chunked-upload',
     knex,
@@ -56,6 +67,7 @@ runMain('chunked-upload', async () => {
     outbox: events?.outbox,
     apiKeys,
     gatewayToken: config.gatewayToken,
+    encryption,
     policy: {
       pathMode: config.pathMode,
       windowsSafeNames: config.windowsSafeNames,

@@ -16,6 +16,100 @@ const idParam = {
 const tusResumable = header('Tus-Resumable', 'must be 1.0.0', true);
 const ok = (description: string) => ({ description, content: { 'application/json': {} } });
 
+const packet = {
+  ciphertext: { type: 'string', contentEncoding: 'base64' },
+  iv: { type: 'string', contentEncoding: 'base64', description: '12 bytes' },
+  authTag: { type: 'string', contentEncoding: 'base64', description: '16 bytes' },
+  aad: { type: 'string', contentEncoding: 'base64', description: 'JSON {sessionId, seq, codec, timestamp}' },
+  seq: { type: 'integer', minimum: 0 },
+};
+const stream = {
+  sessionId: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' },
+  kid: { type: 'string', pattern: '^[a-f0-9]{16}$' },
+  wrappedKey: {
+    type: 'string',
+    contentEncoding: 'base64',
+    description: 'the AES-256 key, RSA-OAEP (SHA-256) wrapped',
+  },
+  fileName: { type: 'string', description: 'placed by UPLOAD_PATH_MODE; default uploaded_file.txt' },
+  total: { type: 'integer', minimum: 1, description: 'qlab: packet count, to complete at once' },
+};
+const encryptionOnly = 'Only with UPLOAD_ENCRYPTION=true (404 otherwise). ';
+const decryptErrors = {
+  400: problemResponse('DECRYPTION_FAILED (altered, replayed or another key), UNKNOWN_KEY_ID, INVALID_INPUT'),
+  401: problemResponse('missing or wrong API key'),
+  409: problemResponse('UPLOAD_ALREADY_COMPLETE'),
+  413: problemResponse('a packet above 16 MiB, or above UPLOAD_MAX_BYTES'),
+  415: problemResponse('not application/json'),
+};
+
+/** IndexedCP's envelope-encrypted uploads (see the README). */
+const encryptedPaths = {
+  '/public-key': {
+    get: {
+      tags: ['indexedcp'],
+      summary: `${encryptionOnly}The server's RSA public key, no API key needed`,
+      security: [],
+      responses: { 200: ok('{publicKey (PEM), kid, expiresAt}') },
+    },
+  },
+  '/upload-encrypted': {
+    post: {
+      tags: ['indexedcp'],
+      summary: `${encryptionOnly}One sealed packet`,
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: {
+              type: 'object',
+              required: ['sessionId', 'kid', 'wrappedKey', 'ciphertext', 'iv', 'authTag', 'aad'],
+              properties: { ...stream, ...packet },
+            },
+          },
+        },
+      },
+      responses: { 200: ok('the chunk answer, with sessionId and seq'), ...decryptErrors },
+    },
+  },
+  '/upload-encrypted-batch': {
+    post: {
+      tags: ['indexedcp'],
+      summary: `${encryptionOnly}Sealed packets of one stream, read as a stream (stream fields before packets)`,
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: {
+              type: 'object',
+              required: ['sessionId', 'kid', 'wrappedKey', 'packets'],
+              properties: {
+                ...stream,
+                packets: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['ciphertext', 'iv', 'authTag', 'aad'],
+                    properties: packet,
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+      responses: { 200: ok('the last chunk answer, with sessionId and packets (count)'), ...decryptErrors },
+    },
+  },
+  '/rotate-keys': {
+    post: {
+      tags: ['indexedcp'],
+      summary: `${encryptionOnly}Make a new active key pair; older ones keep decrypting until UPLOAD_ENCRYPTION_MAX_KEY_AGE`,
+      responses: { 200: ok('{message, newKeyId}'), 401: problemResponse('missing or wrong API key') },
+    },
+  },
+};
+
 export const openapi: OpenApiDocument = {
   openapi: '3.1.0',
   info: {
@@ -27,6 +121,7 @@ export const openapi: OpenApiDocument = {
   security: [{ bearer: [] }],
   components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
   paths: {
+    ...encryptedPaths,
     '/upload': {
       post: {
         tags: ['indexedcp'],

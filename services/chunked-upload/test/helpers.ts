@@ -9,6 +9,7 @@ import type { PathMode } from '../src/domain/path-modes';
 import type { UploadService } from '../src/domain/upload-service';
 import { DataFiles } from '../src/storage/data-files';
 import { migrations } from '../src/storage/migrations';
+import { ServerKeys } from '../src/storage/server-keys';
 import { UploadStore } from '../src/storage/upload-store';
 
 export const KEY = 'test-key-1';
@@ -33,12 +34,15 @@ export interface UploadServerOptions {
   maxOpenBytesPerKey?: number;
   idleCompleteAfterMs?: number;
   windowsSafeNames?: boolean;
+  /** Encrypted uploads on, with 2048-bit keys (fast to make) in this folder (default: the data dir's). */
+  encryption?: { keysDir?: string; maxKeyAgeMs?: number };
 }
 
 export interface RunningUploads {
   url: string;
   app: ReturnType<typeof createApp>['app'];
   service: UploadService;
+  encryption?: ServerKeys;
   knex: Knex;
   files: DataFiles;
   dir: string;
@@ -69,6 +73,17 @@ export async function startUploads(options: UploadServerOptions = {}): Promise<R
     publisher = p;
     outbox = new Outbox('chunked-upload', () => p.kick());
   }
+  let encryption: ServerKeys | undefined;
+  if (options.encryption) {
+    encryption = new ServerKeys({
+      dir: options.encryption.keysDir ?? path.join(tmp.dir, 'keys'),
+      modulusLength: 2048,
+      maxKeyAgeMs: options.encryption.maxKeyAgeMs ?? 90 * 24 * 3600 * 1000,
+      logger: silentLogger(),
+      now: options.now,
+    });
+    await encryption.init();
+  }
   let port = 0;
   const { app, service } = createApp({
     logger: silentLogger(),
@@ -77,6 +92,7 @@ export async function startUploads(options: UploadServerOptions = {}): Promise<R
     outbox,
     apiKeys: [KEY, KEY2],
     gatewayToken: GATEWAY_TOKEN,
+    encryption,
     policy: {
       pathMode: options.pathMode ?? 'ignore',
       maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
@@ -95,6 +111,7 @@ export async function startUploads(options: UploadServerOptions = {}): Promise<R
     url: server.url,
     app,
     service,
+    encryption,
     knex,
     files,
     dir: tmp.dir,

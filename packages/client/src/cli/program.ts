@@ -128,19 +128,23 @@ export function buildProgram(io: CliIO): Command {
       'MiB per request (tus default: the whole file at once; indexedcp default: 1)',
       wholeNumber,
     )
+    .option('--encrypt', "indexedcp only: seal chunks with the server's public key before buffering them")
     .action(
       async (
         files: string[],
-        o: { uploadServer?: string; key?: string; protocol: string; chunkMb?: number },
+        o: { uploadServer?: string; key?: string; protocol: string; chunkMb?: number; encrypt?: boolean },
       ) => {
         if (o.protocol !== 'tus' && o.protocol !== 'indexedcp')
           throw new QlabClientError('--protocol must be tus or indexedcp');
+        if (o.encrypt && o.protocol !== 'indexedcp')
+          throw new QlabClientError('--encrypt needs --protocol indexedcp (tus uploads travel as they are)');
         const saved = await readClientConfig();
         await uploadFiles(files, {
           serverUrl: (o.uploadServer ?? saved.upload_url ?? DEFAULT_UPLOAD_URL).replace(/\/+$/, ''),
           apiKey: o.key ?? saved.upload_key ?? process.env.INDEXEDCP_API_KEY,
           protocol: o.protocol,
           chunkSize: o.chunkMb ? o.chunkMb * 1024 * 1024 : undefined,
+          encrypt: o.encrypt === true,
           io,
         });
       },

@@ -11,6 +11,8 @@ export interface UploadCommandOptions {
   apiKey?: string;
   protocol: 'tus' | 'indexedcp';
   chunkSize?: number;
+  /** IndexedCP only: seal chunks with the server's public key (fetched once, then cached). */
+  encrypt?: boolean;
   io: CliIO;
 }
 
@@ -49,6 +51,7 @@ export async function uploadFiles(files: string[], o: UploadCommandOptions): Pro
     apiKey: o.apiKey,
     chunkSize: o.chunkSize,
     storagePath: process.env.QLAB_INDEXEDCP_DB,
+    encryption: o.encrypt,
     maxRetries: 5,
     // The progress bars say what info lines would; INDEXEDCP_LOG_LEVEL still wins.
     logLevel: process.env.INDEXEDCP_LOG_LEVEL || 'warn',

@@ -17,6 +17,15 @@ export interface BufferedFile {
   /** Set once the server said the whole file arrived. */
   completedAt: number | null;
   actualFilename: string | null;
+  /** Encrypted files: the stream, the server key and the wrapped session key (never the key itself). */
+  envelope: { sessionId: string; kid: string; wrappedKey: Buffer } | null;
+}
+
+/** The sealing of one encrypted chunk (its ciphertext is the chunk's data). */
+export interface ChunkSeal {
+  iv: Buffer;
+  authTag: Buffer;
+  aad: Buffer;
 }
 
 export interface ChunkRow {
@@ -58,7 +67,23 @@ create table if not exists chunks (
   primary key (file_id, idx)
 );
 create index if not exists chunks_due on chunks(status, next_retry_at);
+create table if not exists key_cache (
+  kid text primary key,
+  public_key text not null,
+  fetched_at integer not null,
+  expires_at integer not null
+);
 `;
+
+/** Columns added after the first version: an older buffer gains them on open. */
+const ADDED_COLUMNS: [table: string, column: string, type: string][] = [
+  ['files', 'session_id', 'text'],
+  ['files', 'kid', 'text'],
+  ['files', 'wrapped_key', 'blob'],
+  ['chunks', 'iv', 'blob'],
+  ['chunks', 'auth_tag', 'blob'],
+  ['chunks', 'aad', 'blob'],
+];
 
 interface RawChunk {
   file_id: string;
@@ -97,18 +122,24 @@ export class ChunkStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
+    for (const [table, column, type] of ADDED_COLUMNS) {
+      const columns = this.db.prepare(`pragma table_info(${table})`).all() as { name: string }[];
+      if (!columns.some((c) => c.name === column))
+        this.db.exec(`alter table ${table} add column ${column} ${type}`);
+    }
   }
 
   addFile(
     file: Omit<BufferedFile, 'id' | 'completedAt' | 'actualFilename'>,
-    chunks: { data: Buffer; sha256: string }[],
+    /** Read while the transaction runs, one at a time: a file is never held whole in memory. */
+    chunks: Iterable<{ data: Buffer; sha256: string; seal?: ChunkSeal }>,
   ): BufferedFile {
     const id = randomUUID();
     const insertFile = this.db.prepare(
-      'insert into files (id, name, source_path, size, chunk_size, total_chunks, added_at) values (?, ?, ?, ?, ?, ?, ?)',
+      'insert into files (id, name, source_path, size, chunk_size, total_chunks, added_at, session_id, kid, wrapped_key) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     const insertChunk = this.db.prepare(
-      'insert into chunks (file_id, idx, data, size, sha256) values (?, ?, ?, ?, ?)',
+      'insert into chunks (file_id, idx, data, size, sha256, iv, auth_tag, aad) values (?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.db.transaction(() => {
       insertFile.run(
@@ -119,10 +150,55 @@ export class ChunkStore {
         file.chunkSize,
         file.totalChunks,
         file.addedAt,
+        file.envelope?.sessionId ?? null,
+        file.envelope?.kid ?? null,
+        file.envelope?.wrappedKey ?? null,
       );
-      for (const [i, c] of chunks.entries()) insertChunk.run(id, i, c.data, c.data.length, c.sha256);
+      let i = 0;
+      for (const c of chunks)
+        insertChunk.run(
+          id,
+          i++,
+          c.data,
+          c.data.length,
+          c.sha256,
+          c.seal?.iv ?? null,
+          c.seal?.authTag ?? null,
+          c.seal?.aad ?? null,
+        );
     })();
     return { ...file, id, completedAt: null, actualFilename: null };
+  }
+
+  /** An encrypted chunk's seal. */
+  chunkSeal(fileId: string, index: number): ChunkSeal {
+    const row = this.db
+      .prepare('select iv, auth_tag, aad from chunks where file_id = ? and idx = ?')
+      .get(fileId, index) as { iv: Buffer | null; auth_tag: Buffer | null; aad: Buffer | null } | undefined;
+    if (!row?.iv || !row.auth_tag || !row.aad) throw new Error(`chunk ${index} of ${fileId} is not sealed`);
+    return { iv: row.iv, authTag: row.auth_tag, aad: row.aad };
+  }
+
+  cachePublicKey(key: { kid: string; publicKey: string; expiresAt: number }, at: number): void {
+    this.db
+      .prepare(
+        'insert into key_cache (kid, public_key, fetched_at, expires_at) values (?, ?, ?, ?) on conflict(kid) do update set fetched_at = excluded.fetched_at, expires_at = excluded.expires_at',
+      )
+      .run(key.kid, key.publicKey, at, key.expiresAt);
+  }
+
+  /** The most recently fetched public key that has not expired. */
+  cachedPublicKey(now: number): { kid: string; publicKey: string; expiresAt: number } | undefined {
+    const r = this.db
+      .prepare(
+        'select kid, public_key, expires_at from key_cache where expires_at > ? order by fetched_at desc limit 1',
+      )
+      .get(now) as { kid: string; public_key: string; expires_at: number } | undefined;
+    return r ? { kid: r.kid, publicKey: r.public_key, expiresAt: r.expires_at } : undefined;
+  }
+
+  cachedKeyCount(): number {
+    return (this.db.prepare('select count(*) as n from key_cache').get() as { n: number }).n;
   }
 
   /** Chunks that are pending and due, oldest file first, in index order. */
@@ -161,6 +237,10 @@ export class ChunkStore {
       addedAt: Number(r.added_at),
       completedAt: r.completed_at === null ? null : Number(r.completed_at),
       actualFilename: r.actual_filename === null ? null : String(r.actual_filename),
+      envelope:
+        r.session_id === null || r.session_id === undefined
+          ? null
+          : { sessionId: String(r.session_id), kid: String(r.kid), wrappedKey: r.wrapped_key as Buffer },
     };
   }
 

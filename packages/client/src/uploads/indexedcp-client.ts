@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
-import { open, stat } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { type BackoffPolicy, type Clock, DEFAULT_BACKOFF, realClock, retryDelay } from './backoff';
 import { type BufferedFile, ChunkStore } from './chunk-store';
 import { type ClientLog, createClientLog } from './client-log';
+import { newSessionId, newSessionKey, sealPacket, wrapSessionKey } from './envelope';
 
 export interface UploadProgressEvent {
   fileName: string;
@@ -36,6 +38,12 @@ export interface IndexedCPClientOptions extends Partial<BackoffPolicy> {
   onUploadProgress?: (event: UploadProgressEvent) => void;
   onUploadError?: (error: Error) => void;
   onUploadComplete?: (summary: UploadSummary) => void;
+  /**
+   * Encrypt chunks before they are buffered (the original's `encryption: true`): only sealed
+   * packets and the wrapped session key are stored, and they go to POST /upload-encrypted.
+   * Needs the server's public key once (fetchPublicKey, or serverUrl at addFile); then works offline.
+   */
+  encryption?: boolean;
   /** trace, debug, info (default), warn, error, fatal or silent; default INDEXEDCP_LOG_LEVEL. */
   logLevel?: string;
   /** Injected time source (tests). */
@@ -91,30 +99,99 @@ export class IndexedCPClient implements AsyncDisposable {
     if (!info.isFile()) throw new Error(`${filePath} is not a file`);
     const chunkSize = this.options.chunkSize;
     const total = Math.max(1, Math.ceil(info.size / chunkSize));
-    const handle = await open(filePath, 'r');
-    const chunks: { data: Buffer; sha256: string }[] = [];
-    try {
+    const now = this.clock.now();
+    let seal: ((data: Buffer, seq: number) => ReturnType<typeof sealPacket>) | undefined;
+    let envelope: BufferedFile['envelope'] = null;
+    if (this.options.encryption) {
+      const publicKey = await this.publicKeyForNewStream();
+      // The session key lives only while the file is sealed; the buffer keeps it wrapped.
+      const sessionKey = newSessionKey();
+      const sessionId = newSessionId();
+      envelope = {
+        sessionId,
+        kid: publicKey.kid,
+        wrappedKey: wrapSessionKey(sessionKey, publicKey.publicKey),
+      };
+      seal = (data, seq) => sealPacket(data, sessionKey, sessionId, seq, now);
+    }
+    const fd = openSync(filePath, 'r');
+    function* chunks() {
       for (let i = 0; i < total; i++) {
         const buf = Buffer.alloc(Math.min(chunkSize, info.size - i * chunkSize));
-        await handle.read(buf, 0, buf.length, i * chunkSize);
-        chunks.push({ data: buf, sha256: createHash('sha256').update(buf).digest('hex') });
+        readSync(fd, buf, 0, buf.length, i * chunkSize);
+        const sealed = seal?.(buf, i);
+        const data = sealed ? sealed.ciphertext : buf;
+        yield { data, sha256: createHash('sha256').update(data).digest('hex'), seal: sealed };
       }
-    } finally {
-      await handle.close();
     }
-    this.db().addFile(
-      {
-        name: options.name ?? path.basename(filePath),
-        sourcePath: path.resolve(filePath),
-        size: info.size,
-        chunkSize,
-        totalChunks: total,
-        addedAt: this.clock.now(),
-      },
-      chunks,
-    );
-    this.log.info(`File ${filePath} added to buffer with ${total} chunks`);
+    try {
+      this.db().addFile(
+        {
+          name: options.name ?? path.basename(filePath),
+          sourcePath: path.resolve(filePath),
+          size: info.size,
+          chunkSize,
+          totalChunks: total,
+          addedAt: now,
+          envelope,
+        },
+        chunks(),
+      );
+    } finally {
+      closeSync(fd);
+    }
+    this.log.info(`File ${filePath} ${envelope ? 'encrypted and ' : ''}added to buffer with ${total} chunks`);
     return total;
+  }
+
+  /** Fetches the server's public key (GET /public-key) and caches it for offline use. */
+  async fetchPublicKey(
+    serverUrl = this.options.serverUrl,
+  ): Promise<{ kid: string; publicKey: string; expiresAt: number }> {
+    if (!serverUrl) throw new Error('no serverUrl to fetch the public key from');
+    const res = await fetch(`${serverUrl.replace(/\/+$/, '')}/public-key`, {
+      headers: this.options.apiKey ? { Authorization: `Bearer ${this.options.apiKey}` } : {},
+      signal: AbortSignal.timeout(30_000),
+    });
+    if (!res.ok) throw new Error(`could not fetch the public key: HTTP ${res.status}`);
+    const key = (await res.json()) as { kid?: unknown; publicKey?: unknown; expiresAt?: unknown };
+    if (typeof key.kid !== 'string' || typeof key.publicKey !== 'string' || typeof key.expiresAt !== 'number')
+      throw new Error('the server answered GET /public-key without kid, publicKey and expiresAt');
+    const cached = { kid: key.kid, publicKey: key.publicKey, expiresAt: key.expiresAt };
+    this.db().cachePublicKey(cached, this.clock.now());
+    this.log.info(`Fetched and cached server public key (kid: ${cached.kid})`);
+    return cached;
+  }
+
+  /** The cached public key for new streams, or undefined (offline and never fetched, or expired). */
+  getCachedPublicKey(): { kid: string; publicKey: string; expiresAt: number } | undefined {
+    return this.db().cachedPublicKey(this.clock.now());
+  }
+
+  private async publicKeyForNewStream() {
+    const cached = this.getCachedPublicKey();
+    if (cached) return cached;
+    if (!this.options.serverUrl)
+      throw new Error('no public key cached: call fetchPublicKey() once while the server is reachable');
+    return this.fetchPublicKey();
+  }
+
+  /** The original's getEncryptionStatus. */
+  getEncryptionStatus(): {
+    encryption: boolean;
+    activeSessions: number;
+    pendingPackets: number;
+    cachedKeys: number;
+    currentKeyId: string | null;
+  } {
+    const files = this.status().filter((f) => f.file.envelope !== null);
+    return {
+      encryption: this.options.encryption === true,
+      activeSessions: files.filter((f) => f.file.completedAt === null).length,
+      pendingPackets: files.reduce((n, f) => n + f.chunks.filter((c) => c.status === 'pending').length, 0),
+      cachedKeys: this.db().cachedKeyCount(),
+      currentKeyId: this.getCachedPublicKey()?.kid ?? null,
+    };
   }
 
   /** Buffered files and their chunks' state. */
@@ -130,6 +207,7 @@ export class IndexedCPClient implements AsyncDisposable {
     index: number,
     sha256: string,
   ): Promise<{ complete: boolean; actualFilename: string | null }> {
+    if (file.envelope) return this.sendSealed(serverUrl, file, index);
     const headers: Record<string, string> = {
       'X-Chunk-Index': String(index),
       'X-Chunk-Total': String(file.totalChunks),
@@ -146,6 +224,40 @@ export class IndexedCPClient implements AsyncDisposable {
       body: this.db().chunkData(file.id, index),
       signal: AbortSignal.timeout(120_000),
     });
+    return this.chunkAnswer(res);
+  }
+
+  /** One sealed packet, as the original sends it, plus `total` so the server completes at once. */
+  private async sendSealed(
+    serverUrl: string,
+    file: BufferedFile,
+    index: number,
+  ): Promise<{ complete: boolean; actualFilename: string | null }> {
+    const envelope = file.envelope!;
+    const seal = this.db().chunkSeal(file.id, index);
+    const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+    if (this.options.apiKey) headers.Authorization = `Bearer ${this.options.apiKey}`;
+    const res = await fetch(`${serverUrl.replace(/\/+$/, '')}/upload-encrypted`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        sessionId: envelope.sessionId,
+        kid: envelope.kid,
+        wrappedKey: envelope.wrappedKey.toString('base64'),
+        fileName: file.name,
+        seq: index,
+        total: file.totalChunks,
+        ciphertext: this.db().chunkData(file.id, index).toString('base64'),
+        iv: seal.iv.toString('base64'),
+        authTag: seal.authTag.toString('base64'),
+        aad: seal.aad.toString('base64'),
+      }),
+      signal: AbortSignal.timeout(120_000),
+    });
+    return this.chunkAnswer(res);
+  }
+
+  private async chunkAnswer(res: Response): Promise<{ complete: boolean; actualFilename: string | null }> {
     const text = await res.text();
     if (!res.ok) {
       let detail = text.slice(0, 200);

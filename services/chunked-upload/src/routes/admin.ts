@@ -3,6 +3,7 @@ import type { Router } from 'express';
 import { z } from 'zod';
 import type { Upload } from '../domain/upload';
 import type { UploadService } from '../domain/upload-service';
+import type { ServerKeys } from '../storage/server-keys';
 
 export function presentUpload(u: Upload) {
   return {
@@ -43,7 +44,7 @@ const clearQuery = z
 /** Server info (the seed's get_server_info), sessions and their cleanup (clear_sessions), listing and stats. */
 export function adminRoutes(
   service: UploadService,
-  info: { port: () => number; uploadDir: string; apiKeysCount: number },
+  info: { port: () => number; uploadDir: string; apiKeysCount: number; encryption?: ServerKeys },
 ): Router {
   const router = serviceRouter();
   const { store } = service;
@@ -55,10 +56,12 @@ export function adminRoutes(
       upload_dir: info.uploadDir,
       path_mode: service.policy.pathMode,
       api_keys_count: info.apiKeysCount,
-      encryption: false,
+      encryption: info.encryption !== undefined,
+      ...(info.encryption ? { encryption_status: info.encryption.status() } : {}),
       active_sessions: counts.active,
       max_bytes: service.policy.maxBytes,
       expire_after_ms: service.policy.expireAfterMs,
+      idle_complete_after_ms: service.policy.idleCompleteAfterMs,
     });
   });
 

@@ -7,6 +7,8 @@ import { DEFAULT_CLIENT_FILENAME, decodeHeaderName } from '../domain/path-modes'
 import type { Upload } from '../domain/upload';
 import type { UploadService } from '../domain/upload-service';
 import { TooManyBytes } from '../storage/data-files';
+import type { ServerKeys } from '../storage/server-keys';
+import { encryptedRoutes } from './indexedcp-encrypted';
 
 const headerSchema = z.object({
   'x-chunk-index': z
@@ -35,12 +37,39 @@ const headerSchema = z.object({
     .regex(/^[\w.-]{1,128}$/, 'X-Upload-Id must be 1-128 letters, digits, _ . or -')
     .optional(),
 });
-type ChunkHeaders = z.infer<typeof headerSchema>;
 
-async function hashBody(req: Request, limit: number): Promise<{ sha256: string; size: number }> {
+/** One chunk as either route brings it: the raw body of POST /upload, or a decrypted packet. */
+export interface ChunkInput {
+  keyId: string;
+  clientFilename: string;
+  index: number;
+  total?: number;
+  sha256?: string;
+  /** X-Upload-Id, or the encrypted stream's session. */
+  uploadId?: string;
+  body: AsyncIterable<Buffer>;
+}
+
+export interface ChunkAnswer {
+  message: string;
+  actualFilename: string | null;
+  chunkIndex: number;
+  clientFilename: string;
+  uploadId: string;
+  receivedChunks: number;
+  bytesReceived: number;
+  complete: boolean;
+}
+
+export type ReceiveChunk = (chunk: ChunkInput) => Promise<ChunkAnswer>;
+
+async function hashBody(
+  body: AsyncIterable<Buffer>,
+  limit: number,
+): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  for await (const chunk of body) {
     size += chunk.length;
     if (size > limit) throw new TooManyBytes();
     hash.update(chunk);
@@ -53,7 +82,7 @@ async function hashBody(req: Request, limit: number): Promise<{ sha256: string; 
  * chunks are placed by index (out of order is fine, a repeat is stored once), an optional
  * total makes completion explicit, and an optional SHA-256 per chunk is checked.
  */
-export function indexedcpRoutes(service: UploadService): Router {
+export function indexedcpRoutes(service: UploadService, encryption?: ServerKeys): Router {
   const router = serviceRouter();
   const { store, files, policy } = service;
 
@@ -83,7 +112,7 @@ export function indexedcpRoutes(service: UploadService): Router {
   async function writeChunkInOrder(
     session: Upload,
     index: number,
-    req: Request,
+    body: AsyncIterable<Buffer>,
     sha?: string,
   ): Promise<Upload> {
     const hash = createHash('sha256');
@@ -91,7 +120,7 @@ export function indexedcpRoutes(service: UploadService): Router {
     const undo = () => files.truncateTo(session.dataPath, session.offset);
     const { room, tooMuch } = await chunkRoom(session);
     const result = await files
-      .writeAt(session.dataPath, session.offset, req as AsyncIterable<Buffer>, room, [hash])
+      .writeAt(session.dataPath, session.offset, body, room, [hash])
       .catch(async (err) => {
         await undo();
         throw overLimit(err, tooMuch);
@@ -141,17 +170,20 @@ export function indexedcpRoutes(service: UploadService): Router {
     });
   }
 
-  async function bufferEarlyChunk(session: Upload, index: number, req: Request, sha?: string): Promise<void> {
+  async function bufferEarlyChunk(
+    session: Upload,
+    index: number,
+    body: AsyncIterable<Buffer>,
+    sha?: string,
+  ): Promise<void> {
     const buffer = files.chunkBufferPath(session.id, index);
     await files.createEmpty(buffer).catch(() => undefined);
     const hash = createHash('sha256');
     const { room, tooMuch } = await chunkRoom(session);
-    const result = await files
-      .writeAt(buffer, 0, req as AsyncIterable<Buffer>, room, [hash])
-      .catch(async (err) => {
-        await files.remove(buffer);
-        throw overLimit(err, tooMuch);
-      });
+    const result = await files.writeAt(buffer, 0, body, room, [hash]).catch(async (err) => {
+      await files.remove(buffer);
+      throw overLimit(err, tooMuch);
+    });
     const digest = hash.digest('hex');
     if (result.interrupted || (sha && sha !== digest)) {
       await files.remove(buffer);
@@ -172,45 +204,31 @@ export function indexedcpRoutes(service: UploadService): Router {
   }
 
   /** A new session, its first bytes already in a staging file (legacy chunk 0) or none yet. */
-  async function createSession(
-    keyId: string,
-    clientFilename: string,
-    h: ChunkHeaders,
-    id = service.newId(),
-  ): Promise<Upload> {
-    const target = await service.chooseTarget(clientFilename);
+  async function createSession(c: ChunkInput, id = service.newId()): Promise<Upload> {
+    const target = await service.chooseTarget(c.clientFilename);
     // With a known total the file is assembled aside and published once whole; without one
     // (seed clients) it grows in place, as the seed's server did.
-    const inPlace = h['x-chunk-total'] === undefined;
+    const inPlace = c.total === undefined;
     return service.begin({
       id,
       protocol: 'indexedcp',
-      keyId,
-      clientFilename,
-      clientUploadId: h['x-upload-id'] ?? null,
+      keyId: c.keyId,
+      clientFilename: c.clientFilename,
+      clientUploadId: c.uploadId ?? null,
       targetPath: target,
       dataPath: inPlace ? `files/${target}` : files.stagingPath(id),
-      totalChunks: h['x-chunk-total'] ?? null,
+      totalChunks: c.total ?? null,
     });
   }
 
-  router.post('/upload', async (req: Request, res: Response) => {
-    const h = parseInput(headerSchema, req.headers, 'headers');
-    const declared = Number(req.headers['content-length'] ?? Number.NaN);
-    if (declared > policy.maxBytes) {
-      res.setHeader('Connection', 'close');
-      throw payloadTooLarge(`chunk is larger than UPLOAD_MAX_BYTES (${policy.maxBytes})`);
-    }
-    const clientFilename = h['x-file-name'] ? decodeHeaderName(h['x-file-name']) : DEFAULT_CLIENT_FILENAME;
-    const keyId = String(res.locals.keyId);
-    const index = h['x-chunk-index'];
-    const total = h['x-chunk-total'];
+  const receive: ReceiveChunk = async (c) => {
+    const { keyId, clientFilename, index, total } = c;
     if (total !== undefined && index >= total)
       throw badRequest(`X-Chunk-Index ${index} is not below X-Chunk-Total ${total}`);
 
     // All chunks of one logical upload are handled one at a time, in arrival order.
     const release = await service.locks.acquire(
-      service.indexedcpLock(keyId, h['x-upload-id'] ?? null, clientFilename),
+      service.indexedcpLock(keyId, c.uploadId ?? null, clientFilename),
       () => undefined,
       { takeOver: false },
     );
@@ -219,12 +237,12 @@ export function indexedcpRoutes(service: UploadService): Router {
     let createdNow: Upload | undefined;
     let releaseUpload: (() => void) | undefined;
     try {
-      let session = await store.findIndexedcp(keyId, clientFilename, h['x-upload-id'] ?? null);
+      let session = await store.findIndexedcp(keyId, clientFilename, c.uploadId ?? null);
       let duplicate = false;
       const legacyRestart =
         session !== undefined &&
         index === 0 &&
-        !h['x-upload-id'] &&
+        !c.uploadId &&
         (await store.chunk(session.id, 0)) !== undefined;
 
       if (legacyRestart && session) {
@@ -239,16 +257,14 @@ export function indexedcpRoutes(service: UploadService): Router {
             ? Number.POSITIVE_INFINITY
             : policy.maxOpenBytesPerKey - (await store.openUsage(keyId)).bytes;
         const result = await files
-          .writeAt(staged, 0, req as AsyncIterable<Buffer>, Math.max(0, Math.min(policy.maxBytes, quota)), [
-            hash,
-          ])
+          .writeAt(staged, 0, c.body, Math.max(0, Math.min(policy.maxBytes, quota)), [hash])
           .catch(async (err) => {
             await files.remove(staged);
             throw err instanceof TooManyBytes && quota < policy.maxBytes ? quotaExceeded() : err;
           });
         const digest = hash.digest('hex');
         const first = await store.chunk(session.id, 0);
-        if (result.interrupted || (h['x-chunk-sha256'] && h['x-chunk-sha256'] !== digest)) {
+        if (result.interrupted || (c.sha256 && c.sha256 !== digest)) {
           await files.remove(staged);
           throw new AppError(
             400,
@@ -275,7 +291,7 @@ export function indexedcpRoutes(service: UploadService): Router {
             }
           }
           // A refused session (quota, name) must not leave the staged chunk behind.
-          const fresh = await createSession(keyId, clientFilename, h, id).catch(async (err) => {
+          const fresh = await createSession(c, id).catch(async (err) => {
             await files.remove(staged);
             throw err;
           });
@@ -292,7 +308,7 @@ export function indexedcpRoutes(service: UploadService): Router {
           });
         }
       } else {
-        if (!session && index > 0 && total === undefined && !h['x-upload-id']) {
+        if (!session && index > 0 && total === undefined && !c.uploadId) {
           // A chunk after the upload of this name already ended (idle for
           // UPLOAD_IDLE_COMPLETE_AFTER): starting a file that can never be whole would lose it.
           const ended = await store.lastEndedWithoutTotal(keyId, clientFilename);
@@ -308,7 +324,7 @@ export function indexedcpRoutes(service: UploadService): Router {
             );
         }
         if (!session) {
-          session = await createSession(keyId, clientFilename, h);
+          session = await createSession(c);
           createdNow = session;
         }
         // The upload itself is held too, so a session cleanup (DELETE /sessions, the expiry
@@ -327,16 +343,16 @@ export function indexedcpRoutes(service: UploadService): Router {
         }
         const known = await store.chunk(session.id, index);
         if (!known && session.status === 'complete')
-          throw conflict(`upload ${h['x-upload-id']} is already complete`);
+          throw new AppError(409, 'UPLOAD_ALREADY_COMPLETE', `upload ${c.uploadId} is already complete`);
         if (known) {
-          const { sha256 } = await hashBody(req, policy.maxBytes);
+          const { sha256 } = await hashBody(c.body, policy.maxBytes);
           if (sha256 !== known.sha256)
             throw conflict(`chunk ${index} was already received with different content`);
           duplicate = true;
         } else if (index === session.nextChunk) {
-          session = await writeChunkInOrder(session, index, req, h['x-chunk-sha256']);
+          session = await writeChunkInOrder(session, index, c.body, c.sha256);
         } else {
-          await bufferEarlyChunk(session, index, req, h['x-chunk-sha256']);
+          await bufferEarlyChunk(session, index, c.body, c.sha256);
         }
       }
 
@@ -345,7 +361,7 @@ export function indexedcpRoutes(service: UploadService): Router {
         session.nextChunk === session.totalChunks &&
         session.status === 'active';
       if (complete) session = await service.complete(session);
-      res.json({
+      return {
         message: duplicate ? 'Chunk already received' : 'Chunk received',
         actualFilename: session.targetPath,
         chunkIndex: index,
@@ -354,19 +370,45 @@ export function indexedcpRoutes(service: UploadService): Router {
         receivedChunks: session.nextChunk,
         bytesReceived: session.offset,
         complete: session.status === 'complete',
-      });
+      };
     } catch (err) {
       if (createdNow && (await store.chunks(createdNow.id)).length === 0) await service.abandon(createdNow);
-      if (err instanceof TooManyBytes) {
-        res.setHeader('Connection', 'close');
-        throw payloadTooLarge(`upload is larger than UPLOAD_MAX_BYTES (${policy.maxBytes})`);
-      }
       throw err;
     } finally {
       releaseUpload?.();
       release();
     }
+  };
+
+  router.post('/upload', async (req: Request, res: Response) => {
+    const h = parseInput(headerSchema, req.headers, 'headers');
+    const declared = Number(req.headers['content-length'] ?? Number.NaN);
+    if (declared > policy.maxBytes) {
+      res.setHeader('Connection', 'close');
+      throw payloadTooLarge(`chunk is larger than UPLOAD_MAX_BYTES (${policy.maxBytes})`);
+    }
+    try {
+      res.json(
+        await receive({
+          keyId: String(res.locals.keyId),
+          clientFilename: h['x-file-name'] ? decodeHeaderName(h['x-file-name']) : DEFAULT_CLIENT_FILENAME,
+          index: h['x-chunk-index'],
+          total: h['x-chunk-total'],
+          sha256: h['x-chunk-sha256'],
+          uploadId: h['x-upload-id'],
+          body: req,
+        }),
+      );
+    } catch (err) {
+      if (err instanceof TooManyBytes) {
+        res.setHeader('Connection', 'close');
+        throw payloadTooLarge(`upload is larger than UPLOAD_MAX_BYTES (${policy.maxBytes})`);
+      }
+      throw err;
+    }
   });
+
+  if (encryption) router.use(encryptedRoutes(encryption, receive, policy.maxBytes));
 
   return router;
 }

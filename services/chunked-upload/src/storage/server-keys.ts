@@ -1,0 +1,115 @@
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { AppError, type Logger, privateDir } from '@qlab/kit';
+import { KID, newServerKeyPair, type ServerKeyPair } from '../domain/envelope';
+
+export interface ServerKeysOptions {
+  /** One `<kid>.json` per key, the original's filesystem keystore format (so its server-keys/ can be reused). */
+  dir: string;
+  modulusLength: number;
+  /** Keys older than this are deleted at start and on rotation (the original's maxKeyAge). */
+  maxKeyAgeMs: number;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** How long a client may use a public key before fetching it again (the original's 30 days). */
+const PUBLIC_KEY_LIFETIME_MS = 30 * 24 * 3600 * 1000;
+
+/**
+ * The server's RSA key pairs: one active (handed out by GET /public-key), older ones kept so
+ * packets wrapped with them while a client was offline still decrypt (the original's AC4).
+ */
+export class ServerKeys {
+  private readonly keys = new Map<string, ServerKeyPair>();
+  private activeKid: string | undefined;
+  private rotating: Promise<string> | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly options: ServerKeysOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Loads the kept keys, drops expired ones, and makes a key pair when none is active. */
+  async init(): Promise<void> {
+    privateDir(this.options.dir);
+    for (const entry of await readdir(this.options.dir)) {
+      if (!entry.endsWith('.json')) continue;
+      try {
+        const key = JSON.parse(await readFile(path.join(this.options.dir, entry), 'utf8')) as ServerKeyPair;
+        if (!KID.test(key.kid) || typeof key.privateKey !== 'string' || typeof key.publicKey !== 'string')
+          throw new Error('not a key pair');
+        this.keys.set(key.kid, key);
+        if (key.active && (!this.activeKid || key.createdAt > this.keys.get(this.activeKid)!.createdAt))
+          this.activeKid = key.kid;
+      } catch (err) {
+        this.options.logger.warn({ file: entry, err }, 'skipped an unreadable key file');
+      }
+    }
+    await this.dropExpired();
+    if (!this.activeKid || !this.keys.has(this.activeKid)) await this.rotate();
+    this.options.logger.info({ activeKid: this.activeKid, keys: this.keys.size }, 'encryption keys ready');
+  }
+
+  publicKey(): { publicKey: string; kid: string; expiresAt: number } {
+    const key = this.keys.get(this.activeKid ?? '');
+    if (!key) throw new AppError(503, 'NO_ACTIVE_KEY', 'no encryption key is active yet');
+    return { publicKey: key.publicKey, kid: key.kid, expiresAt: key.createdAt + PUBLIC_KEY_LIFETIME_MS };
+  }
+
+  privateKey(kid: string): string {
+    const key = this.keys.get(kid);
+    if (!key)
+      throw new AppError(
+        400,
+        'UNKNOWN_KEY_ID',
+        `key ${kid} is not (or no longer) one of this server's keys; fetch GET /public-key and encrypt again`,
+      );
+    return key.privateKey;
+  }
+
+  /** A new active key; the old ones stay for decryption. Concurrent calls share one rotation. */
+  rotate(): Promise<string> {
+    this.rotating ??= this.doRotate().finally(() => {
+      this.rotating = undefined;
+    });
+    return this.rotating;
+  }
+
+  status(): { activeKeyId: string | undefined; totalKeys: number } {
+    return { activeKeyId: this.activeKid, totalKeys: this.keys.size };
+  }
+
+  private async doRotate(): Promise<string> {
+    const fresh = await newServerKeyPair(this.options.modulusLength, this.now());
+    await this.persist(fresh);
+    const previous = this.activeKid ? this.keys.get(this.activeKid) : undefined;
+    this.keys.set(fresh.kid, fresh);
+    this.activeKid = fresh.kid;
+    if (previous) {
+      previous.active = false;
+      await this.persist(previous);
+    }
+    await this.dropExpired();
+    this.options.logger.info({ kid: fresh.kid }, 'new encryption key active');
+    return fresh.kid;
+  }
+
+  private async dropExpired(): Promise<void> {
+    const oldest = this.now() - this.options.maxKeyAgeMs;
+    for (const [kid, key] of this.keys) {
+      if (kid === this.activeKid || key.createdAt >= oldest) continue;
+      await rm(path.join(this.options.dir, `${kid}.json`), { force: true });
+      this.keys.delete(kid);
+      this.options.logger.info({ kid }, 'removed an expired encryption key');
+    }
+  }
+
+  /** Written aside and renamed, so a crash never leaves half a private key. */
+  private async persist(key: ServerKeyPair): Promise<void> {
+    const file = path.join(this.options.dir, `${key.kid}.json`);
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(key, null, 2), { mode: 0o600 });
+    await rename(tmp, file);
+  }
+}
