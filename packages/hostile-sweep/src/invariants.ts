@@ -156,8 +156,9 @@ export class Invariants {
     expect(path.join(data, 'calibration-store'), /^(archives|tmp|qibo\.db(-shm|-wal|-journal)?)$/);
     expect(
       path.join(data, 'chunked-upload'),
-      /^(files|staging|direct-io\.probe|generated-api-key|uploads\.db(-shm|-wal|-journal)?)$/,
+      /^(files|staging|keys|direct-io\.probe|generated-api-key|uploads\.db(-shm|-wal|-journal)?)$/,
     );
+    expect(path.join(data, 'chunked-upload', 'keys'), /^[a-f0-9]{16}\.json$/);
     expect(path.join(data, 'job-worker'), /^(jobs|jobs\.db(-shm|-wal|-journal)?)$/);
     expect(path.join(data, 'quantum-tracker'), /^tracker\.db(-shm|-wal|-journal)?$/);
     expect(path.join(data, 'gateway'), /^(keys\.db(-shm|-wal|-journal)?|bootstrap-api-key)$/);

@@ -178,6 +178,9 @@ export class HostileStack {
       GATEWAY_API_KEYS: `${KEYS.read}:read,${KEYS.write}:read+write,${KEYS.admin}:read+write+admin`,
       QIBO_MAX_UPLOAD_BYTES: String(LIMITS.storeUploadBytes),
       UPLOAD_MAX_BYTES: String(LIMITS.uploadBytes),
+      // Encrypted uploads on, so their routes are swept too (2048-bit keys: quick to make).
+      UPLOAD_ENCRYPTION: 'true',
+      UPLOAD_ENCRYPTION_KEY_BITS: '2048',
       JOBS_MAX_FILE_BYTES: String(LIMITS.jobFileBytes),
       ANALYTICS_MAX_BULK_BYTES: String(LIMITS.analyticsBulkBytes),
       // Where --api-token would be remembered: never the real ~/.qibo_server.json.
