@@ -19,6 +19,8 @@ export const envSchema = z.object({
   IBM_QUANTUM_API_URL: z.url().optional(),
   /** Default: derived from the CRN (staging instances use the staging IAM). */
   IBM_IAM_URL: z.url().optional(),
+  /** Reach IBM over its private endpoints (private.<region>.quantum.cloud.ibm.com, private.iam.cloud.ibm.com). */
+  IBM_QUANTUM_PRIVATE_ENDPOINT: env.bool(false),
   IONQ_API_KEY: env.optionalString(),
   IONQ_API_URL: z.url().default('https://api.ionq.co/v0.4'),
   /**
@@ -144,7 +146,13 @@ export function loadTrackerConfig(environment: NodeJS.ProcessEnv): Config {
   }
   requireTokenOffLoopback(e.HOST, e.TRACKER_API_TOKEN, 'TRACKER_API_TOKEN');
   const dataDir = path.resolve(e.DATA_DIR, 'quantum-tracker');
-  const endpoints = e.IBM_QUANTUM_INSTANCE ? ibmEndpoints(e.IBM_QUANTUM_INSTANCE) : undefined;
+  const endpoints = e.IBM_QUANTUM_INSTANCE
+    ? ibmEndpoints(e.IBM_QUANTUM_INSTANCE, e.IBM_QUANTUM_PRIVATE_ENDPOINT)
+    : undefined;
+  if (endpoints?.staging && !e.IBM_QUANTUM_API_URL)
+    throw new ConfigError([
+      'IBM_QUANTUM_API_URL: required with a staging instance CRN (crn:v1:staging:…): the staging IAM would hand out tokens the production API host does not take. Give the staging API base URL',
+    ]);
   return {
     host: e.HOST,
     port: e.PORT,
@@ -154,7 +162,7 @@ export function loadTrackerConfig(environment: NodeJS.ProcessEnv): Config {
       e.IBM_QUANTUM_TOKEN && e.IBM_QUANTUM_INSTANCE && endpoints
         ? {
             accounts: parseIbmKeys(e.IBM_QUANTUM_TOKEN),
-            instance: e.IBM_QUANTUM_INSTANCE,
+            instance: e.IBM_QUANTUM_INSTANCE.trim(),
             apiUrl: (e.IBM_QUANTUM_API_URL ?? endpoints.apiUrl).replace(/\/$/, ''),
             iamUrl: (e.IBM_IAM_URL ?? endpoints.iamUrl).replace(/\/$/, ''),
           }

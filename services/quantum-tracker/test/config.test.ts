@@ -44,9 +44,29 @@ describe('the IBM host follows the instance CRN', () => {
       apiUrl: 'https://eu-de.quantum.cloud.ibm.com/api',
       iamUrl: 'https://iam.cloud.ibm.com',
     });
-    expect(load('crn:v1:staging:public:quantum-computing:us-east:a/x:y::').iamUrl).toBe(
-      'https://iam.test.cloud.ibm.com',
+    expect(
+      load('crn:v1:staging:public:quantum-computing:us-east:a/x:y::', {
+        IBM_QUANTUM_API_URL: 'https://quantum.test.cloud.ibm.com/api',
+      }).iamUrl,
+    ).toBe('https://iam.test.cloud.ibm.com');
+    // Staging without its API host would pair the staging IAM with the production API.
+    expect(() => load('crn:v1:staging:public:quantum-computing:us-east:a/x:y::')).toThrow(
+      'IBM_QUANTUM_API_URL',
     );
+    // As the official client: a CRN without the trailing "::", or with spaces around it.
+    expect(load('  crn:v1:bluemix:public:quantum-computing:eu-de:a/x:y  ')).toMatchObject({
+      apiUrl: 'https://eu-de.quantum.cloud.ibm.com/api',
+      instance: 'crn:v1:bluemix:public:quantum-computing:eu-de:a/x:y',
+    });
+    // Private endpoints, as qiskit-ibm-runtime builds them.
+    expect(
+      load('crn:v1:bluemix:public:quantum-computing:us-east:a/x:y::', {
+        IBM_QUANTUM_PRIVATE_ENDPOINT: 'true',
+      }),
+    ).toMatchObject({
+      apiUrl: 'https://private.us-east.quantum.cloud.ibm.com/api',
+      iamUrl: 'https://private.iam.cloud.ibm.com',
+    });
     expect(
       load('crn:v1:bluemix:public:quantum-computing:eu-de:a/x:y::', {
         IBM_QUANTUM_API_URL: 'https://p.example/api/',

@@ -6,9 +6,12 @@
  *   this server and refuses other hosts, as DNS and IBM would); the API version header must be
  *   the one the official client sends; job objects have no times (only /metrics has them);
  *   usage stays `pending` after a job completed until the test flips it; `fields` is honoured;
- *   each API key lists only its owner's jobs.
+ *   each API key lists only its owner's jobs; /v1/jobs refuses parameters it does not have
+ *   and bad `sort`/`pending`/`created_after` values, can change between two pages (a job
+ *   submitted meanwhile), and can leave `count` out (it is optional in the spec).
  * - IonQ lists jobs in no fixed order (shuffled on every call, with UUID `next` cursors),
- *   filters by `ids`, and can answer the 52x codes its clients retry.
+ *   filters by `ids` (an array: repeated keys; a comma is part of an id) and by one `status`,
+ *   refuses parameters it does not have, and can answer the 52x codes its clients retry.
  * Test code only.
  */
 import { randomUUID } from 'node:crypto';
@@ -83,6 +86,17 @@ export class FakeIbm {
   malformed = false;
   /** Each API answer waits this long (a slow provider). */
   delayMs = 0;
+  /** Called before each /v1/jobs page is answered (a job submitted while the list is read). */
+  beforePage: ((page: number) => void) | undefined;
+  private pagesServed = 0;
+  /** Leave `count` out of job lists (optional in the spec). */
+  omitCount = false;
+  /** A broken list: the same first page whatever the offset or created_after. */
+  ignorePaging = false;
+  /** /metrics answers this status for these jobs (a job IBM will not show, a broken record). */
+  metricsFaults = new Map<string, number>();
+  /** IAM's token lifetime, and whether it sends `expiration` too. */
+  sendExpiration = true;
   readonly apiKey = 'ibm-key';
   /** More keys of members of the same instance. */
   readonly otherKeys = ['ibm-key-alice', 'ibm-key-bob'];
@@ -100,6 +114,8 @@ export class FakeIbm {
 
   /** The API host of this instance's region (qiskit-ibm-runtime default_runtime_url_resolver). */
   get apiHost(): string {
+    // Staging's API host comes from the URL a user gives (qiskit derives it from test.cloud.ibm.com).
+    if (this.cname === 'staging') return 'quantum.test.cloud.ibm.com';
     return `${this.region === 'us-east' ? '' : `${this.region}.`}quantum.cloud.ibm.com`;
   }
 
@@ -148,7 +164,7 @@ export class FakeIbm {
         refresh_token: 'not_supported',
         token_type: 'Bearer',
         expires_in: this.tokenTtlSeconds,
-        expiration: Math.floor(Date.now() / 1000) + this.tokenTtlSeconds,
+        ...(this.sendExpiration ? { expiration: Math.floor(Date.now() / 1000) + this.tokenTtlSeconds } : {}),
       });
     });
     app.use('/api/v1', (req, res, next) => {
@@ -227,42 +243,82 @@ export class FakeIbm {
             qpu_charge_time_seconds: j.usage_status === 'pending' ? 0 : j.qpu_seconds,
             status: j.usage_status ?? 'complete',
           };
+    const jobObject = (j: FakeIbmJob) => ({
+      id: j.id,
+      backend: j.backend,
+      state: { status: j.status, reason_code: j.reason_code },
+      status: j.status,
+      program: { id: j.program ?? 'sampler' },
+      created: j.created,
+      cost: 600,
+      user_id: j.user_id ?? 'IBMid-1',
+      tags: ['exp'],
+      // No start or end time here: the job object has none (2026-04-15).
+      usage: usageOf(j),
+    });
+    const badRequest = (res: express.Response, message: string) =>
+      res.status(400).json({ trace: 't', errors: [{ code: 'bad_request', message }] });
+    const JOB_QUERY = new Set([
+      'limit',
+      'offset',
+      'sort',
+      'pending',
+      'created_after',
+      'created_before',
+      'exclude_params',
+      'backend',
+      'program',
+      'tags',
+      'session_id',
+    ]);
     app.get('/api/v1/jobs', (req, res) => {
-      const limit = Number(req.query.limit ?? 200);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 200) {
-        res
-          .status(400)
-          .json({ trace: 't', errors: [{ code: 'bad_request', message: 'limit must be 1-200' }] });
-        return;
-      }
-      const offset = Number(req.query.offset ?? 0);
-      const after = req.query.created_after ? Date.parse(String(req.query.created_after)) : undefined;
+      const q = req.query as Record<string, unknown>;
+      const unknown = Object.keys(q).find((k) => !JOB_QUERY.has(k));
+      if (unknown) return badRequest(res, `unknown parameter ${unknown}`);
+      if (Object.values(q).some((v) => typeof v !== 'string')) return badRequest(res, 'repeated parameter');
+      const limit = Number(q.limit ?? 200);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 200) return badRequest(res, 'limit must be 1-200');
+      const offset = Number(q.offset ?? 0);
+      if (!Number.isInteger(offset) || offset < 0) return badRequest(res, 'offset must be 0 or more');
+      if (q.sort !== undefined && q.sort !== 'ASC' && q.sort !== 'DESC')
+        return badRequest(res, 'sort is ASC or DESC');
+      if (q.pending !== undefined && q.pending !== 'true' && q.pending !== 'false')
+        return badRequest(res, 'pending is true or false');
+      const after = q.created_after === undefined ? undefined : Date.parse(String(q.created_after));
+      if (after !== undefined && Number.isNaN(after)) return badRequest(res, 'created_after is a date-time');
+      this.beforePage?.(this.pagesServed++);
       const owner = res.locals.owner as string;
-      const sign = req.query.sort === 'ASC' ? 1 : -1;
+      const sign = q.sort === 'ASC' ? 1 : -1;
+      const isPending = (j: FakeIbmJob) => ['queued', 'running'].includes(j.status.toLowerCase());
       const matching = this.jobs
         .filter((j) => (j.owner ?? this.apiKey) === owner)
         .filter((j) => after === undefined || Date.parse(j.created) >= after)
+        .filter((j) => q.pending === undefined || isPending(j) === (q.pending === 'true'))
         .sort((a, b) => sign * (Date.parse(a.created) - Date.parse(b.created)));
+      const from = this.ignorePaging ? 0 : offset;
       res.json({
-        jobs: matching.slice(offset, offset + limit).map((j) => ({
-          id: j.id,
-          backend: j.backend,
-          state: { status: j.status, reason_code: j.reason_code },
-          status: j.status,
-          program: { id: j.program ?? 'sampler' },
-          created: j.created,
-          cost: 600,
-          user_id: j.user_id ?? 'IBMid-1',
-          tags: ['exp'],
-          // No start or end time here: the job object has none (2026-04-15).
-          usage: usageOf(j),
-        })),
-        count: matching.length,
+        jobs: (this.ignorePaging ? this.jobs : matching).slice(from, from + limit).map(jobObject),
+        ...(this.omitCount ? {} : { count: matching.length }),
         limit,
         offset,
       });
     });
+    app.get('/api/v1/jobs/:id', (req, res) => {
+      const j = this.jobs.find(
+        (x) => x.id === req.params.id && (x.owner ?? this.apiKey) === res.locals.owner,
+      );
+      if (!j) {
+        res.status(404).json({ trace: 't', errors: [{ code: 'not_found', message: 'Job not found' }] });
+        return;
+      }
+      res.json(jobObject(j));
+    });
     app.get('/api/v1/jobs/:id/metrics', (req, res) => {
+      const fault = this.metricsFaults.get(req.params.id);
+      if (fault !== undefined) {
+        res.status(fault).json({ trace: 't', errors: [{ code: 'x', message: `metrics ${fault}` }] });
+        return;
+      }
       const j = this.jobs.find(
         (x) => x.id === req.params.id && (x.owner ?? this.apiKey) === res.locals.owner,
       );
@@ -350,6 +406,12 @@ export class FakeIonq {
   pages = 0;
   /** GET /jobs?ids=… calls and the ids they asked for. */
   idCalls: string[][] = [];
+  /** GET /jobs?status=… calls. */
+  statusCalls: string[] = [];
+  /** Varies the shuffles (a test may run under many seeds). */
+  seed = 0;
+  /** A broken cursor: always a new `next`, always the same first page. */
+  endlessCursor = false;
   usageQueries: Record<string, string>[] = [];
   /** Jobs come in a new order on every call: the list has no documented order. */
   shuffle = true;
@@ -410,16 +472,37 @@ export class FakeIonq {
             failure: j.failure ?? null,
             stats: j.billed_us === undefined ? undefined : { billed_quantum_compute_time_us: j.billed_us },
           };
+    const IONQ_JOB_QUERY = new Set([
+      'ids',
+      'parent_job_id',
+      'status',
+      'target',
+      'session_id',
+      'submitter_id',
+      'limit',
+      'next',
+    ]);
+    const IONQ_STATUSES = new Set(['submitted', 'ready', 'started', 'canceled', 'completed', 'failed']);
     app.get('/v0.4/jobs', (req, res) => {
+      const bad = (message: string) =>
+        res.status(400).json({ error: 'Bad Request', message, statusCode: 400 });
+      const unknown = Object.keys(req.query).find((k) => !IONQ_JOB_QUERY.has(k));
+      if (unknown) return bad(`unknown parameter ${unknown}`);
       const limit = Number(req.query.limit ?? 100);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-        res.status(400).json({ error: 'Bad Request', message: 'limit must be 1-100', statusCode: 400 });
-        return;
-      }
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100) return bad('limit must be 1-100');
       if (req.query.ids !== undefined) {
-        const ids = String(req.query.ids).split(',');
+        // An array parameter: ids=a&ids=b. A comma is part of an id, as the spec types it.
+        const ids = ([] as unknown[]).concat(req.query.ids).map(String);
         this.idCalls.push(ids);
         res.json({ jobs: this.jobs.filter((j) => ids.includes(j.id)).map(present), next: null });
+        return;
+      }
+      const status = req.query.status === undefined ? undefined : String(req.query.status);
+      if (status !== undefined && !IONQ_STATUSES.has(status)) return bad('status is one JobStatus');
+      if (status !== undefined) this.statusCalls.push(status);
+      if (this.endlessCursor) {
+        this.pages++;
+        res.json({ jobs: this.jobs.slice(0, limit).map(present), next: randomUUID() });
         return;
       }
       let walk: { order: FakeIonqJob[]; start: number };
@@ -431,7 +514,8 @@ export class FakeIonq {
         }
         walk = w;
       } else {
-        walk = { order: this.shuffle ? shuffled(this.jobs, ++this.calls) : [...this.jobs], start: 0 };
+        const listed = status === undefined ? this.jobs : this.jobs.filter((j) => j.status === status);
+        walk = { order: this.shuffle ? shuffled(listed, ++this.calls + this.seed) : [...listed], start: 0 };
       }
       this.pages++;
       const page = walk.order.slice(walk.start, walk.start + limit);

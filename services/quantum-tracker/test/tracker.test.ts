@@ -104,11 +104,13 @@ describe.each(engines)('IBM Quantum Platform (%s)', (_engine, pgUrl) => {
     const res = await post(`${t.url}/api/v1/dashboard/refresh`);
     expect(res.body.synced[0]).toMatchObject({ provider: 'ibm', ok: true, jobs_seen: 450, backends_seen: 3 });
     expect(ibm.tokensIssued).toBe(1);
-    expect(ibm.calls.filter((c) => c.path === '/jobs').map((c) => c.query.offset)).toEqual([
-      '0',
-      '200',
-      '400',
-    ]);
+    // Oldest first, by keyset: each page starts at the newest `created` seen (inclusive), past
+    // the jobs already seen at that instant; parameters don't pile on (exclude_params always).
+    const pages = ibm.calls.filter((c) => c.path === '/jobs');
+    expect(pages).toHaveLength(3);
+    expect(pages.every((c) => c.query.sort === 'ASC' && c.query.exclude_params === 'true')).toBe(true);
+    expect(pages[0]!.query.created_after).toBeUndefined();
+    expect(pages.slice(1).every((c) => c.query.created_after !== undefined)).toBe(true);
     const jobs = await get(`${t.url}/api/v1/jobs?limit=10`);
     expect(jobs.body.total).toBe(450);
     expect(jobs.body.jobs).toHaveLength(10);
@@ -189,8 +191,10 @@ describe.each(engines)('IBM Quantum Platform (%s)', (_engine, pgUrl) => {
     const second = await post(`${t.url}/api/v1/jobs/sync`);
     expect(second.body.synced[0]).toMatchObject({ ok: true, jobs_changed: 3 });
     // Incremental: only jobs created since the oldest unfinished one (or the last sync) were asked for.
-    const last = ibm.calls.filter((c) => c.path === '/jobs').at(-1)!;
-    expect(last.query.created_after).toBeDefined();
+    const window = ibm.calls.filter((c) => c.path === '/jobs' && c.query.pending === undefined).at(-1)!;
+    expect(window.query.created_after).toBeDefined();
+    // Jobs still open are asked for as IBM's pending list, wherever they sit in time.
+    expect(ibm.calls.filter((c) => c.path === '/jobs').at(-1)!.query.pending).toBe('true');
     expect(second.body.synced[0].jobs_seen).toBeLessThan(450);
 
     const job1 = (await get(`${t.url}/api/v1/jobs/job-1`)).body;
@@ -241,8 +245,12 @@ describe.each(engines)('IBM Quantum Platform (%s)', (_engine, pgUrl) => {
   });
 
   test('an expired token is renewed, and a 401 gets one fresh token before giving up', async () => {
+    // A token stated to live 0 s is still used for a minute: never one IAM exchange per call.
     ibm.tokenTtlSeconds = 0;
     await post(`${t.url}/api/v1/backends/sync`);
+    await post(`${t.url}/api/v1/backends/sync`);
+    expect(ibm.tokensIssued).toBe(1);
+    ibm.revoked.add('tok-1');
     await post(`${t.url}/api/v1/backends/sync`);
     expect(ibm.tokensIssued).toBe(2);
     ibm.tokenTtlSeconds = 3600;
@@ -250,7 +258,7 @@ describe.each(engines)('IBM Quantum Platform (%s)', (_engine, pgUrl) => {
     ibm.revoked.add(`tok-${ibm.tokensIssued}`);
     const res = await post(`${t.url}/api/v1/backends/sync`);
     expect(res.body.synced[0].ok).toBe(true);
-    expect(ibm.tokensIssued).toBe(4);
+    expect(ibm.tokensIssued).toBe(3);
   });
 
   test('429 with Retry-After is retried; persistent failures are reported per provider and old data is still served', async () => {
@@ -333,7 +341,9 @@ describe('IonQ', () => {
         jobs_seen: 250,
         backends_seen: 3,
       });
-      expect(ionq.pages).toBe(3);
+      // Three pages of the whole list, and each open status listed on its own (one page each).
+      expect(ionq.pages).toBe(6);
+      expect(ionq.statusCalls.sort()).toEqual(['ready', 'started', 'submitted']);
       const stats = (await get(`${t.url}/api/v1/jobs/stats/overview`)).body;
       expect(stats.by_status).toMatchObject({
         completed: 42,

@@ -14,6 +14,8 @@ export class ProviderError extends Error {
 export interface HttpOptions {
   provider: string;
   timeoutMs: number;
+  /** Ends the call (and its retries) when the sync is stopped or past its deadline. */
+  signal?: AbortSignal;
   /** Tries for 429 and 5xx (Retry-After honoured up to maxRetryWaitMs). Default 3. */
   tries?: number;
   maxRetryWaitMs?: number;
@@ -61,16 +63,22 @@ export async function requestJson<T>(url: string, init: RequestInit, o: HttpOpti
   let lastError: ProviderError | undefined;
   for (let attempt = 1; attempt <= tries; attempt++) {
     let res: Response;
+    o.signal?.throwIfAborted();
     try {
-      res = await (o.fetch ?? fetch)(url, { ...init, signal: AbortSignal.timeout(o.timeoutMs) });
+      const deadline = AbortSignal.timeout(o.timeoutMs);
+      res = await (o.fetch ?? fetch)(url, {
+        ...init,
+        signal: o.signal ? AbortSignal.any([deadline, o.signal]) : deadline,
+      });
     } catch (err) {
       const e = err as Error;
+      if (o.signal?.aborted) throw o.signal.reason;
       lastError = new ProviderError(
         o.provider,
         0,
         e.name === 'TimeoutError' ? `no answer in ${o.timeoutMs} ms` : e.message,
       );
-      if (attempt < tries) await sleep((o.backoffMs ?? 500) * 2 ** (attempt - 1));
+      if (attempt < tries) await sleep((o.backoffMs ?? 500) * 2 ** (attempt - 1), o.signal);
       continue;
     }
     const text = await res.text();
@@ -92,12 +100,29 @@ export async function requestJson<T>(url: string, init: RequestInit, o: HttpOpti
     if (!o.retried.has(res.status) || attempt === tries) break;
     const delay = wait ?? (o.backoffMs ?? 500) * 2 ** (attempt - 1);
     if (delay > (o.maxRetryWaitMs ?? 30_000)) break; // the sync loop waits instead
-    await sleep(delay);
+    await sleep(delay, o.signal);
   }
   throw lastError!;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits, or rejects with the signal's reason as soon as it is aborted. */
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', abort);
+    };
+    const abort = () => {
+      done();
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', abort, { once: true });
+  });
 
 /** A finite number or null: provider fields are often missing or null. */
 export function num(v: unknown): number | null {
@@ -112,12 +137,41 @@ export function str(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? v : null;
 }
 
-/** An ISO timestamp from an ISO string or epoch seconds; null when absent or unreadable. */
+/** A finite number that is not negative, or null (billed time below zero is not a time). */
+export function nonNegative(v: unknown): number | null {
+  const n = num(v);
+  return n === null || n < 0 ? null : n;
+}
+
+/** Epoch values at or above this are milliseconds (1e11 s is the year 5138). */
+const MS_EPOCH_FROM = 1e11;
+/** Timestamps outside 1970-01-01 … 2200-01-01 are not ones a provider means. */
+const LATEST_MS = Date.UTC(2200, 0, 1);
+/** An ISO date-time with no zone: providers mean UTC, never the tracker host's local time. */
+const ZONELESS = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
+
+/**
+ * An ISO timestamp from an ISO string, epoch seconds or epoch milliseconds; null when absent,
+ * unreadable or out of range, so one odd field never fails a whole sync.
+ */
 export function isoTime(v: unknown): string | null {
-  if (typeof v === 'number' && Number.isFinite(v)) return new Date(v * 1000).toISOString();
-  if (typeof v === 'string') {
-    const t = Date.parse(v);
-    return Number.isNaN(t) ? null : new Date(t).toISOString();
+  let t: number;
+  if (typeof v === 'number' && Number.isFinite(v)) t = v >= MS_EPOCH_FROM ? v : v * 1000;
+  else if (typeof v === 'string' && v !== '')
+    t = Date.parse(ZONELESS.test(v) ? `${v.replace(' ', 'T')}Z` : v);
+  else return null;
+  return Number.isFinite(t) && t >= 0 && t < LATEST_MS ? new Date(t).toISOString() : null;
+}
+
+/**
+ * An error's message fit to store and publish: a database error's SQL (knex puts the whole
+ * statement, job data included, before " - ") is dropped, and the rest cut to `max` characters.
+ */
+export function shortError(err: { message: string; sql?: unknown }, max = 300): string {
+  let m = err.message;
+  if (typeof err.sql === 'string' || /^(insert|update|select|delete|with)\s/i.test(m)) {
+    const cut = m.lastIndexOf(' - ');
+    m = cut >= 0 ? `database: ${m.slice(cut + 3)}` : 'database error';
   }
-  return null;
+  return m.length > max ? `${m.slice(0, max - 1)}…` : m;
 }

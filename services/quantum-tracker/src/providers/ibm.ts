@@ -1,4 +1,4 @@
-import { isoTime, num, ProviderError, requestJson, str } from './http';
+import { isoTime, nonNegative, num, ProviderError, requestJson, str } from './http';
 import type {
   BackendSnapshot,
   BackendStatus,
@@ -34,6 +34,12 @@ export interface IbmOptions {
  */
 export const IBM_API_VERSION = '2026-04-15';
 const PAGE = 200;
+/** Pages one listing may take at most (a million jobs): a provider that never ends its list does not hold a sync. */
+const MAX_PAGES = 5000;
+/** Open jobs re-read by id per sync when neither the window nor the pending list had them. */
+const OPEN_REREADS_PER_SYNC = 200;
+/** An IAM token is used for at least this long, whatever its stated lifetime. */
+const MIN_TOKEN_MS = 60_000;
 /** What qiskit-ibm-runtime retries (api/session.py STATUS_FORCELIST), and 429 with Retry-After. */
 const IBM_RETRIED = new Set([429, 500, 502, 503, 504, 520, 521, 522, 524]);
 /** /metrics calls at once when re-reading jobs. */
@@ -92,12 +98,14 @@ interface IbmJobMetrics {
   usage?: { qpu_charge_time_seconds?: number; seconds?: number; status?: string };
 }
 
-/** Billed seconds from a usage object, and whether IBM says they are final. */
+/**
+ * Billed seconds from a usage object, and whether IBM says they are final: only `status:
+ * complete` is, as the official client reads it (base_runtime_job.py: no status is pending).
+ * Negative seconds are no seconds.
+ */
 function billing(u: IbmJob['usage'] | undefined): { seconds: number | null; final: boolean } {
-  const seconds = num(u?.qpu_charge_time_seconds) ?? num(u?.seconds);
-  // Older API versions have no status: their number is all there is.
-  const final = u?.status === undefined ? seconds !== null : u.status === 'complete';
-  return { seconds, final };
+  const seconds = nonNegative(u?.qpu_charge_time_seconds) ?? nonNegative(u?.seconds);
+  return { seconds, final: u?.status === 'complete' };
 }
 
 /**
@@ -111,6 +119,7 @@ export class IbmQuantumClient implements ProviderClient {
   readonly readsBackends: boolean;
   readonly baseUrl: string;
   private token: { value: string; renewAt: number } | undefined;
+  private renewing: Promise<string> | undefined;
   private readonly iamUrl: string;
   private readonly now: () => number;
   private readonly timeoutMs: number;
@@ -129,13 +138,21 @@ export class IbmQuantumClient implements ProviderClient {
     return { provider: this.name, timeoutMs: this.timeoutMs, retried: IBM_RETRIED, fetch: this.o.fetch };
   }
 
-  private async bearer(force = false): Promise<string> {
-    if (!force && this.token && this.now() < this.token.renewAt) return this.token.value;
+  /** The bearer token; concurrent callers share one exchange at IAM. */
+  private bearer(force = false): Promise<string> {
+    if (!force && this.token && this.now() < this.token.renewAt) return Promise.resolve(this.token.value);
+    this.renewing ??= this.exchange().finally(() => {
+      this.renewing = undefined;
+    });
+    return this.renewing;
+  }
+
+  private async exchange(): Promise<string> {
     const body = new URLSearchParams({
       grant_type: 'urn:ibm:params:oauth:grant-type:apikey',
       apikey: this.o.apiKey,
     });
-    const t = await requestJson<{ access_token?: string; expires_in?: number }>(
+    const t = await requestJson<{ access_token?: string; expires_in?: number; expiration?: number }>(
       `${this.iamUrl}/identity/token`,
       {
         method: 'POST',
@@ -145,12 +162,15 @@ export class IbmQuantumClient implements ProviderClient {
       this.http(),
     );
     if (!t?.access_token) throw new ProviderError('ibm', 0, 'IAM answered without an access_token');
-    const ttlMs = (num(t.expires_in) ?? 3600) * 1000;
-    this.token = { value: t.access_token, renewAt: this.now() + ttlMs * 0.8 };
+    // `expiration` (epoch seconds) is what IAM's own clients trust; else expires_in; else an hour.
+    const expiration = num(t.expiration);
+    const statedMs =
+      expiration !== null ? expiration * 1000 - this.now() : (num(t.expires_in) ?? 3600) * 1000;
+    this.token = { value: t.access_token, renewAt: this.now() + Math.max(statedMs * 0.8, MIN_TOKEN_MS) };
     return t.access_token;
   }
 
-  private async get<T>(path: string): Promise<T> {
+  private async get<T>(path: string, signal?: AbortSignal): Promise<T> {
     const call = async (force: boolean) =>
       requestJson<T>(
         `${this.baseUrl}${path}`,
@@ -162,7 +182,7 @@ export class IbmQuantumClient implements ProviderClient {
             Accept: 'application/json',
           },
         },
-        this.http(),
+        { ...this.http(), signal },
       );
     try {
       return await call(false);
@@ -173,8 +193,8 @@ export class IbmQuantumClient implements ProviderClient {
     }
   }
 
-  async backends(): Promise<BackendSnapshot[]> {
-    const res = await this.get<{ devices?: IbmDevice[] }>('/v1/backends?fields=wait_time_seconds');
+  async backends(signal?: AbortSignal): Promise<BackendSnapshot[]> {
+    const res = await this.get<{ devices?: IbmDevice[] }>('/v1/backends?fields=wait_time_seconds', signal);
     if (!Array.isArray(res?.devices))
       throw new ProviderError('ibm', 200, 'backends answer has no devices array');
     return res.devices
@@ -199,22 +219,93 @@ export class IbmQuantumClient implements ProviderClient {
   }
 
   /**
-   * GET /v1/jobs, newest first (`sort=DESC` is documented), from `created_after` on. The list
-   * holds the key owner's jobs in the instance only (the spec: "the quantum program jobs you
-   * have run"), hence one account per member key.
+   * The account's jobs that changed: those created since the window opened, those IBM lists as
+   * pending (queued or running) wherever they are, and recorded open jobs neither list had
+   * (read by id, a bounded number per sync). The spec: the list holds "the quantum program jobs
+   * you have run" in the instance, hence one account per member key.
    */
-  async jobs({ since }: JobsContext): Promise<JobSnapshot[]> {
-    const out: JobSnapshot[] = [];
-    for (let offset = 0; ; offset += PAGE) {
-      const q = new URLSearchParams({ limit: String(PAGE), offset: String(offset), sort: 'DESC' });
-      if (since) q.set('created_after', since.toISOString());
-      const page = await this.get<{ jobs?: IbmJob[]; count?: number }>(`/v1/jobs?${q}`);
-      if (!Array.isArray(page?.jobs)) throw new ProviderError('ibm', 200, 'jobs answer has no jobs array');
-      for (const j of page.jobs) if (typeof j?.id === 'string') out.push(this.job(j));
-      const total = num(page.count);
-      if (page.jobs.length < PAGE || (total !== null && offset + page.jobs.length >= total)) break;
+  async jobs({ since, openIds, signal }: JobsContext): Promise<JobSnapshot[]> {
+    const found = new Map<string, JobSnapshot>();
+    await this.list(since, false, found, signal);
+    if (since !== undefined) {
+      await this.list(undefined, true, found, signal);
+      const missing = openIds.filter((id) => !found.has(id)).slice(0, OPEN_REREADS_PER_SYNC);
+      for (const id of missing) {
+        const j = await this.get<IbmJob>(
+          `/v1/jobs/${encodeURIComponent(id)}?exclude_params=true`,
+          signal,
+        ).catch((err: unknown) => {
+          if (err instanceof ProviderError && (err.status === 404 || err.status === 403)) return null;
+          throw err;
+        });
+        if (j === null) found.set(id, this.gone(id));
+        else if (typeof j?.id === 'string') found.set(j.id, this.job(j));
+      }
     }
-    return out;
+    return [...found.values()];
+  }
+
+  /**
+   * GET /v1/jobs oldest first (sort=ASC) from `created_after`, paged by keyset: each page starts
+   * at the newest `created` seen so far (inclusive, as the spec says "greater than or equal
+   * to"), skipping the jobs already seen at exactly that time. Jobs submitted or deleted while
+   * the list is read cannot shift a later page onto the wrong jobs, as offsets into a
+   * newest-first list would; a job that comes twice counts once.
+   */
+  private async list(
+    since: Date | undefined,
+    pending: boolean,
+    found: Map<string, JobSnapshot>,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    let from = since?.toISOString();
+    let atFrom = 0;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const q = new URLSearchParams({ limit: String(PAGE), sort: 'ASC', exclude_params: 'true' });
+      if (from) q.set('created_after', from);
+      if (atFrom > 0) q.set('offset', String(atFrom));
+      if (pending) q.set('pending', 'true');
+      const res = await this.get<{ jobs?: IbmJob[]; count?: number }>(`/v1/jobs?${q}`, signal);
+      if (!Array.isArray(res?.jobs)) throw new ProviderError('ibm', 200, 'jobs answer has no jobs array');
+      let fresh = 0;
+      for (const j of res.jobs) {
+        if (typeof j?.id !== 'string') continue;
+        if (!found.has(j.id)) fresh++;
+        found.set(j.id, this.job(j));
+      }
+      const last = res.jobs.at(-1);
+      const lastCreated = isoTime(last?.created);
+      // A short page is the end; so is one that brings nothing new (a list that does not move on).
+      if (res.jobs.length < PAGE || fresh === 0 || !lastCreated) return;
+      const atLast = res.jobs.filter((j) => isoTime(j.created) === lastCreated).length;
+      if (lastCreated === from) atFrom += atLast;
+      else {
+        from = lastCreated;
+        atFrom = atLast;
+      }
+    }
+    throw new ProviderError('ibm', 200, `the job list did not end after ${MAX_PAGES} pages`);
+  }
+
+  /** A recorded open job IBM no longer has (deleted, or no longer visible to this key). */
+  private gone(id: string): JobSnapshot {
+    return {
+      id,
+      backend: null,
+      status: 'cancelled',
+      raw_status: 'not found at IBM',
+      program: null,
+      user_id: null,
+      created_at: new Date(this.now()).toISOString(),
+      started_at: null,
+      ended_at: null,
+      quantum_seconds: null,
+      billing_final: true,
+      shots: null,
+      tags: [],
+      failure_reason: null,
+      session_id: null,
+    };
   }
 
   private job(j: IbmJob): JobSnapshot {
@@ -245,21 +336,31 @@ export class IbmQuantumClient implements ProviderClient {
     };
   }
 
-  /** Start, end and final billing of each job, from GET /v1/jobs/{id}/metrics (a few at once). */
-  async details(ids: string[]): Promise<JobDetails[]> {
+  /**
+   * Start, end and final billing of each job, from GET /v1/jobs/{id}/metrics (a few at once).
+   * One job's failure is that job's: it is reported as such and tried again later, never the
+   * whole sync's. A job IBM does not have (404) or does not show this key (403, both in the
+   * spec) has nothing more to say.
+   */
+  async details(ids: string[], signal?: AbortSignal): Promise<JobDetails[]> {
     const out: JobDetails[] = [];
     const queue = [...ids];
+    const none = { started_at: null, ended_at: null, quantum_seconds: null };
     const worker = async () => {
       for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-        const m = await this.get<IbmJobMetrics>(`/v1/jobs/${encodeURIComponent(id)}/metrics`).catch(
-          (err: unknown) => {
-            // A job deleted at IBM has nothing more to say: stop asking, keep what is recorded.
-            if (err instanceof ProviderError && err.status === 404) return null;
-            throw err;
-          },
-        );
+        let m: IbmJobMetrics | null;
+        try {
+          m = await this.get<IbmJobMetrics>(`/v1/jobs/${encodeURIComponent(id)}/metrics`, signal);
+        } catch (err) {
+          if (signal?.aborted) throw err;
+          if (err instanceof ProviderError && (err.status === 404 || err.status === 403)) m = null;
+          else {
+            out.push({ id, ...none, billing_final: false, error: (err as Error).message });
+            continue;
+          }
+        }
         if (m === null) {
-          out.push({ id, started_at: null, ended_at: null, quantum_seconds: null, billing_final: true });
+          out.push({ id, ...none, billing_final: true, gone: true });
           continue;
         }
         const bill = billing(m?.usage);
@@ -276,14 +377,14 @@ export class IbmQuantumClient implements ProviderClient {
     return out;
   }
 
-  async usage(): Promise<UsageSnapshot | null> {
+  async usage(signal?: AbortSignal): Promise<UsageSnapshot | null> {
     const u = await this.get<{
       usage_consumed_seconds?: number;
       usage_limit_seconds?: number;
       usage_allocation_seconds?: number;
       usage_period?: { start_time?: string; end_time?: string };
-    }>('/v1/instances/usage');
-    const consumed = num(u?.usage_consumed_seconds);
+    }>('/v1/instances/usage', signal);
+    const consumed = nonNegative(u?.usage_consumed_seconds);
     if (consumed === null) return null;
     return {
       consumed_seconds: consumed,

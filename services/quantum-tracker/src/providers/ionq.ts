@@ -1,4 +1,4 @@
-import { isoTime, num, ProviderError, requestJson, str } from './http';
+import { isoTime, nonNegative, num, ProviderError, requestJson, str } from './http';
 import type {
   BackendSnapshot,
   JobSnapshot,
@@ -24,6 +24,10 @@ export interface IonqOptions {
 }
 
 const PAGE = 100;
+/** Pages one listing may take at most: a cursor that never ends does not hold a sync. */
+const MAX_PAGES = 10_000;
+/** The v0.4 JobStatus values of jobs not finished yet, each listed every sync. */
+const OPEN_STATUSES = ['submitted', 'ready', 'started'];
 /** Ids per GET /jobs?ids=… (kept well under URL length limits: UUIDs are 36 characters). */
 const IDS_PER_CALL = 50;
 /** IonQ's clients retry 520–529 (qiskit-ionq, ionq-core-python), and 429/5xx with Retry-After. */
@@ -107,16 +111,16 @@ export class IonqClient implements ProviderClient {
     this.timeoutMs = o.timeoutMs ?? 20_000;
   }
 
-  private get<T>(path: string): Promise<T> {
+  private get<T>(path: string, signal?: AbortSignal): Promise<T> {
     return requestJson<T>(
       `${this.baseUrl}${path}`,
       { headers: { Authorization: `apiKey ${this.o.apiKey}`, Accept: 'application/json' } },
-      { provider: 'ionq', timeoutMs: this.timeoutMs, retried: IONQ_RETRIED, fetch: this.o.fetch },
+      { provider: 'ionq', timeoutMs: this.timeoutMs, retried: IONQ_RETRIED, fetch: this.o.fetch, signal },
     );
   }
 
-  async backends(): Promise<BackendSnapshot[]> {
-    const list = await this.get<IonqBackend[]>('/backends');
+  async backends(signal?: AbortSignal): Promise<BackendSnapshot[]> {
+    const list = await this.get<IonqBackend[]>('/backends', signal);
     if (!Array.isArray(list)) throw new ProviderError('ionq', 200, 'backends answer is not an array');
     const unit = (this.o.queueTimeUnitMs ?? 1) / 1000;
     return list
@@ -146,49 +150,81 @@ export class IonqClient implements ProviderClient {
       });
   }
 
-  private async page(query: URLSearchParams): Promise<{ jobs: IonqJob[]; next: string | null }> {
-    const page: { jobs?: IonqJob[]; next?: string | null } = await this.get(`/jobs?${query}`);
+  private async page(
+    query: URLSearchParams,
+    signal?: AbortSignal,
+  ): Promise<{ jobs: IonqJob[]; next: string | null }> {
+    const page: { jobs?: IonqJob[]; next?: string | null } = await this.get(`/jobs?${query}`, signal);
     if (!Array.isArray(page?.jobs)) throw new ProviderError('ionq', 200, 'jobs answer has no jobs array');
     return { jobs: page.jobs.filter((j) => typeof j?.id === 'string'), next: page.next ?? null };
   }
 
-  async jobs(ctx: JobsContext): Promise<JobSnapshot[]> {
-    const found = new Map<string, JobSnapshot>();
-    // 1. Jobs we hold that were not finished: by id, wherever they would sit in the list.
-    for (let i = 0; i < ctx.openIds.length; i += IDS_PER_CALL) {
-      const ids = ctx.openIds.slice(i, i + IDS_PER_CALL);
-      const { jobs } = await this.page(
-        new URLSearchParams({ ids: ids.join(','), limit: String(ids.length) }),
-      );
-      for (const j of jobs) found.set(j.id, this.job(j));
-    }
-    // 2. New jobs: page until a page holds nothing we do not know (every page on a full read).
-    const full = ctx.since === undefined;
+  /**
+   * Walks a listing by its `next` cursors. `onPage` says whether to go on; the walk also ends
+   * at a page with no job it has not seen, at a cursor seen before, and after MAX_PAGES, so a
+   * list that changes under it (or never ends) cannot hold the sync.
+   */
+  private async walk(
+    base: Record<string, string>,
+    found: Map<string, JobSnapshot>,
+    signal: AbortSignal | undefined,
+    onPage: (jobs: IonqJob[]) => Promise<boolean> = async () => true,
+  ): Promise<void> {
     let next: string | null = null;
     const cursors = new Set<string>();
-    for (;;) {
-      const q = new URLSearchParams({ limit: String(PAGE) });
+    const walked = new Set<string>();
+    for (let n = 0; n < MAX_PAGES; n++) {
+      const q = new URLSearchParams({ ...base, limit: String(PAGE) });
       if (next) q.set('next', next);
-      const page = await this.page(q);
-      const known = await ctx.known(page.jobs.map((j) => j.id));
-      let unknown = 0;
+      const page = await this.page(q, signal);
+      let fresh = 0;
       for (const j of page.jobs) {
-        if (!known.has(j.id)) unknown++;
-        if (!found.has(j.id)) found.set(j.id, this.job(j));
+        if (!walked.has(j.id)) fresh++;
+        walked.add(j.id);
+        found.set(j.id, this.job(j));
       }
+      const goOn = await onPage(page.jobs);
       next = page.next;
-      // A cursor seen twice would loop forever: the list changed under us; stop here.
-      if (!next || cursors.has(next) || page.jobs.length === 0 || (!full && unknown === 0)) break;
+      if (!goOn || !next || cursors.has(next) || page.jobs.length === 0 || fresh === 0) return;
       cursors.add(next);
     }
+    throw new ProviderError('ionq', 200, `the job list did not end after ${MAX_PAGES} pages`);
+  }
+
+  /**
+   * Open jobs wherever they sit: by status (the v0.4 `status` filter), and the recorded open
+   * ones by id (`ids`, an array: repeated keys, as IonQ's own client sends it). Then new jobs:
+   * the list has no documented order, so it is paged until a page holds nothing unknown (every
+   * page on a periodic full read). A job that was submitted and finished between two syncs and
+   * sits deep in the list is found by the next full read (IONQ_FULL_SYNC_EVERY).
+   */
+  async jobs(ctx: JobsContext): Promise<JobSnapshot[]> {
+    const { signal } = ctx;
+    const found = new Map<string, JobSnapshot>();
+    for (let i = 0; i < ctx.openIds.length; i += IDS_PER_CALL) {
+      const ids = ctx.openIds.slice(i, i + IDS_PER_CALL);
+      const q = new URLSearchParams({ limit: String(ids.length) });
+      for (const id of ids) q.append('ids', id);
+      const { jobs } = await this.page(q, signal);
+      // Only what was asked for: a server that ignored the filter must not pass for an answer.
+      const asked = new Set(ids);
+      for (const j of jobs) if (asked.has(j.id)) found.set(j.id, this.job(j));
+    }
+    for (const status of OPEN_STATUSES) await this.walk({ status }, found, signal);
+    const full = ctx.since === undefined;
+    await this.walk({}, found, signal, async (jobs) => {
+      if (full) return true;
+      const known = await ctx.known(jobs.map((j) => j.id));
+      return jobs.some((j) => !known.has(j.id));
+    });
     return [...found.values()];
   }
 
   private job(j: IonqJob): JobSnapshot {
     const raw = j.status ?? 'unknown';
     const status = ionqJobStatus(raw);
-    const billedUs = num(j.stats?.billed_quantum_compute_time_us);
-    const executionMs = num(j.execution_duration_ms) ?? num(j.execution_time);
+    const billedUs = nonNegative(j.stats?.billed_quantum_compute_time_us);
+    const executionMs = nonNegative(j.execution_duration_ms) ?? nonNegative(j.execution_time);
     return {
       id: j.id,
       backend: str(j.backend) ?? str(j.target),
@@ -214,7 +250,7 @@ export class IonqClient implements ProviderClient {
    * GET /organizations/{id}/usage for the current UTC month (QPU time in µs), when an
    * organization is configured; IonQ has no per-key usage endpoint otherwise.
    */
-  async usage(): Promise<UsageSnapshot | null> {
+  async usage(signal?: AbortSignal): Promise<UsageSnapshot | null> {
     if (!this.o.organizationId) return null;
     const now = new Date((this.o.now ?? Date.now)());
     const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
@@ -228,8 +264,9 @@ export class IonqClient implements ProviderClient {
     });
     const u = await this.get<{ time_us_total?: number; usage_from?: string; usage_to?: string }>(
       `/organizations/${encodeURIComponent(this.o.organizationId)}/usage?${q}`,
+      signal,
     );
-    const us = num(u?.time_us_total);
+    const us = nonNegative(u?.time_us_total);
     if (us === null) return null;
     return {
       consumed_seconds: us / 1e6,

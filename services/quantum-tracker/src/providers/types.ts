@@ -70,14 +70,17 @@ export interface UsageSnapshot {
 /** What the sync knows when it asks a provider for jobs. */
 export interface JobsContext {
   /**
-   * The older of (last good sync − overlap) and the oldest unfinished job; undefined on the
-   * first sync, and on a periodic full read: read everything.
+   * The last good job sync − an overlap; undefined on the first sync, and on a periodic full
+   * read: read everything. Unfinished jobs older than this are the client's to re-read
+   * (`openIds`): they never hold the window open.
    */
   since: Date | undefined;
   /** Recorded jobs of this account that are not finished yet. */
   openIds: string[];
   /** Of `ids`, the ones already recorded. */
   known(ids: string[]): Promise<Set<string>>;
+  /** Aborted when the sync is stopped or past its deadline: stop paging. */
+  signal?: AbortSignal;
 }
 
 /** What a job's own record adds to the list: times and final billing (IBM /v1/jobs/{id}/metrics). */
@@ -87,6 +90,10 @@ export interface JobDetails {
   ended_at: string | null;
   quantum_seconds: number | null;
   billing_final: boolean;
+  /** The read failed (this job only): it is tried again later, with a growing wait. */
+  error?: string;
+  /** The provider has no record to read (deleted, or not this key's): nothing more will come. */
+  gone?: boolean;
 }
 
 export interface ProviderClient {
@@ -107,9 +114,9 @@ export interface ProviderClient {
    * client stops at jobs already recorded. Absent: the list's order is documented (IBM).
    */
   readonly fullReadEveryMs?: number;
-  backends(): Promise<BackendSnapshot[]>;
+  backends(signal?: AbortSignal): Promise<BackendSnapshot[]>;
   jobs(ctx: JobsContext): Promise<JobSnapshot[]>;
   /** Re-reads jobs whose list entry lacks times or final billing; absent when the list has it all. */
-  details?(ids: string[]): Promise<JobDetails[]>;
-  usage(): Promise<UsageSnapshot | null>;
+  details?(ids: string[], signal?: AbortSignal): Promise<JobDetails[]>;
+  usage(signal?: AbortSignal): Promise<UsageSnapshot | null>;
 }

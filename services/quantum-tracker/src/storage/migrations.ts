@@ -155,4 +155,22 @@ export const migrations: Record<string, Migration> = {
       });
     },
   },
+  // A job whose own record could not be read (or said too little) is tried again later, with
+  // a growing wait and a bounded number of times (sync-loop.ts readDetails).
+  '004_detail_retries': {
+    async up(knex) {
+      await knex.schema.alterTable('jobs', (t) => {
+        t.integer('details_attempts').notNullable().defaultTo(0);
+        t.bigInteger('details_retry_at');
+        t.index(['details_retry_at']);
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable('jobs', (t) => {
+        t.dropIndex(['details_retry_at']);
+        t.dropColumn('details_attempts');
+        t.dropColumn('details_retry_at');
+      });
+    },
+  },
 };

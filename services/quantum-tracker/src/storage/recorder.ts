@@ -3,6 +3,11 @@ import type { Knex } from '@qlab/kit';
 import type { BackendSnapshot, JobDetails, JobSnapshot, UsageSnapshot } from '../providers/types';
 
 const CHUNK = 400;
+/** Reads of one job's own record before the tracker stops asking (failures, or no end time yet). */
+export const MAX_DETAIL_ATTEMPTS = 8;
+/** The wait before the next try: 5 min, 10 min, … at most a day. */
+export const detailRetryDelayMs = (attempt: number) => Math.min(5 * 60_000 * 2 ** (attempt - 1), 86_400_000);
+const TERMINAL_STATUSES = new Set(['completed', 'failed', 'cancelled']);
 const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
 /** PostgreSQL returns BIGINT as a string: compare numbers. */
 const numOrNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
@@ -12,7 +17,12 @@ interface StoredJob {
   quantum_seconds: number | null;
   started_at: number | string | null;
   ended_at: number | string | null;
+  created_at: number | string;
   backend: string | null;
+  program: string | null;
+  user_id: string | null;
+  session_id: string | null;
+  tags: string;
   billing_final: boolean | number | null;
 }
 
@@ -66,7 +76,20 @@ export class Recorder {
         const existing = new Map<string, StoredJob>(
           (
             await trx('jobs')
-              .select('id', 'status', 'quantum_seconds', 'started_at', 'ended_at', 'backend', 'billing_final')
+              .select(
+                'id',
+                'status',
+                'quantum_seconds',
+                'started_at',
+                'ended_at',
+                'created_at',
+                'backend',
+                'program',
+                'user_id',
+                'session_id',
+                'tags',
+                'billing_final',
+              )
               .where('provider', provider)
               .whereIn(
                 'id',
@@ -80,22 +103,24 @@ export class Recorder {
         const changed: JobChange[] = [];
         for (const j of chunk) {
           const old = existing.get(j.id);
+          // What a snapshot leaves empty (a job re-read by id, one the provider lost) keeps
+          // what was recorded; a job's creation time never moves.
           const row = {
             account,
-            backend: j.backend,
+            backend: j.backend ?? old?.backend ?? null,
             status: j.status,
             raw_status: j.raw_status,
-            program: j.program,
-            user_id: j.user_id,
-            created_at: ms(j.created_at),
+            program: j.program ?? old?.program ?? null,
+            user_id: j.user_id ?? old?.user_id ?? null,
+            created_at: old ? Number(old.created_at) : ms(j.created_at),
             started_at: ms(j.started_at) ?? numOrNull(old?.started_at),
             ended_at: ms(j.ended_at) ?? numOrNull(old?.ended_at),
             quantum_seconds: j.quantum_seconds ?? numOrNull(old?.quantum_seconds),
             billing_final: j.billing_final || Boolean(old?.billing_final),
             shots: j.shots,
-            tags: JSON.stringify(j.tags),
+            tags: j.tags.length > 0 || !old ? JSON.stringify(j.tags) : old.tags,
             failure_reason: j.failure_reason,
-            session_id: j.session_id,
+            session_id: j.session_id ?? old?.session_id ?? null,
             updated_at: now,
           };
           if (!old) {
@@ -111,7 +136,7 @@ export class Recorder {
             numOrNull(old.started_at) !== row.started_at ||
             numOrNull(old.ended_at) !== row.ended_at ||
             Boolean(old.billing_final) !== row.billing_final ||
-            old.backend !== j.backend;
+            old.backend !== row.backend;
           if (!statusChanged && !detailsChanged) continue;
           await trx('jobs')
             .where({ provider, id: j.id })
@@ -147,22 +172,56 @@ export class Recorder {
   }
 
   /**
-   * Records what jobs' own records said (times, final billing); known values are never erased
-   * by an empty one. Every job read is marked checked, so it is not read again until its status
-   * changes, unless its billing is still pending.
+   * Records what jobs' own records said (times, final billing). Known values are never erased
+   * by an empty one, and billing once final stays final. Every job read is marked checked, so
+   * it is not read again until its status changes, unless its billing is still pending; a job
+   * whose read failed, or that finished without an end time yet, is tried again after a
+   * growing wait, at most MAX_DETAIL_ATTEMPTS times.
    */
   async details(provider: string, details: JobDetails[]): Promise<void> {
     const now = this.now();
     for (let i = 0; i < details.length; i += CHUNK) {
+      const chunk = details.slice(i, i + CHUNK);
       await this.knex.transaction(async (trx) => {
-        for (const d of details.slice(i, i + CHUNK)) {
-          const patch: Record<string, unknown> = { details_checked_at: now, billing_final: d.billing_final };
-          if (d.started_at) patch.started_at = ms(d.started_at);
-          if (d.ended_at) patch.ended_at = ms(d.ended_at);
-          if (d.quantum_seconds !== null) patch.quantum_seconds = d.quantum_seconds;
-          await trx('jobs')
-            .where({ provider, id: d.id })
-            .update({ ...patch, updated_at: now });
+        const stored = new Map(
+          (
+            await trx('jobs')
+              .select('id', 'status', 'ended_at', 'details_attempts')
+              .where('provider', provider)
+              .whereIn(
+                'id',
+                chunk.map((d) => d.id),
+              )
+          ).map((r) => [
+            r.id as string,
+            r as { status: string; ended_at: unknown; details_attempts: number },
+          ]),
+        );
+        for (const d of chunk) {
+          const old = stored.get(d.id);
+          if (!old) continue;
+          const patch: Record<string, unknown> = { details_checked_at: now, updated_at: now };
+          const again = () => {
+            const attempts = Number(old.details_attempts ?? 0) + 1;
+            patch.details_attempts = attempts;
+            patch.details_retry_at =
+              attempts < MAX_DETAIL_ATTEMPTS ? now + detailRetryDelayMs(attempts) : null;
+          };
+          if (d.error) again();
+          else {
+            if (d.billing_final) patch.billing_final = true;
+            if (d.started_at) patch.started_at = ms(d.started_at);
+            if (d.ended_at) patch.ended_at = ms(d.ended_at);
+            if (d.quantum_seconds !== null) patch.quantum_seconds = d.quantum_seconds;
+            const endless =
+              !d.gone && TERMINAL_STATUSES.has(old.status) && !d.ended_at && old.ended_at == null;
+            if (endless) again();
+            else {
+              patch.details_attempts = 0;
+              patch.details_retry_at = null;
+            }
+          }
+          await trx('jobs').where({ provider, id: d.id }).update(patch);
         }
       });
     }

@@ -1,6 +1,6 @@
 import type { Outbox } from '@qlab/events';
 import { coerceError, type Knex, type Logger } from '@qlab/kit';
-import { ProviderError } from '../providers/http';
+import { ProviderError, shortError } from '../providers/http';
 import type { JobsContext, ProviderClient } from '../providers/types';
 import type { Recorder } from '../storage/recorder';
 import type { LiveHub } from './hub';
@@ -16,6 +16,8 @@ export interface SyncReport {
   jobs_changed: number;
   /** Jobs whose own record (times, final billing) was read this sync. */
   jobs_detailed: number;
+  /** Jobs whose own record could not be read this sync (each is tried again later). */
+  detail_errors: number;
   backends_seen: number;
   duration_ms: number;
 }
@@ -23,6 +25,10 @@ export interface SyncReport {
 /** Jobs are re-read from a little before the last good sync, so late writes at the provider are not missed. */
 const OVERLAP_MS = 5 * 60_000;
 const TERMINAL_SQL = ['completed', 'failed', 'cancelled'];
+/** A sync that takes longer than this is ended (a provider that pages forever, a stuck call). */
+const SYNC_DEADLINE_MS = 15 * 60_000;
+/** Pending billing is re-read for this long after a job ended; IBM settles it within hours. */
+const BILLING_PATIENCE_MS = 30 * 86_400_000;
 const STARTED_SQL = ['running', ...TERMINAL_SQL];
 
 export interface SyncDeps {
@@ -46,6 +52,8 @@ export interface SyncDeps {
 export class ProviderSync {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<SyncReport> | undefined;
+  /** Aborts the sync in progress (stop()). */
+  private abort: AbortController | undefined;
   private stopped = false;
   private failures = 0;
   private lastRetryAfter: number | undefined;
@@ -71,6 +79,7 @@ export class ProviderSync {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.abort?.abort(new ProviderError(this.client.name, 0, 'the tracker is stopping'));
     await this.running?.catch(() => undefined);
   }
 
@@ -116,11 +125,14 @@ export class ProviderSync {
       jobs_seen: 0,
       jobs_changed: 0,
       jobs_detailed: 0,
+      detail_errors: 0,
       backends_seen: 0,
       duration_ms: 0,
     };
+    this.abort = new AbortController();
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(SYNC_DEADLINE_MS)]);
     try {
-      await this.steps(kind, started, report);
+      await this.steps(kind, started, report, signal);
       this.failures = 0;
       this.lastRetryAfter = undefined;
     } catch (err) {
@@ -150,55 +162,72 @@ export class ProviderSync {
     return report;
   }
 
-  private async steps(kind: SyncKind, started: number, report: SyncReport): Promise<void> {
+  private async steps(
+    kind: SyncKind,
+    started: number,
+    report: SyncReport,
+    signal: AbortSignal,
+  ): Promise<void> {
     const { knex, recorder, hub } = this.deps;
     const { client } = this;
     const account = client.name;
     const state = await knex('providers').where({ name: account }).first();
+    // A backends outage is reported, but does not stop job tracking: jobs are read regardless.
+    let backendsFailed: unknown;
     if (kind !== 'jobs' && client.readsBackends) {
-      const backends = await client.backends();
-      report.backends_seen = backends.length;
-      const changes = await recorder.backends(client.provider, backends);
-      for (const c of changes) hub.publish('dashboard', { type: 'backend.status_changed', ...c });
-      hub.publish('queue', {
-        type: 'queue.updated',
-        provider: client.provider,
-        backends: backends.map((b) => ({
-          name: b.name,
-          status: b.status,
-          queue_length: b.queue_length,
-          wait_seconds_avg: b.wait_seconds_avg,
-        })),
-      });
+      try {
+        const backends = await client.backends(signal);
+        report.backends_seen = backends.length;
+        const changes = await recorder.backends(client.provider, backends);
+        for (const c of changes) hub.publish('dashboard', { type: 'backend.status_changed', ...c });
+        hub.publish('queue', {
+          type: 'queue.updated',
+          provider: client.provider,
+          backends: backends.map((b) => ({
+            name: b.name,
+            status: b.status,
+            queue_length: b.queue_length,
+            wait_seconds_avg: b.wait_seconds_avg,
+          })),
+        });
+      } catch (err) {
+        if (signal.aborted || kind === 'backends') throw err;
+        backendsFailed = err;
+      }
     }
     let fullRead = false;
     if (kind !== 'backends') {
-      const lastSuccess = state?.last_success_at == null ? null : Number(state.last_success_at);
-      const lastFull = state?.last_full_read_at == null ? null : Number(state.last_full_read_at);
+      // Where job reading got to: jobs_synced_through (older versions: the last good sync).
+      const through = numOr(state?.jobs_synced_through) ?? numOr(state?.last_success_at);
+      const lastFull = numOr(state?.last_full_read_at);
       fullRead =
-        lastSuccess === null ||
+        through === null ||
         (client.fullReadEveryMs !== undefined &&
           (lastFull === null || started - lastFull >= client.fullReadEveryMs));
-      const jobs = await client.jobs(await this.jobsContext(fullRead ? null : lastSuccess));
+      const jobs = await client.jobs(await this.jobsContext(fullRead ? null : through, signal));
       // The first sync records history without announcing thousands of "new" jobs.
-      const r = await recorder.jobs(client.provider, account, jobs, lastSuccess !== null);
+      const r = await recorder.jobs(client.provider, account, jobs, through !== null);
       report.jobs_seen = r.seen;
       report.jobs_changed = r.changed.length;
       for (const c of r.changed) hub.publish('jobs', { type: 'job.status_changed', ...c });
-      report.jobs_detailed = await this.readDetails();
-      if (kind === 'all') {
-        const usage = await client.usage();
+      const detailed = await this.readDetails(signal);
+      report.jobs_detailed = detailed.read;
+      report.detail_errors = detailed.failed;
+      // Usage is the instance's: one account per instance reads it (the one reading backends).
+      if (kind === 'all' && client.readsBackends) {
+        const usage = await client.usage(signal);
         if (usage) await recorder.usage(client.provider, usage);
       }
+      await knex('providers')
+        .where({ name: account })
+        .update({ jobs_synced_through: started, ...(fullRead ? { last_full_read_at: started } : {}) });
     }
-    await knex('providers')
-      .where({ name: account })
-      .update({
-        last_sync_at: started,
-        last_success_at: started,
-        consecutive_failures: 0,
-        ...(fullRead ? { last_full_read_at: started } : {}),
-      });
+    if (backendsFailed) throw backendsFailed;
+    await knex('providers').where({ name: account }).update({
+      last_sync_at: started,
+      last_success_at: started,
+      consecutive_failures: 0,
+    });
   }
 
   /**
@@ -207,10 +236,13 @@ export class ProviderSync {
    * /metrics), and finished ones whose billing is not final yet, however old (so costs are not
    * undercounted). Least recently read first, so every one gets its turn.
    */
-  private async readDetails(): Promise<number> {
+  private async readDetails(signal: AbortSignal): Promise<{ read: number; failed: number }> {
     const { client } = this;
     const limit = this.deps.detailsPerSync ?? 500;
-    if (!client.details || limit <= 0) return 0;
+    if (!client.details || limit <= 0) return { read: 0, failed: 0 };
+    const now = this.now();
+    const due = (q: Knex.QueryBuilder) =>
+      q.whereNull('details_retry_at').orWhere('details_retry_at', '<=', now);
     const rows = (await this.deps
       .knex('jobs')
       .select('id')
@@ -224,28 +256,46 @@ export class ProviderSync {
                 b.whereNull('details_checked_at').orWhereRaw('details_checked_at < status_changed_at'),
               ),
           )
-          .orWhere((a) => a.whereIn('status', TERMINAL_SQL).where('billing_final', false)),
+          .orWhere((a) =>
+            a
+              .whereIn('status', TERMINAL_SQL)
+              .where('billing_final', false)
+              .whereRaw('coalesce(ended_at, created_at) > ?', [now - BILLING_PATIENCE_MS])
+              .where(due),
+          )
+          .orWhere('details_retry_at', '<=', now),
       )
       .orderByRaw('coalesce(details_checked_at, 0) asc, created_at desc')
       .limit(limit)) as { id: string }[];
-    if (rows.length === 0) return 0;
-    const details = await client.details(rows.map((r) => r.id));
+    if (rows.length === 0) return { read: 0, failed: 0 };
+    const details = await client.details(
+      rows.map((r) => r.id),
+      signal,
+    );
     await this.deps.recorder.details(client.provider, details);
-    return details.length;
+    const failed = details.filter((d) => d.error).length;
+    if (failed > 0)
+      this.deps.logger.warn(
+        { provider: this.name, failed, first: details.find((d) => d.error)?.error },
+        'some job records could not be read; they are tried again later',
+      );
+    return { read: details.length - failed, failed };
   }
 
   /** What the client needs to read only what changed: see JobsContext. */
-  private async jobsContext(lastSuccess: number | null): Promise<JobsContext> {
+  private async jobsContext(through: number | null, signal: AbortSignal): Promise<JobsContext> {
     const { knex } = this.deps;
     const { client } = this;
+    // Oldest first: those waiting longest are re-read first when there are more than a sync reads.
     const open = (await knex('jobs')
-      .select('id', 'created_at')
+      .select('id')
       .where({ provider: client.provider, account: client.name })
-      .whereNotIn('status', TERMINAL_SQL)) as { id: string; created_at: number | string }[];
-    const oldestOpen = open.reduce((min, o) => Math.min(min, Number(o.created_at)), Number.POSITIVE_INFINITY);
+      .whereNotIn('status', TERMINAL_SQL)
+      .orderBy('updated_at', 'asc')) as { id: string }[];
     return {
-      since: lastSuccess === null ? undefined : new Date(Math.min(lastSuccess - OVERLAP_MS, oldestOpen)),
+      since: through === null ? undefined : new Date(through - OVERLAP_MS),
       openIds: open.map((o) => o.id),
+      signal,
       known: async (ids) => {
         if (ids.length === 0) return new Set();
         const rows = (await knex('jobs')
@@ -265,7 +315,9 @@ export class ProviderSync {
     this.failures++;
     this.lastRetryAfter = err instanceof ProviderError ? err.retryAfterMs : undefined;
     report.ok = false;
-    report.error = e.message;
+    // Never a whole SQL statement with job data in it: it is stored, served and published.
+    const message = shortError(e as Error & { sql?: unknown });
+    report.error = message;
     const status = err instanceof ProviderError ? err.status : null;
     logger.warn({ provider: account, err: e, status }, 'provider sync failed; serving what is recorded');
     try {
@@ -273,14 +325,14 @@ export class ProviderSync {
         await trx('providers').where({ name: account }).update({
           last_sync_at: started,
           last_error_at: started,
-          last_error: e.message,
+          last_error: message,
           last_error_status: status,
           consecutive_failures: this.failures,
         });
         await outbox?.record(trx, 'tracker.sync.failed', account, {
           provider: account,
           kind,
-          error: e.message,
+          error: message,
           status,
           consecutive_failures: this.failures,
           retry_after_ms: this.lastRetryAfter ?? null,
@@ -292,3 +344,5 @@ export class ProviderSync {
     }
   }
 }
+
+const numOr = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
