@@ -30,8 +30,11 @@ export const envSchema = z.object({
   UPLOAD_MAX_OPEN_BYTES_PER_KEY: env.int(100 * GiB, 1),
   /** Unfinished uploads untouched this long expire and are removed. Default 24h. */
   UPLOAD_EXPIRE_AFTER: env.duration('24h'),
-  /** An IndexedCP upload without X-Chunk-Total is complete once no chunk came for this long. Default 30s. */
-  UPLOAD_IDLE_COMPLETE_AFTER: env.duration('30s'),
+  /**
+   * An IndexedCP upload without X-Chunk-Total is complete once no chunk came for this long.
+   * Default 90s: above the original client's longest retry wait (maxRetryDelay, 60 s).
+   */
+  UPLOAD_IDLE_COMPLETE_AFTER: env.duration('90s'),
   /** Write upload bytes with O_DIRECT where the file system takes it (falls back by itself). Default true. */
   UPLOAD_DIRECT_IO: env.bool(true),
   /** IndexedCP's encrypted uploads: GET /public-key, POST /upload-encrypted[-batch], POST /rotate-keys. Default false. */

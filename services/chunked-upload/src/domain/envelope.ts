@@ -4,6 +4,7 @@ import {
   createHash,
   createPrivateKey,
   generateKeyPair,
+  type KeyObject,
   privateDecrypt,
 } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -25,6 +26,8 @@ export interface ServerKeyPair {
   privateKey: string;
   createdAt: number;
   active: boolean;
+  /** When it stopped being the active key (qlab's addition; its age for deletion counts from here). */
+  retiredAt?: number;
 }
 
 export const KID = /^[a-f0-9]{16}$/;
@@ -75,7 +78,8 @@ export const packetFields = (maxPlaintext: number) =>
 
 /** What names the stream: the same on every packet of it. */
 export const streamFields = z.object({
-  sessionId: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'sessionId must be 1-128 letters, digits, _ or -'),
+  // The upload id is `enc-<sessionId>`, at most 128 characters.
+  sessionId: z.string().regex(/^[A-Za-z0-9_-]{1,124}$/, 'sessionId must be 1-124 letters, digits, _ or -'),
   kid: z.string().regex(KID, 'kid must be 16 hex digits (GET /public-key names it)'),
   wrappedKey: base64('wrappedKey', 2048),
   fileName: z.string().min(1).max(4096).optional(),
@@ -87,11 +91,15 @@ export type Packet = z.infer<ReturnType<typeof packetFields>>;
 export type StreamHeader = z.infer<typeof streamFields>;
 
 /** The AES session key inside a wrapped key; a key that is not ours, or damaged, is refused. */
-export function unwrapSessionKey(wrappedKey: Buffer, privateKeyPem: string): Buffer {
+export function unwrapSessionKey(wrappedKey: Buffer, privateKey: KeyObject | string): Buffer {
   let key: Buffer;
   try {
     key = privateDecrypt(
-      { key: createPrivateKey(privateKeyPem), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+      {
+        key: typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey,
+        padding: constants.RSA_PKCS1_OAEP_PADDING,
+        oaepHash: 'sha256',
+      },
       wrappedKey,
     );
   } catch {

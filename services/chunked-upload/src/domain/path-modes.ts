@@ -31,9 +31,14 @@ const MAX_SEGMENT_BYTES = 200;
 /** ignore-mode names are ASCII; the original truncates them to 255 characters. */
 const MAX_FLAT_NAME_BYTES = 255;
 const MAX_PATH_BYTES = 1024;
-const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$/i;
+/** Device names Windows reserves, also with an extension or spaces before it (`CON .txt`). */
+const WINDOWS_RESERVED =
+  /^(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$|clock\$) *(\..*)?$/i;
 const WINDOWS_UNSAFE_CHARS = /[<>:"|?*]/;
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+/** C0, DEL and C1 (U+0080–U+009F: CSI and its kin drive terminals too). */
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+/** A UTF-16 surrogate without its pair (JSON can carry one; no file system name can). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 /** Percent-escapes of a dot, a separator or a control character: `..%2F` is never a name. */
 const ENCODED_PATH_CHARS = /%(2e|2f|5c|[01][0-9a-f]|7f)/i;
 
@@ -62,12 +67,15 @@ function byteLength(s: string): number {
 function checkCommon(name: string): string {
   if (name.length === 0) throw new PathRefused('the file name is empty');
   if (name.includes('\u0000')) throw new PathRefused('the file name contains a NUL byte');
-  if (ENCODED_PATH_CHARS.test(name))
+  if (LONE_SURROGATE.test(name)) throw new PathRefused('the file name is not well-formed Unicode');
+  // Fold look-alikes (full-width dots, slashes, percent signs) into what they look like before
+  // any check; the encoded-character check runs on both forms.
+  const folded = name.normalize('NFKC');
+  if (ENCODED_PATH_CHARS.test(name) || ENCODED_PATH_CHARS.test(folded))
     throw new PathRefused(
       `"${name.slice(0, 80)}" holds percent-encoded dots, separators or control characters; send the name itself (UTF-8)`,
     );
-  // Fold look-alikes (full-width dots and slashes) into what they look like before any check.
-  return name.normalize('NFKC');
+  return folded;
 }
 
 /** The original strips one leading `./` (or `.\`); repeats of it mean the same. */

@@ -72,8 +72,15 @@ export class UploadService {
     // A folder that leads out of the upload dir (a symbolic link) is refused now, before any
     // session or file exists, rather than when the finished upload is published.
     await this.files.checkTargetFolder(wanted);
-    if (this.policy.pathMode === 'allow-paths' && (await this.store.targetTaken(wanted))) {
-      throw conflict(`another upload to "${wanted}" is in progress`);
+    if (this.policy.pathMode === 'allow-paths') {
+      if (await this.store.targetTaken(wanted))
+        throw conflict(`another upload to "${wanted}" is in progress`);
+      // A file and a folder of one name cannot both be: refuse now, not when publishing fails.
+      const nested = await this.store.nestedTargetTaken(wanted);
+      if (nested)
+        throw conflict(`"${wanted}" and "${nested}", which another upload is writing, cannot both exist`);
+      const blocking = await this.files.fileOnTheWay(wanted);
+      if (blocking) throw conflict(`"${blocking}" is a file, so "${wanted}" cannot be created`);
     }
     for (let attempt = 0; attempt < 20; attempt++) {
       const candidate = attempt === 0 ? wanted : withClashSuffix(wanted, this.now(), attempt - 1);
@@ -167,7 +174,9 @@ export class UploadService {
     let target = upload.targetPath;
     if (target === null) throw new Error(`upload ${upload.id} has no target`);
     const length = upload.offset;
-    if (!upload.dataPath.startsWith('files/')) {
+    // Bytes a crash left past the acknowledged offset are not part of the file.
+    if (upload.dataPath.startsWith('files/')) await this.files.truncateTo(upload.dataPath, length);
+    else {
       for (let attempt = 0; ; attempt++) {
         try {
           await this.files.publish(upload.dataPath, target, length);
@@ -232,7 +241,6 @@ export class UploadService {
     const chunks = await this.store.chunks(upload.id);
     if (chunks.some((c) => c.state === 'buffered')) {
       await this.end(upload, 'terminated');
-      await this.files.remove(upload.dataPath);
       this.deps.logger.warn(
         { id: upload.id, missing: upload.nextChunk },
         'upload without total ended with a chunk missing; its partial file was removed',
@@ -251,11 +259,11 @@ export class UploadService {
     if (idleMs === undefined) return 0;
     let count = 0;
     for (const found of await this.store.idleWithoutTotal(this.now() - idleMs)) {
-      const release = await this.locks.acquire(
-        this.indexedcpLock(found.keyId, found.clientUploadId, found.clientFilename),
-        () => undefined,
-        { takeOver: false },
-      );
+      const lock = this.indexedcpLock(found.keyId, found.clientUploadId, found.clientFilename);
+      // A chunk is arriving (however slowly): not idle, and never waited for, so one slow
+      // client cannot hold the sweep for everyone else.
+      if (this.locks.isHeld(lock) || this.locks.isHeld(found.id)) continue;
+      const release = await this.locks.acquire(lock, () => undefined, { takeOver: false });
       try {
         // A chunk may have come while we waited for the lock.
         const upload = await this.store.get(found.id);
@@ -273,12 +281,14 @@ export class UploadService {
     return count;
   }
 
-  /** Ends an upload for good (tus termination, expiry): its staged bytes go. */
+  /**
+   * Ends an unfinished upload for good (tus termination, expiry, clear_sessions): its bytes go,
+   * staged or written in place (a partial file must not stay in the upload dir looking whole).
+   */
   async end(upload: Upload, status: 'terminated' | 'expired', trx?: Knex.Transaction): Promise<void> {
     const now = this.now();
     await this.store.update(upload.id, { status, updatedAt: now }, trx);
-    if (upload.status === 'active' && !upload.dataPath.startsWith('files/'))
-      await this.files.remove(upload.dataPath);
+    if (upload.status === 'active') await this.files.remove(upload.dataPath);
     await this.files.removeChunkBuffers(upload.id);
   }
 

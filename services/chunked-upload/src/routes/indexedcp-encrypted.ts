@@ -23,6 +23,10 @@ export const MAX_PACKET_BYTES = 16 * 1024 * 1024;
 const SINGLE_BODY_LIMIT = Math.ceil(MAX_PACKET_BYTES / 3) * 4 + 64 * 1024;
 /** Longest JSON string in a batch (a packet's base64 ciphertext). */
 const MAX_STRING_CHARS = Math.ceil(MAX_PACKET_BYTES / 3) * 4 + 4;
+/** All the characters one packet object may hold: its ciphertext and the small fields. */
+const MAX_PACKET_CHARS = MAX_STRING_CHARS + 64 * 1024;
+/** What a packet object may hold; anything else is refused as it streams in, never assembled. */
+const PACKET_KEYS = new Set(['ciphertext', 'iv', 'authTag', 'aad', 'seq']);
 /** Unwrapped session keys kept, so a stream costs one RSA decryption, not one per packet. */
 const SESSION_CACHE_SIZE = 1000;
 
@@ -189,12 +193,18 @@ async function* batchPackets(
   let sawPackets = false;
   let packet: Assembler | undefined;
   let stringChars = 0;
+  let packetChars = 0;
   try {
     for await (const t of tokens as AsyncIterable<Token>) {
       if (t.name === 'stringChunk' || t.name === 'numberChunk') {
         stringChars += t.value!.length;
         if (stringChars > MAX_STRING_CHARS)
           throw payloadTooLarge(`a value in the batch is longer than ${MAX_STRING_CHARS} characters`);
+        if (packet) {
+          packetChars += t.value!.length;
+          if (packetChars > MAX_PACKET_CHARS)
+            throw payloadTooLarge(`a packet in the batch holds more than ${MAX_PACKET_CHARS} characters`);
+        }
         continue;
       }
       // The streamed pieces' brackets; the packed token (keyValue, stringValue…) follows.
@@ -205,8 +215,12 @@ async function* batchPackets(
       if (t.name === 'startObject' || t.name === 'startArray') depth++;
       if (depth === 0 || (depth === 1 && t.name === 'startArray'))
         throw badRequest('the batch is a JSON object');
-      if (depth > 4) throw badRequest('a packet holds only strings and numbers');
+      if (depth > 3) throw badRequest('a packet holds only strings and numbers');
       if (packet) {
+        if (t.name === 'keyValue' && !PACKET_KEYS.has(t.value!))
+          throw badRequest(
+            `a packet holds only ${[...PACKET_KEYS].join(', ')}; not "${t.value!.slice(0, 40)}"`,
+          );
         packet.consume(t);
         if (t.name === 'endObject' || t.name === 'endArray') depth--;
         if (packet.done) {
@@ -234,6 +248,7 @@ async function* batchPackets(
         continue;
       }
       if (inPackets && depth === 3 && t.name === 'startObject') {
+        packetChars = 0;
         packet = new Assembler();
         packet.consume(t);
         continue;

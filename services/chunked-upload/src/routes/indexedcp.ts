@@ -63,6 +63,14 @@ export interface ChunkAnswer {
 
 export type ReceiveChunk = (chunk: ChunkInput) => Promise<ChunkAnswer>;
 
+/**
+ * How far past the next expected chunk one may arrive, and so how many can wait on disk per
+ * upload: enough for any client sending out of order, too few to fill a disk with empty files.
+ */
+export const MAX_CHUNKS_AHEAD = 4096;
+/** What a chunk waiting on disk counts against the open-bytes quota at least (upload-store openUsage). */
+const BUFFERED_CHUNK_MIN_BYTES = 4096;
+
 async function hashBody(
   body: AsyncIterable<Buffer>,
   limit: number,
@@ -91,14 +99,14 @@ export function indexedcpRoutes(service: UploadService, encryption?: ServerKeys)
    * in buffers count as much as written ones), and of the key's open-bytes quota (IndexedCP
    * declares no length, so the quota is checked per chunk, not only at creation).
    */
-  async function chunkRoom(session: Upload): Promise<{ room: number; tooMuch: () => Error }> {
+  async function chunkRoom(session: Upload): Promise<{ room: number; quota: number; tooMuch: () => Error }> {
     const size = policy.maxBytes - session.offset - (await store.bufferedBytes(session.id));
     const quota =
       policy.maxOpenBytesPerKey === undefined
         ? Number.POSITIVE_INFINITY
         : policy.maxOpenBytesPerKey - (await store.openUsage(session.keyId)).bytes;
     const tooMuch = () => (quota < size ? quotaExceeded() : new TooManyBytes());
-    return { room: Math.max(0, Math.min(size, quota)), tooMuch };
+    return { room: Math.max(0, Math.min(size, quota)), quota, tooMuch };
   }
   const quotaExceeded = () =>
     new AppError(
@@ -179,7 +187,12 @@ export function indexedcpRoutes(service: UploadService, encryption?: ServerKeys)
     const buffer = files.chunkBufferPath(session.id, index);
     await files.createEmpty(buffer).catch(() => undefined);
     const hash = createHash('sha256');
-    const { room, tooMuch } = await chunkRoom(session);
+    const { room, quota, tooMuch } = await chunkRoom(session);
+    // A waiting chunk counts as at least 4 KiB (a file and a row), empty or not.
+    if (quota < BUFFERED_CHUNK_MIN_BYTES) {
+      await files.remove(buffer);
+      throw quotaExceeded();
+    }
     const result = await files.writeAt(buffer, 0, body, room, [hash]).catch(async (err) => {
       await files.remove(buffer);
       throw overLimit(err, tooMuch);
@@ -248,7 +261,8 @@ export function indexedcpRoutes(service: UploadService, encryption?: ServerKeys)
       if (legacyRestart && session) {
         // Seed semantics: chunk 0 again starts a new file, unless it repeats a lone chunk 0.
         const id = service.newId();
-        const staged = files.stagingPath(id);
+        // Aside from the new upload's own data path (a staged upload's is staging/<id>.bin).
+        const staged = files.chunkBufferPath(id, 0);
         await files.createEmpty(staged);
         const hash = createHash('sha256');
         // The new file's first chunk counts against the key's quota like any other.
@@ -259,13 +273,13 @@ export function indexedcpRoutes(service: UploadService, encryption?: ServerKeys)
         const result = await files
           .writeAt(staged, 0, c.body, Math.max(0, Math.min(policy.maxBytes, quota)), [hash])
           .catch(async (err) => {
-            await files.remove(staged);
+            await files.removeChunkBuffers(id);
             throw err instanceof TooManyBytes && quota < policy.maxBytes ? quotaExceeded() : err;
           });
         const digest = hash.digest('hex');
         const first = await store.chunk(session.id, 0);
         if (result.interrupted || (c.sha256 && c.sha256 !== digest)) {
-          await files.remove(staged);
+          await files.removeChunkBuffers(id);
           throw new AppError(
             400,
             result.interrupted ? 'CLIENT_ABORTED' : 'CHECKSUM_MISMATCH',
@@ -277,7 +291,7 @@ export function indexedcpRoutes(service: UploadService, encryption?: ServerKeys)
           session.nextChunk === 1 &&
           (await store.chunks(session.id)).length === 1
         ) {
-          await files.remove(staged);
+          await files.removeChunkBuffers(id);
           duplicate = true;
         } else {
           // The previous upload of this name is over: what it received is its file (or, with a
@@ -292,12 +306,13 @@ export function indexedcpRoutes(service: UploadService, encryption?: ServerKeys)
           }
           // A refused session (quota, name) must not leave the staged chunk behind.
           const fresh = await createSession(c, id).catch(async (err) => {
-            await files.remove(staged);
+            await files.removeChunkBuffers(id);
             throw err;
           });
-          // The staged bytes become the new file's first chunk without copying them again.
-          await files.remove(fresh.dataPath);
+          // The staged bytes become the new file's first chunk without copying them again
+          // (rename replaces the empty file begin() made, in one step).
           await rename(files.abs(staged), files.abs(fresh.dataPath));
+          await files.removeChunkBuffers(id);
           session = { ...fresh, offset: result.bytes, nextChunk: 1 };
           await commit(session, {
             uploadId: id,
@@ -308,20 +323,36 @@ export function indexedcpRoutes(service: UploadService, encryption?: ServerKeys)
           });
         }
       } else {
+        if (!session && index > MAX_CHUNKS_AHEAD)
+          throw badRequest(`X-Chunk-Index ${index} is more than ${MAX_CHUNKS_AHEAD} past the first chunk`);
         if (!session && index > 0 && total === undefined && !c.uploadId) {
           // A chunk after the upload of this name already ended (idle for
           // UPLOAD_IDLE_COMPLETE_AFTER): starting a file that can never be whole would lose it.
           const ended = await store.lastEndedWithoutTotal(keyId, clientFilename);
-          if (
-            ended &&
-            ended.nextChunk <= index &&
-            (ended.completedAt ?? 0) > service.clock() - policy.expireAfterMs
-          )
+          if (ended && (ended.completedAt ?? 0) > service.clock() - policy.expireAfterMs) {
+            const had = index < ended.nextChunk ? await store.chunk(ended.id, index) : undefined;
+            if (had) {
+              // A late repeat of a chunk the finished file holds: it is there, say so.
+              const { sha256 } = await hashBody(c.body, policy.maxBytes);
+              if (sha256 !== had.sha256)
+                throw conflict(`chunk ${index} was already received with different content`);
+              return {
+                message: 'Chunk already received',
+                actualFilename: ended.targetPath,
+                chunkIndex: index,
+                clientFilename,
+                uploadId: ended.id,
+                receivedChunks: ended.nextChunk,
+                bytesReceived: ended.offset,
+                complete: true,
+              };
+            }
             throw new AppError(
               409,
               'UPLOAD_ALREADY_COMPLETE',
               `the upload of "${clientFilename}" was completed as ${ended.targetPath} after ${ended.nextChunk} chunks, when no chunk came for UPLOAD_IDLE_COMPLETE_AFTER; send the file again from chunk 0`,
             );
+          }
         }
         if (!session) {
           session = await createSession(c);
@@ -331,11 +362,19 @@ export function indexedcpRoutes(service: UploadService, encryption?: ServerKeys)
         // sweep) passes over it while a chunk is being written.
         releaseUpload = await service.locks.acquire(session.id, () => undefined, { takeOver: false });
 
+        if (index - session.nextChunk > MAX_CHUNKS_AHEAD)
+          throw badRequest(
+            `X-Chunk-Index ${index} is more than ${MAX_CHUNKS_AHEAD} past the next expected chunk`,
+          );
         if (total !== undefined && session.totalChunks !== null && session.totalChunks !== total) {
           throw conflict(
             `X-Chunk-Total ${total} differs from the ${session.totalChunks} this upload started with`,
           );
         }
+        if (session.totalChunks !== null && index >= session.totalChunks)
+          throw badRequest(
+            `X-Chunk-Index ${index} is not below the ${session.totalChunks} chunks of this upload`,
+          );
         if (total !== undefined && session.totalChunks === null) {
           // A total can be learnt late (not for in-place files: they never had one).
           if (!session.dataPath.startsWith('files/')) session = { ...session, totalChunks: total };
@@ -382,6 +421,9 @@ export function indexedcpRoutes(service: UploadService, encryption?: ServerKeys)
 
   router.post('/upload', async (req: Request, res: Response) => {
     const h = parseInput(headerSchema, req.headers, 'headers');
+    // enc-<session> uploads are encrypted streams: only decrypted packets may join them.
+    if (h['x-upload-id']?.startsWith('enc-'))
+      throw badRequest('X-Upload-Id values starting with "enc-" are reserved for encrypted uploads');
     const declared = Number(req.headers['content-length'] ?? Number.NaN);
     if (declared > policy.maxBytes) {
       res.setHeader('Connection', 'close');

@@ -14,7 +14,7 @@ import {
   unlink,
 } from 'node:fs/promises';
 import path from 'node:path';
-import { conflict } from '@qlab/kit';
+import { ConfigError, conflict } from '@qlab/kit';
 import { PathRefused, resolveInside } from '../domain/path-modes';
 import { PipelinedWriter } from './pipelined-writer';
 import { openDirectProbe, WRITE_BUFFER_BYTES, WriteBuffers } from './write-buffers';
@@ -50,6 +50,12 @@ export class DataFiles {
   async init(): Promise<void> {
     await mkdir(this.stagingDir, { recursive: true });
     await mkdir(this.uploadDir, { recursive: true });
+    // Finished files are published by link() and rename(): both need one file system.
+    const [staging, uploads] = await Promise.all([stat(this.stagingDir), stat(this.uploadDir)]);
+    if (staging.dev !== uploads.dev)
+      throw new ConfigError([
+        `UPLOAD_DIR (${this.uploadDir}) is on another file system than DATA_DIR (${this.dataRoot}): uploads are published by rename, which cannot cross file systems. Put both on one (e.g. DATA_DIR on the upload volume)`,
+      ]);
     if (this.directIo)
       this.buffers = new WriteBuffers(await openDirectProbe(path.join(this.dataRoot, 'direct-io.probe')));
   }
@@ -79,7 +85,12 @@ export class DataFiles {
   /** Creates the parent folders of a path in the upload dir, refusing any that leads outside it (symlinks). */
   private async safeParent(relInUploadDir: string): Promise<string> {
     const abs = resolveInside(this.uploadDir, relInUploadDir);
-    await mkdir(path.dirname(abs), { recursive: true });
+    await mkdir(path.dirname(abs), { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      // A file where a folder of the path should be (a file named "reports", and "reports/x").
+      if (err.code === 'ENOTDIR' || err.code === 'EEXIST')
+        throw conflict(`a folder on the way to "${relInUploadDir}" is a file`);
+      throw err;
+    });
     const [realRoot, realParent] = await Promise.all([realpath(this.uploadDir), realpath(path.dirname(abs))]);
     if (realParent !== realRoot && !realParent.startsWith(realRoot + path.sep)) {
       throw new PathRefused(`"${relInUploadDir}" leads outside the upload directory`);
@@ -135,6 +146,18 @@ export class DataFiles {
       if (dir === this.uploadDir || dir === path.dirname(dir)) return;
       dir = path.dirname(dir);
     }
+  }
+
+  /** The first folder of `rel` (in the upload dir) that exists as something other than a folder. */
+  async fileOnTheWay(rel: string): Promise<string | undefined> {
+    const parts = rel.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const sub = parts.slice(0, i).join('/');
+      const info = await lstat(resolveInside(this.uploadDir, sub)).catch(() => undefined);
+      if (!info) return undefined;
+      if (!info.isDirectory()) return sub;
+    }
+    return undefined;
   }
 
   async existsInUploadDir(rel: string): Promise<boolean> {
@@ -233,7 +256,9 @@ export class DataFiles {
     try {
       await link(from, to);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw conflict(`"${targetRel}" already exists`);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'EISDIR' || code === 'ENOTDIR')
+        throw conflict(`"${targetRel}" already exists`);
       throw err;
     }
     await unlink(from);

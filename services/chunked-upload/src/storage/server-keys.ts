@@ -1,3 +1,4 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, type Logger, privateDir } from '@qlab/kit';
@@ -13,8 +14,12 @@ export interface ServerKeysOptions {
   now?: () => number;
 }
 
-/** How long a client may use a public key before fetching it again (the original's 30 days). */
+/** How long a client may use a public key it fetched, at most (the original's 30 days). */
 const PUBLIC_KEY_LIFETIME_MS = 30 * 24 * 3600 * 1000;
+/** Key pairs kept at once: rotation beyond this is refused (each is kept for decryption). */
+export const MAX_KEYS = 32;
+/** Rotations at most this often: each makes an RSA key pair (seconds of CPU at 4096 bits). */
+export const MIN_ROTATION_INTERVAL_MS = 60_000;
 
 /**
  * The server's RSA key pairs: one active (handed out by GET /public-key), older ones kept so
@@ -24,6 +29,9 @@ export class ServerKeys {
   private readonly keys = new Map<string, ServerKeyPair>();
   private activeKid: string | undefined;
   private rotating: Promise<string> | undefined;
+  private lastRotation = Number.NEGATIVE_INFINITY;
+  /** Parsed private keys: parsing a PEM per packet would cost more than the decryption. */
+  private readonly parsed = new Map<string, KeyObject>();
   private readonly now: () => number;
 
   constructor(private readonly options: ServerKeysOptions) {
@@ -47,17 +55,23 @@ export class ServerKeys {
       }
     }
     await this.dropExpired();
-    if (!this.activeKid || !this.keys.has(this.activeKid)) await this.rotate();
+    if (!this.activeKid || !this.keys.has(this.activeKid)) await this.rotate({ force: true });
     this.options.logger.info({ activeKid: this.activeKid, keys: this.keys.size }, 'encryption keys ready');
   }
 
+  /**
+   * The active public key. A client may cache it until `expiresAt`: 30 days from now, or less
+   * when keys are kept for less, so a key a client still uses is never deleted under it (an
+   * inactive key is kept for the whole maxKeyAge after it was retired).
+   */
   publicKey(): { publicKey: string; kid: string; expiresAt: number } {
     const key = this.keys.get(this.activeKid ?? '');
     if (!key) throw new AppError(503, 'NO_ACTIVE_KEY', 'no encryption key is active yet');
-    return { publicKey: key.publicKey, kid: key.kid, expiresAt: key.createdAt + PUBLIC_KEY_LIFETIME_MS };
+    const lifetime = Math.min(PUBLIC_KEY_LIFETIME_MS, this.options.maxKeyAgeMs);
+    return { publicKey: key.publicKey, kid: key.kid, expiresAt: this.now() + lifetime };
   }
 
-  privateKey(kid: string): string {
+  privateKey(kid: string): KeyObject {
     const key = this.keys.get(kid);
     if (!key)
       throw new AppError(
@@ -65,11 +79,35 @@ export class ServerKeys {
         'UNKNOWN_KEY_ID',
         `key ${kid} is not (or no longer) one of this server's keys; fetch GET /public-key and encrypt again`,
       );
-    return key.privateKey;
+    let parsed = this.parsed.get(kid);
+    if (!parsed) {
+      parsed = createPrivateKey(key.privateKey);
+      this.parsed.set(kid, parsed);
+    }
+    return parsed;
   }
 
-  /** A new active key; the old ones stay for decryption. Concurrent calls share one rotation. */
-  rotate(): Promise<string> {
+  /**
+   * A new active key; the old ones stay for decryption. Concurrent calls share one rotation;
+   * more than one a minute, or past MAX_KEYS kept keys, is refused (429).
+   */
+  rotate(options: { force?: boolean } = {}): Promise<string> {
+    if (!this.rotating && !options.force) {
+      const wait = this.lastRotation + MIN_ROTATION_INTERVAL_MS - this.now();
+      if (wait > 0)
+        throw new AppError(
+          429,
+          'ROTATED_RECENTLY',
+          `the keys were rotated less than a minute ago; try in ${Math.ceil(wait / 1000)} s`,
+        );
+      if (this.keys.size >= MAX_KEYS)
+        throw new AppError(
+          429,
+          'TOO_MANY_KEYS',
+          `${this.keys.size} key pairs are kept (the most is ${MAX_KEYS}); older ones go after UPLOAD_ENCRYPTION_MAX_KEY_AGE`,
+        );
+    }
+    if (!this.rotating && !options.force) this.lastRotation = this.now();
     this.rotating ??= this.doRotate().finally(() => {
       this.rotating = undefined;
     });
@@ -88,6 +126,7 @@ export class ServerKeys {
     this.activeKid = fresh.kid;
     if (previous) {
       previous.active = false;
+      previous.retiredAt = this.now();
       await this.persist(previous);
     }
     await this.dropExpired();
@@ -95,12 +134,14 @@ export class ServerKeys {
     return fresh.kid;
   }
 
+  /** Deletes inactive keys retired more than maxKeyAge ago (keys of the original: made that long ago). */
   private async dropExpired(): Promise<void> {
     const oldest = this.now() - this.options.maxKeyAgeMs;
     for (const [kid, key] of this.keys) {
-      if (kid === this.activeKid || key.createdAt >= oldest) continue;
+      if (kid === this.activeKid || (key.retiredAt ?? key.createdAt) >= oldest) continue;
       await rm(path.join(this.options.dir, `${kid}.json`), { force: true });
       this.keys.delete(kid);
+      this.parsed.delete(kid);
       this.options.logger.info({ kid }, 'removed an expired encryption key');
     }
   }

@@ -176,6 +176,24 @@ export class UploadStore {
     return rows.map(fromRow);
   }
 
+  /**
+   * An active upload whose target is a folder of `target`, or lies inside `target`: publishing
+   * either would need a file and a folder of one name (allow-paths mode).
+   */
+  async nestedTargetTaken(target: string): Promise<string | undefined> {
+    const parts = target.split('/');
+    const ancestors = parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
+    const prefix = `${target}/`;
+    const row = (await this.knex('uploads')
+      .whereNotNull('active_target')
+      .where((q) => {
+        if (ancestors.length > 0) q.whereIn('active_target', ancestors);
+        q.orWhereRaw('substr(active_target, 1, ?) = ?', [prefix.length, prefix]);
+      })
+      .first('active_target')) as { active_target: string } | undefined;
+    return row?.active_target;
+  }
+
   /** Is a target path taken by an active upload? */
   async targetTaken(targetPath: string): Promise<boolean> {
     return Boolean(await this.knex('uploads').where({ active_target: targetPath }).first('id'));
@@ -273,7 +291,8 @@ export class UploadStore {
     const buffered = (await this.knex('upload_chunks as c')
       .join('uploads as u', 'u.id', 'c.upload_id')
       .where({ 'u.key_id': keyId, 'u.status': 'active', 'c.state': 'buffered' })
-      .sum({ b: 'c.size' })
+      // A buffered chunk holds a file and a row whatever its size: it counts as at least 4 KiB.
+      .select(this.knex.raw('sum(case when c.size < 4096 then 4096 else c.size end) as b'))
       .first()) as { b: number | string | null } | undefined;
     return { sessions: Number(r?.n ?? 0), bytes: Number(r?.b ?? 0) + Number(buffered?.b ?? 0) };
   }
