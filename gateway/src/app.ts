@@ -174,6 +174,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       (info) => {
         if (badOverride) return refuse(req, res, badOverride);
         (req as ProxiedRequest).keyId = info.id;
+        (req as ProxiedRequest).keyScopes = info.scopes;
         // What Express's mount would do: the proxy sees the path below the prefix.
         req.url = url.slice(mount.prefix.length) || '/';
         proxies
@@ -228,6 +229,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         if (isEvents) deps.events.handle(req, socket, head);
         else {
           (req as ProxiedRequest).keyId = info.id;
+          (req as ProxiedRequest).keyScopes = info.scopes;
           // Upgrades bypass Express's mount, so strip the prefix the rewrite adds back.
           req.url = req.url.slice('/api/v1'.length);
           tracker.upgrade(req, socket, head);

@@ -1,7 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { CALLER_KEY_ID_HEADER, problem, sendRawProblem } from '@qlab/kit';
+import { CALLER_KEY_ID_HEADER, CALLER_SCOPES_HEADER, problem, sendRawProblem } from '@qlab/kit';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { Scope, Upstream, UpstreamId } from './config';
 
@@ -75,13 +75,14 @@ function agentFor(): http.Agent {
   return new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, keepAliveMsecs: 1000 });
 }
 
-/** A request the gateway has authenticated: the id of the caller's key. */
-export type ProxiedRequest = IncomingMessage & { keyId?: string };
+/** A request the gateway has authenticated: the id and scopes of the caller's key. */
+export type ProxiedRequest = IncomingMessage & { keyId?: string; keyScopes?: readonly string[] };
 
 /**
  * The caller's gateway key stays here, in every form it may come in (X-API-Key, a bearer
  * token, empty or not): the service gets its own token, when it has one, the caller's key id
- * in X-Qlab-Key-Id (whatever the caller sent is replaced) and the mount in X-Forwarded-Prefix.
+ * in X-Qlab-Key-Id and its scopes in X-Qlab-Key-Scopes (whatever the caller sent is replaced),
+ * and the mount in X-Forwarded-Prefix.
  * Done on the incoming headers, before the proxy copies them: Node sends a request's headers
  * at once when they hold `Expect: 100-continue`, so changing the outgoing request afterwards
  * (a proxyReq hook) would silently do nothing.
@@ -91,8 +92,10 @@ function asGatewayCall(req: ProxiedRequest, m: Mount, upstream: Upstream): void 
   delete h['x-api-key'];
   delete h.authorization;
   delete h[CALLER_KEY_ID_HEADER];
+  delete h[CALLER_SCOPES_HEADER];
   if (upstream.token) h.authorization = `Bearer ${upstream.token}`;
   if (req.keyId) h[CALLER_KEY_ID_HEADER] = req.keyId;
+  if (req.keyScopes) h[CALLER_SCOPES_HEADER] = req.keyScopes.join(',');
   h['x-forwarded-prefix'] = m.prefix;
 }
 

@@ -238,10 +238,15 @@ describe('gateway: scope on the canonical path and the effective method', () => 
     ).toBe(404);
   });
 
-  test('the caller’s key never reaches a service, in any form; its key id does', async () => {
+  test('the caller’s key never reaches a service, in any form; its key id and scopes do', async () => {
     upstream.seen.length = 0;
     await call('/api/store/calibrations/list', undefined, {
-      headers: { Authorization: `Bearer ${READER}`, 'X-API-Key': '', 'X-Qlab-Key-Id': 'ffffffffffffffff' },
+      headers: {
+        Authorization: `Bearer ${READER}`,
+        'X-API-Key': '',
+        'X-Qlab-Key-Id': 'ffffffffffffffff',
+        'X-Qlab-Key-Scopes': 'read,write,admin',
+      },
     });
     await call('/api/store/calibrations/list', READER, { headers: { Authorization: `Bearer ${READER}` } });
     // Expect: 100-continue makes Node send the outgoing headers at once: they must be right already.
@@ -270,6 +275,8 @@ describe('gateway: scope on the canonical path and the effective method', () => 
       expect(headers['x-api-key']).toBeUndefined();
       expect(headers.authorization).toBe('Bearer store-token');
       expect(headers['x-qlab-key-id']).toBe(idOf(i < 2 ? 'test read' : 'test read+write'));
+      // Its scopes come from the gateway, never from the caller (services judge admin by them).
+      expect(headers['x-qlab-key-scopes']).toBe(i < 2 ? 'read' : 'read,write');
       expect(headers['x-forwarded-prefix']).toBe('/api/store');
     });
   });

@@ -77,7 +77,14 @@ function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
 
 /** Starts the broker (unless MQTT_URL names one) and every service, each on its port, and waits until all are healthy. */
 export async function startStack(options: StackOptions): Promise<Stack> {
-  const { env, print } = options;
+  const { print } = options;
+  // The seeds' DATABASE_URL is read by two services (quantum-tracker, job-worker) as their own
+  // database: in one stack it would give them one file. Each takes its qlab name instead.
+  const { DATABASE_URL: ambiguous, ...env } = options.env;
+  if (ambiguous)
+    print(
+      'DATABASE_URL is not passed on: set TRACKER_DB_URL and JOBS_DB_URL (each service has its own database)',
+    );
   const broker = env.MQTT_URL ? undefined : await startBroker(env, print);
   const mqttUrl = env.MQTT_URL || broker!.url;
   const running: RunningService[] = [];

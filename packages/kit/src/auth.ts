@@ -9,6 +9,8 @@ import { isCorsPreflight } from './request-target';
  * whatever a caller sent).
  */
 export const CALLER_KEY_ID_HEADER = 'x-qlab-key-id';
+/** The scopes of the caller's gateway key (read,write,admin), set by the gateway beside its id. */
+export const CALLER_SCOPES_HEADER = 'x-qlab-key-scopes';
 
 /** Compares secrets in constant time (hashing first makes lengths equal and leaks nothing). */
 export function constantTimeEqual(a: string, b: string): boolean {

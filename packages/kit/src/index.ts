@@ -1,4 +1,11 @@
-export { bearerAuth, bearerToken, CALLER_KEY_ID_HEADER, constantTimeEqual, isOpenRequest } from './auth';
+export {
+  bearerAuth,
+  bearerToken,
+  CALLER_KEY_ID_HEADER,
+  CALLER_SCOPES_HEADER,
+  constantTimeEqual,
+  isOpenRequest,
+} from './auth';
 export {
   baseEnv,
   ConfigError,
@@ -43,4 +50,5 @@ export { privateDir, privateFiles } from './private-files';
 export { publicUrl } from './public-url';
 export { canonicalTarget, effectiveMethod, isCorsPreflight } from './request-target';
 export { runMain } from './run-main';
+export { applySeedAliases, type SeedAlias, unreadSettings } from './seed-settings';
 export { parseInput } from './validate';

@@ -11,6 +11,7 @@ import {
 } from '@qlab/kit';
 import { createApp } from './app';
 import { loadServerConfig } from './config';
+import { startSeedBroadcast } from './seed-broadcast';
 import { JobRepository } from './storage/job-repository';
 import { migrations } from './storage/migrations';
 import { JobWorkspace } from './storage/workspace';
@@ -22,6 +23,13 @@ runMain('job-worker', async () => {
   const logger = createLogger({ service: 'job-worker', level: config.logLevel });
   const life = new Lifecycle(logger);
   stopOnSignals(life, logger, 60_000);
+  if (config.aliasesUsed.length > 0)
+    logger.info({ seedSettings: config.aliasesUsed }, "read the seed's settings");
+  for (const name of config.unreadSettings)
+    logger.warn(
+      { setting: name },
+      `${name} looks like a job-worker setting but nothing reads it (see the README's configuration table)`,
+    );
   privateDir(config.storageDir);
 
   const knex = await openDatabase({ target: parseDbUrl(config.dbUrl), migrations, logger });
@@ -33,6 +41,29 @@ runMain('job-worker', async () => {
     logger,
     lifecycle: life,
   });
+  if (config.seedTopic && config.mqttUrl) {
+    // Never holds the start: a broker that is down is tried again every 5 s.
+    const { mqttUrl, seedTopic } = config;
+    let relay: Awaited<ReturnType<typeof startSeedBroadcast>> | undefined;
+    let stopped = false;
+    const connect = (): void => {
+      startSeedBroadcast({ mqttUrl, topic: seedTopic, logger }).then(
+        (r) => {
+          if (stopped) void r.close();
+          else relay = r;
+        },
+        (err: unknown) => {
+          logger.warn({ err }, 'seed event relay: broker not reachable; trying again in 5 s');
+          if (!stopped) setTimeout(connect, 5000).unref();
+        },
+      );
+    };
+    connect();
+    life.add('seed event relay', async () => {
+      stopped = true;
+      await relay?.close();
+    });
+  }
   const repo = new JobRepository(knex, events?.outbox);
   life.add('queue connection', () => repo.close());
   const workspace = new JobWorkspace(config.storageDir);

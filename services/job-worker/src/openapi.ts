@@ -92,6 +92,35 @@ export const openapi: OpenApiDocument = {
         parameters: [id],
         responses: { 204: { description: 'deleted' }, 409: problemResponse('running') },
       },
+      patch: {
+        tags: ['jobs'],
+        summary:
+          "The seed's update_job: progress and output, by the lease holder (worker_id + attempt) or an admin (no lease)",
+        parameters: [id],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  progress: { type: 'number', minimum: 0, maximum: 100 },
+                  output: { type: ['object', 'null'] },
+                  worker_id: { type: 'string' },
+                  attempt: { type: 'integer', minimum: 1 },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          200: ok('the job'),
+          400: problemResponse('nothing to update, or worker_id without attempt'),
+          403: problemResponse('no lease and not an admin'),
+          404: problemResponse('unknown'),
+          409: problemResponse('lease lost, or the job is finished'),
+        },
+      },
     },
     '/jobs/{id}/cancel': {
       post: {

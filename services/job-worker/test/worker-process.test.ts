@@ -27,7 +27,7 @@ describe('the remote worker process (qlab worker)', () => {
         JOBS_URL: q.url,
         JOBS_API_TOKEN: 'tok',
         WORKER_SUPPORTED_TASKS: 'checksum.sha256',
-        WORKER_POLL_INTERVAL: '50',
+        WORKER_POLL_INTERVAL_MS: '50',
         LOG_LEVEL: 'silent',
       },
       stdio: 'ignore',

@@ -171,10 +171,12 @@ describe('job workspace', () => {
     const ws = q.workspace;
     await ws.create('job-1');
     const fromBytes = await ws.save('job-1', 'input/a.bin', Buffer.from('abc'));
+    const abc = createHash('sha256').update('abc').digest('hex');
     expect(fromBytes).toEqual({
       relative_path: 'input/a.bin',
       size: 3,
-      sha256: createHash('sha256').update('abc').digest('hex'),
+      sha256: abc,
+      hash: abc,
     });
     const src = path.join(q.dir, 'src.txt');
     writeFileSync(src, 'from a path');

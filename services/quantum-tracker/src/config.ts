@@ -1,5 +1,13 @@
 import path from 'node:path';
-import { baseEnv, ConfigError, env, loadConfig, requireTokenOffLoopback } from '@qlab/kit';
+import {
+  applySeedAliases,
+  baseEnv,
+  ConfigError,
+  env,
+  loadConfig,
+  requireTokenOffLoopback,
+  type SeedAlias,
+} from '@qlab/kit';
 import { z } from 'zod';
 import { ibmEndpoints, isCrn } from './providers/ibm-endpoints';
 
@@ -77,21 +85,14 @@ export interface Config {
  * The seed's variables (its README's table) as aliases: the qlab name wins when both are set.
  * DEBUG=true means LOG_LEVEL=debug. LOG_LEVEL in any case is the kit's (baseEnv).
  */
-const SEED_ALIASES: [seed: string, qlab: string][] = [
+const SEED_ALIASES: SeedAlias[] = [
   ['API_HOST', 'HOST'],
   ['API_PORT', 'PORT'],
   ['DATABASE_URL', 'TRACKER_DB_URL'],
 ];
 
 function withSeedAliases(environment: NodeJS.ProcessEnv): { merged: NodeJS.ProcessEnv; used: string[] } {
-  const merged = { ...environment };
-  const used: string[] = [];
-  for (const [seed, qlab] of SEED_ALIASES) {
-    if (environment[seed] && !environment[qlab]) {
-      merged[qlab] = environment[seed];
-      used.push(`${seed} → ${qlab}`);
-    }
-  }
+  const { merged, used } = applySeedAliases(environment, SEED_ALIASES);
   if (/^(1|true|yes|on)$/i.test(environment.DEBUG ?? '') && !environment.LOG_LEVEL) {
     merged.LOG_LEVEL = 'debug';
     used.push('DEBUG → LOG_LEVEL=debug');

@@ -2,7 +2,10 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import {
   badRequest,
+  CALLER_KEY_ID_HEADER,
+  CALLER_SCOPES_HEADER,
   conflict,
+  forbidden,
   jsonBody,
   parseInput,
   parseJsonStrict,
@@ -24,6 +27,7 @@ import {
   leaseSchema,
   listQuery,
   newJobSchema,
+  patchSchema,
 } from './schemas';
 
 export interface JobRouteDeps {
@@ -84,7 +88,13 @@ export function jobRoutes(deps: JobRouteDeps): Router {
   // JSON only where a route takes JSON: file uploads must reach their route untouched.
   const json = jsonBody();
 
-  const toNew = (j: ReturnType<typeof newJobSchema.parse>): NewJob => ({
+  const toNew = ({
+    status: _status,
+    progress: _progress,
+    output: _output,
+    error_message: _error,
+    ...j
+  }: ReturnType<typeof newJobSchema.parse>): NewJob => ({
     ...j,
     created_by: j.created_by ?? null,
   });
@@ -184,6 +194,20 @@ export function jobRoutes(deps: JobRouteDeps): Router {
     res.json(
       await repo.acknowledgeCancel(String(req.params.id), { workerId: b.worker_id, attempt: b.attempt }),
     );
+  });
+
+  // The seed's update_job: the lease holder reports progress/output; without a lease only an
+  // admin may (the service's own token called directly, or a gateway key with admin scope).
+  router.patch('/jobs/:id', json, async (req, res) => {
+    const b = parseInput(patchSchema, req.body, 'update');
+    const lease = b.worker_id !== undefined ? { workerId: b.worker_id, attempt: b.attempt! } : undefined;
+    if (!lease) {
+      const viaGateway = req.headers[CALLER_KEY_ID_HEADER] !== undefined;
+      const scopes = String(req.headers[CALLER_SCOPES_HEADER] ?? '').split(',');
+      if (viaGateway && !scopes.includes('admin'))
+        throw forbidden('updating a job without its lease (worker_id and attempt) needs an admin key');
+    }
+    res.json(await repo.update(String(req.params.id), { progress: b.progress, output: b.output }, lease));
   });
 
   router.post('/jobs/:id/cancel', async (req, res) => {

@@ -25,6 +25,13 @@ export const newJobSchema = z
     max_retries: z.number().int().min(0).max(100).default(3),
     created_by: z.string().max(128).nullable().optional(),
     run_at: instant.optional(),
+    // A seed JobRecord as its clients send it: a new job is queued, at 0 %, with nothing out yet.
+    status: z
+      .literal('queued', { error: 'a new job is queued; leave status out or send "queued"' })
+      .optional(),
+    progress: z.literal(0, { error: 'a new job starts at progress 0' }).optional(),
+    output: z.null({ error: 'a new job has no output yet' }).optional(),
+    error_message: z.null({ error: 'a new job has no error' }).optional(),
   })
   .strict();
 
@@ -59,4 +66,19 @@ export const heartbeatSchema = leaseSchema
 export const completeSchema = leaseSchema
   .extend({ output: z.record(z.string(), z.unknown()).nullable().default({}) })
   .strict();
+/** PATCH /jobs/{id}: progress and output, by the lease holder (worker_id + attempt) or an admin. */
+export const patchSchema = z
+  .object({
+    progress: z.number().min(0).max(100).optional(),
+    output: z.record(z.string(), z.unknown()).nullable().optional(),
+    worker_id: workerId.optional(),
+    attempt: z.number().int().min(1).optional(),
+  })
+  .strict()
+  .refine((b) => b.progress !== undefined || b.output !== undefined, 'send progress, output or both')
+  .refine(
+    (b) => (b.worker_id === undefined) === (b.attempt === undefined),
+    'worker_id and attempt go together',
+  );
+
 export const failSchema = leaseSchema.extend({ error: z.string().min(1).max(10_000) }).strict();

@@ -301,6 +301,39 @@ export class JobRepository {
     return fromRow(row as unknown as Row);
   }
 
+  /**
+   * The seed's update_job for progress and output: by the lease holder (with its lease), or by
+   * an admin (no lease: any job that is not finished). Emits job.progress, or job.updated when
+   * the output changed.
+   */
+  async update(
+    id: string,
+    patch: { progress?: number; output?: Record<string, unknown> | null },
+    lease?: Lease,
+  ): Promise<Job> {
+    const changes: Partial<Row> = {};
+    if (patch.progress !== undefined)
+      changes.progress = Math.max(0, Math.min(100, Math.round(patch.progress)));
+    if (patch.output !== undefined)
+      changes.output = patch.output === null ? null : JSON.stringify(patch.output);
+    return this.write(async (trx) => {
+      let job: Job;
+      if (lease) job = await this.updateHeld(trx, id, lease, changes);
+      else {
+        const current = await trx<Row>('jobs').where({ job_id: id }).first();
+        if (!current) throw notFound(`no job ${id}`);
+        if (!['queued', 'processing'].includes(current.status))
+          throw conflict(`job ${id} is ${current.status}; a finished job is not updated`);
+        const [row] = (await trx('jobs').where({ job_id: id }).update(changes).returning('*')) as Row[];
+        job = fromRow(row!);
+      }
+      await this.emit(trx, patch.output !== undefined ? 'job.updated' : 'job.progress', job, {
+        ...(patch.output !== undefined ? { output: job.output } : {}),
+      });
+      return job;
+    });
+  }
+
   /** A failed attempt: retried with backoff while retries remain, else the job ends in error. */
   async fail(id: string, lease: Lease, message: string): Promise<Job> {
     return this.write(async (trx) => {

@@ -6,10 +6,13 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError, conflict, notFound, payloadTooLarge } from '@qlab/kit';
 
+/** The seed's SavedJobFile (relative_path, size, hash), with the hash also named for its algorithm. */
 export interface SavedJobFile {
   relative_path: string;
   size: number;
   sha256: string;
+  /** The same SHA-256, under the seed's name. */
+  hash: string;
 }
 
 const JOB_ID = /^[A-Za-z0-9][\w.-]{0,63}$/;
@@ -127,10 +130,12 @@ export class JobWorkspace {
       await rm(temp, { force: true });
       throw err;
     }
+    const sha256 = hash.digest('hex');
     return {
       relative_path: path.relative(this.jobDir(jobId), target).split(path.sep).join('/'),
       size,
-      sha256: hash.digest('hex'),
+      sha256,
+      hash: sha256,
     };
   }
 

@@ -1,0 +1,226 @@
+import { randomUUID } from 'node:crypto';
+import { type EmbeddedBroker, startEmbeddedBroker } from '@qlab/events';
+import { ConfigError, silentLogger } from '@qlab/kit';
+import { waitFor } from '@qlab/testkit';
+import mqtt from 'mqtt';
+import request from 'supertest';
+import { loadRemoteWorkerConfig, loadServerConfig } from '../src/config';
+import { seedPayload, startSeedBroadcast } from '../src/seed-broadcast';
+import { type RunningQueue, startQueue } from './helpers';
+
+/** cl-server-shared's settings, events and JobRecord, as its users have them (seed 004). */
+describe("cl-server-shared's settings", () => {
+  it('reads the seed names as aliases; qlab names win; the poll interval is in seconds', () => {
+    const c = loadServerConfig({
+      CL_SERVER_DIR: '/srv/cl',
+      STORE_DATABASE_URL: 'sqlite:////srv/cl/media_store.db',
+      MEDIA_STORAGE_DIR: '/srv/cl/media',
+      MQTT_BROKER: 'broker.lab',
+      MQTT_PORT: '1884',
+      WORKER_POLL_INTERVAL: '5',
+    });
+    expect(c).toMatchObject({
+      dbUrl: 'sqlite:////srv/cl/media_store.db',
+      storageDir: '/srv/cl/media',
+      mqttUrl: 'mqtt://broker.lab:1884',
+      worker: { pollIntervalMs: 5000 },
+    });
+    expect(c.aliasesUsed).toEqual(
+      expect.arrayContaining([
+        'CL_SERVER_DIR → DATA_DIR',
+        'MQTT_BROKER → MQTT_URL',
+        'WORKER_POLL_INTERVAL → WORKER_POLL_INTERVAL_MS',
+      ]),
+    );
+    // DATABASE_URL and COMPUTE_STORAGE_DIR are the seed's second names for the same things.
+    expect(loadServerConfig({ DATABASE_URL: 'postgres://h/db', COMPUTE_STORAGE_DIR: '/c' })).toMatchObject({
+      dbUrl: 'postgres://h/db',
+      storageDir: '/c',
+    });
+    expect(loadServerConfig({ MQTT_PORT: '2883' }).mqttUrl).toBe('mqtt://localhost:2883');
+    expect(
+      loadServerConfig({
+        MQTT_URL: 'mqtt://q:1',
+        MQTT_BROKER: 'seed',
+        WORKER_POLL_INTERVAL: '9',
+        WORKER_POLL_INTERVAL_MS: '250',
+      }),
+    ).toMatchObject({ mqttUrl: 'mqtt://q:1', worker: { pollIntervalMs: 250 } });
+    expect(loadServerConfig({ WORKER_POLL_INTERVAL: '0.5' }).worker.pollIntervalMs).toBe(500);
+    expect(
+      loadRemoteWorkerConfig({ JOBS_URL: 'http://h', WORKER_POLL_INTERVAL: '2' }).worker.pollIntervalMs,
+    ).toBe(2000);
+    expect(() => loadServerConfig({ WORKER_POLL_INTERVAL: 'soon' })).toThrow(ConfigError);
+    expect(() => loadServerConfig({ MQTT_PORT: '99999' })).toThrow('MQTT_PORT');
+  });
+
+  it('names variables that look like settings but that nothing reads', () => {
+    const c = loadServerConfig({
+      JOBS_LEASE: '5000',
+      MQTT_HOST: 'x',
+      AUTH_DATABASE_URL: 'y',
+      JOBS_API_TOKEN_FILE: '/dev/null',
+      HOME: '/root',
+    });
+    expect(c.unreadSettings).toEqual(['JOBS_LEASE', 'MQTT_HOST']);
+  });
+
+  it('needs a broker for seed-style events, and BROADCAST_TYPE other than mqtt means none', () => {
+    expect(() => loadServerConfig({ MQTT_TOPIC: 'inference/events' })).toThrow('MQTT_URL');
+    expect(loadServerConfig({ BROADCAST_TYPE: 'mqtt', MQTT_BROKER: 'b' }).seedTopic).toBe('inference/events');
+    expect(loadServerConfig({ MQTT_TOPIC: 'lab/jobs', MQTT_URL: 'mqtt://b:1' }).seedTopic).toBe('lab/jobs');
+    expect(loadServerConfig({ BROADCAST_TYPE: 'none', MQTT_URL: 'mqtt://b:1' }).seedTopic).toBeUndefined();
+    expect(loadServerConfig({ MQTT_URL: 'mqtt://b:1' }).seedTopic).toBeUndefined();
+  });
+});
+
+describe("cl-server-shared's job events and records", () => {
+  let broker: EmbeddedBroker;
+  let q: RunningQueue;
+  beforeAll(async () => {
+    broker = await startEmbeddedBroker({ port: 0 });
+  });
+  afterAll(async () => broker.close());
+  afterEach(async () => q?.close());
+
+  it('publishes each lifecycle step on MQTT_TOPIC in the seed shape, beside the CloudEvents', async () => {
+    q = await startQueue({ broker });
+    const relay = await startSeedBroadcast({
+      mqttUrl: broker.url,
+      topic: 'inference/events',
+      logger: silentLogger(),
+      clientId: `relay-${randomUUID()}`,
+    });
+    const seen: Record<string, unknown>[] = [];
+    const sub = await mqtt.connectAsync(broker.url, { clientId: `seed-sub-${randomUUID()}` });
+    sub.on('message', (_t, payload) => seen.push(JSON.parse(payload.toString())));
+    await sub.subscribeAsync('inference/events', { qos: 1 });
+    try {
+      // A JobRecord as the seed's clients build it, sent as is.
+      const jobId = randomUUID();
+      await request(q.app)
+        .post('/jobs')
+        .send({
+          job_id: jobId,
+          task_type: 'image_resize',
+          params: { width: 800 },
+          status: 'queued',
+          progress: 0,
+          output: null,
+          error_message: null,
+        })
+        .expect(201);
+      const [claimed] = (
+        await request(q.app)
+          .post('/jobs/claim')
+          .send({ worker_id: 'w1', task_types: ['image_resize'], max: 1 })
+      ).body.jobs;
+      await request(q.app)
+        .patch(`/jobs/${jobId}`)
+        .send({ worker_id: 'w1', attempt: claimed.attempt, progress: 50 })
+        .expect(200);
+      await request(q.app)
+        .post(`/jobs/${jobId}/complete`)
+        .send({ worker_id: 'w1', attempt: claimed.attempt, output: { result: 'success' } })
+        .expect(200);
+      await waitFor(() => seen.some((e) => e.event === 'completed'));
+      expect(seen.map((e) => [e.event, e.status, e.progress])).toEqual([
+        ['queued', 'queued', 0],
+        ['started', 'processing', 0],
+        ['progress', 'processing', 50],
+        ['completed', 'completed', 100],
+      ]);
+      expect(seen.at(-1)).toMatchObject({
+        job_id: jobId,
+        task_type: 'image_resize',
+        output: { result: 'success' },
+        error_message: null,
+      });
+      expect(typeof seen[0]!.timestamp).toBe('number');
+    } finally {
+      await sub.endAsync();
+      await relay.close();
+    }
+  });
+
+  it("takes a seed JobRecord's fields only as a new job has them", async () => {
+    q = await startQueue();
+    for (const bad of [
+      { status: 'processing' },
+      { progress: 10 },
+      { output: { x: 1 } },
+      { error_message: 'no' },
+    ]) {
+      const r = await request(q.app)
+        .post('/jobs')
+        .send({ task_type: 't', ...bad });
+      expect([bad, r.status]).toEqual([bad, 400]);
+    }
+  });
+
+  it('updates progress and output by the lease holder or an admin, and nobody else', async () => {
+    q = await startQueue();
+    const job = (await request(q.app).post('/jobs').send({ task_type: 't' }).expect(201)).body;
+    // Direct callers hold the service's own token: that is admin.
+    await request(q.app).patch(`/jobs/${job.job_id}`).send({ progress: 5 }).expect(200);
+    // Through the gateway, a write key needs the lease; an admin key does not.
+    const viaGateway = (scopes: string) => ({
+      'X-Qlab-Key-Id': '0123456789abcdef',
+      'X-Qlab-Key-Scopes': scopes,
+    });
+    await request(q.app)
+      .patch(`/jobs/${job.job_id}`)
+      .set(viaGateway('read,write'))
+      .send({ progress: 9 })
+      .expect(403);
+    await request(q.app)
+      .patch(`/jobs/${job.job_id}`)
+      .set(viaGateway('read,write,admin'))
+      .send({ output: { note: 'x' } })
+      .expect(200);
+    const [claimed] = (
+      await request(q.app)
+        .post('/jobs/claim')
+        .send({ worker_id: 'w', task_types: ['t'], max: 1 })
+    ).body.jobs;
+    await request(q.app)
+      .patch(`/jobs/${job.job_id}`)
+      .set(viaGateway('read,write'))
+      .send({ worker_id: 'other', attempt: claimed.attempt, progress: 40 })
+      .expect(409);
+    const ok = await request(q.app)
+      .patch(`/jobs/${job.job_id}`)
+      .set(viaGateway('read,write'))
+      .send({ worker_id: 'w', attempt: claimed.attempt, progress: 40 })
+      .expect(200);
+    expect(ok.body.progress).toBe(40);
+    for (const bad of [{}, { progress: 101 }, { progress: 1, worker_id: 'w' }, { progress: 1, extra: 1 }])
+      await request(q.app).patch(`/jobs/${job.job_id}`).send(bad).expect(400);
+    await request(q.app).patch('/jobs/nope').send({ progress: 1 }).expect(404);
+  });
+
+  it('answers saved files with the seed’s hash beside sha256', async () => {
+    q = await startQueue();
+    const job = (await request(q.app).post('/jobs').send({ task_type: 't' }).expect(201)).body;
+    const [claimed] = (
+      await request(q.app)
+        .post('/jobs/claim')
+        .send({ worker_id: 'w', task_types: ['t'], max: 1 })
+    ).body.jobs;
+    expect(claimed.job_id).toBe(job.job_id);
+    const saved = await request(q.app)
+      .put(`/jobs/${job.job_id}/files/output/r.txt`)
+      .send('hello')
+      .expect(201);
+    expect(saved.body).toMatchObject({
+      relative_path: 'output/r.txt',
+      size: 5,
+      sha256: '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824',
+      hash: '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824',
+    });
+  });
+
+  it('maps only job events', () => {
+    expect(seedPayload({ type: 'other', data: {} } as never)).toBeUndefined();
+  });
+});
