@@ -22,6 +22,8 @@ export interface Upstream {
   url: string;
   /** The service's own token, sent by the gateway instead of the caller's key. */
   token?: string;
+  /** Turned off in seed 003's --config (`enabled: false`): its mount answers 503. */
+  disabled?: boolean;
 }
 
 export interface BootstrapKey {
@@ -65,7 +67,7 @@ export function parseBootstrapKeys(value: string | undefined): BootstrapKey[] {
     });
 }
 
-export function loadGatewayConfig(environment: NodeJS.ProcessEnv): Config {
+export function loadGatewayConfig(environment: NodeJS.ProcessEnv, disabled: string[] = []): Config {
   const schema = z.object({
     ...baseEnv(8080),
     GATEWAY_API_KEYS: env.optionalString(),
@@ -92,6 +94,7 @@ export function loadGatewayConfig(environment: NodeJS.ProcessEnv): Config {
       id: u.id,
       url: (urls[`${u.env}_URL`] ?? `http://127.0.0.1:${u.port}`).replace(/\/$/, ''),
       token: urls[`${u.env}_TOKEN`],
+      ...(disabled.includes(u.id) ? { disabled: true } : {}),
     })),
     bootstrapKeys: parseBootstrapKeys(e.GATEWAY_API_KEYS),
     rateLimit: e.GATEWAY_RATE_LIMIT,

@@ -15,10 +15,17 @@ import { createGateway } from './app';
 import { loadGatewayConfig } from './config';
 import { EventsSocket } from './events-socket';
 import { KeyStore, keyMigrations } from './keys';
+import { readSeedFlags, USAGE } from './seed-flags';
 
 runMain('gateway', async () => {
-  const config = loadGatewayConfig(process.env);
+  const flags = readSeedFlags(process.argv.slice(2));
+  if (flags.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const config = loadGatewayConfig({ ...process.env, ...flags.env }, flags.disabled);
   const logger = createLogger({ service: 'gateway', level: config.logLevel });
+  for (const note of flags.notes) logger.warn(note);
   const life = new Lifecycle(logger);
   stopOnSignals(life, logger);
   privateDir(config.dataDir);

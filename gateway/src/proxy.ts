@@ -112,6 +112,15 @@ function proxyFailure(res: ServerResponse | Socket, status: 502 | 504, detail: s
  * 502 when the service is down, 504 when it is too slow. The service's own errors pass through.
  */
 export function createMountProxy(m: Mount, upstream: Upstream, timeoutMs: number): MountProxy {
+  if (upstream.disabled)
+    return {
+      web: (_req, res) =>
+        sendRawProblem(
+          res,
+          problem(503, 'SERVICE_DISABLED', `${upstream.id} is disabled in the gateway's --config`),
+        ),
+      upgrade: (_req, socket) => socket.destroy(),
+    };
   const proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
     target: upstream.url,
     changeOrigin: true,

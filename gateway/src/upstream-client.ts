@@ -10,6 +10,7 @@ export async function fetchJson<T = unknown>(
   path: string,
   timeoutMs: number,
 ): Promise<Fetched<T>> {
+  if (u.disabled) return { ok: false, service: u.id, error: 'disabled in the gateway --config' };
   try {
     const res = await fetch(`${u.url}${path}`, {
       headers: { accept: 'application/json', ...(u.token ? { authorization: `Bearer ${u.token}` } : {}) },

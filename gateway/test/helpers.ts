@@ -11,6 +11,8 @@ export interface GatewayTestOptions {
   keys: [string, Scope[]][];
   /** Services that are up; every other one points at a closed port. */
   services?: Partial<Record<UpstreamId, { url: string; token?: string }>>;
+  /** Upstreams turned off (seed 003's --config `enabled: false`). */
+  disabled?: UpstreamId[];
   rateLimit?: number;
   mqttUrl?: string;
   proxyTimeoutMs?: number;
@@ -34,7 +36,12 @@ export async function startGateway(o: GatewayTestOptions): Promise<RunningGatewa
   const keys = new KeyStore(knex);
   for (const [key, scopes] of o.keys) await keys.ensure(key, scopes, `test ${scopes.join('+')}`);
   const down = `http://127.0.0.1:${await closedPort()}`;
-  const upstreams: Upstream[] = UPSTREAMS.map((u) => ({ id: u.id, url: down, ...o.services?.[u.id] }));
+  const upstreams: Upstream[] = UPSTREAMS.map((u) => ({
+    id: u.id,
+    url: down,
+    ...o.services?.[u.id],
+    ...(o.disabled?.includes(u.id) ? { disabled: true } : {}),
+  }));
   const events = new EventsSocket(o.mqttUrl);
   const gw = createGateway({
     logger: silentLogger(),

@@ -45,13 +45,20 @@ export function isOpenRequest(req: Request): boolean {
 
 /**
  * Requires `Authorization: Bearer <token>` matching one of `tokens` on every route but the open
- * ones. With no tokens configured, everything is open (the local default).
+ * ones. With no tokens configured, everything is open (the local default). `apiKeyHeader` also
+ * takes the token as `X-API-Key` (seed 003's clients send that).
  */
-export function bearerAuth(tokens: string[]): RequestHandler {
+export function bearerAuth(tokens: string[], options: { apiKeyHeader?: boolean } = {}): RequestHandler {
   return (req, _res, next) => {
     if (tokens.length === 0 || isOpenRequest(req)) return next();
-    const given = bearerToken(req.headers.authorization);
-    if (!given) return next(unauthorized('missing Authorization: Bearer token'));
+    const apiKey = options.apiKeyHeader ? req.headers['x-api-key'] : undefined;
+    const given =
+      bearerToken(req.headers.authorization) ??
+      (typeof apiKey === 'string' && apiKey !== '' ? apiKey : undefined);
+    if (!given)
+      return next(
+        unauthorized(`missing Authorization: Bearer token${options.apiKeyHeader ? ' (or X-API-Key)' : ''}`),
+      );
     if (!tokens.some((t) => constantTimeEqual(t, given))) return next(unauthorized('invalid token'));
     next();
   };

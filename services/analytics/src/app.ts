@@ -27,7 +27,8 @@ export function createApp(deps: AppDeps): Express {
     health: () => ({ domain: deps.queries.spec.name, ...deps.health?.() }),
     // Bulk bodies are NDJSON or CSV streams: routes parse what they take.
     parseBodies: false,
-    auth: bearerAuth(deps.apiToken ? [deps.apiToken] : []),
+    // Seed 003's clients send the key as X-API-Key; it is checked against the token, not just present.
+    auth: bearerAuth(deps.apiToken ? [deps.apiToken] : [], { apiKeyHeader: true }),
   });
   base.app.use(domainRoutes(deps));
   return base.finish();

@@ -13,7 +13,7 @@ export const envSchema = z.object({
   ANALYTICS_DOMAIN: z.enum(['test', 'generator', 'benchmark']).optional(),
   /** The DuckDB file. Default DATA_DIR/analytics/<domain>.duckdb */
   ANALYTICS_DB_PATH: env.optionalString(),
-  /** When set, every API route needs `Authorization: Bearer <token>`. */
+  /** When set, every API route needs `Authorization: Bearer <token>` (or `X-API-Key: <token>`). */
   ANALYTICS_API_TOKEN: env.optionalString(),
   /** Queries running longer are interrupted (503). Default 10s. */
   ANALYTICS_QUERY_TIMEOUT: env.duration('10s'),
@@ -42,19 +42,23 @@ export interface Config {
   mqttUrl?: string;
 }
 
-export const USAGE = `usage: analytics --domain test|generator|benchmark [--port PORT]
+export const USAGE = `usage: analytics --domain test|generator|benchmark [--port PORT] [--db-path FILE]
 
   --domain   which domain this process serves (env ANALYTICS_DOMAIN)
-  --port     port to listen on (env PORT; default 8200 test, 8201 generator, 8202 benchmark)`;
+  --port     port to listen on (env PORT; default 8200 test, 8201 generator, 8202 benchmark)
+  --db-path  the DuckDB file (env ANALYTICS_DB_PATH; seed 003's flag)
+  --server   accepted and ignored (seed 003's test API took it; this always serves)`;
 
 export function loadAnalyticsConfig(argv: string[], environment: NodeJS.ProcessEnv): Config | undefined {
-  let flags: { domain?: string; port?: string; help?: boolean };
+  let flags: { domain?: string; port?: string; 'db-path'?: string; server?: boolean; help?: boolean };
   try {
     flags = parseArgs({
       args: argv,
       options: {
         domain: { type: 'string' },
         port: { type: 'string' },
+        'db-path': { type: 'string' },
+        server: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -66,6 +70,7 @@ export function loadAnalyticsConfig(argv: string[], environment: NodeJS.ProcessE
   const merged = { ...environment };
   if (flags.domain !== undefined) merged.ANALYTICS_DOMAIN = flags.domain;
   if (flags.port !== undefined) merged.PORT = flags.port;
+  if (flags['db-path'] !== undefined) merged.ANALYTICS_DB_PATH = flags['db-path'];
   const e = loadConfig(envSchema, merged);
   if (!e.ANALYTICS_DOMAIN)
     throw new ConfigError([
@@ -80,7 +85,7 @@ export function loadAnalyticsConfig(argv: string[], environment: NodeJS.ProcessE
     // PORT unset means the domain's own default; an explicit PORT=0 means any free port.
     port: merged.PORT === undefined || merged.PORT === '' ? DOMAIN_PORTS[domain] : e.PORT,
     dataDir,
-    dbPath: e.ANALYTICS_DB_PATH ?? path.join(dataDir, `${domain}.duckdb`),
+    dbPath: path.resolve(e.ANALYTICS_DB_PATH ?? path.join(dataDir, `${domain}.duckdb`)),
     apiToken: e.ANALYTICS_API_TOKEN,
     queryTimeoutMs: e.ANALYTICS_QUERY_TIMEOUT,
     loadTimeoutMs: e.ANALYTICS_LOAD_TIMEOUT,

@@ -23,6 +23,18 @@ describe('analytics config', () => {
     expect(() => loadAnalyticsConfig(['--bogus'], {})).toThrow(ConfigError);
   });
 
+  test("seed 003's flags: --db-path, and --server accepted", () => {
+    const c = loadAnalyticsConfig(['--domain', 'test', '--server', '--db-path', 'dbs/test_db.duckdb'], {})!;
+    expect(c.dbPath).toBe(path.resolve('dbs/test_db.duckdb'));
+    // The flag wins over the environment.
+    expect(
+      loadAnalyticsConfig(['--db-path', '/a.duckdb'], {
+        ANALYTICS_DOMAIN: 'test',
+        ANALYTICS_DB_PATH: '/b.duckdb',
+      })!.dbPath,
+    ).toBe('/a.duckdb');
+  });
+
   test('env settings are read', () => {
     const c = loadAnalyticsConfig([], {
       ANALYTICS_DOMAIN: 'test',

@@ -49,6 +49,11 @@ test('the API answers 401 without the token when one is set', async () => {
     expect((await call(`${d.base}/tasks`, { token: 'wrong' })).status).toBe(401);
     expect((await call(`${d.base}/tasks`, { token: 's3cret' })).status).toBe(200);
     expect((await call(`${d.url}/health`)).status).toBe(200);
+    // Seed 003's clients send X-API-Key: the token is checked, not just present.
+    const withKey = (key: string) => fetch(`${d.base}/tasks`, { headers: { 'X-API-Key': key } });
+    expect((await withKey('s3cret')).status).toBe(200);
+    expect((await withKey('your-api-key')).status).toBe(401);
+    expect((await withKey('')).status).toBe(401);
   } finally {
     await d.cleanup();
   }
