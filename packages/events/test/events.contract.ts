@@ -160,6 +160,112 @@ export function eventsContract(brokerName: string, brokerUrl: () => string, pgUr
       await raw.endAsync();
     });
 
+    it('retries a failing handler and keeps delivering the messages behind it', async () => {
+      const topic = `qlab/retry-${run}/thing.happened`;
+      const tries = new Map<string, number>();
+      const handled: string[] = [];
+      const sub = await subscribeEvents({
+        mqttUrl: brokerUrl(),
+        clientId: `sub-retry-${run}`,
+        clean: true,
+        topics: [topic],
+        retryDelayMs: 10,
+        onEvent: (e) => {
+          const n = (tries.get(e.subject ?? '') ?? 0) + 1;
+          tries.set(e.subject ?? '', n);
+          if (e.subject === 'flaky' && n < 3) throw new Error(`try ${n} fails`);
+          handled.push(e.subject ?? '');
+        },
+      });
+      const raw = await mqtt.connectAsync(brokerUrl(), { clientId: `raw-retry-${run}` });
+      await raw.publishAsync(topic, JSON.stringify(createEvent('x', 'thing.happened', 'flaky', {})), {
+        qos: 1,
+      });
+      await raw.publishAsync(topic, JSON.stringify(createEvent('x', 'thing.happened', 'next', {})), {
+        qos: 1,
+      });
+      await waitFor(() => handled.length === 2, 10_000);
+      expect(handled).toEqual(['flaky', 'next']);
+      expect(tries.get('flaky')).toBe(3);
+      expect(sub.deadLettered).toBe(0);
+      await raw.endAsync();
+      await sub.close();
+    });
+
+    it('dead-letters an event whose handler keeps failing, then goes on', async () => {
+      const topic = `qlab/dlq-${run}/thing.happened`;
+      const deadLetterTopic = `qlab-dead-letter/test-${run}`;
+      const watcher = await mqtt.connectAsync(brokerUrl(), { clientId: `dlq-watch-${run}` });
+      const dead: Array<{ topic: string; error: string; attempts: number; event: CloudEvent }> = [];
+      watcher.on('message', (_t, payload) => dead.push(JSON.parse(payload.toString())));
+      await watcher.subscribeAsync(deadLetterTopic, { qos: 1 });
+      const handled: string[] = [];
+      const sub = await subscribeEvents({
+        mqttUrl: brokerUrl(),
+        clientId: `sub-dlq-${run}`,
+        clean: true,
+        topics: [topic],
+        maxAttempts: 2,
+        retryDelayMs: 10,
+        deadLetterTopic,
+        onEvent: (e) => {
+          if (e.subject === 'poison') throw new Error('cannot handle poison');
+          handled.push(e.subject ?? '');
+        },
+      });
+      const raw = await mqtt.connectAsync(brokerUrl(), { clientId: `raw-dlq-${run}` });
+      const poison = createEvent('x', 'thing.happened', 'poison', {});
+      await raw.publishAsync(topic, JSON.stringify(poison), { qos: 1 });
+      await raw.publishAsync(topic, JSON.stringify(createEvent('x', 'thing.happened', 'fine', {})), {
+        qos: 1,
+      });
+      await waitFor(() => handled.length === 1 && dead.length === 1, 10_000);
+      expect(handled).toEqual(['fine']);
+      expect(dead[0]).toMatchObject({
+        topic,
+        error: 'cannot handle poison',
+        attempts: 2,
+        event: { id: poison.id },
+      });
+      expect(sub.deadLettered).toBe(1);
+      // Given up on once: a repeat of the same id is a duplicate, not a second dead letter.
+      await raw.publishAsync(topic, JSON.stringify(poison), { qos: 1 });
+      await waitFor(() => sub.duplicates === 1, 10_000);
+      expect(dead).toHaveLength(1);
+      await Promise.all([raw.endAsync(), watcher.endAsync(), sub.close()]);
+    });
+
+    it('handles a redelivery after a reconnect when the first delivery failed', async () => {
+      const clientId = `sub-redeliver-${run}`;
+      const topic = `qlab/redeliver-${run}/thing.happened`;
+      let calls = 0;
+      const handled: string[] = [];
+      const sub = await subscribeEvents({
+        mqttUrl: brokerUrl(),
+        clientId,
+        topics: [topic],
+        maxAttempts: 1,
+        deadLetterTopic: `qlab-dead-letter/unused-${run}`,
+        onEvent: async (e) => {
+          calls++;
+          if (calls === 1) {
+            // The connection drops while the handler runs; then the handler fails.
+            sub.client.stream.destroy();
+            throw new Error('lost mid-handler');
+          }
+          handled.push(e.id);
+        },
+      });
+      const raw = await mqtt.connectAsync(brokerUrl(), { clientId: `raw-redeliver-${run}` });
+      const event = createEvent('x', 'thing.happened', 'once', {});
+      await raw.publishAsync(topic, JSON.stringify(event), { qos: 1 });
+      await waitFor(() => handled.length === 1, 15_000);
+      expect(handled).toEqual([event.id]);
+      await Promise.all([raw.endAsync(), sub.close()]);
+      const cleanup = await mqtt.connectAsync(brokerUrl(), { clientId, clean: true });
+      await cleanup.endAsync();
+    });
+
     it('drops duplicates by id and ignores messages that are not CloudEvents', async () => {
       const topic = `qlab/dedupe-${run}/thing.happened`;
       const got: CloudEvent[] = [];
