@@ -103,19 +103,67 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Knex> 
       searchPath: target.searchPath ? [target.searchPath] : undefined,
       pool: { min: 0, max: options.pgPoolMax ?? 10 },
     });
-    if (target.searchPath) await knex.raw('create schema if not exists ??', [target.searchPath]);
   }
   if (target.client === 'sqlite' && target.filename !== ':memory:') {
     const f = target.filename;
     privateFiles(f, `${f}-wal`, `${f}-shm`);
   }
   try {
-    await knex.migrate.latest({ migrationSource: inlineMigrations(options.migrations) });
+    await migrateTogether(knex, options, target);
   } catch (err) {
     await knex.destroy();
     throw new Error(`database migration failed: ${(err as Error).message}`, { cause: err });
   }
   return knex;
+}
+
+/** How long a start waits for other processes migrating the same database. */
+const MIGRATION_WAIT_MS = 60_000;
+
+/**
+ * Runs the migrations, waiting for other processes that start on the same database at the same
+ * moment (replicas, two workers). knex takes its lock row inside the migration transaction and
+ * refuses at once when another holds it; SQLite answers SQLITE_BUSY at once when a transaction's
+ * snapshot went stale; PostgreSQL can report a duplicate catalog row when two sessions create the
+ * same schema or table together. Each of those means "someone else is migrating": wait and try
+ * again (the winner's work is then found done). Any other error is real and fails the start.
+ */
+async function migrateTogether(knex: Knex, options: OpenDatabaseOptions, target: DbTarget): Promise<void> {
+  const source = inlineMigrations(options.migrations);
+  const sqlite = target.client === 'sqlite';
+  // A service that retries its own busy transactions runs with no SQLite wait; migrations need one.
+  const busyMs = Math.max(0, Math.floor(options.sqliteBusyTimeoutMs ?? 5000));
+  if (sqlite && busyMs < 5000) await knex.raw('pragma busy_timeout = 5000');
+  const deadline = Date.now() + MIGRATION_WAIT_MS;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (!sqlite && target.searchPath)
+          await knex.raw('create schema if not exists ??', [target.searchPath]);
+        await knex.migrate.latest({ migrationSource: source });
+        return;
+      } catch (err) {
+        if (!isMigrationRace(err) || Date.now() > deadline) throw err;
+        options.logger?.info(
+          { attempt, reason: (err as Error).message },
+          'another process is migrating: waiting',
+        );
+        await new Promise((r) => setTimeout(r, Math.min(25 * 2 ** attempt, 1000) * (0.5 + Math.random())));
+      }
+    }
+  } finally {
+    if (sqlite && busyMs < 5000) await knex.raw(`pragma busy_timeout = ${busyMs}`);
+  }
+}
+
+function isMigrationRace(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; message?: string };
+  if (e.name === 'MigrationLocked') return true;
+  if (typeof e.code === 'string' && e.code.startsWith('SQLITE_BUSY')) return true;
+  // knex creates its own tables outside the lock: two processes may both try.
+  if (e.code === 'SQLITE_ERROR' && /knex_migrations\w*` already exists/.test(e.message ?? '')) return true;
+  // unique_violation (pg_namespace, pg_type rows), duplicate_table, duplicate_object, deadlock.
+  return ['23505', '42P07', '42710', '40P01', '40001'].includes(e.code ?? '');
 }
 
 /** Migrations live in code (no file globbing, so built and source trees behave the same). */

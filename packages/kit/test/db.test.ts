@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { pgSchemaUrl, pgTestUrl, tempDir } from '@qlab/testkit';
+import { fromSource, pgSchemaUrl, pgTestUrl, tempDir } from '@qlab/testkit';
 import { type Knex, type Migration, openDatabase, parseDbUrl } from '../src';
+import { sharedMigrations } from './fixtures/shared-migrations';
 
 const migrations: Record<string, Migration> = {
   '001_items': {
@@ -80,4 +82,77 @@ const pgUrl = pgTestUrl('kit db');
       await knex.destroy();
     }
   });
+});
+
+/** Starts `n` processes that open `url` with the fixture's migrations at once; their outputs. */
+async function openTogether(url: string, n: number, busyMs: number): Promise<string[]> {
+  const run = fromSource(path.resolve(__dirname, '..'), 'test/fixtures/open-db.ts');
+  return Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<string>((resolve) => {
+          const child = spawn(run.cmd, [...run.args, url, String(busyMs)], {
+            cwd: path.resolve(__dirname, '..'),
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          let out = '';
+          child.stdout!.on('data', (d: Buffer) => {
+            out += d.toString();
+          });
+          child.on('exit', (code) => resolve(`${code} ${out.trim()}`));
+        }),
+    ),
+  );
+}
+
+describe('processes migrating one database at once', () => {
+  // The job benchmark saw "database is locked" on knex_migrations_lock when two workers started.
+  it.each([5000, 0])(
+    'all start on one SQLite file (busy timeout %i ms)',
+    async (busyMs) => {
+      const tmp = tempDir();
+      try {
+        const file = path.join(tmp.dir, 'shared.db');
+        const outs = await openTogether(file, 8, busyMs);
+        expect(outs).toEqual(Array(8).fill('0 ok'));
+        const knex = await openDatabase({
+          target: { client: 'sqlite', filename: file },
+          migrations: sharedMigrations,
+        });
+        try {
+          expect(await knex('knex_migrations').pluck('name')).toEqual(['001_a', '002_b', '003_rows']);
+          expect(await knex('b').count({ n: '*' })).toEqual([{ n: 2 }]);
+        } finally {
+          await knex.destroy();
+        }
+      } finally {
+        tmp.cleanup();
+      }
+    },
+    60_000,
+  );
+
+  const pg = pgTestUrl('processes migrating one PostgreSQL schema');
+  (pg ? it : it.skip)(
+    'all start on one PostgreSQL schema',
+    async () => {
+      const { url, schema } = pgSchemaUrl(pg!);
+      const outs = await openTogether(url, 8, 5000);
+      const knex = await openDatabase({ target: parseDbUrl(url), migrations: sharedMigrations });
+      try {
+        expect(outs).toEqual(Array(8).fill('0 ok'));
+        expect(await knex('knex_migrations').orderBy('id').pluck('name')).toEqual([
+          '001_a',
+          '002_b',
+          '003_rows',
+        ]);
+        expect(await knex('b').count({ n: '*' })).toEqual([{ n: '2' }]);
+      } finally {
+        await knex.raw('drop schema if exists ?? cascade', [schema]);
+        await knex.destroy();
+      }
+    },
+    60_000,
+  );
 });
