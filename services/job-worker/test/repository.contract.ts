@@ -151,6 +151,55 @@ export function repositoryContract(engine: string, pgUrl?: string) {
       expect((await q.repo.get('m'))?.status).toBe('error');
     });
 
+    // On SQLite the worker's heartbeat runs synchronously, so it can be slipped in between the
+    // sweep's read and its write; on PostgreSQL the same race has no deterministic interleaving.
+    (pgUrl ? it.skip : it)('leaves its job to a worker that reported while the sweep ran', async () => {
+      await q.repo.add([{ job_id: 'hb', task_type: 't' }]);
+      const job = (await q.repo.claim('w1', ['t'], 1_000))!;
+      now += 2_000;
+      let slipped = false;
+      q.repo.knex.on('query-response', (_rows: unknown, query: { sql: string }) => {
+        if (slipped || !/lease_expires_at/.test(query.sql) || !/^select/i.test(query.sql)) return;
+        slipped = true;
+        void q.repo.heartbeat('hb', lease(job), 10_000);
+      });
+      const errors: unknown[] = [];
+      expect(await q.repo.requeueExpired(100, (_id, err) => errors.push(err))).toBe(0);
+      expect(slipped).toBe(true);
+      expect(errors).toEqual([]);
+      expect(await q.repo.get('hb')).toMatchObject({ status: 'processing', worker_id: 'w1', attempt: 1 });
+    });
+
+    it('reports what the lease sweep could not do, and goes on with the other jobs', async () => {
+      await q.repo.add([
+        { job_id: 'bad', task_type: 't', priority: 9 },
+        { job_id: 'good', task_type: 't' },
+      ]);
+      await q.repo.claim('w1', ['t'], 1_000);
+      await q.repo.claim('w2', ['t'], 1_000);
+      now += 2_000;
+      // A real failure on one row: a trigger refuses to requeue it.
+      if (pgUrl) {
+        await q.repo.knex.raw(`create function refuse_bad() returns trigger language plpgsql as $$
+          begin if new.job_id = 'bad' and new.status = 'queued' then raise exception 'disk on fire'; end if; return new; end $$`);
+        await q.repo.knex.raw(
+          'create trigger refuse_bad before update on jobs for each row execute function refuse_bad()',
+        );
+      } else {
+        await q.repo.knex.raw(`create trigger refuse_bad before update on jobs
+          when new.job_id = 'bad' and new.status = 'queued' begin select raise(abort, 'disk on fire'); end`);
+      }
+      const errors: Array<[string, string]> = [];
+      expect(await q.repo.requeueExpired(100, (id, err) => errors.push([id, (err as Error).message]))).toBe(
+        1,
+      );
+      expect(errors).toHaveLength(1);
+      expect(errors[0]![0]).toBe('bad');
+      expect(errors[0]![1]).toContain('disk on fire');
+      expect((await q.repo.get('good'))?.status).toBe('queued');
+      expect((await q.repo.get('bad'))?.status).toBe('processing');
+    });
+
     it('cancels queued jobs at once and running ones through their worker', async () => {
       await q.repo.add([
         { job_id: 'q', task_type: 't' },

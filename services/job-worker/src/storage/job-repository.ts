@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Outbox } from '@qlab/events';
-import { conflict, isPostgres, type Knex, notFound } from '@qlab/kit';
+import { AppError, conflict, isPostgres, type Knex, notFound } from '@qlab/kit';
 import { type Job, type JobStatus, type NewJob, retryBackoffMs } from '../domain/job';
 import { type HotPath, PgHotPath } from './pg-hot-path';
 import { SqliteHotPath } from './sqlite-hot-path';
@@ -343,7 +343,18 @@ export class JobRepository {
     });
   }
 
-  private async failAttempt(trx: Knex.Transaction, job: Job, message: string, lease?: Lease): Promise<Job> {
+  /**
+   * Ends one attempt. `lease` names the holder that reports the failure; without it (the lease
+   * sweep) the attempt is ended only if its lease is still over at `expiredBefore`, so a worker
+   * that reported in the meantime keeps its job.
+   */
+  private async failAttempt(
+    trx: Knex.Transaction,
+    job: Job,
+    message: string,
+    lease?: Lease,
+    expiredBefore?: number,
+  ): Promise<Job> {
     const now = this.now();
     const errors = JSON.stringify(
       [...job.errors, { at: now, attempt: job.attempt, message: message.slice(0, 2000) }].slice(-10),
@@ -355,12 +366,20 @@ export class JobRepository {
       error_message: message.slice(0, 2000),
       errors,
     };
-    const where = lease
-      ? { job_id: job.job_id, status: 'processing', worker_id: lease.workerId, attempt: lease.attempt }
-      : { job_id: job.job_id, status: 'processing', attempt: job.attempt };
+    const held = (q: Knex.QueryBuilder) => {
+      if (lease)
+        q.where({
+          job_id: job.job_id,
+          status: 'processing',
+          worker_id: lease.workerId,
+          attempt: lease.attempt,
+        });
+      else q.where({ job_id: job.job_id, status: 'processing', attempt: job.attempt });
+      if (expiredBefore !== undefined) q.where('lease_expires_at', '<', expiredBefore);
+    };
     if (job.cancel_requested) {
       const [row] = (await trx('jobs')
-        .where(where)
+        .where(held)
         .update({ ...base, status: 'cancelled', completed_at: now })
         .returning('*')) as Row[];
       if (!row) throw conflict(`job ${job.job_id} is no longer held by this attempt`);
@@ -370,7 +389,7 @@ export class JobRepository {
     }
     if (retries <= job.max_retries) {
       const [row] = (await trx('jobs')
-        .where(where)
+        .where(held)
         .update({
           ...base,
           status: 'queued',
@@ -389,7 +408,7 @@ export class JobRepository {
       return retrying;
     }
     const [row] = (await trx('jobs')
-      .where(where)
+      .where(held)
       .update({ ...base, status: 'error', retry_count: retries - 1, completed_at: now })
       .returning('*')) as Row[];
     if (!row) throw conflict(`job ${job.job_id} is no longer held by this attempt`);
@@ -458,7 +477,10 @@ export class JobRepository {
    * Jobs whose lease ran out (their worker died or hung) go back to the queue, counted as a
    * retry, or end in error when retries are used up; asked-to-cancel ones end cancelled.
    */
-  async requeueExpired(limit = 100): Promise<number> {
+  async requeueExpired(
+    limit = 100,
+    onError: (jobId: string, err: unknown) => void = () => undefined,
+  ): Promise<number> {
     const now = this.now();
     const expired = await this.knex<Row>('jobs')
       .where({ status: 'processing' })
@@ -469,11 +491,19 @@ export class JobRepository {
       const job = fromRow(row);
       try {
         await this.write((trx) =>
-          this.failAttempt(trx, job, `lease expired (worker ${job.worker_id} stopped reporting)`),
+          this.failAttempt(
+            trx,
+            job,
+            `lease expired (worker ${job.worker_id} stopped reporting)`,
+            undefined,
+            now,
+          ),
         );
         count++;
-      } catch {
-        // Reported in the meantime: its worker is alive after all.
+      } catch (err) {
+        // The expected race: its worker reported (or finished) in the meantime, so it keeps it.
+        if (err instanceof AppError && err.status === 409) continue;
+        onError(job.job_id, err);
       }
     }
     return count;
