@@ -31,13 +31,15 @@ export class Outbox {
     type: string,
     subject: string,
     data: T,
+    /** When it happened (epoch ms), for a service whose rows carry its own clock's times. Default now. */
+    at: number = Date.now(),
   ): Promise<CloudEvent<T>> {
-    const event = createEvent(this.service, type, subject, data);
+    const event = { ...createEvent(this.service, type, subject, data), time: new Date(at).toISOString() };
     await trx(OUTBOX_TABLE).insert({
       event_id: event.id,
       topic: topicFor(this.service, type),
       payload: JSON.stringify(event),
-      created_at: Date.now(),
+      created_at: at,
     });
     return event;
   }

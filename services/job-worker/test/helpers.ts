@@ -15,6 +15,8 @@ export interface QueueOptions {
   apiToken?: string;
   leaseMs?: number;
   maxFileBytes?: number;
+  /** Record events in the outbox with no publisher, so a test can read them there. */
+  outboxOnly?: boolean;
 }
 
 export interface RunningQueue {
@@ -44,6 +46,8 @@ export async function startQueue(options: QueueOptions = {}): Promise<RunningQue
     p.start();
     publisher = p;
     outbox = new Outbox('job-worker', () => p.kick());
+  } else if (options.outboxOnly) {
+    outbox = new Outbox('job-worker');
   }
   const repo = new JobRepository(knex, outbox, options.now);
   const workspace = new JobWorkspace(tmp.dir);

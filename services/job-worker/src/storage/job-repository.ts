@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Outbox } from '@qlab/events';
 import { AppError, conflict, isPostgres, type Knex, notFound } from '@qlab/kit';
 import { type Job, type JobStatus, type NewJob, retryBackoffMs } from '../domain/job';
+import { jobEventData, jobSubject } from './job-events';
 import { type HotPath, PgHotPath } from './pg-hot-path';
 import { SqliteHotPath } from './sqlite-hot-path';
 
@@ -145,14 +146,7 @@ export class JobRepository {
     job: Job,
     extra: Record<string, unknown> = {},
   ): Promise<void> {
-    await this.outbox?.record(trx, type, `jobs/${job.job_id}`, {
-      job_id: job.job_id,
-      task_type: job.task_type,
-      status: job.status,
-      progress: job.progress,
-      attempt: job.attempt,
-      ...extra,
-    });
+    await this.outbox?.record(trx, type, jobSubject(job.job_id), jobEventData(job, extra), this.now());
   }
 
   private write<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {

@@ -1,6 +1,7 @@
 import { OUTBOX_TABLE } from '@qlab/events';
 import type { Knex } from '@qlab/kit';
 import { CLAIM_ORDER, claimCandidates } from './claim-sql';
+import { jobEventTemplate, jobTopic, pgJobEventSql } from './job-events';
 
 interface PgConnection {
   query(q: { name: string; text: string; values: unknown[] }): Promise<{ rows: Record<string, unknown>[] }>;
@@ -35,7 +36,7 @@ export interface HotPath {
 
 /**
  * The queue's busiest changes on PostgreSQL as single statements: the update and its event
- * (the outbox insert, the CloudEvent built in SQL) in one CTE, so each costs one round trip
+ * (the outbox insert, the CloudEvent built in SQL from job-events.ts) in one CTE, so each costs one round trip
  * and is atomic without BEGIN/COMMIT. Claims lock with FOR UPDATE SKIP LOCKED.
  */
 export class PgHotPath implements HotPath {
@@ -78,24 +79,22 @@ export class PgHotPath implements HotPath {
     }
   }
 
-  /** `insert into outbox … select … from <source>`: a CloudEvent for each row of the source (type and id are bound). */
-  private eventCte(source: string, extra = '', condition = 'true'): { sql: string } {
-    return {
-      sql: `ev as (
+  /**
+   * `insert into outbox … select … from <from>`: a job event for each row there, its payload built
+   * by pgJobEventSql from the one job-event definition. Binds, in order: topic, envelope
+   * template, created_at, whether events are on (eventArgs), then whatever `condition` binds.
+   */
+  private eventCte(options: { from: string; extra?: Record<string, string>; condition?: string }): string {
+    return `ev as (
         insert into ${OUTBOX_TABLE} (event_id, topic, payload, created_at)
-        select e.id, ?, json_build_object(
-            'specversion', '1.0', 'id', e.id, 'source', '/qlab/job-worker', 'type', ?::text, 'time', ?::text,
-            'subject', 'jobs/' || job_id, 'datacontenttype', 'application/json',
-            'data', json_build_object('job_id', job_id, 'task_type', task_type, 'status', status, 'progress', progress,
-                                      'attempt', attempt${extra}))::text, ?
-          from ${source} cross join lateral (select gen_random_uuid()::text as id) e
-         where ?::boolean and ${condition}
-        returning 1)`,
-    };
+        select e.id, ?, ${pgJobEventSql('e.id', options.extra)}, ?
+          from ${options.from} cross join lateral (select gen_random_uuid()::text as id) e
+         where ?::boolean and ${options.condition ?? 'true'}
+        returning 1)`;
   }
 
   private eventArgs(type: string, now: number): (string | number | boolean)[] {
-    return [`qlab/job-worker/${type}`, type, new Date(now).toISOString(), now, this.events];
+    return [jobTopic(type), jobEventTemplate(type, now), now, this.events];
   }
 
   /** Claims up to `max` jobs in one statement. */
@@ -107,7 +106,7 @@ export class PgHotPath implements HotPath {
     max: number,
   ): Promise<Record<string, unknown>[]> {
     const candidates = claimCandidates(taskTypes.length, '?', 'for update skip locked');
-    const ev = this.eventCte('claimed', ", 'worker_id', worker_id");
+    const ev = this.eventCte({ from: 'claimed', extra: { worker_id: 'worker_id' } });
     return this.runAll(
       `qlab_claim_${taskTypes.length}`,
       `with picked as (select job_id from (${candidates}) as cs order by ${CLAIM_ORDER} limit ?),
@@ -116,7 +115,7 @@ export class PgHotPath implements HotPath {
                                 started_at = ?, progress = 0
                 from picked where j.job_id = picked.job_id and j.status = 'queued'
               returning j.*),
-            ${ev.sql}
+            ${ev}
        select * from claimed`,
       [
         ...taskTypes.flatMap((t) => [t, now, max]),
@@ -136,14 +135,14 @@ export class PgHotPath implements HotPath {
     output: string,
     now: number,
   ): Promise<Record<string, unknown> | undefined> {
-    const ev = this.eventCte('done', ", 'output', output::json");
+    const ev = this.eventCte({ from: 'done', extra: { output: 'output::jsonb' } });
     return this.run(
       'qlab_complete',
       `with done as (
          update jobs set status = 'completed', progress = 100, output = ?, completed_at = ?, worker_id = null, lease_expires_at = null
           where job_id = ? and status = 'processing' and worker_id = ? and attempt = ?
          returning *),
-       ${ev.sql}
+       ${ev}
        select * from done`,
       [output, now, id, workerId, attempt, ...this.eventArgs('job.completed', now)],
     );
@@ -157,7 +156,11 @@ export class PgHotPath implements HotPath {
     progress: number | null,
     now: number,
   ): Promise<Record<string, unknown> | undefined> {
-    const ev = this.eventCte('beat', '', '?::boolean');
+    // An event only when a reported progress changed the stored one.
+    const ev = this.eventCte({
+      from: 'before, beat',
+      condition: 'old_progress <> beat.progress and ?::boolean',
+    });
     return this.run(
       'qlab_heartbeat',
       `with before as (select progress as old_progress from jobs where job_id = ?),
@@ -165,7 +168,7 @@ export class PgHotPath implements HotPath {
               update jobs set lease_expires_at = ?, progress = coalesce(?, progress)
                where job_id = ? and status = 'processing' and worker_id = ? and attempt = ?
               returning *),
-            ${ev.sql.replace('from beat cross join', 'from before, beat cross join').replace('where ?::boolean', 'where old_progress <> beat.progress and ?::boolean')}
+            ${ev}
        select * from beat`,
       [
         id,

@@ -1,6 +1,7 @@
-import { createEvent, OUTBOX_TABLE, topicFor } from '@qlab/events';
+import { OUTBOX_TABLE } from '@qlab/events';
 import Database from 'better-sqlite3';
 import { CLAIM_ORDER, claimCandidates } from './claim-sql';
+import { jobEvent, jobTopic } from './job-events';
 
 /**
  * The queue's busiest statements on SQLite, on a dedicated better-sqlite3 connection with
@@ -57,17 +58,15 @@ export class SqliteHotPath {
     return stmt;
   }
 
-  private event(type: string, row: Record<string, unknown>, extra: Record<string, unknown> = {}): void {
+  private event(
+    type: string,
+    row: Record<string, unknown>,
+    now: number,
+    extra: Record<string, unknown> = {},
+  ): void {
     if (!this.events) return;
-    const e = createEvent('job-worker', type, `jobs/${row.job_id}`, {
-      job_id: row.job_id,
-      task_type: row.task_type,
-      status: row.status,
-      progress: Number(row.progress),
-      attempt: Number(row.attempt),
-      ...extra,
-    });
-    this.outboxInsert.run(e.id, topicFor('job-worker', type), JSON.stringify(e), Date.now());
+    const e = jobEvent(type, row, extra, now);
+    this.outboxInsert.run(e.id, jobTopic(type), JSON.stringify(e), now);
   }
 
   /** Claims up to `max` jobs in one transaction. */
@@ -85,7 +84,7 @@ export class SqliteHotPath {
           string,
           unknown
         >[];
-        for (const row of rows) this.event('job.started', row, { worker_id: workerId });
+        for (const row of rows) this.event('job.started', row, now, { worker_id: workerId });
         return rows;
       })
       .immediate();
@@ -103,7 +102,7 @@ export class SqliteHotPath {
         const row = this.completeStmt.get(output, now, id, workerId, attempt) as
           | Record<string, unknown>
           | undefined;
-        if (row) this.event('job.completed', row, { output: JSON.parse(output) });
+        if (row) this.event('job.completed', row, now, { output: JSON.parse(output) });
         return row;
       })
       .immediate();
@@ -115,7 +114,7 @@ export class SqliteHotPath {
     attempt: number,
     leaseUntil: number,
     progress: number | null,
-    _now?: number,
+    now: number,
   ): Record<string, unknown> | undefined {
     return this.db
       .transaction(() => {
@@ -124,7 +123,7 @@ export class SqliteHotPath {
           | Record<string, unknown>
           | undefined;
         if (row && progress !== null && before && Number(before.progress) !== Number(row.progress))
-          this.event('job.progress', row);
+          this.event('job.progress', row, now);
         return row;
       })
       .immediate();
