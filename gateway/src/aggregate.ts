@@ -5,10 +5,13 @@ import { type Fetched, fetchJson } from './upstream-client';
 const DOMAINS = ['test', 'generator', 'benchmark'] as const;
 
 /**
- * Cross-service views. Every service is asked at once, each with its own deadline; a service
- * that fails or is late is named in `errors` and `completed` is false (also in the
- * X-Gateway-Completed header), never a 500 for the whole call. Only when every service fails is
- * the answer 502 (or 504 when they all timed out).
+ * Cross-service views. Every service is asked at once (no call waits for another), each with its
+ * own deadline, so a view takes at most one deadline; a service that fails or is late is named
+ * in `errors` and `completed` is false (also in the X-Gateway-Completed header), never a 500 for
+ * the whole call. Only when every service fails is the answer 502 (or 504 when they all timed
+ * out). A service disabled in the gateway's --config is not asked: it is listed in
+ * `disabled_services` and does not make the answer incomplete; a view whose every service is
+ * disabled is a 503.
  */
 export class Aggregator {
   private readonly byId: Map<UpstreamId, Upstream>;
@@ -23,7 +26,22 @@ export class Aggregator {
     return fetchJson(this.byId.get(id)!, path, this.timeoutMs);
   }
 
-  static send(res: Response, results: Fetched[], body: Record<string, unknown>): void {
+  static send(res: Response, all: Fetched[], body: Record<string, unknown>): void {
+    const disabled = [...new Set(all.filter((r) => !r.ok && r.disabled).map((r) => r.service))];
+    const results = all.filter((r) => r.ok || !r.disabled);
+    if (results.length === 0 && disabled.length > 0) {
+      res
+        .status(503)
+        .type('application/problem+json')
+        .json({
+          type: 'about:blank',
+          title: 'Service Unavailable',
+          status: 503,
+          code: 'SERVICE_DISABLED',
+          detail: `every service this view reads is disabled in the gateway's --config: ${disabled.join(', ')}`,
+        });
+      return;
+    }
     const failed = results.filter((r) => !r.ok) as Extract<Fetched, { ok: false }>[];
     const completed = failed.length === 0;
     res.setHeader('X-Gateway-Completed', String(completed));
@@ -44,17 +62,25 @@ export class Aggregator {
         });
       return;
     }
-    res.json({ ...body, completed, missing_services: failed.map((f) => f.service), errors });
+    res.json({
+      ...body,
+      completed,
+      missing_services: failed.map((f) => f.service),
+      errors,
+      ...(disabled.length > 0 ? { disabled_services: disabled } : {}),
+    });
   }
 
   async overview(): Promise<{ results: Fetched[]; body: Record<string, unknown> }> {
-    const analytics = await Promise.all(DOMAINS.map((d) => this.get(`analytics-${d}`, `/api/${d}/db/stats`)));
-    const [calibrations, results, uploads, jobs, tracker] = await Promise.all([
-      this.get('calibration-store', '/calibrations/list?limit=1'),
-      this.get('calibration-store', '/results/list?limit=1'),
-      this.get('chunked-upload', '/stats'),
-      this.get('job-worker', '/jobs/stats'),
-      this.get('quantum-tracker', '/api/v1/dashboard/stats/jobs'),
+    const [analytics, [calibrations, results, uploads, jobs, tracker]] = await Promise.all([
+      Promise.all(DOMAINS.map((d) => this.get(`analytics-${d}`, `/api/${d}/db/stats`))),
+      Promise.all([
+        this.get('calibration-store', '/calibrations/list?limit=1'),
+        this.get('calibration-store', '/results/list?limit=1'),
+        this.get('chunked-upload', '/stats'),
+        this.get('job-worker', '/jobs/stats'),
+        this.get('quantum-tracker', '/api/v1/dashboard/stats/jobs'),
+      ]),
     ]);
     const data = (f: Fetched) => (f.ok ? f.data : null);
     const total = (f: Fetched) => (f.ok ? ((f.data as { total?: number }).total ?? null) : null);
@@ -79,23 +105,25 @@ export class Aggregator {
   /** The seed's result_counts, extended to every service. */
   async search(query: string, limit: number): Promise<{ results: Fetched[]; body: Record<string, unknown> }> {
     const q = encodeURIComponent(query);
-    const analytics = await Promise.all(
-      DOMAINS.map((d) => this.get(`analytics-${d}`, `/api/${d}/db/search?q=${q}&limit=${limit}`)),
-    );
     const hashLike = /^[A-Za-z0-9_.-]{1,128}$/.test(query);
     // Looked up as an id only when it can be one: "." or ".." would become another path.
     const idLike = /^[A-Za-z0-9][\w.:-]{0,127}$/.test(query);
-    const [calByHash, calRecent, uploads, jobsByType, jobById, trackerJob, trackerBackends] =
+    const [analytics, [calByHash, calRecent, uploads, jobsByType, jobById, trackerJob, trackerBackends]] =
       await Promise.all([
-        hashLike
-          ? this.get('calibration-store', `/calibrations/list?hashID=${q}&limit=${limit}`)
-          : Promise.resolve(null),
-        this.get('calibration-store', '/calibrations/list?limit=500'),
-        this.get('chunked-upload', `/uploads?q=${q}&limit=${limit}`),
-        this.get('job-worker', `/jobs?task_type=${q}&limit=${limit}`),
-        idLike ? this.get('job-worker', `/jobs/${q}`) : Promise.resolve(null),
-        idLike ? this.get('quantum-tracker', `/api/v1/jobs/${q}`) : Promise.resolve(null),
-        this.get('quantum-tracker', '/api/v1/backends'),
+        Promise.all(
+          DOMAINS.map((d) => this.get(`analytics-${d}`, `/api/${d}/db/search?q=${q}&limit=${limit}`)),
+        ),
+        Promise.all([
+          hashLike
+            ? this.get('calibration-store', `/calibrations/list?hashID=${q}&limit=${limit}`)
+            : Promise.resolve(null),
+          this.get('calibration-store', '/calibrations/list?limit=500'),
+          this.get('chunked-upload', `/uploads?q=${q}&limit=${limit}`),
+          this.get('job-worker', `/jobs?task_type=${q}&limit=${limit}`),
+          idLike ? this.get('job-worker', `/jobs/${q}`) : Promise.resolve(null),
+          idLike ? this.get('quantum-tracker', `/api/v1/jobs/${q}`) : Promise.resolve(null),
+          this.get('quantum-tracker', '/api/v1/backends'),
+        ]),
       ]);
     type Items = { items?: Record<string, unknown>[] };
     const needle = query.toLowerCase();

@@ -68,8 +68,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
         config.upstreams.map((u) => fetchJson(u, '/health', config.aggregateTimeoutMs)),
       );
       return {
-        services: Object.fromEntries(checks.map((c) => [c.service, c.ok ? 'ok' : `down: ${c.error}`])),
-        all_services_up: checks.every((c) => c.ok),
+        services: Object.fromEntries(
+          checks.map((c) => [c.service, c.ok ? 'ok' : c.disabled ? 'disabled' : `down: ${c.error}`]),
+        ),
+        all_services_up: checks.every((c) => c.ok || c.disabled),
       };
     },
   });

@@ -2,7 +2,7 @@ import type { Upstream, UpstreamId } from './config';
 
 export type Fetched<T = unknown> =
   | { ok: true; service: UpstreamId; data: T }
-  | { ok: false; service: UpstreamId; error: string; status?: number };
+  | { ok: false; service: UpstreamId; error: string; status?: number; disabled?: true };
 
 /** GET a JSON document from a service with its token and a deadline; never throws. */
 export async function fetchJson<T = unknown>(
@@ -10,7 +10,8 @@ export async function fetchJson<T = unknown>(
   path: string,
   timeoutMs: number,
 ): Promise<Fetched<T>> {
-  if (u.disabled) return { ok: false, service: u.id, error: 'disabled in the gateway --config' };
+  if (u.disabled)
+    return { ok: false, service: u.id, error: 'disabled in the gateway --config', disabled: true };
   try {
     const res = await fetch(`${u.url}${path}`, {
       headers: { accept: 'application/json', ...(u.token ? { authorization: `Bearer ${u.token}` } : {}) },
