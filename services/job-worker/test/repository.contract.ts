@@ -200,6 +200,35 @@ export function repositoryContract(engine: string, pgUrl?: string) {
       expect((await q.repo.get('bad'))?.status).toBe('processing');
     });
 
+    it('never updates a job that a racing completion or delete just ended', async () => {
+      const ids = Array.from({ length: 40 }, (_, i) => `race-${i}`);
+      await q.repo.add(ids.map((job_id) => ({ job_id, task_type: 'race' })));
+      const claimed = await q.repo.claimMany('w1', ['race'], 30_000, ids.length);
+      expect(claimed).toHaveLength(ids.length);
+      const outcomes = await Promise.all(
+        claimed.map(async (job, i) => {
+          const end =
+            i % 2 === 0
+              ? q.repo.complete(job.job_id, lease(job), { by: 'worker' })
+              : q.repo.remove(job.job_id);
+          const patch = q.repo.update(job.job_id, { progress: 13, output: { clobbered: true } }).then(
+            () => 'updated',
+            (err: { status?: number }) => err.status ?? 'crashed',
+          );
+          await end;
+          return patch;
+        }),
+      );
+      // Each PATCH either went first (200) or found the job gone (404) or finished (409); none crashed.
+      for (const o of outcomes) expect(['updated', 404, 409]).toContain(o);
+      for (const done of claimed.filter((_, i) => i % 2 === 0)) {
+        const job = (await q.repo.get(done.job_id))!;
+        expect(job.status).toBe('completed');
+        expect(job.output).toEqual({ by: 'worker' });
+        expect(job.progress).toBe(100);
+      }
+    });
+
     it('cancels queued jobs at once and running ones through their worker', async () => {
       await q.repo.add([
         { job_id: 'q', task_type: 't' },

@@ -314,12 +314,19 @@ export class JobRepository {
       let job: Job;
       if (lease) job = await this.updateHeld(trx, id, lease, changes);
       else {
-        const current = await trx<Row>('jobs').where({ job_id: id }).first();
-        if (!current) throw notFound(`no job ${id}`);
-        if (!['queued', 'processing'].includes(current.status))
+        // The status is checked by the UPDATE itself: a completion committed a moment earlier
+        // (PostgreSQL re-reads the row once its lock is free) is never overwritten.
+        const [row] = (await trx('jobs')
+          .where({ job_id: id })
+          .whereIn('status', ['queued', 'processing'])
+          .update(changes)
+          .returning('*')) as Row[];
+        if (!row) {
+          const current = await trx<Row>('jobs').where({ job_id: id }).first();
+          if (!current) throw notFound(`no job ${id}`);
           throw conflict(`job ${id} is ${current.status}; a finished job is not updated`);
-        const [row] = (await trx('jobs').where({ job_id: id }).update(changes).returning('*')) as Row[];
-        job = fromRow(row!);
+        }
+        job = fromRow(row);
       }
       await this.emit(trx, patch.output !== undefined ? 'job.updated' : 'job.progress', job, {
         ...(patch.output !== undefined ? { output: job.output } : {}),
