@@ -85,7 +85,7 @@ export function loadAnalyticsConfig(argv: string[], environment: NodeJS.ProcessE
     // PORT unset means the domain's own default; an explicit PORT=0 means any free port.
     port: merged.PORT === undefined || merged.PORT === '' ? DOMAIN_PORTS[domain] : e.PORT,
     dataDir,
-    dbPath: path.resolve(e.ANALYTICS_DB_PATH ?? path.join(dataDir, `${domain}.duckdb`)),
+    dbPath: dbPathOf(e.ANALYTICS_DB_PATH, dataDir, domain),
     apiToken: e.ANALYTICS_API_TOKEN,
     queryTimeoutMs: e.ANALYTICS_QUERY_TIMEOUT,
     loadTimeoutMs: e.ANALYTICS_LOAD_TIMEOUT,
@@ -94,4 +94,13 @@ export function loadAnalyticsConfig(argv: string[], environment: NodeJS.ProcessE
     logLevel: e.LOG_LEVEL,
     mqttUrl: e.MQTT_URL,
   };
+}
+
+/**
+ * The DuckDB file: the given path (relative to the working directory, as seed 003's --db-path
+ * was), DuckDB's `:memory:` as is, or the domain's file in the data folder.
+ */
+function dbPathOf(given: string | undefined, dataDir: string, domain: string): string {
+  if (given === ':memory:') return given;
+  return path.resolve(given ?? path.join(dataDir, `${domain}.duckdb`));
 }

@@ -1,9 +1,8 @@
-import path from 'node:path';
 import { eventsHealth, startServiceEvents } from '@qlab/events';
-import { createLogger, Lifecycle, listen, privateDir, privateFiles, runMain, stopOnSignals } from '@qlab/kit';
+import { createLogger, Lifecycle, listen, runMain, stopOnSignals } from '@qlab/kit';
 import { createApp } from './app';
 import { loadAnalyticsConfig, USAGE } from './config';
-import { openDomain } from './open-domain';
+import { openDomain, prepareDbLocation } from './open-domain';
 
 runMain('analytics', async () => {
   const config = loadAnalyticsConfig(process.argv.slice(2), process.env);
@@ -16,8 +15,7 @@ runMain('analytics', async () => {
   const life = new Lifecycle(logger);
   stopOnSignals(life, logger);
 
-  privateDir(path.dirname(config.dbPath));
-  privateFiles(config.dbPath, `${config.dbPath}.wal`);
+  prepareDbLocation(config.dbPath, config.dataDir);
   let kick: () => void = () => undefined;
   const domain = await openDomain(config, () => kick());
   life.add('duckdb', async () => domain.db.close());

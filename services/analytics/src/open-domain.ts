@@ -1,5 +1,8 @@
+import { mkdirSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { privateDir, privateFiles } from '@qlab/kit';
 import { DOMAINS, type DomainName } from './domain/domains';
 import { Exporter } from './domain/export';
 import { DomainQueries } from './domain/queries';
@@ -12,19 +15,46 @@ import { migrate } from './storage/schema';
 export interface DomainOptions {
   domain: DomainName;
   dbPath: string;
+  /** The service's data folder (absent in tests that open a file directly). */
+  dataDir?: string;
   queryTimeoutMs: number;
   threads?: number;
 }
 
 /**
- * Opens (and migrates) a domain's DuckDB file and builds its read and write sides. Load and
- * export temp files live next to the database, so they share its disk and never cross devices.
+ * Where load and export temp files go: next to the database, so they share its disk and never
+ * cross devices. In the data folder that is `<domain>.tmp`; beside a file given by path it is
+ * `<file>.qlab-tmp`, a name nobody else's folder has (it is emptied at every start).
  */
+export function tempDirFor(dbPath: string, domain: DomainName, dataDir?: string): string {
+  if (dbPath === ':memory:') return path.join(tmpdir(), `qlab-analytics-${domain}-${process.pid}`);
+  const dir = path.dirname(dbPath);
+  if (dataDir !== undefined && path.resolve(dir) === path.resolve(dataDir))
+    return path.join(dir, `${domain}.tmp`);
+  return `${dbPath}.qlab-tmp`;
+}
+
+/**
+ * Makes the database's folder ready. Our own data folder is made private (0700, its file 0600),
+ * also when an older version left it open; a file the operator named elsewhere (seed 003's
+ * --db-path) keeps its folder's permissions: only folders created here are 0700.
+ */
+export function prepareDbLocation(dbPath: string, dataDir: string): void {
+  if (dbPath === ':memory:') return;
+  if (path.resolve(path.dirname(dbPath)) === path.resolve(dataDir)) {
+    privateDir(dataDir);
+    privateFiles(dbPath, `${dbPath}.wal`);
+  } else {
+    mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o700 });
+  }
+}
+
+/** Opens (and migrates) a domain's DuckDB file and builds its read and write sides. */
 export async function openDomain(options: DomainOptions, onEvent: () => void = () => undefined) {
   const spec = DOMAINS[options.domain];
-  const tmpDir = path.join(path.dirname(path.resolve(options.dbPath)), `${options.domain}.tmp`);
+  const tmpDir = tempDirFor(options.dbPath, options.domain, options.dataDir);
   await rm(tmpDir, { recursive: true, force: true });
-  await mkdir(tmpDir, { recursive: true });
+  await mkdir(tmpDir, { recursive: true, mode: 0o700 });
   const db = await DuckDb.open(options.dbPath, {
     queryTimeoutMs: options.queryTimeoutMs,
     threads: options.threads,

@@ -1,4 +1,8 @@
-import { openDomain } from '../src/open-domain';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { tempDir } from '@qlab/testkit';
+import { loadAnalyticsConfig } from '../src/config';
+import { openDomain, prepareDbLocation, tempDirFor } from '../src/open-domain';
 import { DuckDb } from '../src/storage/duck';
 import { sampleRecord } from './fixtures';
 import { call, startDomain } from './helpers';
@@ -57,4 +61,66 @@ test('the API answers 401 without the token when one is set', async () => {
   } finally {
     await d.cleanup();
   }
+});
+
+describe("seed 003's --db-path, a file the operator names", () => {
+  test('keeps the permissions of its folder and never touches a folder of the same name', async () => {
+    const tmp = tempDir();
+    try {
+      const shared = path.join(tmp.dir, 'shared');
+      mkdirSync(shared);
+      chmodSync(shared, 0o1777);
+      // A folder of the user's that the old temp name (<domain>.tmp beside the file) would have wiped.
+      mkdirSync(path.join(shared, 'test.tmp'));
+      writeFileSync(path.join(shared, 'test.tmp', 'mine.txt'), 'keep me');
+      const dbPath = path.join(shared, 'test_db.duckdb');
+      prepareDbLocation(dbPath, path.join(tmp.dir, 'data', 'analytics'));
+      const d = await openDomain({ domain: 'test', dbPath, queryTimeoutMs: 1000 });
+      d.db.close();
+      expect(statSync(shared).mode & 0o7777).toBe(0o1777);
+      expect(readFileSync(path.join(shared, 'test.tmp', 'mine.txt'), 'utf8')).toBe('keep me');
+      expect(existsSync(path.join(tmp.dir, 'data'))).toBe(false);
+      expect(tempDirFor(dbPath, 'test', path.join(tmp.dir, 'data', 'analytics'))).toBe(`${dbPath}.qlab-tmp`);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  test('makes its own data folder private, and creates a missing folder as 0700', () => {
+    const tmp = tempDir();
+    try {
+      const dataDir = path.join(tmp.dir, 'analytics');
+      mkdirSync(dataDir, { mode: 0o755 });
+      chmodSync(dataDir, 0o755);
+      prepareDbLocation(path.join(dataDir, 'test.duckdb'), dataDir);
+      expect(statSync(dataDir).mode & 0o777).toBe(0o700);
+      const fresh = path.join(tmp.dir, 'new', 'dir');
+      prepareDbLocation(path.join(fresh, 'x.duckdb'), dataDir);
+      expect(statSync(fresh).mode & 0o777).toBe(0o700);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  test('refuses a file that is not DuckDB, without fetching an extension', async () => {
+    const tmp = tempDir();
+    try {
+      // SQLite's header: DuckDB would otherwise download its sqlite scanner to read it.
+      const file = path.join(tmp.dir, 'seed.db');
+      writeFileSync(file, Buffer.concat([Buffer.from('SQLite format 3\0'), Buffer.alloc(4080)]));
+      await expect(openDomain({ domain: 'test', dbPath: file, queryTimeoutMs: 1000 })).rejects.toThrow(
+        /cannot open .* as a DuckDB database/,
+      );
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  test('takes :memory: as DuckDB does', async () => {
+    const c = loadAnalyticsConfig(['--domain', 'test', '--db-path', ':memory:'], {})!;
+    expect(c.dbPath).toBe(':memory:');
+    const d = await openDomain({ domain: 'test', dbPath: c.dbPath, queryTimeoutMs: 1000 });
+    d.db.close();
+    expect(existsSync(':memory:')).toBe(false);
+  });
 });

@@ -55,7 +55,15 @@ export class DuckDb {
   }
 
   static async open(path: string, options: DuckOptions): Promise<DuckDb> {
-    const instance = await DuckDBInstance.create(path, { threads: String(options.threads ?? 2) });
+    // No extension is fetched or loaded behind our back: a SQLite file given as the database
+    // would otherwise make DuckDB download its sqlite scanner and attach it.
+    const instance = await DuckDBInstance.create(path, {
+      threads: String(options.threads ?? 2),
+      autoinstall_known_extensions: 'false',
+      autoload_known_extensions: 'false',
+    }).catch((err: Error) => {
+      throw new Error(`cannot open ${path} as a DuckDB database: ${err.message}`, { cause: err });
+    });
     const writer = await instance.connect();
     const readers: DuckDBConnection[] = [];
     for (let i = 0; i < (options.readers ?? 4); i++) readers.push(await instance.connect());
