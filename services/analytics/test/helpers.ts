@@ -33,7 +33,7 @@ export async function startDomain(name: DomainName, options: DomainTestOptions =
   const dbPath = path.join(tmp.dir, `${name}.duckdb`);
   let publisher: OutboxPublisher | undefined;
   const domain = await openDomain(
-    { domain: name, dbPath, queryTimeoutMs: options.queryTimeoutMs ?? 10_000 },
+    { domain: name, dbPath, dataDir: tmp.dir, queryTimeoutMs: options.queryTimeoutMs ?? 10_000 },
     () => publisher?.kick(),
   );
   if (options.mqttUrl) {
