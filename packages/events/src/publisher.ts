@@ -1,4 +1,4 @@
-import { coerceError, isPostgres, type Knex, type Logger, silentLogger } from '@qlab/kit';
+import { coerceError, isPostgres, type Knex, type Logger, silentLogger, withTimeout } from '@qlab/kit';
 import mqtt, { type MqttClient } from 'mqtt';
 import { OUTBOX_TABLE } from './outbox';
 
@@ -203,14 +203,4 @@ export function knexOutboxSource(knex: Knex): OutboxSource {
       });
     },
   };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(message)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

@@ -1,4 +1,4 @@
-import { coerceError, type Logger, silentLogger } from '@qlab/kit';
+import { coerceError, type Logger, silentLogger, sleep, withTimeout } from '@qlab/kit';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type CloudEvent, cloudEventSchema } from './cloudevent';
 
@@ -205,14 +205,4 @@ export async function subscribeEvents(options: SubscriberOptions): Promise<Subsc
         );
     },
   };
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

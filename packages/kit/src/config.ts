@@ -56,7 +56,8 @@ export function loadConfig<S extends z.ZodObject>(
 /** Small helpers for env schemas: every variable arrives as a string or undefined. */
 export const env = {
   port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
-  int: (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback),
+  int: (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+    z.coerce.number().int().min(min).max(max).default(fallback),
   bool: (fallback: boolean) =>
     z
       .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off', ''])

@@ -1,5 +1,6 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import knexFactory, { type Knex } from 'knex';
 import type { Logger } from './logger';
 import { privateFiles } from './private-files';
@@ -56,6 +57,12 @@ export interface OpenDatabaseOptions {
   sqliteBusyTimeoutMs?: number;
   /** Pool size for PostgreSQL (SQLite always uses one connection: better-sqlite3 is synchronous). */
   pgPoolMax?: number;
+  /**
+   * Tables of ours that another system also names (the seeds' own `jobs`). A database holding one
+   * of them without knex's migration table belongs to that system: it is refused before anything
+   * is written to it or its file's mode or journal is changed. `hint` ends the error.
+   */
+  foreignTables?: { names: string[]; hint: string };
 }
 
 /** Opens SQLite (WAL, busy timeout, foreign keys) or PostgreSQL, and runs migrations before returning. */
@@ -69,6 +76,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Knex> 
   };
   let knex: Knex;
   if (target.client === 'sqlite') {
+    if (options.foreignTables && target.filename !== ':memory:' && existsSync(target.filename))
+      refuseForeign(sqliteTables(target.filename), target.filename, options.foreignTables);
     if (target.filename !== ':memory:') mkdirSync(path.dirname(target.filename), { recursive: true });
     knex = knexFactory({
       client: 'better-sqlite3',
@@ -109,6 +118,17 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Knex> 
     privateFiles(f, `${f}-wal`, `${f}-shm`);
   }
   try {
+    if (options.foreignTables && target.client === 'pg') {
+      const rows = (await knex.raw(
+        'select table_name from information_schema.tables where table_schema = coalesce(?, current_schema())',
+        [target.searchPath ?? null],
+      )) as { rows: { table_name: string }[] };
+      refuseForeign(
+        rows.rows.map((r) => r.table_name),
+        target.searchPath ? `schema ${target.searchPath}` : 'the database',
+        options.foreignTables,
+      );
+    }
     await migrateTogether(knex, options, target);
   } catch (err) {
     await knex.destroy();
@@ -181,4 +201,25 @@ function inlineMigrations(migrations: Record<string, Migration>): Knex.Migration
 
 export function isPostgres(knex: Knex): boolean {
   return knex.client.config.client === 'pg';
+}
+
+/** The table names of a SQLite file, read without changing it (read-only, no journal change). */
+function sqliteTables(filename: string): string[] {
+  const db = new BetterSqlite3(filename, { readonly: true, fileMustExist: true });
+  try {
+    return (
+      db.prepare("select name from sqlite_master where type = 'table'").all() as { name: string }[]
+    ).map((r) => r.name);
+  } finally {
+    db.close();
+  }
+}
+
+function refuseForeign(tables: string[], where: string, foreign: { names: string[]; hint: string }): void {
+  if (tables.includes('knex_migrations')) return;
+  const theirs = foreign.names.filter((n) => tables.includes(n));
+  if (theirs.length === 0) return;
+  throw new Error(
+    `${where} already holds another system's ${theirs.map((t) => `"${t}"`).join(', ')} table (no qlab migrations in it): refusing to write into it. ${foreign.hint}`,
+  );
 }

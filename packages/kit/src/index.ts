@@ -51,4 +51,5 @@ export { publicUrl } from './public-url';
 export { canonicalTarget, effectiveMethod, isCorsPreflight } from './request-target';
 export { runMain } from './run-main';
 export { applySeedAliases, type SeedAlias, unreadSettings } from './seed-settings';
+export { sleep, withTimeout } from './timeouts';
 export { parseInput } from './validate';

@@ -9,8 +9,10 @@ export type SeedAlias =
   | [seed: string, qlab: string, convert: (value: string, env: NodeJS.ProcessEnv) => string | undefined];
 
 /**
- * Copies each set seed variable to its qlab name unless that is set too (the qlab name wins).
- * Returns the merged environment and what was used, as "SEED → QLAB" lines for the start log.
+ * Copies each set seed variable to its qlab name unless that is set too (the qlab name wins,
+ * also given as `QLAB_FILE`, a Docker secret; an empty qlab value counts as unset, as an empty
+ * seed value does). Returns the merged environment and what was used, as "SEED → QLAB" lines
+ * for the start log.
  */
 export function applySeedAliases(
   environment: NodeJS.ProcessEnv,
@@ -20,7 +22,8 @@ export function applySeedAliases(
   const used: string[] = [];
   for (const [seed, qlab, convert] of aliases) {
     const value = environment[seed];
-    if (value === undefined || value === '' || merged[qlab] !== undefined) continue;
+    const isSet = (name: string) => merged[name] !== undefined && merged[name] !== '';
+    if (value === undefined || value === '' || isSet(qlab) || isSet(`${qlab}_FILE`)) continue;
     const converted = convert ? convert(value, environment) : value;
     if (converted === undefined) continue;
     merged[qlab] = converted;

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '@qlab/testkit';
 import { z } from 'zod';
-import { baseEnv, ConfigError, env, loadConfig } from '../src';
+import { applySeedAliases, baseEnv, ConfigError, env, loadConfig, type SeedAlias } from '../src';
 
 const schema = z.object({
   ...baseEnv(5050),
@@ -50,5 +50,35 @@ describe('loadConfig', () => {
   it('parses booleans strictly', () => {
     expect(loadConfig(schema, { DEBUG: '1' }).DEBUG).toBe(true);
     expect(loadConfig(schema, { DEBUG: 'off' }).DEBUG).toBe(false);
+  });
+});
+
+describe('applySeedAliases', () => {
+  const aliases: SeedAlias[] = [
+    ['DATABASE_URL', 'JOBS_DB_URL'],
+    ['API_PORT', 'PORT'],
+  ];
+  it('takes a seed variable when the qlab one is unset or empty', () => {
+    const { merged, used } = applySeedAliases(
+      { DATABASE_URL: 'postgres://seed', PORT: '', API_PORT: '9000' },
+      aliases,
+    );
+    expect(merged.JOBS_DB_URL).toBe('postgres://seed');
+    expect(merged.PORT).toBe('9000');
+    expect(used).toEqual(['DATABASE_URL → JOBS_DB_URL', 'API_PORT → PORT']);
+  });
+  it('lets the qlab name win, also given as a _FILE secret', () => {
+    const { merged, used } = applySeedAliases(
+      {
+        DATABASE_URL: 'postgres://seed',
+        JOBS_DB_URL_FILE: '/run/secrets/db',
+        API_PORT: '9000',
+        PORT: '8000',
+      },
+      aliases,
+    );
+    expect(merged.JOBS_DB_URL).toBeUndefined();
+    expect(merged.PORT).toBe('8000');
+    expect(used).toEqual([]);
   });
 });

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fromSource, pgSchemaUrl, pgTestUrl, tempDir } from '@qlab/testkit';
+import BetterSqlite3 from 'better-sqlite3';
 import { type Knex, type Migration, openDatabase, parseDbUrl } from '../src';
 import { sharedMigrations } from './fixtures/shared-migrations';
 
@@ -155,4 +157,69 @@ describe('processes migrating one database at once', () => {
     },
     60_000,
   );
+});
+
+describe("another system's database", () => {
+  const foreignTables = { names: ['jobs'], hint: 'point it at a new database' };
+
+  it('is refused before its file is changed in any way', async () => {
+    const tmp = tempDir();
+    try {
+      const file = path.join(tmp.dir, 'media_store.db');
+      const seed = new BetterSqlite3(file);
+      seed.exec('create table jobs (id text primary key, status text)');
+      seed.close();
+      chmodSync(file, 0o644);
+      const before = readFileSync(file);
+      await expect(
+        openDatabase({
+          target: { client: 'sqlite', filename: file },
+          migrations: sharedMigrations,
+          foreignTables,
+        }),
+      ).rejects.toThrow(/another system's "jobs" table .* point it at a new database/);
+      expect(statSync(file).mode & 0o777).toBe(0o644);
+      expect(readFileSync(file).equals(before)).toBe(true);
+      expect(existsSync(`${file}-wal`)).toBe(false);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it('is told apart from our own, which has the same table and our migrations', async () => {
+    const tmp = tempDir();
+    try {
+      const file = path.join(tmp.dir, 'ours.db');
+      const own = { '001_jobs': { up: (k: Knex) => k.schema.createTable('jobs', (t) => t.string('id')) } };
+      await (await openDatabase({ target: { client: 'sqlite', filename: file }, migrations: own })).destroy();
+      const again = await openDatabase({
+        target: { client: 'sqlite', filename: file },
+        migrations: own,
+        foreignTables,
+      });
+      await again.destroy();
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  const pg = pgTestUrl("another system's PostgreSQL schema");
+  (pg ? it : it.skip)('is refused on PostgreSQL too, with nothing written', async () => {
+    const { url, schema } = pgSchemaUrl(pg!);
+    const admin = await openDatabase({ target: parseDbUrl(pg!), migrations: {} });
+    try {
+      await admin.raw('create schema ??', [schema]);
+      await admin.raw('create table ??.jobs (id text)', [schema]);
+      await expect(
+        openDatabase({ target: parseDbUrl(url), migrations: sharedMigrations, foreignTables }),
+      ).rejects.toThrow(/another system's "jobs" table/);
+      const tables = await admin('information_schema.tables')
+        .where({ table_schema: schema })
+        .pluck('table_name');
+      expect(tables).toEqual(['jobs']);
+    } finally {
+      await admin.raw('drop schema if exists ?? cascade', [schema]);
+      await admin.destroy();
+    }
+  });
 });
