@@ -13,6 +13,12 @@ import {
 } from '@qlab/kit';
 import { z } from 'zod';
 
+/** The longest wait between claims (1 h): longer ones overflow Node's timers, which then fire at once. */
+const MAX_POLL_MS = 3_600_000;
+
+/** The longest lease (24 h): timers past 2^31 ms fire at once. */
+const MAX_LEASE_MS = 86_400_000;
+
 export const serverEnv = z.object({
   ...baseEnv(8100),
   /** SQLite file (default DATA_DIR/job-worker/jobs.db, WAL) or postgres://… */
@@ -20,7 +26,7 @@ export const serverEnv = z.object({
   /** Bearer token for the API; unset: open. */
   JOBS_API_TOKEN: env.optionalString(),
   /** A claimed job's lease (ms); a worker silent this long loses the job. Default 30 s. */
-  JOBS_LEASE_MS: env.int(30_000, 1000),
+  JOBS_LEASE_MS: env.int(30_000, 1000, MAX_LEASE_MS),
   /** Job workspaces root (jobs/{id}/input|output). Default DATA_DIR/job-worker. */
   JOBS_STORAGE_DIR: env.optionalString(),
   /** Finished jobs (completed, error, cancelled) older than this are deleted with their files; 0 keeps them. Default 0. */
@@ -32,14 +38,16 @@ export const serverEnv = z.object({
    * The seed's event topic: when set (or BROADCAST_TYPE=mqtt), job lifecycle events are also
    * published there in the seed's payload shape (seed-broadcast.ts). Unset: CloudEvents only.
    */
-  MQTT_TOPIC: env.optionalString(),
+  MQTT_TOPIC: env.optionalString().refine((t) => t === undefined || isPublishTopic(t), {
+    message: 'must be a topic to publish on: no + or # wildcards, no NUL, at most 65535 bytes',
+  }),
   /** The seed's broadcaster: `mqtt` (its default topic then: inference/events) or anything else (none). */
   BROADCAST_TYPE: env.optionalString(),
   /** Task types the in-process worker pool runs ("" = none; "*" = every built-in). Default "*". */
   WORKER_SUPPORTED_TASKS: z.string().default('*'),
   WORKER_CONCURRENCY: env.int(2, 0),
   /** Milliseconds between claims when the queue is empty (the seed's WORKER_POLL_INTERVAL is in seconds). */
-  WORKER_POLL_INTERVAL_MS: env.int(1000, 10),
+  WORKER_POLL_INTERVAL_MS: env.int(1000, 10, MAX_POLL_MS),
   WORKER_ID: env.optionalString(),
   /** For calibration.publish. */
   CALIBRATION_STORE_URL: env.optionalString(),
@@ -49,23 +57,58 @@ export const serverEnv = z.object({
 /** The seed's default topic for job events (cl-server-shared Config.MQTT_TOPIC). */
 export const SEED_TOPIC = 'inference/events';
 
-/** The seed's poll interval is in seconds (its README: "Poll interval seconds (default: 5)"). */
+/** MQTT 3.1.1 §4.7.3: a topic to publish on has no wildcards; §1.5.3: no NUL, at most 65535 bytes. */
+export function isPublishTopic(topic: string): boolean {
+  return topic.length > 0 && !/[+#\u0000]/.test(topic) && Buffer.byteLength(topic) <= 65535;
+}
+
+/**
+ * The seed's poll interval is in seconds (its README: "Poll interval seconds (default: 5)").
+ * Before qlab read it as the seed does, it took WORKER_POLL_INTERVAL in ms (default 1000): a
+ * value above 60 is surely that, and is refused rather than turned into a 1000 s wait.
+ */
 function secondsToMs(value: string): string {
   const s = Number(value);
   if (!Number.isFinite(s) || s <= 0)
     throw new ConfigError([
       `WORKER_POLL_INTERVAL: "${value}" is not a number of seconds (qlab's own WORKER_POLL_INTERVAL_MS takes ms)`,
     ]);
+  if (s > 60)
+    throw new ConfigError([
+      `WORKER_POLL_INTERVAL: ${value} seconds is longer than a poll interval should be; it is read in seconds, as cl-server-shared documents it. For milliseconds set WORKER_POLL_INTERVAL_MS=${value}`,
+    ]);
   return String(Math.max(10, Math.round(s * 1000)));
 }
 
-/** MQTT_BROKER (host, default localhost) and MQTT_PORT (default 1883) as one URL. */
+/**
+ * MQTT_BROKER and MQTT_PORT (default 1883) as one URL. The seed documents a host name; an
+ * `mqtt://` or `mqtts://` URL, `host:port` and an IPv6 address (bare or in brackets) are taken
+ * too. Anything else (a path, credentials, a topic filter) is refused by name.
+ */
 function brokerUrl(_value: string, e: NodeJS.ProcessEnv): string {
-  const host = e.MQTT_BROKER || 'localhost';
-  const port = e.MQTT_PORT || '1883';
-  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535)
+  const raw = (e.MQTT_BROKER || 'localhost').trim();
+  const bad = (why: string) => new ConfigError([`MQTT_BROKER: "${raw}" ${why}`]);
+  let host = raw;
+  let port = e.MQTT_PORT || '';
+  let scheme = 'mqtt';
+  const url = /^(mqtts?):\/\/(.*)$/i.exec(raw);
+  if (url) {
+    scheme = url[1]!.toLowerCase();
+    host = url[2]!.replace(/\/$/, '');
+  }
+  const hostPort = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(host);
+  if (hostPort) {
+    host = hostPort[1]!;
+    port ||= hostPort[2]!;
+  }
+  host = host.replace(/^\[(.*)\]$/, '$1');
+  const ipv6 = host.includes(':');
+  if (ipv6 ? !/^[0-9A-Fa-f:.]+$/.test(host) : !/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})$/.test(host))
+    throw bad('is not a broker host name, address or mqtt:// URL');
+  port ||= scheme === 'mqtts' ? '8883' : '1883';
+  if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)
     throw new ConfigError([`MQTT_PORT: "${port}" is not a port number`]);
-  return `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return `${scheme}://${ipv6 ? `[${host}]` : host}:${port}`;
 }
 
 /**
@@ -134,6 +177,7 @@ export function loadServerConfig(environment: NodeJS.ProcessEnv = process.env) {
     dbUrl: e.JOBS_DB_URL ?? path.join(dataDir, 'jobs.db'),
     apiToken: e.JOBS_API_TOKEN,
     leaseMs: e.JOBS_LEASE_MS,
+    dataDir,
     storageDir: path.resolve(e.JOBS_STORAGE_DIR ?? dataDir),
     maxFileBytes: e.JOBS_MAX_FILE_BYTES,
     retentionMs: e.JOBS_RETENTION,
@@ -173,10 +217,10 @@ function workerSettings(e: {
 export const remoteWorkerEnv = z.object({
   JOBS_URL: z.url(),
   JOBS_API_TOKEN: env.optionalString(),
-  JOBS_LEASE_MS: env.int(30_000, 1000),
+  JOBS_LEASE_MS: env.int(30_000, 1000, MAX_LEASE_MS),
   WORKER_SUPPORTED_TASKS: z.string().default('*'),
   WORKER_CONCURRENCY: env.int(1, 1),
-  WORKER_POLL_INTERVAL_MS: env.int(1000, 10),
+  WORKER_POLL_INTERVAL_MS: env.int(1000, 10, MAX_POLL_MS),
   WORKER_ID: env.optionalString(),
   CALIBRATION_STORE_URL: env.optionalString(),
   CALIBRATION_STORE_TOKEN: env.optionalString(),

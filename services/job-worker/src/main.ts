@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { startServiceEvents } from '@qlab/events';
 import {
   createLogger,
@@ -30,9 +33,22 @@ runMain('job-worker', async () => {
       { setting: name },
       `${name} looks like a job-worker setting but nothing reads it (see the README's configuration table)`,
     );
-  privateDir(config.storageDir);
+  // Our own folder is made private; one the operator named elsewhere (the seed's
+  // MEDIA_STORAGE_DIR) keeps its permissions, and is created 0700 only when it is missing.
+  if (config.storageDir === config.dataDir) privateDir(config.storageDir);
+  else mkdirSync(config.storageDir, { recursive: true, mode: 0o700 });
 
-  const knex = await openDatabase({ target: parseDbUrl(config.dbUrl), migrations, logger });
+  const knex = await openDatabase({
+    target: parseDbUrl(config.dbUrl),
+    migrations,
+    logger,
+    // cl-server-shared's store has a jobs table of its own: its STORE_DATABASE_URL names qlab's
+    // database only when that is a new one.
+    foreignTables: {
+      names: ['jobs', 'queue_entries'],
+      hint: "qlab keeps its queue in its own tables: set JOBS_DB_URL (or the seed's STORE_DATABASE_URL) to a new database",
+    },
+  });
   life.add('database', () => knex.destroy());
   const events = startServiceEvents({
     service: 'job-worker',
@@ -47,7 +63,13 @@ runMain('job-worker', async () => {
     let relay: Awaited<ReturnType<typeof startSeedBroadcast>> | undefined;
     let stopped = false;
     const connect = (): void => {
-      startSeedBroadcast({ mqttUrl, topic: seedTopic, logger }).then(
+      // One relay session per queue and topic on this host: two job-workers on one host (other
+      // databases, other topics) must not take over each other's persistent session.
+      const clientId = `job-worker-seed-relay-${hostname()}-${createHash('sha256')
+        .update(`${config.dbUrl}\n${seedTopic}`)
+        .digest('hex')
+        .slice(0, 12)}`;
+      startSeedBroadcast({ mqttUrl, topic: seedTopic, logger, clientId }).then(
         (r) => {
           if (stopped) void r.close();
           else relay = r;
@@ -72,7 +94,11 @@ runMain('job-worker', async () => {
   // With JOBS_RETENTION, finished jobs past it go too, with their folders.
   const sweeper = setInterval(
     () => {
-      repo.requeueExpired().catch((err) => logger.warn({ err }, 'lease sweep failed'));
+      repo
+        .requeueExpired(100, (jobId, err) =>
+          logger.error({ err, jobId }, 'lease sweep could not requeue a job'),
+        )
+        .catch((err) => logger.error({ err }, 'lease sweep failed'));
       if (config.retentionMs > 0) {
         repo
           .pruneFinished(Date.now() - config.retentionMs)

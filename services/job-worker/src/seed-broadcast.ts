@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { type CloudEvent, type Subscription, subscribeEvents } from '@qlab/events';
-import type { Logger } from '@qlab/kit';
+import { type Logger, withTimeout } from '@qlab/kit';
 import mqtt from 'mqtt';
 
 /**
@@ -10,7 +10,8 @@ import mqtt from 'mqtt';
  * `{job_id, task_type, status, progress, output, error_message}` plus `event` (what happened:
  * queued, started, progress, completed, retrying, failed, cancelled) and `timestamp` (ms).
  * A persistent session relays what was published while the relay was away; a message is
- * acknowledged only once it is re-published.
+ * acknowledged only once it is re-published. `output` is the job's output on the events that
+ * carry it (completed, updated) and null on the others: read it from the completed event.
  */
 export interface SeedJobEvent {
   event: string;
@@ -61,7 +62,13 @@ export async function startSeedBroadcast(options: {
       onEvent: async (event) => {
         const payload = seedPayload(event);
         if (!payload) return;
-        await publisher.publishAsync(options.topic, JSON.stringify(payload), { qos: 1 });
+        // A publish the broker never acknowledges must not hold the relay for ever: failing it
+        // lets the subscriber retry, then dead-letter (packages/events/README.md).
+        await withTimeout(
+          publisher.publishAsync(options.topic, JSON.stringify(payload), { qos: 1 }),
+          10_000,
+          'the broker did not acknowledge the relayed event within 10 s',
+        );
       },
     });
   } catch (err) {

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { type EmbeddedBroker, startEmbeddedBroker } from '@qlab/events';
 import { ConfigError, silentLogger } from '@qlab/kit';
-import { waitFor } from '@qlab/testkit';
+import { tempDir, waitFor } from '@qlab/testkit';
 import mqtt from 'mqtt';
 import request from 'supertest';
 import { loadRemoteWorkerConfig, loadServerConfig } from '../src/config';
@@ -52,6 +54,49 @@ describe("cl-server-shared's settings", () => {
     ).toBe(2000);
     expect(() => loadServerConfig({ WORKER_POLL_INTERVAL: 'soon' })).toThrow(ConfigError);
     expect(() => loadServerConfig({ MQTT_PORT: '99999' })).toThrow('MQTT_PORT');
+  });
+
+  it('reads MQTT_BROKER in the forms people write it, and refuses what is not a broker', () => {
+    const url = (env: NodeJS.ProcessEnv) => loadServerConfig(env).mqttUrl;
+    expect(url({ MQTT_BROKER: 'mqtt://broker.lab' })).toBe('mqtt://broker.lab:1883');
+    expect(url({ MQTT_BROKER: 'mqtts://broker.lab' })).toBe('mqtts://broker.lab:8883');
+    expect(url({ MQTT_BROKER: 'mqtt://broker.lab:2883/' })).toBe('mqtt://broker.lab:2883');
+    expect(url({ MQTT_BROKER: 'broker.lab:2883' })).toBe('mqtt://broker.lab:2883');
+    expect(url({ MQTT_BROKER: 'broker.lab', MQTT_PORT: '1999' })).toBe('mqtt://broker.lab:1999');
+    expect(url({ MQTT_BROKER: '::1' })).toBe('mqtt://[::1]:1883');
+    expect(url({ MQTT_BROKER: '[::1]:2883' })).toBe('mqtt://[::1]:2883');
+    for (const bad of ['evil/#', 'u:p@host', 'host/path', 'a b', 'mqtt://', '-x'])
+      expect(() => loadServerConfig({ MQTT_BROKER: bad })).toThrow('MQTT_BROKER');
+  });
+
+  it('refuses a poll interval that was meant in ms, or that would overflow a timer', () => {
+    // Older qlab read WORKER_POLL_INTERVAL in ms (default 1000): as seconds that is 17 minutes.
+    expect(() => loadServerConfig({ WORKER_POLL_INTERVAL: '1000' })).toThrow('WORKER_POLL_INTERVAL_MS=1000');
+    expect(() => loadServerConfig({ WORKER_POLL_INTERVAL: '3000000' })).toThrow(ConfigError);
+    expect(() => loadServerConfig({ WORKER_POLL_INTERVAL_MS: '99999999999' })).toThrow(
+      'WORKER_POLL_INTERVAL_MS',
+    );
+    expect(() => loadServerConfig({ JOBS_LEASE_MS: '99999999999' })).toThrow('JOBS_LEASE_MS');
+    expect(loadServerConfig({ WORKER_POLL_INTERVAL: '60' }).worker.pollIntervalMs).toBe(60_000);
+  });
+
+  it('refuses a wildcard or empty-looking MQTT_TOPIC: one cannot publish there', () => {
+    for (const bad of ['inference/#', 'a/+/b', 'x\u0000y'])
+      expect(() => loadServerConfig({ MQTT_TOPIC: bad, MQTT_BROKER: 'b' })).toThrow('MQTT_TOPIC');
+    expect(loadServerConfig({ MQTT_TOPIC: 'lab/jobs', MQTT_BROKER: 'b' }).seedTopic).toBe('lab/jobs');
+  });
+
+  it('lets a qlab variable given as a _FILE secret win over the seed name', () => {
+    const tmp = tempDir();
+    try {
+      const secret = path.join(tmp.dir, 'db-url');
+      writeFileSync(secret, 'postgres://qlab/jobs');
+      expect(loadServerConfig({ JOBS_DB_URL_FILE: secret, DATABASE_URL: 'postgres://seed/db' }).dbUrl).toBe(
+        'postgres://qlab/jobs',
+      );
+    } finally {
+      tmp.cleanup();
+    }
   });
 
   it('names variables that look like settings but that nothing reads', () => {
@@ -150,12 +195,51 @@ describe("cl-server-shared's job events and records", () => {
       { progress: 10 },
       { output: { x: 1 } },
       { error_message: 'no' },
+      { started_at: 5 },
+      { retry_count: 2 },
     ]) {
       const r = await request(q.app)
         .post('/jobs')
         .send({ task_type: 't', ...bad });
       expect([bad, r.status]).toEqual([bad, 400]);
     }
+    // A whole record as a client may hold it: taken, with the server's own times.
+    const full = await request(q.app).post('/jobs').send({
+      job_id: 'whole-record',
+      task_type: 't',
+      params: {},
+      status: 'queued',
+      progress: 0,
+      output: null,
+      error_message: null,
+      created_at: '2020-01-01T00:00:00Z',
+      started_at: null,
+      completed_at: null,
+      retry_count: 0,
+    });
+    expect(full.status).toBe(201);
+    expect(full.body.created_at).toBeGreaterThan(Date.parse('2024-01-01'));
+  });
+
+  it('reads every multipart field as the JSON member, and refuses the ones it would not keep', async () => {
+    q = await startQueue();
+    const form = (fields: Record<string, string>) => {
+      const r = request(q.app).post('/jobs');
+      for (const [k, v] of Object.entries(fields)) r.field(k, v);
+      return r.attach('file', Buffer.from('x'), 'a.txt');
+    };
+    expect((await form({ task_type: 't', status: 'queued', progress: '0' })).status).toBe(201);
+    expect((await form({ task_type: 't', status: 'completed' })).status).toBe(400);
+    expect((await form({ task_type: 't', progress: '55' })).status).toBe(400);
+    const withId = await form({ task_type: 't', job_id: 'mine-1' });
+    expect(withId.status).toBe(400);
+    expect(withId.body.detail).toContain('job_id');
+    const unknown = await form({ task_type: 't', colour: 'blue' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.detail).toContain('colour');
+    // Nothing of the refused jobs is left: no rows, no folders.
+    const list = await request(q.app).get('/jobs');
+    expect(list.body.total).toBe(1);
   });
 
   it('updates progress and output by the lease holder or an admin, and nobody else', async () => {

@@ -77,6 +77,25 @@ async function receiveMultipartJob(
   );
 }
 
+/** The multipart fields of POST /jobs: the JSON body's members (job_id is refused with files). */
+const FORM_FIELDS = new Set([
+  'job_id',
+  'started_at',
+  'completed_at',
+  'retry_count',
+  'created_at',
+  'task_type',
+  'params',
+  'priority',
+  'max_retries',
+  'created_by',
+  'run_at',
+  'status',
+  'progress',
+  'output',
+  'error_message',
+]);
+
 function jsonField(fields: Record<string, string>, name: string): unknown {
   const raw = fields[name];
   return raw === undefined ? undefined : parseJsonStrict(raw, `form field ${name}`);
@@ -93,6 +112,10 @@ export function jobRoutes(deps: JobRouteDeps): Router {
     progress: _progress,
     output: _output,
     error_message: _error,
+    started_at: _started,
+    completed_at: _completed,
+    retry_count: _retries,
+    created_at: _created,
     ...j
   }: ReturnType<typeof newJobSchema.parse>): NewJob => ({
     ...j,
@@ -104,6 +127,13 @@ export function jobRoutes(deps: JobRouteDeps): Router {
       const jobId = crypto.randomUUID();
       try {
         const { fields, files } = await receiveMultipartJob(req, workspace, jobId, deps.maxFileBytes);
+        // Every field is the JSON body's, as text; none is dropped unread.
+        const unknown = Object.keys(fields).filter((f) => !FORM_FIELDS.has(f));
+        if (fields.job_id !== undefined)
+          throw badRequest(
+            'job_id is not taken with files (they are stored as they arrive): send JSON, or use the id in the answer',
+          );
+        if (unknown.length > 0) throw badRequest(`unknown form field(s): ${unknown.slice(0, 10).join(', ')}`);
         const input = parseInput(
           newJobSchema,
           {
@@ -113,6 +143,14 @@ export function jobRoutes(deps: JobRouteDeps): Router {
             max_retries: jsonField(fields, 'max_retries'),
             created_by: fields.created_by,
             run_at: fields.run_at,
+            status: fields.status,
+            progress: jsonField(fields, 'progress'),
+            output: jsonField(fields, 'output'),
+            error_message: jsonField(fields, 'error_message'),
+            started_at: jsonField(fields, 'started_at'),
+            completed_at: jsonField(fields, 'completed_at'),
+            retry_count: jsonField(fields, 'retry_count'),
+            created_at: fields.created_at === 'null' ? null : fields.created_at,
           },
           'form fields',
         );

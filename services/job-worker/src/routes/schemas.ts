@@ -32,6 +32,12 @@ export const newJobSchema = z
     progress: z.literal(0, { error: 'a new job starts at progress 0' }).optional(),
     output: z.null({ error: 'a new job has no output yet' }).optional(),
     error_message: z.null({ error: 'a new job has no error' }).optional(),
+    // The rest of a full record: a new job has not started, ended or been retried; its creation
+    // time is the server's (a sent one is read as a record's, and not kept).
+    started_at: z.null({ error: 'a new job has not started' }).optional(),
+    completed_at: z.null({ error: 'a new job has not ended' }).optional(),
+    retry_count: z.literal(0, { error: 'a new job has not been retried' }).optional(),
+    created_at: z.union([z.null(), instant]).optional(),
   })
   .strict();
 
