@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@qlab/kit';
 import { z } from 'zod';
@@ -20,11 +20,18 @@ export const USAGE = `usage: gateway [--gateway-port PORT] [--test-api-port PORT
   --config FILE         seed 003's JSON file: test_api, generator_api, benchmark_api, gateway`;
 
 const port = z.number().int().min(1).max(65535);
+/** A DNS name, an IPv4 address, or an IPv6 address (bare or in brackets). */
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[?[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\]?)$/;
+/** The seed's file is a few hundred bytes; anything this big is not it. */
+const MAX_CONFIG_BYTES = 64 * 1024;
 const component = z
   .object({
     enabled: z.boolean().default(true),
     port: port.optional(),
-    host: z.string().min(1).max(255).optional(),
+    host: z
+      .string()
+      .regex(HOST, 'must be a host name or an IP address (no scheme, port, path or credentials)')
+      .optional(),
     /** The seed started each component from a Python module: qlab runs each domain as its own service. */
     module: z.string().optional(),
     args: z.array(z.string()).optional(),
@@ -57,7 +64,8 @@ export interface SeedFlags {
 
 /** Where to reach a component listening on `host` (0.0.0.0 and :: are every address: use loopback). */
 const reach = (host: string | undefined, p: number) => {
-  const h = host === undefined || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  const bare = host?.replace(/^\[(.*)\]$/, '$1');
+  const h = bare === undefined || bare === '0.0.0.0' || bare === '::' ? '127.0.0.1' : bare;
   return `http://${h.includes(':') ? `[${h}]` : h}:${p}`;
 };
 
@@ -83,20 +91,15 @@ export function readSeedFlags(argv: string[]): SeedFlags {
   const flagPort = (name: string): number | undefined => {
     const v = values[name];
     if (v === undefined) return undefined;
-    const n = Number(v);
+    // Decimal digits only: Number() would take 0x50, 1e3 or " 80 ".
+    const n = typeof v === 'string' && /^\d{1,5}$/.test(v) ? Number(v) : Number.NaN;
     if (!Number.isInteger(n) || n < 1 || n > 65535)
-      throw new ConfigError([`--${name}: "${v}" is not a port`]);
+      throw new ConfigError([`--${name}: "${String(v).slice(0, 20)}" is not a port (1-65535)`]);
     return n;
   };
 
   if (typeof values.config === 'string') {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(values.config, 'utf8'));
-    } catch (err) {
-      throw new ConfigError([`--config ${values.config}: ${(err as Error).message}`]);
-    }
-    const file = configFile.safeParse(parsed);
+    const file = configFile.safeParse(readConfigFile(values.config));
     if (!file.success)
       throw new ConfigError(
         file.error.issues.map((i) => `--config ${values.config}: ${i.path.join('.')}: ${i.message}`),
@@ -123,5 +126,39 @@ export function readSeedFlags(argv: string[]): SeedFlags {
     const p = flagPort(flag);
     if (p !== undefined) out.env[`${envPrefix}_URL`] = reach(undefined, p);
   }
+  // The gateway proxying to itself answers every call with its own 401: say what is wrong.
+  if (out.env.PORT !== undefined) {
+    const self = new Set([reach(undefined, Number(out.env.PORT)), reach('localhost', Number(out.env.PORT))]);
+    for (const [key, , envPrefix] of COMPONENTS)
+      if (self.has(out.env[`${envPrefix}_URL`] ?? ''))
+        throw new ConfigError([
+          `${key} is on the gateway's own port ${out.env.PORT}: give it a port of its own`,
+        ]);
+  }
   return out;
+}
+
+/**
+ * The --config file as JSON: a regular file of at most 64 KiB (a FIFO or /dev/zero would block
+ * the start). A parse error names the position only, never the text: the path might be a
+ * secret file given by mistake, and the error goes to the log.
+ */
+function readConfigFile(file: string): unknown {
+  let text: string;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new Error('is not a regular file');
+    if (st.size > MAX_CONFIG_BYTES) throw new Error(`is ${st.size} bytes, more than a config file (64 KiB)`);
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([
+      `--config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    ]);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const at = /position (\d+)/.exec((err as Error).message)?.[1];
+    throw new ConfigError([`--config ${file}: not valid JSON${at ? ` (at byte ${at})` : ''}`]);
+  }
 }

@@ -78,6 +78,32 @@ describe("seed 003's unified_api_server flags and --config", () => {
     expect(() => readSeedFlags(['--config', file('off.json', { gateway: { enabled: false } })])).toThrow(
       'gateway',
     );
+    // Ports in decimal only; a host is a host, never a URL fragment pasted into one.
+    for (const p of ['0x50', '1e3', ' 80', '0', '80.0'])
+      expect(() => readSeedFlags(['--gateway-port', p])).toThrow('--gateway-port');
+    for (const host of ['evil.example/x?', 'u:p@h', 'http://h', 'h:80', 'a b'])
+      expect(() =>
+        readSeedFlags(['--config', file('host.json', { test_api: { host, port: 8000 } })]),
+      ).toThrow('host');
+    expect(
+      readSeedFlags(['--config', file('v6.json', { test_api: { host: '[::1]', port: 8000 } })]).env
+        .ANALYTICS_TEST_URL,
+    ).toBe('http://[::1]:8000');
+    // A domain on the gateway's own port would be the gateway proxying to itself.
+    expect(() => readSeedFlags(['--gateway-port', '8080', '--test-api-port', '8080'])).toThrow(
+      "gateway's own port",
+    );
+    // Not a regular file, too big, or not JSON: named, and the text is never echoed.
+    expect(() => readSeedFlags(['--config', '/dev/zero'])).toThrow('not a regular file');
+    expect(() => readSeedFlags(['--config', file('big.json', 'x'.repeat(70_000))])).toThrow('64 KiB');
+    let message = '';
+    try {
+      readSeedFlags(['--config', file('secret.json', 'qlab_SECRETKEY123')]);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('not valid JSON');
+    expect(message).not.toContain('SECRET');
   });
 
   test('a component turned off in the file answers 503 through the gateway', async () => {
