@@ -338,4 +338,22 @@ describe('tus 1.0', () => {
     expect(readFileSync(path.join(up.uploadDir, 'scan.bin')).equals(data)).toBe(true);
     tmp.cleanup();
   });
+  // Found by pnpm chaos: SIGKILL after the last offset was stored but before the file was
+  // published left an upload whose HEAD said "all bytes here", so tus-js-client reported
+  // success for a file that never appeared.
+  it('publishes an upload whose bytes were all stored when the process died before completing it', async () => {
+    up = await startUploads({ pathMode: 'sanitize' });
+    const { id } = await create(5, 'cut-short.bin');
+    const upload = (await up.service.store.get(id))!;
+    // The state a crash leaves: bytes on disk and the offset recorded, the upload still active.
+    writeFileSync(up.files.abs(upload.dataPath), 'hello');
+    await up.service.store.update(id, { offset: 5 });
+    const head = await request(up.app).head(`/files/${id}`).set(tus).expect(200);
+    expect(head.headers['upload-offset']).toBe('5');
+    expect(readFileSync(path.join(up.uploadDir, 'cut-short.bin'), 'utf8')).toBe('hello');
+    expect((await up.service.store.get(id))!.status).toBe('complete');
+    // Once: a second HEAD changes nothing.
+    await request(up.app).head(`/files/${id}`).set(tus).expect(200);
+    expect(walk(up.uploadDir)).toEqual(['cut-short.bin']);
+  });
 });

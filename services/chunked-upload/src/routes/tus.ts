@@ -235,8 +235,28 @@ export function tusRoutes(service: UploadService): Router {
     res.status(201).end();
   });
 
+  /**
+   * An upload whose every byte is stored but that is not complete: the process died between
+   * storing the last offset and publishing the file. A client's HEAD then reads offset ==
+   * length and takes the upload as done (tus-js-client calls onSuccess without another PATCH),
+   * so the completion that was cut short is done here, under the upload's lock, first.
+   */
+  async function finishIfWhole(req: Request, res: Response, upload: Upload): Promise<Upload> {
+    if (upload.status !== 'active' || upload.length === null || upload.offset !== upload.length)
+      return upload;
+    if (upload.concat === 'partial') return upload;
+    const release = await service.locks.acquire(upload.id, () => undefined, { takeOver: false });
+    try {
+      const now = await load(req, res);
+      if (now.status !== 'active' || now.length === null || now.offset !== now.length) return now;
+      return await service.complete(now);
+    } finally {
+      release();
+    }
+  }
+
   router.head('/:id', async (req: Request, res: Response) => {
-    const upload = await load(req, res);
+    const upload = await finishIfWhole(req, res, await load(req, res));
     res.setHeader('Cache-Control', 'no-store');
     if (upload.length !== null) res.setHeader('Upload-Length', String(upload.length));
     res.setHeader('Upload-Offset', String(upload.offset));
