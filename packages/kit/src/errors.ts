@@ -129,11 +129,24 @@ export function problemErrorHandler(
       res.destroy();
       return;
     }
+    const outage = !app && isStoreOutage(err);
     const base = app
       ? problem(app.status, app.code, app.detail, { ...app.extras, requestId })
-      : problem(500, 'INTERNAL', 'internal server error', { requestId });
+      : outage
+        ? problem(
+            503,
+            'STORE_UNAVAILABLE',
+            'a database or store this service needs is unreachable: try again',
+            {
+              requestId,
+            },
+          )
+        : problem(500, 'INTERNAL', 'internal server error', { requestId });
     const doc = extraMembers ? { ...base, ...extraMembers(base) } : base;
-    if (!app) logger.error({ err, requestId }, 'unhandled error');
+    if (outage) {
+      logger.warn({ err, requestId }, 'store unreachable: answered 503');
+      if (!res.headersSent) res.setHeader('Retry-After', '5');
+    } else if (!app) logger.error({ err, requestId }, 'unhandled error');
     else if (app.status >= 500) logger.error({ err, requestId }, app.detail);
     else logger.debug({ code: app.code, requestId }, app.detail);
     afterBody(req, () => {
@@ -220,3 +233,43 @@ export function refuseUpgrade(socket: Duplex, doc: ProblemDocument): void {
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
   next(notFound(`no route for ${req.method} ${req.path}`));
 };
+
+/** Socket errors and PostgreSQL's "admin shutdown", "cannot connect now" and connection classes. */
+const OUTAGE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+]);
+
+/**
+ * A request that failed because the database (or another store) is down or restarting, not
+ * because of a bug: the client should retry, so it is a 503 with Retry-After, not a 500.
+ */
+export function isStoreOutage(err: unknown): boolean {
+  for (
+    let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0;
+    e && depth < 4;
+    depth++
+  ) {
+    if (typeof e.code === 'string' && OUTAGE_CODES.has(e.code)) return true;
+    if (
+      typeof e.message === 'string' &&
+      /Connection terminated|Client has encountered a connection error|Timeout acquiring a connection|terminating connection due to administrator command|the database system is (starting up|shutting down|in recovery mode)/.test(
+        e.message,
+      )
+    )
+      return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}

@@ -23,6 +23,7 @@ export {
   coerceError,
   conflict,
   forbidden,
+  isStoreOutage,
   notFound,
   type ProblemDocument,
   payloadTooLarge,

@@ -104,3 +104,43 @@ describe('listen and Lifecycle', () => {
     expect(() => life.add('d', () => undefined)).toThrow(/already stopping/);
   });
 });
+
+describe('a store that is down', () => {
+  const appThrowing = (err: unknown) => {
+    const base = createServiceApp({
+      service: 'demo',
+      logger: silentLogger(),
+      openapi: { openapi: '3.1.0', info: { title: 'demo', version: '1' }, paths: {} },
+    });
+    base.app.get('/x', async () => {
+      throw err;
+    });
+    base.finish();
+    return base.app;
+  };
+  const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
+
+  it('is a 503 with Retry-After, so clients try again, not a 500', async () => {
+    for (const err of [
+      withCode('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED'),
+      withCode('terminating connection due to administrator command', '57P01'),
+      new Error('Connection terminated unexpectedly'),
+      new Error('ROLLBACK - Client has encountered a connection error and is not queryable'),
+      new Error('Knex: Timeout acquiring a connection. The pool is probably full.'),
+      new Error('insert failed', { cause: withCode('read ECONNRESET', 'ECONNRESET') }),
+    ]) {
+      const res = await request(appThrowing(err)).get('/x');
+      expect([err.message, res.status]).toEqual([err.message, 503]);
+      expect(res.headers['retry-after']).toBe('5');
+      expect(res.body.code).toBe('STORE_UNAVAILABLE');
+    }
+  });
+
+  it('leaves a bug a 500', async () => {
+    const res = await request(
+      appThrowing(new TypeError("Cannot read properties of undefined (reading 'x')")),
+    ).get('/x');
+    expect(res.status).toBe(500);
+    expect(res.body.code).toBe('INTERNAL');
+  });
+});
