@@ -59,6 +59,7 @@ const TITLES: Record<number, string> = {
   502: 'Bad Gateway',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',
+  507: 'Insufficient Storage',
 };
 
 export function titleFor(status: number): string {
@@ -130,20 +131,26 @@ export function problemErrorHandler(
       return;
     }
     const outage = !app && isStoreOutage(err);
+    const full = !app && isDiskFull(err);
     const base = app
       ? problem(app.status, app.code, app.detail, { ...app.extras, requestId })
-      : outage
-        ? problem(
-            503,
-            'STORE_UNAVAILABLE',
-            'a database or store this service needs is unreachable: try again',
-            {
-              requestId,
-            },
-          )
-        : problem(500, 'INTERNAL', 'internal server error', { requestId });
+      : full
+        ? problem(507, 'INSUFFICIENT_STORAGE', 'the server has no space left for this: try again later', {
+            requestId,
+          })
+        : outage
+          ? problem(
+              503,
+              'STORE_UNAVAILABLE',
+              'a database or store this service needs is unreachable: try again',
+              {
+                requestId,
+              },
+            )
+          : problem(500, 'INTERNAL', 'internal server error', { requestId });
     const doc = extraMembers ? { ...base, ...extraMembers(base) } : base;
-    if (outage) {
+    if (full) logger.error({ err, requestId }, 'disk full: answered 507');
+    else if (outage) {
       logger.warn({ err, requestId }, 'store unreachable: answered 503');
       if (!res.headersSent) res.setHeader('Retry-After', '5');
     } else if (!app) logger.error({ err, requestId }, 'unhandled error');
@@ -269,6 +276,15 @@ export function isStoreOutage(err: unknown): boolean {
       )
     )
       return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
+/** ENOSPC (no space left) or EDQUOT (quota): RFC 4918's 507, not a bug. */
+export function isDiskFull(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; depth++) {
+    if (e.code === 'ENOSPC' || e.code === 'EDQUOT') return true;
     e = e.cause as typeof e;
   }
   return false;

@@ -136,6 +136,14 @@ describe('a store that is down', () => {
     }
   });
 
+  it('is a 507 when the disk is full', async () => {
+    const res = await request(appThrowing(withCode('ENOSPC: no space left on device, write', 'ENOSPC'))).get(
+      '/x',
+    );
+    expect(res.status).toBe(507);
+    expect(res.body.code).toBe('INSUFFICIENT_STORAGE');
+  });
+
   it('leaves a bug a 500', async () => {
     const res = await request(
       appThrowing(new TypeError("Cannot read properties of undefined (reading 'x')")),
