@@ -1,0 +1,154 @@
+import type { Rng } from './rng';
+import { type ChaosStack, LEASE_MS } from './stack';
+
+export interface FaultRecord {
+  kind: string;
+  target: string;
+  start: number;
+  end: number;
+  /** ms from the end of the fault until every service answered /health again. */
+  recoveryMs?: number;
+}
+
+const SERVICES = [
+  'calibration-store',
+  'chunked-upload',
+  'job-worker',
+  'quantum-tracker',
+  'analytics-test',
+  'analytics-generator',
+  'analytics-benchmark',
+  'gateway',
+];
+const WORKERS = ['worker-a', 'worker-b'];
+
+export interface Fault {
+  kind: string;
+  target: string;
+  run(stack: ChaosStack): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** SIGKILL mid-request, then started again at once, as a supervisor would. */
+const killService = (target: string): Fault => ({
+  kind: 'SIGKILL a service',
+  target,
+  async run(stack) {
+    await stack.kill(target);
+    await stack.launch(target);
+  },
+});
+
+/** Every kind of fault the suite knows, each with what it hits. */
+function catalogue(rng: Rng, quick: boolean): Fault[] {
+  const killed = quick ? rng.shuffle(SERVICES).slice(0, 3) : SERVICES;
+  return [
+    ...killed.map(killService),
+    {
+      kind: 'SIGKILL a worker',
+      target: 'worker-a',
+      async run(stack) {
+        await stack.kill('worker-a');
+        await sleep(1000);
+        await stack.launch('worker-a');
+      },
+    },
+    {
+      kind: 'worker paused past its lease',
+      target: 'worker-b',
+      async run(stack) {
+        stack.signal('worker-b', 'SIGSTOP');
+        await sleep(LEASE_MS * 2);
+        stack.signal('worker-b', 'SIGCONT');
+      },
+    },
+    {
+      kind: 'Mosquitto SIGKILL and restart',
+      target: 'mosquitto',
+      async run(stack) {
+        await stack.mqtt.kill();
+        await sleep(3000);
+        await stack.mqtt.startBroker();
+      },
+    },
+    {
+      kind: 'PostgreSQL restart (fast)',
+      target: 'postgres',
+      async run(stack) {
+        stack.pg.restart('fast');
+      },
+    },
+    {
+      kind: 'PostgreSQL restart (immediate)',
+      target: 'postgres',
+      async run(stack) {
+        stack.pg.restart('immediate');
+      },
+    },
+    {
+      kind: 'database link cut 10 s',
+      target: 'postgres link',
+      async run(stack) {
+        await stack.dbLink.cut();
+        await sleep(10_000);
+        await stack.dbLink.restore();
+      },
+    },
+    {
+      kind: 'broker link cut 10 s',
+      target: 'mosquitto link',
+      async run(stack) {
+        await stack.brokerLink.cut();
+        await sleep(10_000);
+        await stack.brokerLink.restore();
+      },
+    },
+    {
+      kind: '200 ms latency on the database link, 10 s',
+      target: 'postgres link',
+      async run(stack) {
+        stack.dbLink.setLatency(200);
+        await sleep(10_000);
+        stack.dbLink.setLatency(0);
+      },
+    },
+  ];
+}
+
+/**
+ * The schedule: every kind at least once, in a seeded order; the full run repeats the
+ * catalogue (in new orders) until its time is up. Between faults the stack gets `gapMs`.
+ */
+export function schedule(rng: Rng, quick: boolean, durationMs: number): Fault[] {
+  const faults = rng.shuffle(catalogue(rng, quick));
+  if (quick) return faults;
+  // Roughly 12 s per fault with its gap: enough rounds to fill the time.
+  const rounds = Math.max(1, Math.floor(durationMs / (faults.length * 12_000)));
+  for (let i = 1; i < rounds; i++) faults.push(...rng.shuffle(catalogue(rng, quick)));
+  return faults;
+}
+
+export async function runFaults(
+  stack: ChaosStack,
+  faults: Fault[],
+  gapMs: number,
+  log: (line: string) => void,
+): Promise<FaultRecord[]> {
+  const records: FaultRecord[] = [];
+  for (const f of faults) {
+    await sleep(gapMs);
+    const start = Date.now();
+    log(`fault: ${f.kind} (${f.target})`);
+    await f.run(stack);
+    const end = Date.now();
+    const record: FaultRecord = { kind: f.kind, target: f.target, start, end };
+    const recovered = await Promise.all(SERVICES.map((s) => stack.healthyWithin(s, 30_000)));
+    if (recovered.every((r) => r !== undefined)) record.recoveryMs = Date.now() - end;
+    records.push(record);
+  }
+  return records;
+}
+
+export const ALL_SERVICES = SERVICES;
+export const ALL_WORKERS = WORKERS;

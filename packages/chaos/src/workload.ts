@@ -1,0 +1,229 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { IndexedCPClient, zipPaths } from '@qlab/client';
+import * as tus from 'tus-js-client';
+import type { Rng } from './rng';
+import { WRITE_KEY } from './stack';
+
+export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** One acknowledged operation: what the stack promised to keep, and how to find it again. */
+export type Acknowledged =
+  | { kind: 'tus' | 'indexedcp'; name: string; sha256: string; at: number }
+  | { kind: 'calibration'; hashID: string; sha256: string; at: number }
+  | { kind: 'job'; jobId: string; inputSha256: string; at: number }
+  | { kind: 'analytics'; runIds: string[]; at: number };
+
+export interface Answer {
+  at: number;
+  op: string;
+  status: number | 'network';
+}
+
+/**
+ * The clients a lab uses, through the gateway with a write key, each retrying as it would:
+ * tus-js-client (resumes after errors), the qlab IndexedCP client (buffers and retries chunks),
+ * calibration uploads, jobs with an input file, NDJSON ingest and the overview. Only what the
+ * stack acknowledged goes into the ledger; every answer is kept to judge 5xx outside faults.
+ */
+export class Workload {
+  readonly ledger: Acknowledged[] = [];
+  readonly answers: Answer[] = [];
+  readonly clientErrors: string[] = [];
+  private running = false;
+  private loops: Promise<void>[] = [];
+  private n = 0;
+
+  constructor(
+    private readonly gatewayUrl: string,
+    private readonly workDir: string,
+    private readonly rng: Rng,
+  ) {
+    mkdirSync(workDir, { recursive: true });
+  }
+
+  start(concurrency = 3): void {
+    this.running = true;
+    const kinds = ['tus', 'indexedcp', 'calibration', 'job', 'analytics', 'overview'] as const;
+    for (let i = 0; i < concurrency; i++)
+      this.loops.push(
+        (async () => {
+          while (this.running) {
+            const kind = kinds[this.rng.int(kinds.length)]!;
+            try {
+              await this.once(kind);
+            } catch (err) {
+              this.clientErrors.push(`${kind}: ${(err as Error).message}`.slice(0, 300));
+            }
+          }
+        })(),
+      );
+  }
+
+  /** Stops starting operations and waits for the ones under way (with their retries). */
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+  }
+
+  private unique(prefix: string): string {
+    return `${prefix}-${process.pid}-${++this.n}-${randomBytes(3).toString('hex')}`;
+  }
+
+  private async once(kind: string): Promise<void> {
+    if (kind === 'tus') return this.tusUpload();
+    if (kind === 'indexedcp') return this.indexedcpUpload();
+    if (kind === 'calibration') return this.calibration();
+    if (kind === 'job') return this.job();
+    if (kind === 'analytics') return this.analytics();
+    await this.call('overview', '/api/db/overview', { method: 'GET' }, 1);
+  }
+
+  /** A call with a client's retries: network errors and 5xx are tried again, up to `tries`. */
+  private async call(
+    op: string,
+    route: string,
+    init: Omit<RequestInit, 'body'> & { body?: () => RequestInit['body'] },
+    tries = 10,
+  ): Promise<Response | undefined> {
+    for (let i = 0; i < tries; i++) {
+      let status: Answer['status'] = 'network';
+      try {
+        // A fresh body for every try: a stream or form is spent by the one before.
+        const res = await fetch(`${this.gatewayUrl}${route}`, {
+          ...init,
+          body: init.body?.(),
+          headers: { 'X-API-Key': WRITE_KEY, ...(init.headers as Record<string, string>) },
+          signal: AbortSignal.timeout(20_000),
+        });
+        status = res.status;
+        this.answers.push({ at: Date.now(), op, status });
+        if (res.status < 500) return res;
+        await res.body?.cancel();
+      } catch {
+        this.answers.push({ at: Date.now(), op, status });
+      }
+      await new Promise((r) => setTimeout(r, 500 * Math.min(i + 1, 4)));
+    }
+    return undefined;
+  }
+
+  private async tusUpload(): Promise<void> {
+    const name = `${this.unique('tus')}.bin`;
+    const data = randomBytes(256 * 1024 + this.rng.int(768 * 1024));
+    await new Promise<void>((resolve) => {
+      const upload = new tus.Upload(data, {
+        endpoint: `${this.gatewayUrl}/api/uploads/files/`,
+        headers: { 'X-API-Key': WRITE_KEY },
+        metadata: { filename: name },
+        chunkSize: 128 * 1024,
+        retryDelays: [200, 500, 1000, 2000, 3000, 5000, 5000, 5000, 5000, 5000],
+        onSuccess: () => {
+          this.ledger.push({ kind: 'tus', name, sha256: sha256(data), at: Date.now() });
+          resolve();
+        },
+        onError: (err) => {
+          this.clientErrors.push(`tus ${name}: ${err.message.slice(0, 200)}`);
+          resolve();
+        },
+      });
+      upload.start();
+    });
+  }
+
+  private async indexedcpUpload(): Promise<void> {
+    const name = `${this.unique('icp')}.bin`;
+    const file = path.join(this.workDir, name);
+    const data = randomBytes(64 * 1024 + this.rng.int(192 * 1024));
+    writeFileSync(file, data);
+    const client = new IndexedCPClient({
+      serverUrl: `${this.gatewayUrl}/api/uploads`,
+      apiKey: WRITE_KEY,
+      storagePath: path.join(this.workDir, `${name}.db`),
+      chunkSize: 64 * 1024,
+      initialRetryDelay: 200,
+      maxRetryDelay: 3000,
+      maxRetries: 15,
+      logLevel: 'silent',
+    });
+    try {
+      await client.initialize();
+      await client.addFile(file, { name });
+      const files = await client.uploadBufferedFiles();
+      if (files[name] === 'complete')
+        this.ledger.push({ kind: 'indexedcp', name, sha256: sha256(data), at: Date.now() });
+      else this.clientErrors.push(`indexedcp ${name}: ${files[name]}`);
+    } finally {
+      await client.close();
+    }
+  }
+
+  private async calibration(): Promise<void> {
+    const hashID = this.unique('cal');
+    const dir = path.join(this.workDir, hashID);
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'qubits.json'), JSON.stringify({ hashID, t1: this.rng.int(1000) }));
+    const zip = await zipPaths([dir]);
+    const chunks: Buffer[] = [];
+    for await (const c of zip.stream) chunks.push(c as Buffer);
+    const archive = Buffer.concat(chunks);
+    const res = await this.call('calibration.upload', '/api/store/calibrations/upload', {
+      method: 'POST',
+      body: () => {
+        const form = new FormData();
+        form.set('hashID', hashID);
+        form.set('notes', 'chaos');
+        form.set('archive', new Blob([archive], { type: 'application/zip' }), 'archive.zip');
+        return form;
+      },
+    });
+    if (res?.status === 200 || res?.status === 201)
+      this.ledger.push({ kind: 'calibration', hashID, sha256: sha256(archive), at: Date.now() });
+    else if (res)
+      this.clientErrors.push(`calibration ${hashID}: ${res.status} ${(await res.text()).slice(0, 200)}`);
+  }
+
+  private async job(): Promise<void> {
+    const input = randomBytes(4096 + this.rng.int(60_000));
+    const res = await this.call('job.create', '/api/jobs', {
+      method: 'POST',
+      body: () => {
+        const form = new FormData();
+        form.set('task_type', 'checksum.sha256');
+        form.set('max_retries', '5');
+        form.set('file', new Blob([input]), 'input.bin');
+        return form;
+      },
+    });
+    if (res?.status === 201) {
+      const job = (await res.json()) as { job_id: string };
+      this.ledger.push({ kind: 'job', jobId: job.job_id, inputSha256: sha256(input), at: Date.now() });
+    } else if (res) this.clientErrors.push(`job: ${res.status} ${(await res.text()).slice(0, 200)}`);
+  }
+
+  private async analytics(): Promise<void> {
+    const runIds = Array.from({ length: 5 }, () => this.unique('run'));
+    const lines = runIds.map((run_id) =>
+      JSON.stringify({
+        run_id,
+        model: 'chaos-model',
+        hardware: 'cpu',
+        started_at: new Date().toISOString(),
+        duration_ms: 1000,
+        status: 'passed',
+        test_type: 'integration',
+        tests_total: 1,
+        tests_passed: 1,
+      }),
+    );
+    // A retried load must not count twice: the run ids are ours and unique, so a repeat would show.
+    const res = await this.call('analytics.bulk', '/api/db/test/runs/bulk', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-ndjson' },
+      body: () => `${lines.join('\n')}\n`,
+    });
+    if (res && res.status < 300) this.ledger.push({ kind: 'analytics', runIds, at: Date.now() });
+    else if (res) this.clientErrors.push(`analytics: ${res.status} ${(await res.text()).slice(0, 200)}`);
+  }
+}
