@@ -55,6 +55,11 @@ export interface BestRun {
 export interface UploadOptions extends ConnectionOptions, ZipOptions {
   /** File name the archive is stored under. Default "archive.zip". */
   archiveName?: string;
+  /**
+   * Sent as Idempotency-Key: a repeat of this upload with the same key (a retry after a lost
+   * answer, a job run twice) gets the first upload's answer instead of storing another.
+   */
+  idempotencyKey?: string;
 }
 
 export interface ListOptions extends ConnectionOptions {
@@ -84,7 +89,10 @@ async function uploadZip(
   try {
     const res = await call(conn, route, {
       method: 'POST',
-      headers: { 'Content-Type': form.contentType },
+      headers: {
+        'Content-Type': form.contentType,
+        ...(options.idempotencyKey ? { 'Idempotency-Key': options.idempotencyKey } : {}),
+      },
       body: Readable.from(form.body) as unknown as RequestInit['body'],
       duplex: 'half',
     });

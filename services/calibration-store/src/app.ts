@@ -7,6 +7,7 @@ import { archiveRoutes, uploadHandler } from './routes/archives';
 import { bestRunRoutes } from './routes/best-runs';
 import { BestRunsStore } from './storage/best-runs-store';
 import type { BlobStore } from './storage/blob-store';
+import { IdempotencyStore } from './storage/idempotency-store';
 import type { MetadataStore } from './storage/metadata-store';
 
 export interface AppDeps {
@@ -48,7 +49,7 @@ export function createApp(deps: AppDeps): Express {
     outbox: deps.outbox,
     logger: deps.logger,
   });
-  const routeDeps = { ...deps, service };
+  const routeDeps = { ...deps, service, idempotency: new IdempotencyStore(deps.knex) };
   app.post('/upload', uploadHandler('calibration', routeDeps));
   app.use('/calibrations', archiveRoutes('calibration', routeDeps));
   app.use('/results', archiveRoutes('result', routeDeps));

@@ -36,6 +36,37 @@ export function archiveApiContract(engine: Engine) {
         .field('notes', notes)
         .attach('archive', file);
 
+    it('takes a retried upload with the same Idempotency-Key once', async () => {
+      const withKey = (key: string, file = zipA, hashID = 'idem', route = '/calibrations/upload') =>
+        upload(hashID, 'n', file, route).set('Idempotency-Key', key);
+      const first = await withKey('retry-1').expect(200);
+      const again = await withKey('retry-1').expect(200);
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      // (download_url names supertest's port, new for each request.)
+      expect({ ...again.body, download_url: 0 }).toEqual({ ...first.body, download_url: 0 });
+      // Two at once with a new key: one archive between them.
+      const [a, b] = await Promise.all([withKey('"retry-2"'), withKey('"retry-2"')]);
+      expect([a.status, b.status]).toEqual([200, 200]);
+      expect(a.body.id).toBe(b.body.id);
+      const list = await request(store.app).get('/calibrations/list?hashID=idem').set(auth).expect(200);
+      expect(list.body.items).toHaveLength(2);
+      // The same key for another upload is refused, not answered with the first one.
+      expect((await withKey('retry-1', zipA, 'another-hash')).status).toBe(422);
+      // The same upload zipped anew (other bytes) is still that upload: the first archive is kept.
+      const rezipped = await withKey('retry-1', zipB).expect(200);
+      expect(rezipped.body.sha256).toBe(first.body.sha256);
+      expect((await withKey('retry-1', zipA, 'idem', '/results/upload').field('name', 'r')).status).toBe(422);
+      // Bad keys, and no key: ordinary uploads.
+      expect((await withKey('')).status).toBe(400);
+      expect((await withKey('x'.repeat(256))).status).toBe(400);
+      expect((await withKey('tab\there')).status).toBe(400);
+      await upload('idem', 'n', zipA).expect(200);
+      await upload('idem', 'n', zipA).expect(200);
+      expect(
+        (await request(store.app).get('/calibrations/list?hashID=idem').set(auth)).body.items,
+      ).toHaveLength(4);
+    });
+
     it('answers the seed curl flow: upload, latest, download, list', async () => {
       const up = await upload('abc123', 'first batch', zipA).expect(200);
       expect(up.body).toMatchObject({ status: 'ok', id: 1 });

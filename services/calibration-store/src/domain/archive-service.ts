@@ -39,13 +39,21 @@ export class ArchiveService {
    * Moves the uploaded temp file into the content store and inserts the row (and its event)
    * in one transaction. If the row cannot be written, content no row refers to is removed.
    */
-  async save(archive: NewArchive, tempPath: string): Promise<ArchiveRecord> {
+  async save(
+    archive: NewArchive,
+    tempPath: string,
+    /** Also in the row's transaction (the Idempotency-Key record); if it throws, nothing is saved. */
+    also?: (trx: Knex.Transaction, saved: ArchiveRecord) => Promise<unknown>,
+  ): Promise<ArchiveRecord> {
     const { blobs, store } = this.deps;
     try {
       const saved = await blobs.withLock(archive.sha256, async () => {
         await blobs.commit(tempPath, archive.sha256);
         try {
-          return await store.insert(archive, (trx, r) => this.emit(trx, `${archive.kind}.uploaded`, r));
+          return await store.insert(archive, async (trx, r) => {
+            await also?.(trx, r);
+            await this.emit(trx, `${archive.kind}.uploaded`, r);
+          });
         } catch (err) {
           if ((await store.references(archive.sha256).catch(() => 1)) === 0)
             await blobs.remove(archive.sha256);

@@ -1,5 +1,6 @@
 import { outboxMigration } from '@qlab/events';
 import type { Knex, Migration } from '@qlab/kit';
+import { idempotencyMigration } from './idempotency-store';
 
 const archiveColumns = (t: Knex.CreateTableBuilder) => {
   t.increments('id').primary();
@@ -56,4 +57,6 @@ export const migrations: Record<string, Migration> = {
       });
     },
   },
+  // Idempotency-Key on uploads: a retried upload finds its first archive (found by pnpm chaos).
+  '004_idempotency_keys': idempotencyMigration,
 };

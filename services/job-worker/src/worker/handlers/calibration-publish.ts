@@ -32,6 +32,8 @@ export function calibrationPublish(target: PublishTarget): Handler {
       // Never read a user's ~/.qibo_client.json from a worker.
       configFile: path.join(dir, '.no-client-config.json'),
       archiveName: `${name}.zip`,
+      // A job runs at least once (a lease can run out under a live worker): one result per job.
+      idempotencyKey: `job-${job.job_id}-publish`,
       onProgress: (done, total) => progress(total > 0 ? Math.floor((done / total) * 99) : 50),
     });
     return {
