@@ -356,4 +356,32 @@ describe('tus 1.0', () => {
     await request(up.app).head(`/files/${id}`).set(tus).expect(200);
     expect(walk(up.uploadDir)).toEqual(['cut-short.bin']);
   });
+  it('finishes an upload whose completion failed after its file was published (a store outage)', async () => {
+    up = await startUploads({ pathMode: 'sanitize' });
+    const { id } = await create(5, 'whole.bin');
+    // The database goes away inside complete(): after the file was linked, before its row commits.
+    const store = up.service.store;
+    const update = store.update.bind(store);
+    let outage = true;
+    store.update = (uid, patch, trx) => {
+      if (outage && patch.status === 'complete') {
+        outage = false;
+        return Promise.reject(new Error('Connection terminated unexpectedly'));
+      }
+      return update(uid, patch, trx);
+    };
+    await request(up.app)
+      .patch(`/files/${id}`)
+      .set(tus)
+      .set('Upload-Offset', '0')
+      .set('Content-Type', 'application/offset+octet-stream')
+      .send(Buffer.from('hello'))
+      .expect(503);
+    // The client's retry (tus-js-client sends HEAD) completes it: one file, its bytes, complete.
+    const head = await request(up.app).head(`/files/${id}`).set(tus).expect(200);
+    expect(head.headers['upload-offset']).toBe('5');
+    expect((await store.get(id))!.status).toBe('complete');
+    expect(walk(up.uploadDir)).toEqual(['whole.bin']);
+    expect(readFileSync(path.join(up.uploadDir, 'whole.bin'), 'utf8')).toBe('hello');
+  });
 });

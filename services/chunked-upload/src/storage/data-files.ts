@@ -251,15 +251,32 @@ export class DataFiles {
    */
   async publish(dataPath: string, targetRel: string, length: number): Promise<void> {
     const from = this.abs(dataPath);
-    await truncate(from, length);
     const to = await this.safeParent(targetRel);
+    // Publishing again after an attempt that got past the link (its database commit failed, or
+    // the process died): the bytes are already in place, so only what was left is done.
+    const source = await stat(from).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (!source) {
+      const target = await lstat(to).catch(() => undefined);
+      if (target?.isFile() && target.size === length) return;
+      throw new Error(
+        `staging file of ${targetRel} is gone and the target does not hold its ${length} bytes`,
+      );
+    }
+    await truncate(from, length);
     try {
       await link(from, to);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST' || code === 'EISDIR' || code === 'ENOTDIR')
-        throw conflict(`"${targetRel}" already exists`);
-      throw err;
+      const target = code === 'EEXIST' ? await lstat(to).catch(() => undefined) : undefined;
+      // Linked by an earlier attempt that died before the unlink: the same file, not a clash.
+      if (!(target && target.ino === source.ino && target.dev === source.dev)) {
+        if (code === 'EEXIST' || code === 'EISDIR' || code === 'ENOTDIR')
+          throw conflict(`"${targetRel}" already exists`);
+        throw err;
+      }
     }
     await unlink(from);
     const dir = await open(path.dirname(to), 'r');
