@@ -18,6 +18,8 @@ export interface SubscriberOptions {
   retryDelayMs?: number;
   /** Where an event goes after `maxAttempts` failures. Default `qlab-dead-letter/<clientId>`. */
   deadLetterTopic?: string;
+  /** An attempt that has not finished by then counts as failed. Default 60 s. */
+  handlerTimeoutMs?: number;
   logger?: Logger;
   /**
    * Handled before the PUBACK is sent. If it throws it is retried with backoff; after
@@ -74,6 +76,8 @@ export async function subscribeEvents(options: SubscriberOptions): Promise<Subsc
   const maxAttempts = Math.max(1, options.maxAttempts ?? 5);
   const retryDelayMs = options.retryDelayMs ?? 100;
   const deadLetterTopic = options.deadLetterTopic ?? `qlab-dead-letter/${options.clientId}`;
+  const handlerTimeoutMs = options.handlerTimeoutMs ?? 60_000;
+  const inFlight = new Map<string, Promise<void>>();
   let duplicates = 0;
   let deadLettered = 0;
   let closing = false;
@@ -112,17 +116,42 @@ export async function subscribeEvents(options: SubscriberOptions): Promise<Subsc
       logger.warn({ topic, err: coerceError(err) }, 'dropping a message that is not a CloudEvent');
       return true;
     }
+    // A redelivery (after a reconnect) while the first delivery's handler still runs waits for
+    // it, so one event's handler never runs twice at once.
+    while (inFlight.has(event.id)) await inFlight.get(event.id);
     if (recent.has(event.id)) {
       duplicates++;
       return true;
     }
+    let finished: () => void = () => undefined;
+    inFlight.set(
+      event.id,
+      new Promise<void>((resolve) => {
+        finished = resolve;
+      }),
+    );
+    try {
+      return await attempts(topic, event);
+    } finally {
+      inFlight.delete(event.id);
+      finished();
+    }
+  };
+
+  const attempts = async (topic: string, event: CloudEvent): Promise<boolean> => {
     // A delivery whose connection is gone cannot be acknowledged: the broker will redeliver it.
     const stream = client.stream;
     const connectionLost = () => closing || client.stream !== stream || stream.destroyed;
     let lastError = new Error('not handled');
     for (let attempt = 1; attempt <= maxAttempts && !connectionLost(); attempt++) {
       try {
-        await options.onEvent(event, topic);
+        // A handler that never settles would hold every later message: it counts as a failure
+        // after handlerTimeoutMs (the attempt is not cancelled, only no longer waited for).
+        await withTimeout(
+          Promise.resolve(options.onEvent(event, topic)),
+          handlerTimeoutMs,
+          `the handler did not finish within ${handlerTimeoutMs} ms`,
+        );
         recent.add(event.id);
         return true;
       } catch (err) {

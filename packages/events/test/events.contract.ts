@@ -266,6 +266,68 @@ export function eventsContract(brokerName: string, brokerUrl: () => string, pgUr
       await cleanup.endAsync();
     });
 
+    it("never runs one event's handler twice at once, when the broker redelivers it mid-handler", async () => {
+      const clientId = `sub-inflight-${run}`;
+      const topic = `qlab/inflight-${run}/thing.happened`;
+      const url = new URL(brokerUrl());
+      const proxy = await startTcpProxy(url.hostname, Number(url.port));
+      let running = 0;
+      let most = 0;
+      let calls = 0;
+      const sub = await subscribeEvents({
+        mqttUrl: proxy.url,
+        clientId,
+        topics: [topic],
+        onEvent: async () => {
+          calls++;
+          running++;
+          most = Math.max(most, running);
+          // The connection drops while this runs; the broker redelivers on the new one.
+          if (calls === 1) await proxy.cut().then(() => proxy.restore());
+          await new Promise((r) => setTimeout(r, 2500));
+          running--;
+        },
+      });
+      const raw = await mqtt.connectAsync(brokerUrl(), { clientId: `raw-inflight-${run}` });
+      await raw.publishAsync(topic, JSON.stringify(createEvent('x', 'thing.happened', 's', {})), { qos: 1 });
+      await waitFor(() => calls >= 1 && running === 0, 15_000);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(most).toBe(1);
+      expect(calls).toBe(1);
+      await Promise.all([raw.endAsync(), sub.close()]);
+      await proxy.close();
+      const cleanup = await mqtt.connectAsync(brokerUrl(), { clientId, clean: true });
+      await cleanup.endAsync();
+    }, 30_000);
+
+    it('counts a handler that never finishes as failed, and goes on', async () => {
+      const topic = `qlab/hang-${run}/thing.happened`;
+      const handled: string[] = [];
+      const sub = await subscribeEvents({
+        mqttUrl: brokerUrl(),
+        clientId: `sub-hang-${run}`,
+        clean: true,
+        topics: [topic],
+        maxAttempts: 1,
+        handlerTimeoutMs: 200,
+        deadLetterTopic: `qlab-dead-letter/hang-${run}`,
+        onEvent: (e) => {
+          if (e.subject === 'hangs') return new Promise<void>(() => undefined);
+          handled.push(e.subject ?? '');
+        },
+      });
+      const raw = await mqtt.connectAsync(brokerUrl(), { clientId: `raw-hang-${run}` });
+      await raw.publishAsync(topic, JSON.stringify(createEvent('x', 'thing.happened', 'hangs', {})), {
+        qos: 1,
+      });
+      await raw.publishAsync(topic, JSON.stringify(createEvent('x', 'thing.happened', 'after', {})), {
+        qos: 1,
+      });
+      await waitFor(() => handled.length === 1, 10_000);
+      expect(sub.deadLettered).toBe(1);
+      await Promise.all([raw.endAsync(), sub.close()]);
+    });
+
     it('drops duplicates by id and ignores messages that are not CloudEvents', async () => {
       const topic = `qlab/dedupe-${run}/thing.happened`;
       const got: CloudEvent[] = [];
