@@ -137,8 +137,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Knex> 
   return knex;
 }
 
-/** How long a start waits for other processes migrating the same database. */
-const MIGRATION_WAIT_MS = 60_000;
+/** How long a start waits for other processes migrating the same database (a migration run takes seconds). */
+const MIGRATION_WAIT_MS = 20_000;
 
 /**
  * Runs the migrations, waiting for other processes that start on the same database at the same
@@ -164,7 +164,7 @@ async function migrateTogether(knex: Knex, options: OpenDatabaseOptions, target:
         return;
       } catch (err) {
         if (!isMigrationRace(err) || Date.now() > deadline) throw err;
-        options.logger?.info(
+        options.logger?.warn(
           { attempt, reason: (err as Error).message },
           'another process is migrating: waiting',
         );
@@ -176,14 +176,23 @@ async function migrateTogether(knex: Knex, options: OpenDatabaseOptions, target:
   }
 }
 
+/**
+ * Only errors that say "another process got there first", never a migration's own failure:
+ * knex's lock row held (knex wraps any error while taking it in MigrationLocked, so only its
+ * own "already locked" message counts); SQLITE_BUSY; and the duplicate catalog rows, tables or
+ * objects of knex's own tables or our `create schema`, which two sessions can create together.
+ * A migration's own unique or duplicate error fails the start at once.
+ */
 function isMigrationRace(err: unknown): boolean {
-  const e = err as { name?: string; code?: string; message?: string };
-  if (e.name === 'MigrationLocked') return true;
+  const e = err as { name?: string; code?: string; message?: string; detail?: string };
+  const message = `${e.message ?? ''} ${e.detail ?? ''}`;
+  if (e.name === 'MigrationLocked') return /already locked/.test(message);
   if (typeof e.code === 'string' && e.code.startsWith('SQLITE_BUSY')) return true;
-  // knex creates its own tables outside the lock: two processes may both try.
-  if (e.code === 'SQLITE_ERROR' && /knex_migrations\w*` already exists/.test(e.message ?? '')) return true;
-  // unique_violation (pg_namespace, pg_type rows), duplicate_table, duplicate_object, deadlock.
-  return ['23505', '42P07', '42710', '40P01', '40001'].includes(e.code ?? '');
+  const ours = /knex_migrations|pg_namespace|create schema/i.test(message);
+  if (e.code === 'SQLITE_ERROR') return ours && /already exists/.test(message);
+  if (['23505', '42P07', '42710'].includes(e.code ?? '')) return ours;
+  // Deadlock and serialization failures: nothing was done, doing it again is safe.
+  return e.code === '40P01' || e.code === '40001';
 }
 
 /** Migrations live in code (no file globbing, so built and source trees behave the same). */

@@ -248,6 +248,11 @@ const OUTAGE_CODES = new Set([
   'ETIMEDOUT',
   'EPIPE',
   'EHOSTUNREACH',
+  'ENETUNREACH',
+  // A container's name briefly unresolvable while it restarts (compose's "postgres").
+  'EAI_AGAIN',
+  'SQLITE_BUSY',
+  '53300',
   '57P01',
   '57P02',
   '57P03',
@@ -263,6 +268,8 @@ const OUTAGE_CODES = new Set([
  * because of a bug: the client should retry, so it is a 503 with Retry-After, not a 500.
  */
 export function isStoreOutage(err: unknown): boolean {
+  // A call to another service that failed is not a store of ours being down: often a wrong URL.
+  if (err instanceof TypeError && err.message === 'fetch failed') return false;
   for (
     let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0;
     e && depth < 4;
@@ -271,7 +278,7 @@ export function isStoreOutage(err: unknown): boolean {
     if (typeof e.code === 'string' && OUTAGE_CODES.has(e.code)) return true;
     if (
       typeof e.message === 'string' &&
-      /Connection terminated|Client has encountered a connection error|Timeout acquiring a connection|terminating connection due to administrator command|the database system is (starting up|shutting down|in recovery mode)/.test(
+      /Connection terminated unexpectedly|Client has encountered a connection error|terminating connection due to administrator command|the database system is (starting up|shutting down|in recovery mode)/.test(
         e.message,
       )
     )
@@ -281,10 +288,12 @@ export function isStoreOutage(err: unknown): boolean {
   return false;
 }
 
-/** ENOSPC (no space left) or EDQUOT (quota): RFC 4918's 507, not a bug. */
+/** No space left (ENOSPC, EDQUOT, PostgreSQL's 53100, SQLITE_FULL): RFC 4918's 507, not a bug. */
 export function isDiskFull(err: unknown): boolean {
   for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; depth++) {
-    if (e.code === 'ENOSPC' || e.code === 'EDQUOT') return true;
+    // 53100: PostgreSQL's disk_full; SQLITE_FULL: the database file's disk.
+    if (e.code === 'ENOSPC' || e.code === 'EDQUOT' || e.code === '53100' || e.code === 'SQLITE_FULL')
+      return true;
     e = e.cause as typeof e;
   }
   return false;

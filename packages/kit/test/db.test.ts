@@ -3,7 +3,7 @@ import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fromSource, pgSchemaUrl, pgTestUrl, tempDir } from '@qlab/testkit';
 import BetterSqlite3 from 'better-sqlite3';
-import { type Knex, type Migration, openDatabase, parseDbUrl } from '../src';
+import { type Knex, type Migration, openDatabase, parseDbUrl, silentLogger } from '../src';
 import { sharedMigrations } from './fixtures/shared-migrations';
 
 const migrations: Record<string, Migration> = {
@@ -222,4 +222,44 @@ describe("another system's database", () => {
       await admin.destroy();
     }
   });
+});
+
+describe('a migration that fails on its own', () => {
+  const pg = pgTestUrl('a failing migration on PostgreSQL');
+  (pg ? it : it.skip)(
+    'fails the start at once, even when its error looks like a race',
+    async () => {
+      const { url, schema } = pgSchemaUrl(pg!);
+      // A migration bug: a unique index over rows that repeat (23505, as two sessions creating
+      // knex's own tables at once would also say).
+      const bad: Record<string, Migration> = {
+        '001_t': {
+          up: async (k) => {
+            await k.schema.createTable('t', (t) => t.string('a'));
+            await k('t').insert([{ a: 'x' }, { a: 'x' }]);
+            await k.schema.alterTable('t', (t) => t.unique(['a']));
+          },
+        },
+      };
+      const waits: string[] = [];
+      const note = (_o: unknown, msg?: string) => {
+        if (String(msg).includes('another process is migrating')) waits.push(String(msg));
+      };
+      const logger = { ...silentLogger(), warn: note, info: note } as unknown as ReturnType<
+        typeof silentLogger
+      >;
+      const admin = await openDatabase({ target: parseDbUrl(pg!), migrations: {} });
+      try {
+        await expect(openDatabase({ target: parseDbUrl(url), migrations: bad, logger })).rejects.toThrow(
+          /unique/i,
+        );
+        // Not taken for a race: never waited on, so the real error shows at once.
+        expect(waits).toEqual([]);
+      } finally {
+        await admin.raw('drop schema if exists ?? cascade', [schema]);
+        await admin.destroy();
+      }
+    },
+    90_000,
+  );
 });

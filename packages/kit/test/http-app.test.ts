@@ -126,7 +126,8 @@ describe('a store that is down', () => {
       withCode('terminating connection due to administrator command', '57P01'),
       new Error('Connection terminated unexpectedly'),
       new Error('ROLLBACK - Client has encountered a connection error and is not queryable'),
-      new Error('Knex: Timeout acquiring a connection. The pool is probably full.'),
+      withCode('sorry, too many clients already', '53300'),
+      withCode('getaddrinfo EAI_AGAIN postgres', 'EAI_AGAIN'),
       new Error('insert failed', { cause: withCode('read ECONNRESET', 'ECONNRESET') }),
     ]) {
       const res = await request(appThrowing(err)).get('/x');
@@ -144,11 +145,24 @@ describe('a store that is down', () => {
     expect(res.body.code).toBe('INSUFFICIENT_STORAGE');
   });
 
-  it('leaves a bug a 500', async () => {
-    const res = await request(
-      appThrowing(new TypeError("Cannot read properties of undefined (reading 'x')")),
-    ).get('/x');
-    expect(res.status).toBe(500);
-    expect(res.body.code).toBe('INTERNAL');
+  it('leaves a bug a 500, also one that looks like an outage', async () => {
+    for (const err of [
+      new TypeError("Cannot read properties of undefined (reading 'x')"),
+      // A connection leak fills the pool: a bug, not an outage.
+      new Error('Knex: Timeout acquiring a connection. The pool is probably full.'),
+      // Another service misconfigured (its URL), not a store of ours down.
+      new TypeError('fetch failed', { cause: withCode('connect ECONNREFUSED 127.0.0.1:1', 'ECONNREFUSED') }),
+    ]) {
+      const res = await request(appThrowing(err)).get('/x');
+      expect([err.message, res.status]).toEqual([err.message, 500]);
+      expect(res.body.code).toBe('INTERNAL');
+    }
+  });
+
+  it('is a 507 for every way a disk says it is full', async () => {
+    for (const err of [withCode('disk full', '53100'), withCode('database or disk is full', 'SQLITE_FULL')]) {
+      const res = await request(appThrowing(err)).get('/x');
+      expect([err.message, res.status]).toEqual([err.message, 507]);
+    }
   });
 });
