@@ -1,6 +1,7 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { closedPort } from '@qlab/testkit';
 
 const asRoot = process.getuid?.() === 0;
@@ -15,12 +16,18 @@ function pgBin(name: string): string {
   return name;
 }
 
-/** Runs a PostgreSQL program as the postgres user when we are root (initdb refuses root). */
-function pgRun(args: string[], opts: { stdio?: 'ignore' | 'inherit' } = {}): void {
+const run = promisify(execFile);
+
+/**
+ * Runs a PostgreSQL program as the postgres user when we are root (initdb refuses root).
+ * Asynchronously: the links, the clients and the subscriber live in this process, and a
+ * blocked event loop would freeze them for the length of a restart.
+ */
+async function pgRun(args: string[]): Promise<void> {
   const [bin, ...rest] = args;
   const cmd = asRoot ? 'runuser' : pgBin(bin!);
   const argv = asRoot ? ['-u', 'postgres', '--', pgBin(bin!), ...rest] : rest;
-  execFileSync(cmd, argv, { stdio: opts.stdio ?? 'ignore', timeout: 120_000 });
+  await run(cmd, argv, { timeout: 120_000 });
 }
 
 /** A PostgreSQL of our own: initdb into a temp dir, its own port, trust on loopback. */
@@ -39,9 +46,9 @@ export class PrivatePostgres {
       chownSync(root, uid, gid);
       chownSync(dir, uid, gid);
     }
-    pgRun(['initdb', '-D', path.join(dir, 'data'), '-U', 'postgres', '-A', 'trust', '--no-sync']);
+    await pgRun(['initdb', '-D', path.join(dir, 'data'), '-U', 'postgres', '-A', 'trust', '--no-sync']);
     const pg = new PrivatePostgres(dir, await closedPort());
-    pg.startServer();
+    await pg.startServer();
     return pg;
   }
 
@@ -65,17 +72,17 @@ export class PrivatePostgres {
   }
 
   /** `fast` rolls back open transactions and closes connections; `immediate` is a crash (recovery at start). */
-  restart(mode: 'fast' | 'immediate'): void {
-    pgRun(['pg_ctl', '-D', path.join(this.dir, 'data'), '-m', mode, '-w', 'stop']);
-    this.startServer();
+  async restart(mode: 'fast' | 'immediate'): Promise<void> {
+    await pgRun(['pg_ctl', '-D', path.join(this.dir, 'data'), '-m', mode, '-w', 'stop']);
+    // Down for a moment, as a real restart is: clients see the refusals.
+    await new Promise((r) => setTimeout(r, 1000));
+    await this.startServer();
   }
 
-  stop(): void {
-    try {
-      pgRun(['pg_ctl', '-D', path.join(this.dir, 'data'), '-m', 'immediate', '-w', 'stop']);
-    } catch {
-      // already down
-    }
+  async stop(): Promise<void> {
+    await pgRun(['pg_ctl', '-D', path.join(this.dir, 'data'), '-m', 'immediate', '-w', 'stop']).catch(
+      () => undefined, // already down
+    );
   }
 }
 

@@ -76,14 +76,14 @@ function catalogue(rng: Rng, quick: boolean): Fault[] {
       kind: 'PostgreSQL restart (fast)',
       target: 'postgres',
       async run(stack) {
-        stack.pg.restart('fast');
+        await stack.pg.restart('fast');
       },
     },
     {
       kind: 'PostgreSQL restart (immediate)',
       target: 'postgres',
       async run(stack) {
-        stack.pg.restart('immediate');
+        await stack.pg.restart('immediate');
       },
     },
     {

@@ -149,6 +149,8 @@ export class ChaosStack {
           WORKER_ID: id,
           WORKER_CONCURRENCY: '2',
           WORKER_POLL_INTERVAL_MS: '200',
+          CALIBRATION_STORE_URL: peers.CALIBRATION_STORE_URL,
+          CALIBRATION_STORE_TOKEN: TOKEN['calibration-store'],
           LOG_LEVEL: 'warn',
           DATA_DIR: path.join(this.dataDir, id),
         },
@@ -198,7 +200,13 @@ export class ChaosStack {
       if (p.child && (p.child.exitCode !== null || p.child.signalCode !== null))
         throw new Error(`${p.name} exited during start:\n${p.log.slice(-20).join('\n')}`);
       try {
-        if ((await fetch(`${p.url}/health`, { signal: AbortSignal.timeout(2000) })).status < 500) return;
+        // Ready, not merely listening: /ready checks each service's stores; the gateway's
+        // /health says whether every service behind it answers.
+        if (p.name === 'gateway') {
+          const res = await fetch(`${p.url}/health`, { signal: AbortSignal.timeout(2000) });
+          if (res.ok && ((await res.json()) as { all_services_up?: boolean }).all_services_up === true)
+            return;
+        } else if ((await fetch(`${p.url}/ready`, { signal: AbortSignal.timeout(2000) })).ok) return;
       } catch {
         // not up yet
       }

@@ -12,7 +12,15 @@ export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex'
 export type Acknowledged =
   | { kind: 'tus' | 'indexedcp'; name: string; sha256: string; at: number }
   | { kind: 'calibration'; hashID: string; sha256: string; at: number }
-  | { kind: 'job'; jobId: string; inputSha256: string; at: number }
+  | { kind: 'result'; hashID: string; name: string; sha256: string; at: number }
+  | {
+      kind: 'job';
+      jobId: string;
+      taskType: string;
+      inputSha256: string;
+      at: number;
+      publishes?: { hashID: string; name: string };
+    }
   | { kind: 'analytics'; runIds: string[]; at: number };
 
 export interface Answer {
@@ -30,7 +38,8 @@ export interface Answer {
 export class Workload {
   readonly ledger: Acknowledged[] = [];
   readonly answers: Answer[] = [];
-  readonly clientErrors: string[] = [];
+  /** Operations a client gave up on (after its own retries), with when. */
+  readonly clientErrors: { at: number; what: string }[] = [];
   private running = false;
   private loops: Promise<void>[] = [];
   private n = 0;
@@ -45,7 +54,16 @@ export class Workload {
 
   start(concurrency = 3): void {
     this.running = true;
-    const kinds = ['tus', 'indexedcp', 'calibration', 'job', 'analytics', 'overview'] as const;
+    const kinds = [
+      'tus',
+      'indexedcp',
+      'calibration',
+      'result',
+      'job',
+      'job',
+      'analytics',
+      'overview',
+    ] as const;
     for (let i = 0; i < concurrency; i++)
       this.loops.push(
         (async () => {
@@ -54,7 +72,7 @@ export class Workload {
             try {
               await this.once(kind);
             } catch (err) {
-              this.clientErrors.push(`${kind}: ${(err as Error).message}`.slice(0, 300));
+              this.gaveUp(`${kind}: ${(err as Error).message}`);
             }
           }
         })(),
@@ -67,6 +85,10 @@ export class Workload {
     await Promise.all(this.loops);
   }
 
+  private gaveUp(what: string): void {
+    this.clientErrors.push({ at: Date.now(), what: what.slice(0, 300) });
+  }
+
   private unique(prefix: string): string {
     return `${prefix}-${process.pid}-${++this.n}-${randomBytes(3).toString('hex')}`;
   }
@@ -74,7 +96,8 @@ export class Workload {
   private async once(kind: string): Promise<void> {
     if (kind === 'tus') return this.tusUpload();
     if (kind === 'indexedcp') return this.indexedcpUpload();
-    if (kind === 'calibration') return this.calibration();
+    if (kind === 'calibration') return this.archive('calibration');
+    if (kind === 'result') return this.archive('result');
     if (kind === 'job') return this.job();
     if (kind === 'analytics') return this.analytics();
     await this.call('overview', '/api/db/overview', { method: 'GET' }, 1);
@@ -119,12 +142,15 @@ export class Workload {
         metadata: { filename: name },
         chunkSize: 128 * 1024,
         retryDelays: [200, 500, 1000, 2000, 3000, 5000, 5000, 5000, 5000, 5000],
+        onAfterResponse: (_req, res) => {
+          this.answers.push({ at: Date.now(), op: 'tus', status: res.getStatus() });
+        },
         onSuccess: () => {
           this.ledger.push({ kind: 'tus', name, sha256: sha256(data), at: Date.now() });
           resolve();
         },
         onError: (err) => {
-          this.clientErrors.push(`tus ${name}: ${err.message.slice(0, 200)}`);
+          this.gaveUp(`tus ${name}: ${err.message.slice(0, 200)}`);
           resolve();
         },
       });
@@ -153,14 +179,16 @@ export class Workload {
       const files = await client.uploadBufferedFiles();
       if (files[name] === 'complete')
         this.ledger.push({ kind: 'indexedcp', name, sha256: sha256(data), at: Date.now() });
-      else this.clientErrors.push(`indexedcp ${name}: ${files[name]}`);
+      else this.gaveUp(`indexedcp ${name}: ${files[name]}`);
     } finally {
       await client.close();
     }
   }
 
-  private async calibration(): Promise<void> {
+  /** A calibration or a result archive (a zip of one JSON file, made by the client's zipPaths). */
+  private async archive(kind: 'calibration' | 'result'): Promise<void> {
     const hashID = this.unique('cal');
+    const name = `run-${this.rng.int(1000)}`;
     const dir = path.join(this.workDir, hashID);
     mkdirSync(dir);
     writeFileSync(path.join(dir, 'qubits.json'), JSON.stringify({ hashID, t1: this.rng.int(1000) }));
@@ -168,38 +196,57 @@ export class Workload {
     const chunks: Buffer[] = [];
     for await (const c of zip.stream) chunks.push(c as Buffer);
     const archive = Buffer.concat(chunks);
-    const res = await this.call('calibration.upload', '/api/store/calibrations/upload', {
+    const route = kind === 'calibration' ? '/api/store/calibrations/upload' : '/api/store/results/upload';
+    // One key for this upload and all its retries: a retry after a lost answer stores nothing new.
+    const res = await this.call(`${kind}.upload`, route, {
       method: 'POST',
+      headers: { 'Idempotency-Key': `chaos-${hashID}` },
       body: () => {
         const form = new FormData();
         form.set('hashID', hashID);
+        if (kind === 'result') form.set('name', name);
         form.set('notes', 'chaos');
         form.set('archive', new Blob([archive], { type: 'application/zip' }), 'archive.zip');
         return form;
       },
     });
     if (res?.status === 200 || res?.status === 201)
-      this.ledger.push({ kind: 'calibration', hashID, sha256: sha256(archive), at: Date.now() });
-    else if (res)
-      this.clientErrors.push(`calibration ${hashID}: ${res.status} ${(await res.text()).slice(0, 200)}`);
+      this.ledger.push(
+        kind === 'calibration'
+          ? { kind, hashID, sha256: sha256(archive), at: Date.now() }
+          : { kind, hashID, name, sha256: sha256(archive), at: Date.now() },
+      );
+    else if (res) this.gaveUp(`${kind} ${hashID}: ${res.status} ${(await res.text()).slice(0, 200)}`);
   }
 
+  /** A job of one of the built-in handlers, with an input file. */
   private async job(): Promise<void> {
+    const taskType = ['checksum.sha256', 'archive.zip', 'calibration.publish'][this.rng.int(3)]!;
     const input = randomBytes(4096 + this.rng.int(60_000));
+    const publishes =
+      taskType === 'calibration.publish' ? { hashID: this.unique('pub'), name: 'published' } : undefined;
     const res = await this.call('job.create', '/api/jobs', {
       method: 'POST',
       body: () => {
         const form = new FormData();
-        form.set('task_type', 'checksum.sha256');
+        form.set('task_type', taskType);
         form.set('max_retries', '5');
+        if (publishes) form.set('params', JSON.stringify(publishes));
         form.set('file', new Blob([input]), 'input.bin');
         return form;
       },
     });
     if (res?.status === 201) {
       const job = (await res.json()) as { job_id: string };
-      this.ledger.push({ kind: 'job', jobId: job.job_id, inputSha256: sha256(input), at: Date.now() });
-    } else if (res) this.clientErrors.push(`job: ${res.status} ${(await res.text()).slice(0, 200)}`);
+      this.ledger.push({
+        kind: 'job',
+        jobId: job.job_id,
+        taskType,
+        inputSha256: sha256(input),
+        at: Date.now(),
+        publishes,
+      });
+    } else if (res) this.gaveUp(`job ${taskType}: ${res.status} ${(await res.text()).slice(0, 200)}`);
   }
 
   private async analytics(): Promise<void> {
@@ -224,6 +271,6 @@ export class Workload {
       body: () => `${lines.join('\n')}\n`,
     });
     if (res && res.status < 300) this.ledger.push({ kind: 'analytics', runIds, at: Date.now() });
-    else if (res) this.clientErrors.push(`analytics: ${res.status} ${(await res.text()).slice(0, 200)}`);
+    else if (res) this.gaveUp(`analytics: ${res.status} ${(await res.text()).slice(0, 200)}`);
   }
 }
