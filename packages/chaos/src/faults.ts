@@ -1,3 +1,7 @@
+import { execFile } from 'node:child_process';
+import { rm, statfs } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import type { Rng } from './rng';
 import { type ChaosStack, LEASE_MS } from './stack';
 
@@ -29,6 +33,7 @@ export interface Fault {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const run = promisify(execFile);
 
 /** SIGKILL mid-request, then started again at once, as a supervisor would. */
 const killService = (target: string): Fault => ({
@@ -102,6 +107,19 @@ function catalogue(rng: Rng, quick: boolean): Fault[] {
         await stack.brokerLink.cut();
         await sleep(10_000);
         await stack.brokerLink.restore();
+      },
+    },
+    {
+      kind: 'upload disk full for 10 s',
+      target: 'chunked-upload disk',
+      async run(stack) {
+        if (!stack.uploadDiskMounted) return; // not root: reported as skipped by the table
+        // Everything but a few KiB taken, as a full disk is; given back after 10 s.
+        const { bavail, bsize } = await statfs(stack.uploadDisk);
+        const ballast = path.join(stack.uploadDisk, 'ballast');
+        await run('fallocate', ['-l', String(Math.max(0, bavail * bsize - 16 * 1024)), ballast]);
+        await sleep(10_000);
+        await rm(ballast, { force: true });
       },
     },
     {

@@ -61,6 +61,8 @@ async function main(): Promise<number> {
     const workload = new Workload(stack.gatewayUrl, path.join(root, 'clients'), new Rng(seed + 1));
     workload.start(3);
     log('workload running; faults begin');
+    if (!stack.uploadDiskMounted)
+      log('upload disk full: not injected (a tmpfs of its own needs root); the fault does nothing');
     // More than a window's 2 s grace between faults, so the quiet stretches are judged.
     const records: FaultRecord[] = await runFaults(stack, faults, 8000, log);
     await sleep(5000);

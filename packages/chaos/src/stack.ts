@@ -1,11 +1,14 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 import { STACK_SERVICES, serviceCommand } from '@qlab/stack/src/services';
 import { closedPort } from '@qlab/testkit';
 import type { PrivateMosquitto, PrivatePostgres } from './brokers';
 import type { FaultyLink } from './links';
+
+const run = promisify(execFile);
 
 /** Fixed secrets: the chaos stack runs as deployed, every token required. */
 export const TOKEN = {
@@ -160,6 +163,7 @@ export class ChaosStack {
         starts: 0,
       });
     mkdirSync(this.dataDir, { recursive: true });
+    await this.mountUploadDisk();
     // Services first (in parallel), then the gateway and the workers, which call them.
     const services = [...this.procs.keys()].filter((n) => n !== 'gateway' && !n.startsWith('worker-'));
     await Promise.all(services.map((n) => this.launch(n)));
@@ -240,6 +244,19 @@ export class ChaosStack {
     });
   }
 
+  /** chunked-upload's folder, on a small disk of its own that a fault can fill (root only). */
+  get uploadDisk(): string {
+    return path.join(this.dataDir, 'chunked-upload');
+  }
+  uploadDiskMounted = false;
+
+  private async mountUploadDisk(): Promise<void> {
+    if (process.getuid?.() !== 0) return;
+    mkdirSync(this.uploadDisk, { recursive: true });
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=2g,mode=0700', 'tmpfs', this.uploadDisk]);
+    this.uploadDiskMounted = true;
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     await Promise.all(
@@ -248,5 +265,6 @@ export class ChaosStack {
         await this.kill(n);
       }),
     );
+    if (this.uploadDiskMounted) await run('umount', ['-l', this.uploadDisk]).catch(() => undefined);
   }
 }
