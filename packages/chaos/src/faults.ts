@@ -10,8 +10,10 @@ export interface FaultRecord {
   target: string;
   start: number;
   end: number;
-  /** ms from the end of the fault until every service answered /health again. */
+  /** ms from the end of the fault until every service was ready again. */
   recoveryMs?: number;
+  /** Why the fault could not be injected. */
+  error?: string;
 }
 
 const SERVICES = [
@@ -50,24 +52,24 @@ function catalogue(rng: Rng, quick: boolean): Fault[] {
   const killed = quick ? rng.shuffle(SERVICES).slice(0, 3) : SERVICES;
   return [
     ...killed.map(killService),
-    {
+    ...(quick ? rng.shuffle(WORKERS).slice(0, 1) : WORKERS).map((w) => ({
       kind: 'SIGKILL a worker',
-      target: 'worker-a',
-      async run(stack) {
-        await stack.kill('worker-a');
+      target: w,
+      async run(stack: ChaosStack) {
+        await stack.kill(w);
         await sleep(1000);
-        await stack.launch('worker-a');
+        await stack.launch(w);
       },
-    },
-    {
+    })),
+    ...(quick ? rng.shuffle(WORKERS).slice(0, 1) : WORKERS).map((w) => ({
       kind: 'worker paused past its lease',
-      target: 'worker-b',
-      async run(stack) {
-        stack.signal('worker-b', 'SIGSTOP');
+      target: w,
+      async run(stack: ChaosStack) {
+        stack.signal(w, 'SIGSTOP');
         await sleep(LEASE_MS * 2);
-        stack.signal('worker-b', 'SIGCONT');
+        stack.signal(w, 'SIGCONT');
       },
-    },
+    })),
     {
       kind: 'Mosquitto SIGKILL and restart',
       target: 'mosquitto',
@@ -114,12 +116,24 @@ function catalogue(rng: Rng, quick: boolean): Fault[] {
       target: 'chunked-upload disk',
       async run(stack) {
         if (!stack.uploadDiskMounted) return; // not root: reported as skipped by the table
-        // Everything but a few KiB taken, as a full disk is; given back after 10 s.
-        const { bavail, bsize } = await statfs(stack.uploadDisk);
+        // Everything but a few KiB taken, as a full disk is; given back after 10 s. Uploads keep
+        // writing meanwhile, so the free space is read again until a ballast fits.
         const ballast = path.join(stack.uploadDisk, 'ballast');
-        await run('fallocate', ['-l', String(Math.max(0, bavail * bsize - 16 * 1024)), ballast]);
-        await sleep(10_000);
-        await rm(ballast, { force: true });
+        try {
+          for (let i = 0, margin = 16 * 1024; i < 8; i++, margin *= 4) {
+            const { bavail, bsize } = await statfs(stack.uploadDisk);
+            const size = bavail * bsize - margin;
+            if (size <= 0) break;
+            const ok = await run('fallocate', ['-l', String(size), `${ballast}-${i}`]).then(
+              () => true,
+              () => false,
+            );
+            if (ok) break;
+          }
+          await sleep(10_000);
+        } finally {
+          for (let i = 0; i < 8; i++) await rm(`${ballast}-${i}`, { force: true });
+        }
       },
     },
     {
@@ -158,9 +172,14 @@ export async function runFaults(
     await sleep(gapMs);
     const start = Date.now();
     log(`fault: ${f.kind} (${f.target})`);
-    await f.run(stack);
+    // A fault that could not be injected is the suite's failure, reported, not a crash of the run.
+    const error = await f.run(stack).then(
+      () => undefined,
+      (err: Error) => err.message.slice(0, 300),
+    );
     const end = Date.now();
-    const record: FaultRecord = { kind: f.kind, target: f.target, start, end };
+    const record: FaultRecord = { kind: f.kind, target: f.target, start, end, ...(error ? { error } : {}) };
+    if (error) log(`fault ${f.kind} could not be injected: ${error}`);
     const recovered = await Promise.all(SERVICES.map((s) => stack.healthyWithin(s, 30_000)));
     if (recovered.every((r) => r !== undefined)) record.recoveryMs = Date.now() - end;
     records.push(record);

@@ -104,7 +104,7 @@ async function main(): Promise<number> {
 
 function report(
   records: FaultRecord[],
-  answers: { at: number; status: number | 'network' }[],
+  answers: { at: number; status: number | 'network' | 'incomplete' }[],
   verdict: { lost: string[]; duplicated: string[]; lostWithBroker: string[]; failures: string[] },
   events: EventLedger,
 ): void {
@@ -114,7 +114,7 @@ function report(
     const rec = rs.map((r) => r.recoveryMs).filter((x): x is number => x !== undefined);
     const errors = answers.filter(
       (a) =>
-        (a.status === 'network' || a.status >= 500) &&
+        (typeof a.status !== 'number' || a.status >= 500) &&
         rs.some((r) => a.at >= r.start && a.at <= r.end + (r.recoveryMs ?? 30_000) + 5000),
     ).length;
     const worst = rec.length ? `${(Math.max(...rec) / 1000).toFixed(1)} s` : 'never';

@@ -190,9 +190,11 @@ export async function verify(
       v.failures.push(`no ${t} job was accepted`);
   if (failedJobs > Math.max(2, jobsSeen * 0.1))
     v.failures.push(`${failedJobs} of ${jobsSeen} jobs ended in error: more than faults explain`);
-  const outside = answers.filter((a) => (a.status === 'network' || a.status >= 500) && !inWindow(a.at));
+  const outside = answers.filter((a) => (typeof a.status !== 'number' || a.status >= 500) && !inWindow(a.at));
   for (const a of outside.slice(0, 10)) v.failures.push(`${a.op}: ${a.status} outside any fault window`);
   if (outside.length > 10) v.failures.push(`… and ${outside.length - 10} more answers like these`);
+  for (const f of faults)
+    if (f.error) v.failures.push(`${f.kind} (${f.target}) could not be injected: ${f.error}`);
   for (const f of faults)
     if (f.recoveryMs === undefined)
       v.failures.push(`${f.kind} (${f.target}): not every service healthy within 30 s`);

@@ -26,7 +26,7 @@ export type Acknowledged =
 export interface Answer {
   at: number;
   op: string;
-  status: number | 'network';
+  status: number | 'network' | 'incomplete';
 }
 
 /**
@@ -100,7 +100,39 @@ export class Workload {
     if (kind === 'result') return this.archive('result');
     if (kind === 'job') return this.job();
     if (kind === 'analytics') return this.analytics();
-    await this.call('overview', '/api/db/overview', { method: 'GET' }, 1);
+    await this.views();
+  }
+
+  /**
+   * The cross-service views: overview, search and the model view. A view that answers but
+   * names services it could not reach is recorded as "incomplete", judged as a 5xx is.
+   */
+  private async views(): Promise<void> {
+    const views: [string, string, RequestInit['method'], string | undefined][] = [
+      ['overview', '/api/db/overview', 'GET', undefined],
+      ['search', '/api/db/search', 'POST', JSON.stringify({ query: 'chaos', limit: 5 })],
+      ['model', '/api/db/model/chaos-model', 'GET', undefined],
+    ];
+    const [op, route, method, body] = views[this.rng.int(views.length)]!;
+    const res = await this.call(
+      op,
+      route,
+      {
+        method,
+        headers: body ? { 'Content-Type': 'application/json' } : {},
+        ...(body ? { body: () => body } : {}),
+      },
+      1,
+    );
+    if (res?.ok) {
+      const answer = (await res.json()) as { completed?: boolean; missing_services?: string[] };
+      if (answer.completed === false)
+        this.answers.push({
+          at: Date.now(),
+          op: `${op} (missing ${answer.missing_services?.join(', ')})`,
+          status: 'incomplete',
+        });
+    } else await res?.body?.cancel();
   }
 
   /** A call with a client's retries: network errors and 5xx are tried again, up to `tries`. */
