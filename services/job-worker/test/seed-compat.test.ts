@@ -242,6 +242,24 @@ describe("cl-server-shared's job events and records", () => {
     expect(list.body.total).toBe(1);
   });
 
+  it('takes updates and completions as JSON only, and refuses outputs it would not keep whole', async () => {
+    q = await startQueue();
+    await request(q.app).post('/jobs').send({ job_id: 'ct', task_type: 't' }).expect(201);
+    const plain = await request(q.app).patch('/jobs/ct').set('Content-Type', 'text/plain').send('progress=5');
+    expect(plain.status).toBe(415);
+    const proto = await request(q.app)
+      .patch('/jobs/ct')
+      .set('Content-Type', 'application/json')
+      .send('{"output":{"a":1,"__proto__":{"polluted":true}}}');
+    expect(proto.status).toBe(400);
+    expect((await request(q.app).get('/jobs/ct')).body.output).toBeNull();
+    const done = await request(q.app)
+      .post('/jobs/ct/complete')
+      .set('Content-Type', 'application/json')
+      .send('{"worker_id":"w","attempt":1,"output":{"deep":{"__proto__":{}}}}');
+    expect(done.status).toBe(400);
+  });
+
   it('updates progress and output by the lease holder or an admin, and nobody else', async () => {
     q = await startQueue();
     const job = (await request(q.app).post('/jobs').send({ task_type: 't' }).expect(201)).body;

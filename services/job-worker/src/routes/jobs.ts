@@ -77,6 +77,25 @@ async function receiveMultipartJob(
   );
 }
 
+/**
+ * A JSON route's body must be JSON (415 otherwise), and an output may not carry a `__proto__`
+ * member: the schema would drop it silently, so the job would keep less than it was sent.
+ */
+function requireJson(req: Request): void {
+  const hasBody =
+    Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (hasBody && !req.is(['application/json', 'application/*+json']))
+    throw unsupportedMediaType('send the body as application/json');
+  if (hasProtoKey((req.body as { output?: unknown } | undefined)?.output))
+    throw badRequest('output may not have a member named __proto__');
+}
+
+function hasProtoKey(value: unknown, depth = 0): boolean {
+  if (value === null || typeof value !== 'object' || depth > 64) return false;
+  if (Object.hasOwn(value, '__proto__')) return true;
+  return Object.values(value).some((v) => hasProtoKey(v, depth + 1));
+}
+
 /** The multipart fields of POST /jobs: the JSON body's members (job_id is refused with files). */
 const FORM_FIELDS = new Set([
   'job_id',
@@ -216,6 +235,7 @@ export function jobRoutes(deps: JobRouteDeps): Router {
   });
 
   router.post('/jobs/:id/complete', json, async (req, res) => {
+    requireJson(req);
     const b = parseInput(completeSchema, req.body, 'completion');
     res.json(
       await repo.complete(String(req.params.id), { workerId: b.worker_id, attempt: b.attempt }, b.output),
@@ -237,6 +257,7 @@ export function jobRoutes(deps: JobRouteDeps): Router {
   // The seed's update_job: the lease holder reports progress/output; without a lease only an
   // admin may (the service's own token called directly, or a gateway key with admin scope).
   router.patch('/jobs/:id', json, async (req, res) => {
+    requireJson(req);
     const b = parseInput(patchSchema, req.body, 'update');
     const lease = b.worker_id !== undefined ? { workerId: b.worker_id, attempt: b.attempt! } : undefined;
     if (!lease) {
