@@ -3,7 +3,7 @@ import { rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Rng } from './rng';
-import { type ChaosStack, LEASE_MS } from './stack';
+import { type ChaosStack, LEASE_MS, TOKEN } from './stack';
 
 export interface FaultRecord {
   kind: string;
@@ -14,6 +14,8 @@ export interface FaultRecord {
   recoveryMs?: number;
   /** Why the fault could not be injected. */
   error?: string;
+  /** The job a worker fault struck (it must show the lease that ran out, and complete once). */
+  hitJob?: string;
 }
 
 const SERVICES = [
@@ -31,7 +33,31 @@ const WORKERS = ['worker-a', 'worker-b'];
 export interface Fault {
   kind: string;
   target: string;
-  run(stack: ChaosStack): Promise<void>;
+  /** Resolves with the job it struck, when it was aimed at one. */
+  run(stack: ChaosStack): Promise<unknown>;
+}
+
+/**
+ * Waits (up to 15 s) until `worker` holds a job, so its fault strikes a job under way rather
+ * than an idle process; the job's id, or undefined when none came.
+ */
+async function jobHeldBy(stack: ChaosStack, worker: string): Promise<string | undefined> {
+  const jobs = stack.procs.get('job-worker')!;
+  const until = Date.now() + 15_000;
+  while (Date.now() < until) {
+    const res = await fetch(`${jobs.url}/jobs?status=processing&limit=100`, {
+      headers: { Authorization: `Bearer ${TOKEN['job-worker']}` },
+      signal: AbortSignal.timeout(2000),
+    }).catch(() => undefined);
+    if (res?.ok) {
+      const held = (
+        (await res.json()) as { items: { job_id: string; worker_id: string | null }[] }
+      ).items.find((j) => j.worker_id === worker);
+      if (held) return held.job_id;
+    } else await res?.body?.cancel();
+    await sleep(20);
+  }
+  return undefined;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -56,18 +82,22 @@ function catalogue(rng: Rng, quick: boolean): Fault[] {
       kind: 'SIGKILL a worker',
       target: w,
       async run(stack: ChaosStack) {
+        const hit = await jobHeldBy(stack, w);
         await stack.kill(w);
         await sleep(1000);
         await stack.launch(w);
+        return hit;
       },
     })),
     ...(quick ? rng.shuffle(WORKERS).slice(0, 1) : WORKERS).map((w) => ({
       kind: 'worker paused past its lease',
       target: w,
       async run(stack: ChaosStack) {
+        const hit = await jobHeldBy(stack, w);
         stack.signal(w, 'SIGSTOP');
         await sleep(LEASE_MS * 2);
         stack.signal(w, 'SIGCONT');
+        return hit;
       },
     })),
     {
@@ -173,12 +203,23 @@ export async function runFaults(
     const start = Date.now();
     log(`fault: ${f.kind} (${f.target})`);
     // A fault that could not be injected is the suite's failure, reported, not a crash of the run.
+    let hit: string | undefined;
     const error = await f.run(stack).then(
-      () => undefined,
+      (struck) => {
+        hit = typeof struck === 'string' ? struck : undefined;
+      },
       (err: Error) => err.message.slice(0, 300),
     );
     const end = Date.now();
-    const record: FaultRecord = { kind: f.kind, target: f.target, start, end, ...(error ? { error } : {}) };
+    const record: FaultRecord = {
+      kind: f.kind,
+      target: f.target,
+      start,
+      end,
+      ...(error ? { error } : {}),
+      ...(hit ? { hitJob: hit } : {}),
+    };
+    if (hit) log(`  it struck job ${hit}`);
     if (error) log(`fault ${f.kind} could not be injected: ${error}`);
     const recovered = await Promise.all(SERVICES.map((s) => stack.healthyWithin(s, 30_000)));
     if (recovered.every((r) => r !== undefined)) record.recoveryMs = Date.now() - end;

@@ -105,7 +105,13 @@ async function main(): Promise<number> {
 function report(
   records: FaultRecord[],
   answers: { at: number; status: number | 'network' | 'incomplete' }[],
-  verdict: { lost: string[]; duplicated: string[]; lostWithBroker: string[]; failures: string[] },
+  verdict: {
+    lost: string[];
+    duplicated: string[];
+    lostWithBroker: string[];
+    failures: string[];
+    struckJobs: number;
+  },
   events: EventLedger,
 ): void {
   const byKind = new Map<string, FaultRecord[]>();
@@ -127,6 +133,9 @@ function report(
   log(line(widths.map((w) => '-'.repeat(w))));
   for (const r of rows) log(line(r));
   log(`requests: ${answers.length}; events: ${events.byId.size} distinct, ${events.deliveries} deliveries`);
+  log(
+    `worker faults that struck a job mid-run (its lease ran out, another worker finished it): ${verdict.struckJobs}`,
+  );
   if (verdict.lostWithBroker.length > 0)
     log(
       `${verdict.lostWithBroker.length} events were due while Mosquitto was SIGKILLed and never came (not guaranteed: README, Failure behaviour), e.g. ${verdict.lostWithBroker[0]}`,

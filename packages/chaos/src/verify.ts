@@ -17,6 +17,8 @@ export interface Verdict {
    * guaranteed (README, Failure behaviour); reported, not counted as lost.
    */
   lostWithBroker: string[];
+  /** Jobs a worker fault struck mid-run whose lease then ran out (and that another worker finished). */
+  struckJobs: number;
   /** Other broken promises: 5xx outside faults, crashes, slow recovery. */
   failures: string[];
 }
@@ -51,7 +53,14 @@ export async function verify(
 ): Promise<Verdict> {
   let failedJobs = 0;
   let jobsSeen = 0;
-  const v: Verdict = { items: ledger.length, lost: [], duplicated: [], lostWithBroker: [], failures: [] };
+  const v: Verdict = {
+    items: ledger.length,
+    lost: [],
+    duplicated: [],
+    lostWithBroker: [],
+    failures: [],
+    struckJobs: 0,
+  };
   // Events still waiting in a service's outbox were never lost, but never sent either.
   const db = new pg.Client({ connectionString: stack.pg.url });
   await db.connect();
@@ -193,6 +202,14 @@ export async function verify(
   const outside = answers.filter((a) => (typeof a.status !== 'number' || a.status >= 500) && !inWindow(a.at));
   for (const a of outside.slice(0, 10)) v.failures.push(`${a.op}: ${a.status} outside any fault window`);
   if (outside.length > 10) v.failures.push(`… and ${outside.length - 10} more answers like these`);
+  // A worker struck mid-job: that job's history shows its lease ran out under that worker (or
+  // it finished in the moment before the strike). Either way it must have ended well: the
+  // ledger checks above judge that; here it is counted, so a run shows its faults hit.
+  for (const f of faults.filter((x) => x.hitJob)) {
+    const res = await get(`${stack.gatewayUrl}/api/jobs/${f.hitJob}`);
+    const job = res.ok ? ((await res.json()) as { errors?: { message: string }[] }) : undefined;
+    if (job?.errors?.some((e) => e.message.includes(`lease expired (worker ${f.target}`))) v.struckJobs++;
+  }
   for (const f of faults)
     if (f.error) v.failures.push(`${f.kind} (${f.target}) could not be injected: ${f.error}`);
   for (const f of faults)
