@@ -1,4 +1,4 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import { type Subscription, subscribeEvents } from '@qlab/events';
 
 export interface SeenEvent {
   id: string;
@@ -8,29 +8,37 @@ export interface SeenEvent {
 }
 
 /**
- * A subscriber as a lab would run one: persistent session (clean: false), QoS 1, every qlab
- * topic. It keeps every delivery; duplicates by id are counted (at least once is the promise,
- * handling once is the subscriber's job: it handles an id once).
+ * A subscriber as a qlab service runs one: the events package's subscribeEvents (persistent
+ * session, QoS 1, every qlab topic, repeats dropped by id). What its handler is given is what
+ * was handled; an id handled twice breaks its promise and is recorded as such.
  */
 export class EventLedger {
   readonly byId = new Map<string, SeenEvent>();
-  deliveries = 0;
-  private client?: MqttClient;
+  /** Ids whose handler ran more than once. */
+  readonly handledTwice: string[] = [];
+  private sub?: Subscription;
 
   async start(url: string, clientId: string): Promise<void> {
-    this.client = await mqtt.connectAsync(url, { clientId, clean: false, reconnectPeriod: 500 });
-    this.client.on('message', (_topic, payload) => {
-      this.deliveries++;
-      try {
-        const e = JSON.parse(payload.toString()) as { id: string; type: string; subject: string };
-        if (!this.byId.has(e.id))
-          this.byId.set(e.id, { id: e.id, type: e.type, subject: e.subject, raw: payload.toString() });
-      } catch {
-        // not a CloudEvent: not ours to judge here
-      }
+    this.sub = await subscribeEvents({
+      mqttUrl: url,
+      clientId,
+      topics: ['qlab/#'],
+      onEvent: (event) => {
+        if (this.byId.has(event.id)) this.handledTwice.push(event.id);
+        else
+          this.byId.set(event.id, {
+            id: event.id,
+            type: event.type,
+            subject: event.subject,
+            raw: JSON.stringify(event),
+          });
+      },
     });
-    this.client.on('error', () => undefined);
-    await this.client.subscribeAsync('qlab/#', { qos: 1 });
+  }
+
+  /** Deliveries the subscriber dropped as repeats (at least once means some are expected). */
+  get duplicatesDropped(): number {
+    return this.sub?.duplicates ?? 0;
   }
 
   of(type: string): SeenEvent[] {
@@ -38,6 +46,6 @@ export class EventLedger {
   }
 
   async stop(): Promise<void> {
-    await this.client?.endAsync(true);
+    await this.sub?.close();
   }
 }

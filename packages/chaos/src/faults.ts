@@ -16,6 +16,8 @@ export interface FaultRecord {
   error?: string;
   /** The job a worker fault struck (it must show the lease that ran out, and complete once). */
   hitJob?: string;
+  /** A service fault that struck while a request to it was under way. */
+  midRequest?: boolean;
 }
 
 const SERVICES = [
@@ -68,8 +70,11 @@ const killService = (target: string): Fault => ({
   kind: 'SIGKILL a service',
   target,
   async run(stack) {
+    // Aimed: struck while the workload has a request under way there (or after 10 s anyway).
+    const midRequest = (await stack.workload?.busy(target)) ?? false;
     await stack.kill(target);
     await stack.launch(target);
+    return midRequest ? 'mid-request' : undefined;
   },
 });
 
@@ -217,9 +222,10 @@ export async function runFaults(
       start,
       end,
       ...(error ? { error } : {}),
-      ...(hit ? { hitJob: hit } : {}),
+      ...(hit && hit !== 'mid-request' ? { hitJob: hit } : {}),
+      ...(hit === 'mid-request' ? { midRequest: true } : {}),
     };
-    if (hit) log(`  it struck job ${hit}`);
+    if (hit) log(hit === 'mid-request' ? '  it struck a request under way' : `  it struck job ${hit}`);
     if (error) log(`fault ${f.kind} could not be injected: ${error}`);
     const recovered = await Promise.all(SERVICES.map((s) => stack.healthyWithin(s, 30_000)));
     if (recovered.every((r) => r !== undefined)) record.recoveryMs = Date.now() - end;

@@ -59,6 +59,7 @@ async function main(): Promise<number> {
     // Through the broker link: a cut takes the subscriber away too, and its session catches up.
     await events.start(`mqtt://127.0.0.1:${brokerLink.port}`, `chaos-ledger-${seed}`);
     const workload = new Workload(stack.gatewayUrl, path.join(root, 'clients'), new Rng(seed + 1));
+    stack.workload = workload;
     workload.start(3);
     log('workload running; faults begin');
     if (!stack.uploadDiskMounted)
@@ -132,7 +133,13 @@ function report(
   log(line(head));
   log(line(widths.map((w) => '-'.repeat(w))));
   for (const r of rows) log(line(r));
-  log(`requests: ${answers.length}; events: ${events.byId.size} distinct, ${events.deliveries} deliveries`);
+  log(
+    `requests: ${answers.length}; events: ${events.byId.size} handled, ${events.duplicatesDropped} repeated deliveries dropped by id`,
+  );
+  const kills = records.filter((r) => r.kind === 'SIGKILL a service');
+  log(
+    `service kills that struck a request under way: ${kills.filter((r) => r.midRequest).length} of ${kills.length}`,
+  );
   log(
     `worker faults that struck a job mid-run (its lease ran out, another worker finished it): ${verdict.struckJobs}`,
   );

@@ -69,6 +69,8 @@ function cleanEnv(): NodeJS.ProcessEnv {
 export class ChaosStack {
   readonly procs = new Map<string, Proc>();
   private stopping = false;
+  /** The workload, once it runs: service faults wait until it has a request under way there. */
+  workload?: { busy(service: string, ms?: number): Promise<boolean> };
 
   constructor(
     readonly repoRoot: string,

@@ -215,6 +215,7 @@ export async function verify(
   for (const f of faults)
     if (f.recoveryMs === undefined)
       v.failures.push(`${f.kind} (${f.target}): not every service healthy within 30 s`);
+  for (const id of events.handledTwice.slice(0, 10)) v.duplicated.push(`event ${id}: its handler ran twice`);
   for (const p of stack.procs.values()) {
     for (const c of p.crashes) v.failures.push(`${p.name} crashed: ${c}`);
     if (p.internalErrors.length > 0)

@@ -41,6 +41,8 @@ export class Workload {
   /** Operations a client gave up on (after its own retries), with when. */
   readonly clientErrors: { at: number; what: string }[] = [];
   private running = false;
+  /** Requests (and uploads) under way, per service they reach, for faults aimed mid-request. */
+  private readonly inFlight = new Map<string, number>();
   private loops: Promise<void>[] = [];
   private n = 0;
 
@@ -83,6 +85,39 @@ export class Workload {
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all(this.loops);
+  }
+
+  /** The services a route reaches through the gateway (the views reach every one). */
+  private static servicesOf(route: string): string[] {
+    const all = ['calibration-store', 'chunked-upload', 'job-worker', 'quantum-tracker'].concat(
+      ['test', 'generator', 'benchmark'].map((d) => `analytics-${d}`),
+    );
+    if (route.startsWith('/api/store')) return ['gateway', 'calibration-store'];
+    if (route.startsWith('/api/uploads')) return ['gateway', 'chunked-upload'];
+    if (route.startsWith('/api/jobs')) return ['gateway', 'job-worker'];
+    const domain = /^\/api\/db\/(test|generator|benchmark)\//.exec(route)?.[1];
+    if (domain) return ['gateway', `analytics-${domain}`];
+    return ['gateway', ...all];
+  }
+
+  private async during<T>(route: string, work: () => Promise<T>): Promise<T> {
+    const services = Workload.servicesOf(route);
+    for (const s of services) this.inFlight.set(s, (this.inFlight.get(s) ?? 0) + 1);
+    try {
+      return await work();
+    } finally {
+      for (const s of services) this.inFlight.set(s, (this.inFlight.get(s) ?? 1) - 1);
+    }
+  }
+
+  /** Waits (up to `ms`) until something is under way at `service`; whether it was. */
+  async busy(service: string, ms = 10_000): Promise<boolean> {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      if ((this.inFlight.get(service) ?? 0) > 0) return true;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return false;
   }
 
   private gaveUp(what: string): void {
@@ -146,12 +181,14 @@ export class Workload {
       let status: Answer['status'] = 'network';
       try {
         // A fresh body for every try: a stream or form is spent by the one before.
-        const res = await fetch(`${this.gatewayUrl}${route}`, {
-          ...init,
-          body: init.body?.(),
-          headers: { 'X-API-Key': WRITE_KEY, ...(init.headers as Record<string, string>) },
-          signal: AbortSignal.timeout(20_000),
-        });
+        const res = await this.during(route, () =>
+          fetch(`${this.gatewayUrl}${route}`, {
+            ...init,
+            body: init.body?.(),
+            headers: { 'X-API-Key': WRITE_KEY, ...(init.headers as Record<string, string>) },
+            signal: AbortSignal.timeout(20_000),
+          }),
+        );
         status = res.status;
         this.answers.push({ at: Date.now(), op, status });
         if (res.status < 500) return res;
@@ -167,27 +204,31 @@ export class Workload {
   private async tusUpload(): Promise<void> {
     const name = `${this.unique('tus')}.bin`;
     const data = randomBytes(256 * 1024 + this.rng.int(768 * 1024));
-    await new Promise<void>((resolve) => {
-      const upload = new tus.Upload(data, {
-        endpoint: `${this.gatewayUrl}/api/uploads/files/`,
-        headers: { 'X-API-Key': WRITE_KEY },
-        metadata: { filename: name },
-        chunkSize: 128 * 1024,
-        retryDelays: [200, 500, 1000, 2000, 3000, 5000, 5000, 5000, 5000, 5000],
-        onAfterResponse: (_req, res) => {
-          this.answers.push({ at: Date.now(), op: 'tus', status: res.getStatus() });
-        },
-        onSuccess: () => {
-          this.ledger.push({ kind: 'tus', name, sha256: sha256(data), at: Date.now() });
-          resolve();
-        },
-        onError: (err) => {
-          this.gaveUp(`tus ${name}: ${err.message.slice(0, 200)}`);
-          resolve();
-        },
-      });
-      upload.start();
-    });
+    await this.during(
+      '/api/uploads',
+      () =>
+        new Promise<void>((resolve) => {
+          const upload = new tus.Upload(data, {
+            endpoint: `${this.gatewayUrl}/api/uploads/files/`,
+            headers: { 'X-API-Key': WRITE_KEY },
+            metadata: { filename: name },
+            chunkSize: 128 * 1024,
+            retryDelays: [200, 500, 1000, 2000, 3000, 5000, 5000, 5000, 5000, 5000],
+            onAfterResponse: (_req, res) => {
+              this.answers.push({ at: Date.now(), op: 'tus', status: res.getStatus() });
+            },
+            onSuccess: () => {
+              this.ledger.push({ kind: 'tus', name, sha256: sha256(data), at: Date.now() });
+              resolve();
+            },
+            onError: (err) => {
+              this.gaveUp(`tus ${name}: ${err.message.slice(0, 200)}`);
+              resolve();
+            },
+          });
+          upload.start();
+        }),
+    );
   }
 
   private async indexedcpUpload(): Promise<void> {
@@ -208,7 +249,7 @@ export class Workload {
     try {
       await client.initialize();
       await client.addFile(file, { name });
-      const files = await client.uploadBufferedFiles();
+      const files = await this.during('/api/uploads', () => client.uploadBufferedFiles());
       if (files[name] === 'complete')
         this.ledger.push({ kind: 'indexedcp', name, sha256: sha256(data), at: Date.now() });
       else this.gaveUp(`indexedcp ${name}: ${files[name]}`);
