@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { peerEnvPrefix } from './services';
 
 /** The variable a peer (the gateway, job-worker) reads a service's token from: CALIBRATION_STORE_TOKEN, … */
-export const peerTokenVariable = (service: string) => `${service.toUpperCase().replace(/-/g, '_')}_TOKEN`;
+export const peerTokenVariable = (service: string) => `${peerEnvPrefix(service)}_TOKEN`;
 
 /**
  * A service's token for the local stack: the one set in the environment (its own variable), or

@@ -18,6 +18,12 @@ export interface StackService {
   tokenEnv?: string;
 }
 
+/**
+ * The prefix of the variables a peer (the gateway, job-worker) finds a service by:
+ * `<PREFIX>_URL` and `<PREFIX>_TOKEN`, e.g. CALIBRATION_STORE, ANALYTICS_TEST.
+ */
+export const peerEnvPrefix = (service: string) => service.toUpperCase().replace(/-/g, '_');
+
 /** Every service that exists; each issue that adds a service adds a line here. */
 export const STACK_SERVICES: StackService[] = [
   {

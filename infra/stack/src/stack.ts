@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { type EmbeddedBroker, startEmbeddedBroker } from '@qlab/events';
 import { formatServiceLine } from './format-log';
 import { peerTokenVariable, serviceToken } from './service-tokens';
-import { type StackService, serviceCommand } from './services';
+import { peerEnvPrefix, type StackService, serviceCommand } from './services';
 
 export interface StackOptions {
   root: string;
@@ -112,7 +112,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       // (job-worker publishes to the store; the gateway calls everyone).
       const peers = Object.fromEntries(
         running.flatMap((r) => [
-          [`${r.service.name.toUpperCase().replace(/-/g, '_')}_URL`, r.url],
+          [`${peerEnvPrefix(r.service.name)}_URL`, r.url],
           ...(r.token ? [[peerTokenVariable(r.service.name), r.token]] : []),
         ]),
       );

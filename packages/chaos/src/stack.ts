@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import { STACK_SERVICES, serviceCommand } from '@qlab/stack/src/services';
+import { peerEnvPrefix, STACK_SERVICES, serviceCommand } from '@qlab/stack/src/services';
 import { closedPort } from '@qlab/testkit';
 import type { PrivateMosquitto, PrivatePostgres } from './brokers';
 import type { FaultyLink } from './links';
@@ -28,16 +28,6 @@ const DB_ENV: Record<string, string> = {
   'chunked-upload': 'UPLOAD_DB_URL',
   'job-worker': 'JOBS_DB_URL',
   'quantum-tracker': 'TRACKER_DB_URL',
-};
-
-const PEER_PREFIX: Record<string, string> = {
-  'calibration-store': 'CALIBRATION_STORE',
-  'chunked-upload': 'CHUNKED_UPLOAD',
-  'job-worker': 'JOB_WORKER',
-  'quantum-tracker': 'QUANTUM_TRACKER',
-  'analytics-test': 'ANALYTICS_TEST',
-  'analytics-generator': 'ANALYTICS_GENERATOR',
-  'analytics-benchmark': 'ANALYTICS_BENCHMARK',
 };
 
 export interface Proc {
@@ -89,7 +79,8 @@ export class ChaosStack {
     const ports = new Map<string, number>();
     for (const s of STACK_SERVICES) ports.set(s.name, await closedPort());
     const peers: Record<string, string> = {};
-    for (const [name, prefix] of Object.entries(PEER_PREFIX)) {
+    for (const name of STACK_SERVICES.map((s) => s.name).filter((n) => n !== 'gateway')) {
+      const prefix = peerEnvPrefix(name);
       peers[`${prefix}_URL`] = `http://127.0.0.1:${ports.get(name)}`;
       peers[`${prefix}_TOKEN`] = name.startsWith('analytics-')
         ? TOKEN.analytics

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { type EmbeddedBroker, startEmbeddedBroker } from '@qlab/events';
-import { STACK_SERVICES, type StackService, serviceCommand } from '@qlab/stack/src/services';
+import { peerEnvPrefix, STACK_SERVICES, type StackService, serviceCommand } from '@qlab/stack/src/services';
 import { closedPort } from '@qlab/testkit';
 
 export type ServiceName =
@@ -50,16 +50,6 @@ export function serviceToken(name: ServiceName): string | undefined {
   if (name.startsWith('analytics-')) return TOKENS.analytics;
   return TOKENS[name as keyof typeof TOKENS];
 }
-
-const ENV_PREFIX: Record<Exclude<ServiceName, 'gateway'>, string> = {
-  'calibration-store': 'CALIBRATION_STORE',
-  'chunked-upload': 'CHUNKED_UPLOAD',
-  'job-worker': 'JOB_WORKER',
-  'quantum-tracker': 'QUANTUM_TRACKER',
-  'analytics-test': 'ANALYTICS_TEST',
-  'analytics-generator': 'ANALYTICS_GENERATOR',
-  'analytics-benchmark': 'ANALYTICS_BENCHMARK',
-};
 
 /** Variables of the caller that would change what the services do (providers, URLs, limits). */
 const FOREIGN_ENV =
@@ -158,7 +148,8 @@ export class HostileStack {
     for (const s of STACK_SERVICES) ports.set(s.name as ServiceName, await closedPort());
     const peers: Record<string, string> = {};
     const tokens: Record<string, string> = {};
-    for (const [name, prefix] of Object.entries(ENV_PREFIX) as [Exclude<ServiceName, 'gateway'>, string][]) {
+    for (const name of STACK_SERVICES.map((s) => s.name as ServiceName).filter((n) => n !== 'gateway')) {
+      const prefix = peerEnvPrefix(name);
       peers[`${prefix}_URL`] = `http://127.0.0.1:${ports.get(name)}`;
       tokens[`${prefix}_TOKEN`] = serviceToken(name)!;
     }
