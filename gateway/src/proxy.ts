@@ -5,7 +5,7 @@ import { CALLER_KEY_ID_HEADER, CALLER_SCOPES_HEADER, problem, sendRawProblem } f
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { Scope, Upstream, UpstreamId } from './config';
 
-/** Public mount → service, and how the rest of the path maps (see ARCHITECTURE.md, gateway contract). */
+/** Public mount → service, and how the rest of the path maps (README "Mounts", docs/architecture.md). */
 export interface Mount {
   prefix: string;
   service: UpstreamId;
