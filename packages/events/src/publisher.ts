@@ -35,7 +35,18 @@ export interface PublisherOptions {
   /** Backoff after a failed batch: starts here, doubles, caps at maxBackoffMs. Defaults 200 ms / 10 s. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * Events sent this recently are sent again (same ids) after the connection to the broker comes
+   * back: a broker that died after its PUBACK may not have delivered or saved them, and
+   * subscribers drop repeats by id. Default 60 s; 0 turns it off.
+   */
+  replayWindowMs?: number;
+  /** How long after reconnecting the replay waits, so subscribers are back too. Default 2 s. */
+  replayDelayMs?: number;
 }
+
+/** At most this many sent events are kept for a replay. */
+const REPLAY_MAX_EVENTS = 20_000;
 
 // Any constant works: it only keeps two publishers on one PostgreSQL database from draining at once.
 const PG_DRAIN_LOCK = 4_201_337;
@@ -44,6 +55,8 @@ const PG_DRAIN_LOCK = 4_201_337;
  * Drains the outbox to MQTT with QoS 1, in write order. A row is deleted only after the broker
  * acknowledged it, so a broker outage or a crash delays events and loses none; a crash between
  * PUBACK and delete can send one twice, which subscribers absorb by deduplicating on `id`.
+ * After a reconnect the last minute's events are sent once more (replayWindowMs), for a broker
+ * that died between its PUBACK and delivering them.
  */
 export class OutboxPublisher {
   private client: MqttClient | undefined;
@@ -52,7 +65,10 @@ export class OutboxPublisher {
   private wake: (() => void) | undefined;
   private kicked = false;
   private backoffMs: number;
-  readonly stats = { published: 0, failures: 0, lastError: undefined as string | undefined };
+  readonly stats = { published: 0, replayed: 0, failures: 0, lastError: undefined as string | undefined };
+  /** What was sent lately, oldest first, for a replay after a reconnect. */
+  private recent: { topic: string; payload: string; at: number }[] = [];
+  private connectedBefore = false;
   private readonly logger: Logger;
   private readonly source: OutboxSource;
   private readonly o: Required<Omit<PublisherOptions, 'logger' | 'knex' | 'source' | 'mqttUrl' | 'clientId'>>;
@@ -69,6 +85,8 @@ export class OutboxPublisher {
       publishTimeoutMs: options.publishTimeoutMs ?? 10_000,
       initialBackoffMs: options.initialBackoffMs ?? 200,
       maxBackoffMs: options.maxBackoffMs ?? 10_000,
+      replayWindowMs: options.replayWindowMs ?? 60_000,
+      replayDelayMs: options.replayDelayMs ?? 2000,
     };
     this.backoffMs = this.o.initialBackoffMs;
   }
@@ -90,6 +108,8 @@ export class OutboxPublisher {
     });
     this.client.on('connect', () => {
       this.logger.info({ broker: this.options.mqttUrl }, 'event publisher connected');
+      if (this.connectedBefore) setTimeout(() => void this.replay(), this.o.replayDelayMs).unref();
+      this.connectedBefore = true;
       this.kick();
     });
     this.client.on('error', (err) => {
@@ -156,6 +176,30 @@ export class OutboxPublisher {
     }
   }
 
+  /**
+   * After a reconnect: the events sent in the replay window go out again, once. A broker that
+   * was killed may have acknowledged them and lost them before delivering; a subscriber that
+   * had them drops the repeats by id. Failures are only logged: the outbox rows are gone, and
+   * the next reconnect tries again.
+   */
+  private async replay(): Promise<void> {
+    const client = this.client;
+    const since = Date.now() - this.o.replayWindowMs;
+    const events = this.recent.filter((e) => e.at >= since);
+    if (!client?.connected || events.length === 0 || this.o.replayWindowMs === 0) return;
+    try {
+      await withTimeout(
+        Promise.all(events.map((e) => client.publishAsync(e.topic, e.payload, { qos: 1 }))),
+        this.o.publishTimeoutMs,
+        'broker did not acknowledge the replay in time',
+      );
+      this.stats.replayed += events.length;
+      this.logger.info({ events: events.length }, 'events of the last minute sent again after a reconnect');
+    } catch (err) {
+      this.logger.warn({ err: coerceError(err) }, 'replaying recent events failed');
+    }
+  }
+
   /** Sends one batch; returns how many events were sent and removed. */
   drainOnce(): Promise<number> {
     return this.source.drain(this.o.batchSize, async (rows) => {
@@ -168,6 +212,15 @@ export class OutboxPublisher {
         'broker did not acknowledge in time',
       );
       this.stats.published += rows.length;
+      if (this.o.replayWindowMs > 0) {
+        const at = Date.now();
+        for (const r of rows) this.recent.push({ topic: r.topic, payload: r.payload, at });
+        const since = at - this.o.replayWindowMs;
+        const keepFrom = this.recent.findIndex((e) => e.at >= since);
+        this.recent = this.recent.slice(
+          Math.max(keepFrom === -1 ? this.recent.length : keepFrom, this.recent.length - REPLAY_MAX_EVENTS),
+        );
+      }
     });
   }
 }

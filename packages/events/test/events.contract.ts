@@ -54,6 +54,42 @@ export function eventsContract(brokerName: string, brokerUrl: () => string, pgUr
       await sub.close();
     });
 
+    it("sends the last minute's events again after a reconnect, for a broker that lost them", async () => {
+      const url = new URL(brokerUrl());
+      const proxy = await startTcpProxy(url.hostname, Number(url.port));
+      const pub = new OutboxPublisher({
+        knex: db.knex,
+        mqttUrl: proxy.url,
+        clientId: `pub-replay-${run}`,
+        pollMs: 20,
+        replayDelayMs: 100,
+      });
+      const outbox = new Outbox(`replay-${run}`, () => pub.kick());
+      pub.start();
+      await waitFor(() => pub.connected, 5000);
+      await write(outbox, 3);
+      await waitFor(() => pub.stats.published === 3, 5000);
+      // A subscriber that never got them, as after a broker that died with them undelivered.
+      const got: CloudEvent[] = [];
+      const sub = await subscribeEvents({
+        mqttUrl: brokerUrl(),
+        clientId: `sub-replay-${run}`,
+        clean: true,
+        topics: [`qlab/replay-${run}/#`],
+        onEvent: (e) => {
+          got.push(e);
+        },
+      });
+      await proxy.cut();
+      await proxy.restore();
+      await waitFor(() => got.length === 3, 10_000);
+      expect(got.map((e) => (e.data as { i: number }).i)).toEqual([0, 1, 2]);
+      expect(pub.stats.replayed).toBe(3);
+      await pub.stop();
+      await sub.close();
+      await proxy.close();
+    });
+
     // PostgreSQL only: several processes may share one database there (SQLite has one owner).
     if (pgUrl)
       it('lets only one of two publishers on one database drain at a time', async () => {
