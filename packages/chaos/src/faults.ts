@@ -80,31 +80,33 @@ const killService = (target: string): Fault => ({
 
 /** Every kind of fault the suite knows, each with what it hits. */
 function catalogue(rng: Rng, quick: boolean): Fault[] {
+  /** One fault per worker (one at random in --quick), aimed: it waits until the worker holds a job. */
+  const workerFaults = (
+    kind: string,
+    strike: (stack: ChaosStack, worker: string) => Promise<void>,
+  ): Fault[] =>
+    (quick ? rng.shuffle(WORKERS).slice(0, 1) : WORKERS).map((w) => ({
+      kind,
+      target: w,
+      async run(stack: ChaosStack) {
+        const hit = await jobHeldBy(stack, w);
+        await strike(stack, w);
+        return hit;
+      },
+    }));
   const killed = quick ? rng.shuffle(SERVICES).slice(0, 3) : SERVICES;
   return [
     ...killed.map(killService),
-    ...(quick ? rng.shuffle(WORKERS).slice(0, 1) : WORKERS).map((w) => ({
-      kind: 'SIGKILL a worker',
-      target: w,
-      async run(stack: ChaosStack) {
-        const hit = await jobHeldBy(stack, w);
-        await stack.kill(w);
-        await sleep(1000);
-        await stack.launch(w);
-        return hit;
-      },
-    })),
-    ...(quick ? rng.shuffle(WORKERS).slice(0, 1) : WORKERS).map((w) => ({
-      kind: 'worker paused past its lease',
-      target: w,
-      async run(stack: ChaosStack) {
-        const hit = await jobHeldBy(stack, w);
-        stack.signal(w, 'SIGSTOP');
-        await sleep(LEASE_MS * 2);
-        stack.signal(w, 'SIGCONT');
-        return hit;
-      },
-    })),
+    ...workerFaults('SIGKILL a worker', async (stack, w) => {
+      await stack.kill(w);
+      await sleep(1000);
+      await stack.launch(w);
+    }),
+    ...workerFaults('worker paused past its lease', async (stack, w) => {
+      stack.signal(w, 'SIGSTOP');
+      await sleep(LEASE_MS * 2);
+      stack.signal(w, 'SIGCONT');
+    }),
     {
       kind: 'Mosquitto SIGKILL and restart',
       target: 'mosquitto',

@@ -200,6 +200,16 @@ export class OutboxPublisher {
     }
   }
 
+  /** Keeps what was just sent for a replay: the replay window's worth, at most REPLAY_MAX_EVENTS. */
+  private remember(rows: OutboxRow[]): void {
+    const at = Date.now();
+    for (const r of rows) this.recent.push({ topic: r.topic, payload: r.payload, at });
+    const since = at - this.o.replayWindowMs;
+    let drop = Math.max(0, this.recent.length - REPLAY_MAX_EVENTS);
+    while (drop < this.recent.length && this.recent[drop]!.at < since) drop++;
+    if (drop > 0) this.recent = this.recent.slice(drop);
+  }
+
   /** Sends one batch; returns how many events were sent and removed. */
   drainOnce(): Promise<number> {
     return this.source.drain(this.o.batchSize, async (rows) => {
@@ -212,15 +222,7 @@ export class OutboxPublisher {
         'broker did not acknowledge in time',
       );
       this.stats.published += rows.length;
-      if (this.o.replayWindowMs > 0) {
-        const at = Date.now();
-        for (const r of rows) this.recent.push({ topic: r.topic, payload: r.payload, at });
-        const since = at - this.o.replayWindowMs;
-        const keepFrom = this.recent.findIndex((e) => e.at >= since);
-        this.recent = this.recent.slice(
-          Math.max(keepFrom === -1 ? this.recent.length : keepFrom, this.recent.length - REPLAY_MAX_EVENTS),
-        );
-      }
+      if (this.o.replayWindowMs > 0) this.remember(rows);
     });
   }
 }

@@ -77,7 +77,7 @@ export async function subscribeEvents(options: SubscriberOptions): Promise<Subsc
   const retryDelayMs = options.retryDelayMs ?? 100;
   const deadLetterTopic = options.deadLetterTopic ?? `qlab-dead-letter/${options.clientId}`;
   const handlerTimeoutMs = options.handlerTimeoutMs ?? 60_000;
-  const inFlight = new Map<string, Promise<void>>();
+  const inFlight = new Map<string, Promise<boolean>>();
   let duplicates = 0;
   let deadLettered = 0;
   let closing = false;
@@ -118,23 +118,17 @@ export async function subscribeEvents(options: SubscriberOptions): Promise<Subsc
     }
     // A redelivery (after a reconnect) while the first delivery's handler still runs waits for
     // it, so one event's handler never runs twice at once.
-    while (inFlight.has(event.id)) await inFlight.get(event.id);
+    while (inFlight.has(event.id)) await inFlight.get(event.id)!.catch(() => undefined);
     if (recent.has(event.id)) {
       duplicates++;
       return true;
     }
-    let finished: () => void = () => undefined;
-    inFlight.set(
-      event.id,
-      new Promise<void>((resolve) => {
-        finished = resolve;
-      }),
-    );
+    const running = attempts(topic, event);
+    inFlight.set(event.id, running);
     try {
-      return await attempts(topic, event);
+      return await running;
     } finally {
       inFlight.delete(event.id);
-      finished();
     }
   };
 

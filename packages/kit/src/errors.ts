@@ -270,31 +270,32 @@ const OUTAGE_CODES = new Set([
 export function isStoreOutage(err: unknown): boolean {
   // A call to another service that failed is not a store of ours being down: often a wrong URL.
   if (err instanceof TypeError && err.message === 'fetch failed') return false;
-  for (
-    let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0;
-    e && depth < 4;
-    depth++
-  ) {
-    if (typeof e.code === 'string' && OUTAGE_CODES.has(e.code)) return true;
-    if (
-      typeof e.message === 'string' &&
-      /Connection terminated unexpectedly|Client has encountered a connection error|terminating connection due to administrator command|the database system is (starting up|shutting down|in recovery mode)/.test(
-        e.message,
-      )
-    )
-      return true;
-    e = e.cause as typeof e;
-  }
-  return false;
+  return causes(err).some(
+    (e) =>
+      (typeof e.code === 'string' && OUTAGE_CODES.has(e.code)) ||
+      (typeof e.message === 'string' && OUTAGE_MESSAGE.test(e.message)),
+  );
 }
+
+const OUTAGE_MESSAGE =
+  /Connection terminated unexpectedly|Client has encountered a connection error|terminating connection due to administrator command|the database system is (starting up|shutting down|in recovery mode)/;
+
+/** 53100: PostgreSQL's disk_full; SQLITE_FULL: the database file's disk. */
+const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', '53100', 'SQLITE_FULL']);
 
 /** No space left (ENOSPC, EDQUOT, PostgreSQL's 53100, SQLITE_FULL): RFC 4918's 507, not a bug. */
 export function isDiskFull(err: unknown): boolean {
-  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; depth++) {
-    // 53100: PostgreSQL's disk_full; SQLITE_FULL: the database file's disk.
-    if (e.code === 'ENOSPC' || e.code === 'EDQUOT' || e.code === '53100' || e.code === 'SQLITE_FULL')
-      return true;
-    e = e.cause as typeof e;
-  }
-  return false;
+  return causes(err).some((e) => typeof e.code === 'string' && DISK_FULL_CODES.has(e.code));
+}
+
+/** An error and the causes it wraps (drivers and knex nest the socket's error), four deep at most. */
+function causes(err: unknown): { code?: unknown; message?: unknown }[] {
+  const chain: { code?: unknown; message?: unknown; cause?: unknown }[] = [];
+  for (
+    let e = err as (typeof chain)[number] | undefined;
+    e && typeof e === 'object' && chain.length < 4;
+    e = e.cause as typeof e
+  )
+    chain.push(e);
+  return chain;
 }

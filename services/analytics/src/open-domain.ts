@@ -28,11 +28,13 @@ export interface DomainOptions {
  */
 export function tempDirFor(dbPath: string, domain: DomainName, dataDir?: string): string {
   if (dbPath === ':memory:') return path.join(tmpdir(), `qlab-analytics-${domain}-${process.pid}`);
-  const dir = path.dirname(dbPath);
-  if (dataDir !== undefined && path.resolve(dir) === path.resolve(dataDir))
-    return path.join(dir, `${domain}.tmp`);
+  if (inDataDir(dbPath, dataDir)) return path.join(path.dirname(dbPath), `${domain}.tmp`);
   return `${dbPath}.qlab-tmp`;
 }
+
+/** Is the file in our own data folder (the default), rather than one the operator named elsewhere? */
+const inDataDir = (dbPath: string, dataDir: string | undefined) =>
+  dataDir !== undefined && path.resolve(path.dirname(dbPath)) === path.resolve(dataDir);
 
 /**
  * Makes the database's folder ready. Our own data folder is made private (0700, its file 0600),
@@ -41,7 +43,7 @@ export function tempDirFor(dbPath: string, domain: DomainName, dataDir?: string)
  */
 export function prepareDbLocation(dbPath: string, dataDir: string): void {
   if (dbPath === ':memory:') return;
-  if (path.resolve(path.dirname(dbPath)) === path.resolve(dataDir)) {
+  if (inDataDir(dbPath, dataDir)) {
     privateDir(dataDir);
     privateFiles(dbPath, `${dbPath}.wal`);
   } else {
