@@ -40,6 +40,16 @@ export {
   unsupportedMediaType,
 } from './errors';
 export { createServiceApp, type ServiceApp, type ServiceAppOptions, serviceRouter } from './http-app';
+export {
+  IDEMPOTENCY_TTL_MS,
+  IdempotencyKeys,
+  type IdempotencyRequest,
+  type IdempotentResult,
+  idempotencyKeysIndexMigration,
+  idempotencyKeysMigration,
+  idempotencyOf,
+  idempotentResultGone,
+} from './idempotency-keys';
 export { decodeUtf8, formBody, jsonBody, MAX_JSON_DEPTH, parseJsonStrict } from './json-body';
 export { Lifecycle, stopOnSignals } from './lifecycle';
 export { type Listening, type ListenOptions, listen } from './listen';

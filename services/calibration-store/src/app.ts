@@ -1,5 +1,5 @@
 import type { Outbox } from '@qlab/events';
-import { bearerAuth, createServiceApp, type Knex, type Logger } from '@qlab/kit';
+import { bearerAuth, createServiceApp, IdempotencyKeys, type Knex, type Logger } from '@qlab/kit';
 import type { Express } from 'express';
 import { ArchiveService } from './domain/archive-service';
 import { openapi } from './openapi';
@@ -7,7 +7,6 @@ import { archiveRoutes, uploadHandler } from './routes/archives';
 import { bestRunRoutes } from './routes/best-runs';
 import { BestRunsStore } from './storage/best-runs-store';
 import type { BlobStore } from './storage/blob-store';
-import { IdempotencyStore } from './storage/idempotency-store';
 import type { MetadataStore } from './storage/metadata-store';
 
 export interface AppDeps {
@@ -49,7 +48,11 @@ export function createApp(deps: AppDeps): Express {
     outbox: deps.outbox,
     logger: deps.logger,
   });
-  const routeDeps = { ...deps, service, idempotency: new IdempotencyStore(deps.knex) };
+  const routeDeps = {
+    ...deps,
+    service,
+    idempotency: new IdempotencyKeys(deps.knex, { resourceColumn: 'archive_id' }),
+  };
   app.post('/upload', uploadHandler('calibration', routeDeps));
   app.use('/calibrations', archiveRoutes('calibration', routeDeps));
   app.use('/results', archiveRoutes('result', routeDeps));

@@ -23,6 +23,15 @@ export const openapi: OpenApiDocument = {
       post: {
         tags: ['jobs'],
         summary: 'Create a job (JSON, or multipart with input files)',
+        parameters: [
+          {
+            name: 'Idempotency-Key',
+            in: 'header',
+            description:
+              'draft-ietf-httpapi-idempotency-key-header: a repeat with this key (per caller, 24 h) answers the first job with Idempotent-Replayed: true',
+            schema: { type: 'string', minLength: 1, maxLength: 255 },
+          },
+        ],
         requestBody: {
           content: {
             'application/json': {
@@ -51,8 +60,9 @@ export const openapi: OpenApiDocument = {
         responses: {
           201: ok('the job'),
           400: problemResponse('invalid job'),
-          409: problemResponse('job_id taken'),
+          409: problemResponse('job_id taken, or the job an Idempotency-Key created was deleted'),
           415: problemResponse('not JSON or multipart'),
+          422: problemResponse('the Idempotency-Key was used for another job'),
         },
       },
       get: {

@@ -1,13 +1,13 @@
-import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import {
   AppError,
   badRequest,
   bearerToken,
-  CALLER_KEY_ID_HEADER,
-  conflict,
   constantTimeEqual,
   forbidden,
+  type IdempotencyKeys,
+  idempotencyOf,
+  idempotentResultGone,
   type Logger,
   notFound,
   parseInput,
@@ -18,7 +18,6 @@ import type { RequestHandler, Router } from 'express';
 import type { ArchiveService } from '../domain/archive-service';
 import { type ArchiveKind, type ArchiveRecord, cleanFilename, type NewArchive } from '../domain/archives';
 import type { BlobStore } from '../storage/blob-store';
-import type { IdempotencyStore } from '../storage/idempotency-store';
 import type { MetadataStore } from '../storage/metadata-store';
 import { formFields, receiveMultipart } from '../upload/receive-multipart';
 import { assertZipArchive } from '../upload/zip-check';
@@ -37,7 +36,7 @@ import { sendArchive, sendBase64Json } from './send-archive';
 
 export interface ArchiveRouteDeps {
   store: MetadataStore;
-  idempotency: IdempotencyStore;
+  idempotency: IdempotencyKeys;
   blobs: BlobStore;
   service: ArchiveService;
   logger: Logger;
@@ -47,25 +46,13 @@ export interface ArchiveRouteDeps {
 }
 
 /**
- * The Idempotency-Key of an upload (draft-ietf-httpapi-idempotency-key-header: "a unique key
- * … to make non-idempotent HTTP methods such as POST … fault-tolerant"), per caller: the gateway
- * key's id when the gateway sent it, else the direct caller. The fingerprint is what the upload
- * is (kind, hashID, name, run id, notes), so the same key for another upload is refused instead
- * of answered wrongly. The archive's bytes are not in it: a retry may zip the same files anew
- * (a job run again on another worker), and the first archive is the one kept.
+ * What an upload asks for, for its Idempotency-Key's fingerprint: kind, hashID, name, run id and
+ * notes, so the same key for another upload is refused instead of answered wrongly. The archive's
+ * bytes are not in it: a retry may zip the same files anew (a job run again on another worker),
+ * and the first archive is the one kept.
  */
-function idempotencyOf(req: import('express').Request, a: NewArchive) {
-  const key = req.get('idempotency-key');
-  if (key === undefined) return undefined;
-  // The draft's examples are quoted strings; bare tokens are common too.
-  const value = key.trim().replace(/^"(.*)"$/, '$1');
-  if (!/^[\x21-\x7e]{1,255}$/.test(value))
-    throw badRequest('Idempotency-Key: 1-255 visible ASCII characters');
-  const caller = req.get(CALLER_KEY_ID_HEADER) ? `key:${req.get(CALLER_KEY_ID_HEADER)}` : 'direct';
-  const fingerprint = createHash('sha256')
-    .update(JSON.stringify([a.kind, a.hashID, a.name, a.runId, a.notes]))
-    .digest('hex');
-  return { key: value, caller, fingerprint };
+function uploadAsked(a: NewArchive) {
+  return [a.kind, a.hashID, a.name, a.runId, a.notes];
 }
 
 /** POST …/upload: multipart with hashID, notes (and name for results) and one zip file "archive". */
@@ -101,7 +88,7 @@ export function uploadHandler(kind: ArchiveKind, deps: ArchiveRouteDeps): Reques
         size: file.size,
         sha256: file.sha256,
       };
-      const idem = idempotencyOf(req, archive);
+      const idem = idempotencyOf(req, uploadAsked(archive));
       const answer = (saved: ArchiveRecord) => {
         const item = presentItem(req, saved);
         res.json({
@@ -116,12 +103,10 @@ export function uploadHandler(kind: ArchiveKind, deps: ArchiveRouteDeps): Reques
       };
       /** The archive a repeat of an earlier upload with this key stored, or a 422 if it asked for another. */
       const replay = async () => {
-        const first = idem && (await deps.idempotency.find(idem.caller, idem.key));
+        const first = idem && (await deps.idempotency.first(idem, kind));
         if (!first) return false;
-        if (first.kind !== kind || first.fingerprint !== idem!.fingerprint)
-          throw unprocessable('this Idempotency-Key was used for a different upload');
-        const saved = await deps.store.get(kind, first.archiveId);
-        if (!saved) throw conflict('the upload this Idempotency-Key stored has been deleted since');
+        const saved = await deps.store.get(kind, Number(first.resource));
+        if (!saved) throw idempotentResultGone();
         res.setHeader('Idempotent-Replayed', 'true');
         answer(saved);
         return true;
@@ -132,14 +117,7 @@ export function uploadHandler(kind: ArchiveKind, deps: ArchiveRouteDeps): Reques
         saved = await deps.service.save(
           archive,
           file.tempPath,
-          idem
-            ? (trx, r) =>
-                deps.idempotency.record(trx, idem.caller, idem.key, {
-                  kind,
-                  archiveId: r.id,
-                  fingerprint: idem.fingerprint,
-                })
-            : undefined,
+          idem ? (trx, r) => deps.idempotency.record(trx, idem, kind, r.id) : undefined,
         );
       } catch (err) {
         // Two requests with one key at once: the second's insert failed; answer what the first stored.

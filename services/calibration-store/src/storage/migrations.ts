@@ -1,6 +1,10 @@
 import { outboxMigration } from '@qlab/events';
-import type { Knex, Migration } from '@qlab/kit';
-import { idempotencyMigration } from './idempotency-store';
+import {
+  idempotencyKeysIndexMigration,
+  idempotencyKeysMigration,
+  type Knex,
+  type Migration,
+} from '@qlab/kit';
 
 const archiveColumns = (t: Knex.CreateTableBuilder) => {
   t.increments('id').primary();
@@ -58,5 +62,11 @@ export const migrations: Record<string, Migration> = {
     },
   },
   // Idempotency-Key on uploads: a retried upload finds its first archive (found by pnpm chaos).
-  '004_idempotency_keys': idempotencyMigration,
+  '004_idempotency_keys': idempotencyKeysMigration({
+    resourceColumn: 'archive_id',
+    numeric: true,
+    withoutIndex: true,
+  }),
+  // Expired keys are swept now and then by created_at.
+  '005_idempotency_keys_created_at': idempotencyKeysIndexMigration(),
 };

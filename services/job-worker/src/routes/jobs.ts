@@ -6,6 +6,9 @@ import {
   CALLER_SCOPES_HEADER,
   conflict,
   forbidden,
+  IdempotencyKeys,
+  idempotencyOf,
+  idempotentResultGone,
   jsonBody,
   parseInput,
   parseJsonStrict,
@@ -123,6 +126,7 @@ function jsonField(fields: Record<string, string>, name: string): unknown {
 export function jobRoutes(deps: JobRouteDeps): Router {
   const router = serviceRouter();
   const { repo, workspace } = deps;
+  const keys = new IdempotencyKeys(repo.knex);
   // JSON only where a route takes JSON: file uploads must reach their route untouched.
   const json = jsonBody();
 
@@ -141,9 +145,41 @@ export function jobRoutes(deps: JobRouteDeps): Router {
     created_by: j.created_by ?? null,
   });
 
+  /**
+   * Adds one job, once per Idempotency-Key (draft-ietf-httpapi-idempotency-key-header): a retry
+   * of a create whose answer was lost gets the first job (Idempotent-Replayed: true), not a second.
+   * `asked` is what the request asked for (the fingerprint). Returns the job and whether it is new.
+   */
+  const addOnce = async (req: Request, job: NewJob, asked: unknown) => {
+    const idem = idempotencyOf(req, asked);
+    const replay = async () => {
+      const first = idem && (await keys.first(idem, 'job'));
+      if (!first) return undefined;
+      const found = await repo.get(first.resource);
+      if (!found) throw idempotentResultGone();
+      return found;
+    };
+    const earlier = await replay();
+    if (earlier) return { job: earlier, created: false };
+    try {
+      const [added] = await repo.add([job], idem && ((trx, [j]) => keys.record(trx, idem, 'job', j!.job_id)));
+      return { job: added!, created: true };
+    } catch (err) {
+      // Two requests with one key at once: the second's insert failed; answer the first's job.
+      const first = idem && (await replay().catch(() => undefined));
+      if (first) return { job: first, created: false };
+      throw err;
+    }
+  };
+  const answerCreated = (res: Response, r: { created: boolean }, body: object) => {
+    if (!r.created) res.setHeader('Idempotent-Replayed', 'true');
+    res.status(201).json(body);
+  };
+
   router.post('/jobs', json, async (req: Request, res: Response) => {
     if (req.is('multipart/form-data')) {
       const jobId = crypto.randomUUID();
+      let created = false;
       try {
         const { fields, files } = await receiveMultipartJob(req, workspace, jobId, deps.maxFileBytes);
         // Every field is the JSON body's, as text; none is dropped unread.
@@ -173,20 +209,23 @@ export function jobRoutes(deps: JobRouteDeps): Router {
           },
           'form fields',
         );
-        const [job] = await repo.add([{ ...toNew(input), job_id: jobId }]);
-        res.status(201).json({ ...job, input_files: files });
-      } catch (err) {
-        await workspace.remove(jobId);
-        throw err;
+        // The fingerprint: the fields and the files, not the id this request drew.
+        const asked = [toNew(input), files.map((f) => [f.relative_path, f.sha256])];
+        const r = await addOnce(req, { ...toNew(input), job_id: jobId }, asked);
+        created = r.created;
+        // A replay answers the first job; its input files are these (the fingerprint has them).
+        answerCreated(res, r, { ...r.job, input_files: files });
+      } finally {
+        if (!created) await workspace.remove(jobId);
       }
       return;
     }
     if (!req.is('application/json'))
       throw unsupportedMediaType('send JSON, or multipart/form-data with input files');
     const input = parseInput(newJobSchema, req.body, 'job');
-    const [job] = await repo.add([toNew(input)]);
-    await workspace.create(job!.job_id);
-    res.status(201).json(job);
+    const r = await addOnce(req, toNew(input), toNew(input));
+    if (r.created) await workspace.create(r.job.job_id);
+    answerCreated(res, r, r.job);
   });
 
   // Bulk enqueue: one transaction for up to 1,000 jobs.

@@ -157,8 +157,14 @@ export class JobRepository {
     });
   }
 
-  /** Adds jobs (one transaction for the batch) and emits job.queued for each. */
-  async add(jobs: NewJob[]): Promise<Job[]> {
+  /**
+   * Adds jobs (one transaction for the batch) and emits job.queued for each. `alsoRecord` runs in
+   * the same transaction (an Idempotency-Key record): if it throws, no job is added.
+   */
+  async add(
+    jobs: NewJob[],
+    alsoRecord?: (trx: Knex.Transaction, added: Job[]) => Promise<void>,
+  ): Promise<Job[]> {
     const now = this.now();
     const rows = jobs.map((j) => {
       // Strictly increasing creation times keep FIFO order within one priority.
@@ -191,6 +197,7 @@ export class JobRepository {
       for (let i = 0; i < rows.length; i += 500) await trx('jobs').insert(rows.slice(i, i + 500));
       const added = rows.map(fromRow);
       for (const job of added) await this.emit(trx, 'job.queued', job);
+      await alsoRecord?.(trx, added);
       return added;
     }).catch((err) => {
       if (/UNIQUE|duplicate key/i.test((err as Error).message))

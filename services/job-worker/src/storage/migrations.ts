@@ -1,5 +1,5 @@
 import { outboxMigration } from '@qlab/events';
-import type { Migration } from '@qlab/kit';
+import { idempotencyKeysMigration, type Migration } from '@qlab/kit';
 
 export const migrations: Record<string, Migration> = {
   '001_jobs': {
@@ -39,4 +39,6 @@ export const migrations: Record<string, Migration> = {
     },
   },
   '002_outbox': outboxMigration,
+  // Idempotency-Key on POST /jobs: a retried create finds its first job (found by pnpm chaos).
+  '003_idempotency_keys': idempotencyKeysMigration(),
 };
