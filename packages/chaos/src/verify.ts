@@ -149,6 +149,9 @@ export async function verify(
           })
         : undefined;
       jobsSeen++;
+      const made = await get(`${stack.gatewayUrl}/api/jobs?created_by=${encodeURIComponent(item.createdBy)}`);
+      const copies = made.ok ? ((await made.json()) as { total: number }).total : 1;
+      if (copies > 1) v.duplicated.push(`job ${item.jobId}: its create queued ${copies} jobs`);
       if (!job) lose(item.at, `job ${item.jobId}: ${res.status}`);
       else if (job.status === 'completed') {
         if (item.taskType === 'checksum.sha256' && job.output?.files?.[0]?.sha256 !== item.inputSha256)
@@ -172,14 +175,26 @@ export async function verify(
         if (!job.errors?.length) v.failures.push(`job ${item.jobId}: failed without an error history`);
       } else lose(item.at, `job ${item.jobId}: still ${job.status} after the settle time`);
     } else if (item.kind === 'analytics') {
-      for (const id of item.runIds) {
-        const res = await get(`${stack.gatewayUrl}/api/db/test/run/${id}`);
-        await res.body?.cancel();
-        if (res.status !== 200) lose(item.at, `analytics run ${id}: ${res.status}`);
+      // Every row as it was sent, and the model's summary counting each row once.
+      for (const row of item.rows) {
+        const res = await get(`${stack.gatewayUrl}/api/db/test/run/${row.run_id}`);
+        const got = res.ok ? ((await res.json()) as Record<string, unknown>) : undefined;
+        if (!got) lose(item.at, `analytics run ${row.run_id}: ${res.status}`);
+        else if (Object.entries(row).some(([k, want]) => got[k] !== want))
+          lose(item.at, `analytics run ${row.run_id}: read back ${JSON.stringify(got).slice(0, 200)}`);
       }
-      const n = countEvents('run.ingested', item.runIds[0]!);
-      if (n === 0) eventMissing(item.at, `run.ingested for ${item.runIds[0]}: never delivered`);
-      if (n > 1) v.duplicated.push(`run.ingested for ${item.runIds[0]}: ${n} distinct events`);
+      const res = await get(`${stack.gatewayUrl}/api/db/test/models/${encodeURIComponent(item.model)}`);
+      const summary = res.ok ? ((await res.json()) as { total?: number; avg_duration_ms?: number }) : {};
+      const avg = item.rows.reduce((a, r) => a + r.duration_ms, 0) / item.rows.length;
+      if (summary.total !== undefined && summary.total > item.rows.length)
+        v.duplicated.push(
+          `analytics model ${item.model}: ${summary.total} rows counted, ${item.rows.length} sent`,
+        );
+      else if (summary.total !== item.rows.length || Math.abs((summary.avg_duration_ms ?? 0) - avg) > 1e-6)
+        lose(item.at, `analytics model ${item.model}: summary ${JSON.stringify(summary).slice(0, 200)}`);
+      const n = countEvents('run.ingested', item.rows[0]!.run_id);
+      if (n === 0) eventMissing(item.at, `run.ingested for ${item.rows[0]!.run_id}: never delivered`);
+      if (n > 1) v.duplicated.push(`run.ingested for ${item.rows[0]!.run_id}: ${n} distinct events`);
     }
   }
 

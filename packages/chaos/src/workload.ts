@@ -20,8 +20,16 @@ export type Acknowledged =
       inputSha256: string;
       at: number;
       publishes?: { hashID: string; name: string };
+      /** Names this create alone: one job may carry it. */
+      createdBy: string;
     }
-  | { kind: 'analytics'; runIds: string[]; at: number };
+  | {
+      kind: 'analytics';
+      /** The model every row of this load names, and no other load. */
+      model: string;
+      rows: { run_id: string; duration_ms: number; tests_total: number; tests_passed: number }[];
+      at: number;
+    };
 
 export interface Answer {
   at: number;
@@ -245,6 +253,8 @@ export class Workload {
       maxRetryDelay: 3000,
       maxRetries: 15,
       logLevel: 'silent',
+      // Its answers are judged like every other: a 5xx outside a fault window is a failure.
+      onAfterResponse: ({ status }) => this.answers.push({ at: Date.now(), op: 'indexedcp', status }),
     });
     try {
       await client.initialize();
@@ -298,12 +308,17 @@ export class Workload {
     const input = randomBytes(4096 + this.rng.int(60_000));
     const publishes =
       taskType === 'calibration.publish' ? { hashID: this.unique('pub'), name: 'published' } : undefined;
+    // Every try of this create is one job: a retry after a lost answer must not queue a second.
+    // created_by names this create alone, so the verdict can count the jobs it made.
+    const createdBy = this.unique('create');
     const res = await this.call('job.create', '/api/jobs', {
       method: 'POST',
+      headers: { 'Idempotency-Key': createdBy },
       body: () => {
         const form = new FormData();
         form.set('task_type', taskType);
         form.set('max_retries', '5');
+        form.set('created_by', createdBy);
         if (publishes) form.set('params', JSON.stringify(publishes));
         form.set('file', new Blob([input]), 'input.bin');
         return form;
@@ -314,6 +329,7 @@ export class Workload {
       this.ledger.push({
         kind: 'job',
         jobId: job.job_id,
+        createdBy,
         taskType,
         inputSha256: sha256(input),
         at: Date.now(),
@@ -323,27 +339,39 @@ export class Workload {
   }
 
   private async analytics(): Promise<void> {
-    const runIds = Array.from({ length: 5 }, () => this.unique('run'));
-    const lines = runIds.map((run_id) =>
-      JSON.stringify({
-        run_id,
-        model: 'chaos-model',
-        hardware: 'cpu',
-        started_at: new Date().toISOString(),
-        duration_ms: 1000,
-        status: 'passed',
-        test_type: 'integration',
-        tests_total: 1,
-        tests_passed: 1,
-      }),
-    );
-    // A retried load must not count twice: the run ids are ours and unique, so a repeat would show.
+    // One model per load, so its summary counts this load's rows alone (a retried load counted
+    // twice would show), and each row's own figures, so the rows read back can be compared.
+    const model = this.unique('model');
+    const rows = Array.from({ length: 5 }, () => ({
+      run_id: this.unique('run'),
+      model,
+      hardware: 'cpu',
+      started_at: new Date().toISOString(),
+      duration_ms: 1 + this.rng.int(100_000),
+      status: 'passed',
+      test_type: 'integration',
+      tests_total: 1 + this.rng.int(50),
+      tests_passed: 0,
+    }));
+    for (const r of rows) r.tests_passed = this.rng.int(r.tests_total + 1);
     const res = await this.call('analytics.bulk', '/api/db/test/runs/bulk', {
       method: 'POST',
       headers: { 'Content-Type': 'application/x-ndjson' },
-      body: () => `${lines.join('\n')}\n`,
+      body: () => `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`,
     });
-    if (res && res.status < 300) this.ledger.push({ kind: 'analytics', runIds, at: Date.now() });
-    else if (res) this.gaveUp(`analytics: ${res.status} ${(await res.text()).slice(0, 200)}`);
+    if (res && res.status < 300) {
+      await res.body?.cancel();
+      this.ledger.push({
+        kind: 'analytics',
+        model,
+        rows: rows.map(({ run_id, duration_ms, tests_total, tests_passed }) => ({
+          run_id,
+          duration_ms,
+          tests_total,
+          tests_passed,
+        })),
+        at: Date.now(),
+      });
+    } else if (res) this.gaveUp(`analytics: ${res.status} ${(await res.text()).slice(0, 200)}`);
   }
 }

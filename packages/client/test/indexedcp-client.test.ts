@@ -137,12 +137,18 @@ describe('IndexedCPClient', () => {
     await client.close();
 
     let completed = false;
+    const answers: number[] = [];
+    const uploadUrl = `${up.url}/upload`;
     client = new IndexedCPClient({
       serverUrl: up.url,
       apiKey: KEY,
       storagePath,
       chunkSize: 64 * 1024,
       onUploadComplete: () => (completed = true),
+      onAfterResponse: ({ status, url }) => {
+        expect(url).toBe(uploadUrl);
+        answers.push(status);
+      },
     });
     await client.initialize();
     expect(client.status()[0]!.chunks.every((c) => c.status === 'pending')).toBe(true);
@@ -151,6 +157,8 @@ describe('IndexedCPClient', () => {
     while (!completed && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     await client.stopUploadBackground();
     expect(completed).toBe(true);
+    // One answer per chunk (300,000 bytes in 64 KiB chunks), each seen before it was judged.
+    expect(answers).toEqual([200, 200, 200, 200, 200]);
     expect(readFileSync(path.join(up.uploadDir, 'bg.bin')).equals(data)).toBe(true);
     await client.close();
   });

@@ -38,6 +38,8 @@ export interface IndexedCPClientOptions extends Partial<BackoffPolicy> {
   onUploadProgress?: (event: UploadProgressEvent) => void;
   onUploadError?: (error: Error) => void;
   onUploadComplete?: (summary: UploadSummary) => void;
+  /** Called with every chunk answer's status before it is judged (as tus-js-client's onAfterResponse). */
+  onAfterResponse?: (answer: { status: number; url: string }) => void;
   /**
    * Encrypt chunks before they are buffered (the original's `encryption: true`): only sealed
    * packets and the wrapped session key are stored, and they go to POST /upload-encrypted.
@@ -258,6 +260,7 @@ export class IndexedCPClient implements AsyncDisposable {
   }
 
   private async chunkAnswer(res: Response): Promise<{ complete: boolean; actualFilename: string | null }> {
+    this.options.onAfterResponse?.({ status: res.status, url: res.url });
     const text = await res.text();
     if (!res.ok) {
       let detail = text.slice(0, 200);
