@@ -1,8 +1,9 @@
+import { analyticsDomains } from '@qlab/registry';
 import type { Response } from 'express';
 import type { Upstream, UpstreamId } from './config';
 import { type Fetched, fetchJson } from './upstream-client';
 
-const DOMAINS = ['test', 'generator', 'benchmark'] as const;
+const DOMAINS = analyticsDomains;
 
 /**
  * Cross-service views. Every service is asked at once (no call waits for another), each with its

@@ -1,21 +1,14 @@
 import path from 'node:path';
 import { baseEnv, ConfigError, env, loadConfig } from '@qlab/kit';
+import { MOUNTED, type MountedId } from '@qlab/registry';
 import { z } from 'zod';
 
 export const SCOPES = ['read', 'write', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
-/** The services behind the gateway: env prefix, public mount and how the path maps. */
-export const UPSTREAMS = [
-  { id: 'calibration-store', env: 'CALIBRATION_STORE', port: 5050 },
-  { id: 'chunked-upload', env: 'CHUNKED_UPLOAD', port: 3000 },
-  { id: 'quantum-tracker', env: 'QUANTUM_TRACKER', port: 8000 },
-  { id: 'job-worker', env: 'JOB_WORKER', port: 8100 },
-  { id: 'analytics-test', env: 'ANALYTICS_TEST', port: 8200 },
-  { id: 'analytics-generator', env: 'ANALYTICS_GENERATOR', port: 8201 },
-  { id: 'analytics-benchmark', env: 'ANALYTICS_BENCHMARK', port: 8202 },
-] as const;
-export type UpstreamId = (typeof UPSTREAMS)[number]['id'];
+/** The services behind the gateway, from the registry: `<PREFIX>_URL`, `<PREFIX>_TOKEN`, port. */
+export const UPSTREAMS = MOUNTED.map((s) => ({ id: s.id, env: s.envPrefix, port: s.port }));
+export type UpstreamId = MountedId;
 
 export interface Upstream {
   id: UpstreamId;

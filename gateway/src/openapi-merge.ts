@@ -1,4 +1,5 @@
 import type { OpenApiDocument } from '@qlab/kit';
+import { MOUNTED, toPublicPath } from '@qlab/registry';
 import type { Upstream, UpstreamId } from './config';
 import { gatewayOpenApi } from './openapi';
 import { MOUNTS, scopeForProxied } from './proxy';
@@ -9,12 +10,8 @@ const KIT_PATHS = new Set(['/health', '/ready', '/metrics', '/openapi.json', '/d
 /** A service path → its public path through the gateway (the mounts, backwards). */
 export function publicPath(service: UpstreamId, path: string): string | undefined {
   if (KIT_PATHS.has(path)) return undefined;
-  if (service === 'calibration-store') return `/api/store${path}`;
-  if (service === 'chunked-upload') return `/api/uploads${path}`;
-  if (service === 'quantum-tracker') return path.startsWith('/api/v1') ? path : undefined;
-  if (service === 'job-worker') return path.startsWith('/jobs') ? `/api${path}` : undefined;
-  const m = /^\/api\/(test|generator|benchmark)\/db(\/.*)?$/.exec(path);
-  return m ? `/api/db/${m[1]}${m[2] ?? ''}` : undefined;
+  const mount = MOUNTED.find((s) => s.id === service)?.mount;
+  return mount && toPublicPath(mount, path);
 }
 
 /**

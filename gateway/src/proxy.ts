@@ -2,53 +2,26 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { CALLER_KEY_ID_HEADER, CALLER_SCOPES_HEADER, problem, sendRawProblem } from '@qlab/kit';
+import { MOUNTED, type Mount as RegistryMount, toServicePath } from '@qlab/registry';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { Scope, Upstream, UpstreamId } from './config';
 
-/** Public mount → service, and how the rest of the path maps (README "Mounts", docs/architecture.md). */
-export interface Mount {
-  prefix: string;
+/**
+ * Public mount → service, from the registry (packages/registry; README "Mounts",
+ * docs/architecture.md): the prefix, how the rest of the path maps, streaming, and which POSTs
+ * only read or need admin.
+ */
+export interface Mount extends RegistryMount {
   service: UpstreamId;
   /** The service path for the part after `prefix`. */
   rewrite: (rest: string) => string;
-  /** Bodies and downloads may take as long as they take: no overall deadline. */
-  streaming?: boolean;
-  /** Paths below the prefix whose POST only reads (the seed's POST downloads, searches, exports). */
-  readOnlyPosts?: string[];
-  /** Paths below the prefix whose POST only an admin key may call (key rotation). */
-  adminPosts?: string[];
 }
 
-export const MOUNTS: Mount[] = [
-  {
-    prefix: '/api/store',
-    service: 'calibration-store',
-    rewrite: (r) => r,
-    streaming: true,
-    readOnlyPosts: ['/calibrations/download', '/results/download'],
-  },
-  {
-    prefix: '/api/uploads',
-    service: 'chunked-upload',
-    rewrite: (r) => r,
-    streaming: true,
-    adminPosts: ['/rotate-keys'],
-  },
-  { prefix: '/api/v1', service: 'quantum-tracker', rewrite: (r) => `/api/v1${r}` },
-  {
-    prefix: '/api/jobs',
-    service: 'job-worker',
-    rewrite: (r) => `/jobs${r === '/' ? '' : r}`,
-    streaming: true,
-  },
-  ...(['test', 'generator', 'benchmark'] as const).map((d) => ({
-    prefix: `/api/db/${d}`,
-    service: `analytics-${d}` as UpstreamId,
-    rewrite: (r: string) => `/api/${d}/db${r}`,
-    streaming: true,
-    readOnlyPosts: ['/search', '/export'],
-  })),
-];
+export const MOUNTS: Mount[] = MOUNTED.map((s) => ({
+  ...s.mount,
+  service: s.id,
+  rewrite: (rest: string) => toServicePath(s.mount, rest),
+}));
 
 /** The mount a canonical path falls under: its prefix, then the end or a "/" (case-sensitive). */
 export function mountFor(path: string): Mount | undefined {

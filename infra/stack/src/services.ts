@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { SERVICES, type ServiceEntry, serviceById } from '@qlab/registry';
 
 /** One service of the local stack: where it lives, its port, and how to tell it is up. */
 export interface StackService {
@@ -20,53 +21,23 @@ export interface StackService {
 
 /**
  * The prefix of the variables a peer (the gateway, job-worker) finds a service by:
- * `<PREFIX>_URL` and `<PREFIX>_TOKEN`, e.g. CALIBRATION_STORE, ANALYTICS_TEST.
+ * `<PREFIX>_URL` and `<PREFIX>_TOKEN`, e.g. CALIBRATION_STORE, ANALYTICS_TEST (the registry's).
  */
-export const peerEnvPrefix = (service: string) => service.toUpperCase().replace(/-/g, '_');
+export const peerEnvPrefix = (service: string) => {
+  const entry = serviceById(service);
+  if (!entry) throw new Error(`${service} is not in packages/registry`);
+  return entry.envPrefix;
+};
 
-/** Every service that exists; each issue that adds a service adds a line here. */
-export const STACK_SERVICES: StackService[] = [
-  {
-    name: 'calibration-store',
-    dir: 'services/calibration-store',
-    defaultPort: 5050,
-    portEnv: 'CALIBRATION_STORE_PORT',
-    tokenEnv: 'QIBO_API_TOKEN',
-  },
-  {
-    name: 'chunked-upload',
-    dir: 'services/chunked-upload',
-    defaultPort: 3000,
-    portEnv: 'CHUNKED_UPLOAD_PORT',
-    tokenEnv: 'UPLOAD_GATEWAY_TOKEN',
-  },
-  {
-    name: 'job-worker',
-    dir: 'services/job-worker',
-    defaultPort: 8100,
-    portEnv: 'JOB_WORKER_PORT',
-    tokenEnv: 'JOBS_API_TOKEN',
-  },
-  {
-    name: 'quantum-tracker',
-    dir: 'services/quantum-tracker',
-    defaultPort: 8000,
-    portEnv: 'QUANTUM_TRACKER_PORT',
-    tokenEnv: 'TRACKER_API_TOKEN',
-  },
-  // One analytics codebase, one process and DuckDB file per domain.
-  ...(['test', 'generator', 'benchmark'] as const).map((domain, i) => ({
-    name: `analytics-${domain}`,
-    dir: 'services/analytics',
-    defaultPort: 8200 + i,
-    portEnv: `ANALYTICS_${domain.toUpperCase()}_PORT`,
-    env: { ANALYTICS_DOMAIN: domain },
-    tokenEnv: 'ANALYTICS_API_TOKEN',
-  })),
-  // Last: it finds every service above through the <SERVICE>_URL and <SERVICE>_TOKEN variables
-  // the stack passes on.
-  { name: 'gateway', dir: 'gateway', defaultPort: 8080, portEnv: 'GATEWAY_PORT' },
-];
+/** Every service, from the registry (packages/registry), the gateway last. */
+export const STACK_SERVICES: StackService[] = SERVICES.map((s: ServiceEntry) => ({
+  name: s.id,
+  dir: s.dir,
+  defaultPort: s.port,
+  portEnv: `${s.envPrefix}_PORT`,
+  ...(s.env ? { env: { ...s.env } } : {}),
+  ...(s.tokenEnv ? { tokenEnv: s.tokenEnv } : {}),
+}));
 
 /** The command that runs a service: its build output, or its source (tests, no build). */
 export function serviceCommand(
