@@ -6,8 +6,6 @@ import { badRequest, conflict, unprocessable } from './errors';
 
 /** How long a key is remembered: a client retries within minutes, not days. */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
-/** Keys recorded between two sweeps of every expired key. */
-const SWEEP_EVERY = 500;
 
 /** The Idempotency-Key a request carried, whose it is, and what the request asked for. */
 export interface IdempotencyRequest {
@@ -32,15 +30,41 @@ export interface IdempotentResult {
  * one. `asked` is what the request asks for (its fields, not its transport), hashed as JSON.
  */
 export function idempotencyOf(req: Request, asked: unknown): IdempotencyRequest | undefined {
-  const header = req.get('idempotency-key');
-  if (header === undefined) return undefined;
-  // The draft's examples are quoted strings (an sf-string); bare tokens are common too.
-  const key = header.trim().replace(/^"(.*)"$/, '$1');
-  if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw badRequest('Idempotency-Key: 1-255 visible ASCII characters');
+  const headers = req.headersDistinct['idempotency-key'];
+  if (headers === undefined) return undefined;
+  if (headers.length !== 1) throw badRequest('send one Idempotency-Key header');
+  const key = keyOf(headers[0]!.trim());
   const keyId = req.get(CALLER_KEY_ID_HEADER);
+  // The gateway's key ids are short tokens; anything else is not one (and would not fit the column).
+  if (keyId !== undefined && !/^[\w-]{1,64}$/.test(keyId))
+    throw badRequest(`${CALLER_KEY_ID_HEADER}: not a key id`);
   const caller = keyId ? `key:${keyId}` : 'direct';
-  const fingerprint = createHash('sha256').update(JSON.stringify(asked)).digest('hex');
+  const fingerprint = createHash('sha256').update(canonicalJson(asked)).digest('hex');
   return { key, caller, fingerprint };
+}
+
+/**
+ * The draft's key is an sf-string (RFC 8941 §3.3.3: DQUOTE, printable ASCII with \" and \\
+ * escaped, DQUOTE); a bare token of visible ASCII is common too and taken as it is.
+ */
+function keyOf(value: string): string {
+  let key = value;
+  if (value.startsWith('"')) {
+    const m = /^"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"$/.exec(value);
+    if (!m) throw badRequest('Idempotency-Key: a quoted key must be one well-formed sf-string');
+    key = m[1]!.replace(/\\(["\\])/g, '$1');
+  }
+  if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw badRequest('Idempotency-Key: 1-255 visible ASCII characters');
+  return key;
+}
+
+/** JSON with every object's members sorted, so a client that rebuilds its body still matches. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
 }
 
 export interface IdempotencyKeysOptions {
@@ -57,8 +81,6 @@ export interface IdempotencyKeysOptions {
 export class IdempotencyKeys {
   private readonly table: string;
   private readonly column: string;
-  /** Records since the last sweep of expired keys. */
-  private sinceSweep = 0;
 
   constructor(
     private readonly knex: Knex,
@@ -95,12 +117,11 @@ export class IdempotencyKeys {
     resource: string | number,
     now = Date.now(),
   ): Promise<void> {
-    // An expired key may be used again; every so often all expired keys go (created_at is indexed).
-    const expired = trx(this.table).where('created_at', '<', now - IDEMPOTENCY_TTL_MS);
-    if (++this.sinceSweep >= SWEEP_EVERY) {
-      this.sinceSweep = 0;
-      await expired.delete();
-    } else await expired.where({ caller: idem.caller, key: idem.key }).delete();
+    // An expired key may be used again (sweepExpired removes the rest, outside any request).
+    await trx(this.table)
+      .where({ caller: idem.caller, key: idem.key })
+      .where('created_at', '<', now - IDEMPOTENCY_TTL_MS)
+      .delete();
     await trx(this.table).insert({
       caller: idem.caller,
       key: idem.key,
@@ -112,11 +133,55 @@ export class IdempotencyKeys {
   }
 }
 
+/**
+ * Removes expired keys in batches of `batch` rows, each its own short statement, so a write lock
+ * is never held long (SQLite has one for the whole database). Returns how many went.
+ */
+export async function sweepExpiredKeys(
+  knex: Knex,
+  options: { table?: string; batch?: number; now?: number } = {},
+): Promise<number> {
+  const table = options.table ?? 'idempotency_keys';
+  const before = (options.now ?? Date.now()) - IDEMPOTENCY_TTL_MS;
+  let removed = 0;
+  for (;;) {
+    const rows = (await knex(table)
+      .select('caller', 'key')
+      .where('created_at', '<', before)
+      .limit(options.batch ?? 1000)) as { caller: string; key: string }[];
+    if (rows.length === 0) return removed;
+    removed += await knex(table)
+      .whereIn(
+        ['caller', 'key'],
+        rows.map((r) => [r.caller, r.key]),
+      )
+      .where('created_at', '<', before)
+      .delete();
+  }
+}
+
+/** Sweeps at once and then every `everyMs` (default an hour); the returned function stops it. */
+export function sweepExpiredKeysEvery(
+  knex: Knex,
+  onError: (err: unknown) => void,
+  everyMs = 60 * 60 * 1000,
+  table?: string,
+): () => void {
+  const run = () => void sweepExpiredKeys(knex, { table }).catch(onError);
+  run();
+  const timer = setInterval(run, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** The created_at index for a table made before the migration above had it. */
 export function idempotencyKeysIndexMigration(table = 'idempotency_keys'): Migration {
   return {
     async up(knex) {
       await knex.schema.alterTable(table, (t) => t.index(['created_at'], `${table}_created_at`));
+    },
+    async down(knex) {
+      await knex.schema.alterTable(table, (t) => t.dropIndex(['created_at'], `${table}_created_at`));
     },
   };
 }
@@ -142,7 +207,7 @@ export function idempotencyKeysMigration(
         t.string('key', 255).notNullable();
         t.string('kind', 16).notNullable();
         if (options.numeric) t.bigInteger(column).notNullable();
-        else t.string(column, 64).notNullable();
+        else t.string(column, 128).notNullable();
         t.string('fingerprint', 64).notNullable();
         t.bigInteger('created_at').notNullable();
         t.primary(['caller', 'key']);

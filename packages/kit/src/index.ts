@@ -49,6 +49,8 @@ export {
   idempotencyKeysMigration,
   idempotencyOf,
   idempotentResultGone,
+  sweepExpiredKeys,
+  sweepExpiredKeysEvery,
 } from './idempotency-keys';
 export { decodeUtf8, formBody, jsonBody, MAX_JSON_DEPTH, parseJsonStrict } from './json-body';
 export { Lifecycle, stopOnSignals } from './lifecycle';

@@ -130,9 +130,12 @@ export function receiveMultipart<T>(
       } catch (err) {
         saving = Promise.reject(err);
       }
+      // Files are listed in the order they arrived, not the order their saves finished.
+      const slot = files.length;
+      files.push(undefined as T);
       const tracked = saving.then(
         (saved) => {
-          if (!failure) files.push(saved);
+          if (!failure) files[slot] = saved;
         },
         (err: unknown) => {
           stream.resume();

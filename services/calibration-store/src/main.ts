@@ -8,6 +8,7 @@ import {
   privateDir,
   runMain,
   stopOnSignals,
+  sweepExpiredKeysEvery,
 } from '@qlab/kit';
 import { createApp } from './app';
 import { loadCalibrationConfig, USAGE } from './config';
@@ -28,6 +29,11 @@ runMain('calibration-store', async () => {
 
   const knex = await openDatabase({ target: parseDbUrl(config.dbUrl), migrations, logger });
   life.add('database', () => knex.destroy());
+  // Idempotency-Keys older than 24 h, at start and hourly, in small batches outside requests.
+  const stopKeySweep = sweepExpiredKeysEvery(knex, (err) =>
+    logger.warn({ err }, 'Idempotency-Key sweep failed'),
+  );
+  life.add('Idempotency-Key sweep', async () => stopKeySweep());
   const blobs = new BlobStore(config.dataDir);
   await blobs.init();
   const events = startServiceEvents({

@@ -11,6 +11,7 @@ import {
   privateDir,
   runMain,
   stopOnSignals,
+  sweepExpiredKeysEvery,
 } from '@qlab/kit';
 import { createApp } from './app';
 import { loadServerConfig } from './config';
@@ -50,6 +51,11 @@ runMain('job-worker', async () => {
     },
   });
   life.add('database', () => knex.destroy());
+  // Idempotency-Keys older than 24 h, at start and hourly, in small batches outside requests.
+  const stopKeySweep = sweepExpiredKeysEvery(knex, (err) =>
+    logger.warn({ err }, 'Idempotency-Key sweep failed'),
+  );
+  life.add('Idempotency-Key sweep', async () => stopKeySweep());
   const events = startServiceEvents({
     service: 'job-worker',
     knex,

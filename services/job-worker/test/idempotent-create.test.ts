@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { IDEMPOTENCY_TTL_MS, sweepExpiredKeys } from '@qlab/kit';
 import { tempDir } from '@qlab/testkit';
 import request from 'supertest';
 import { type RunningQueue, startQueue } from './helpers';
@@ -90,5 +91,122 @@ describe.each(engines)('POST /jobs with an Idempotency-Key (%s)', (_engine, pgUr
     const bo = await create('bo').expect(201);
     expect(bo.body.job_id).not.toBe(ana.body.job_id);
     expect((await create('ana')).body.job_id).toBe(ana.body.job_id);
+  });
+
+  it('replays a multipart retry whatever order its files arrive or finish in', async () => {
+    const big = path.join(tmp.dir, 'big.bin');
+    writeFileSync(big, Buffer.alloc(4 * 1024 * 1024, 7));
+    const tiny = path.join(tmp.dir, 'tiny.bin');
+    writeFileSync(tiny, 'x');
+    const create = (files: string[]) => {
+      let r = request(q.app)
+        .post('/jobs')
+        .set(auth)
+        .set('Idempotency-Key', 'two-files')
+        .field('task_type', 't');
+      for (const f of files) r = r.attach('file', f);
+      return r;
+    };
+    const first = await create([big, tiny]).expect(201);
+    expect(first.body.input_files.map((f: { relative_path: string }) => f.relative_path)).toEqual([
+      'input/big.bin',
+      'input/tiny.bin',
+    ]);
+    for (const files of [
+      [big, tiny],
+      [big, tiny],
+      [tiny, big],
+    ]) {
+      const again = await create(files).expect(201);
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      expect(again.body.job_id).toBe(first.body.job_id);
+    }
+    expect(await total()).toBe(1);
+  });
+
+  it("never replays another job that took a deleted job's id", async () => {
+    const keyed = () =>
+      request(q.app)
+        .post('/jobs')
+        .set(auth)
+        .set('Idempotency-Key', 'reuse')
+        .send({ job_id: 'nightly-1', task_type: 'echo', params: { run: 'A' } });
+    await keyed().expect(201);
+    await request(q.app).delete('/jobs/nightly-1').set(auth).expect(204);
+    await request(q.app)
+      .post('/jobs')
+      .set(auth)
+      .send({ job_id: 'nightly-1', task_type: 'other', params: { run: 'B' } })
+      .expect(201);
+    const retry = await keyed();
+    expect(retry.status).toBe(409);
+    expect(retry.body.detail).toMatch(/deleted since/);
+  });
+
+  it('answers racing creates that ask for different jobs with one 201 and 422s', async () => {
+    const answers = await Promise.all(
+      [1, 2, 3].map((v) =>
+        request(q.app)
+          .post('/jobs')
+          .set(auth)
+          .set('Idempotency-Key', 'race')
+          .send({ task_type: 'echo', params: { v } }),
+      ),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([201, 422, 422]);
+    expect(await total()).toBe(1);
+  });
+
+  it('matches a rebuilt JSON body, and reads the header strictly', async () => {
+    const send = (key: string | string[], body: object) => {
+      const r = request(q.app).post('/jobs').set(auth);
+      for (const k of Array.isArray(key) ? key : [key]) r.set('Idempotency-Key', k);
+      return r.send(body);
+    };
+    const first = await send('order', { task_type: 'echo', params: { x: 1, y: { b: 2, a: 1 } } }).expect(201);
+    const rebuilt = await send('order', { params: { y: { a: 1, b: 2 }, x: 1 }, task_type: 'echo' }).expect(
+      201,
+    );
+    expect(rebuilt.body.job_id).toBe(first.body.job_id);
+    // An sf-string with escapes is the key it spells.
+    const quoted = await send('"a\\"b"', { task_type: 'echo' }).expect(201);
+    expect((await send('a"b', { task_type: 'echo' })).body.job_id).toBe(quoted.body.job_id);
+    for (const bad of ['"abc', '"a"b"', '"k";x=1', '""'])
+      expect((await send(bad, { task_type: 'echo' })).status).toBe(400);
+    // Two headers (Node would join them as "a, b"): which one was meant is not ours to guess.
+    const two = request(q.app).post('/jobs').set(auth);
+    two.set('Idempotency-Key', ['h3', 'h4']);
+    expect((await two.send({ task_type: 'echo' })).status).toBe(400);
+    const longId = await request(q.app)
+      .post('/jobs')
+      .set(auth)
+      .set('X-Qlab-Key-Id', 'z'.repeat(300))
+      .set('Idempotency-Key', 'k')
+      .send({ task_type: 'echo' });
+    expect(longId.status).toBe(400);
+    const batch = await request(q.app)
+      .post('/jobs/batch')
+      .set(auth)
+      .set('Idempotency-Key', 'b')
+      .send({ jobs: [{ task_type: 'echo' }] });
+    expect(batch.status).toBe(400);
+    expect(await total()).toBe(2);
+  });
+
+  it('sweeps only expired keys, in batches', async () => {
+    const knex = q.repo.knex;
+    const now = Date.now();
+    const rows = Array.from({ length: 25 }, (_, i) => ({
+      caller: 'direct',
+      key: `k${i}`,
+      kind: 'job',
+      resource: `1:j${i}`,
+      fingerprint: 'f',
+      created_at: i < 20 ? now - IDEMPOTENCY_TTL_MS - 1 : now - IDEMPOTENCY_TTL_MS + 60_000,
+    }));
+    await knex('idempotency_keys').insert(rows);
+    expect(await sweepExpiredKeys(knex, { batch: 7, now })).toBe(20);
+    const left = (await knex('idempotency_keys').select('key')) as { key: string }[];
+    expect(left.map((r) => r.key).sort()).toEqual(['k20', 'k21', 'k22', 'k23', 'k24']);
   });
 });

@@ -152,21 +152,28 @@ export function jobRoutes(deps: JobRouteDeps): Router {
    */
   const addOnce = async (req: Request, job: NewJob, asked: unknown) => {
     const idem = idempotencyOf(req, asked);
+    // The key names the job by id and creation time: a job deleted and its id reused since is
+    // another job, and a replay must not answer it.
     const replay = async () => {
       const first = idem && (await keys.first(idem, 'job'));
       if (!first) return undefined;
-      const found = await repo.get(first.resource);
-      if (!found) throw idempotentResultGone();
+      const [createdAt, ...id] = first.resource.split(':');
+      const found = await repo.get(id.join(':'));
+      if (!found || String(found.created_at) !== createdAt) throw idempotentResultGone();
       return found;
     };
     const earlier = await replay();
     if (earlier) return { job: earlier, created: false };
     try {
-      const [added] = await repo.add([job], idem && ((trx, [j]) => keys.record(trx, idem, 'job', j!.job_id)));
+      const [added] = await repo.add(
+        [job],
+        idem && ((trx, [j]) => keys.record(trx, idem, 'job', `${j!.created_at}:${j!.job_id}`)),
+      );
       return { job: added!, created: true };
     } catch (err) {
-      // Two requests with one key at once: the second's insert failed; answer the first's job.
-      const first = idem && (await replay().catch(() => undefined));
+      // Two requests with one key at once: the second's insert failed; answer the first's job
+      // (or the first's 422 or 409, when this one asked for something else).
+      const first = idem && (await replay());
       if (first) return { job: first, created: false };
       throw err;
     }
@@ -178,6 +185,8 @@ export function jobRoutes(deps: JobRouteDeps): Router {
 
   router.post('/jobs', json, async (req: Request, res: Response) => {
     if (req.is('multipart/form-data')) {
+      // A bad Idempotency-Key is refused before the files are stored.
+      idempotencyOf(req, null);
       const jobId = crypto.randomUUID();
       let created = false;
       try {
@@ -210,10 +219,14 @@ export function jobRoutes(deps: JobRouteDeps): Router {
           'form fields',
         );
         // The fingerprint: the fields and the files, not the id this request drew.
-        const asked = [toNew(input), files.map((f) => [f.relative_path, f.sha256])];
+        // Names are unique, so the sorted list is the inputs whatever order they came in.
+        const inputs = files.map((f) => [f.relative_path, f.sha256]).sort(([a], [b]) => (a! < b! ? -1 : 1));
+        const asked = [toNew(input), inputs];
         const r = await addOnce(req, { ...toNew(input), job_id: jobId }, asked);
         created = r.created;
-        // A replay answers the first job; its input files are these (the fingerprint has them).
+        // A replay answers the first job, whose input files are these (the fingerprint has
+        // them); this request's copy goes first.
+        if (!created) await workspace.remove(jobId);
         answerCreated(res, r, { ...r.job, input_files: files });
       } finally {
         if (!created) await workspace.remove(jobId);
@@ -230,6 +243,9 @@ export function jobRoutes(deps: JobRouteDeps): Router {
 
   // Bulk enqueue: one transaction for up to 1,000 jobs.
   router.post('/jobs/batch', json, async (req, res) => {
+    // Said rather than ignored: a retried batch with a key would otherwise queue twice.
+    if (req.get('idempotency-key') !== undefined)
+      throw badRequest('Idempotency-Key is not taken on /jobs/batch: send job_id per job, or POST /jobs');
     const { jobs } = parseInput(batchSchema, req.body, 'batch');
     const added = await repo.add(jobs.map(toNew));
     res.status(201).json({ jobs: added.map((j) => j.job_id) });

@@ -200,7 +200,9 @@ export class JobRepository {
       await alsoRecord?.(trx, added);
       return added;
     }).catch((err) => {
-      if (/UNIQUE|duplicate key/i.test((err as Error).message))
+      // Only the jobs table's key is a taken job_id; another table's (an Idempotency-Key) is the caller's.
+      const message = (err as Error).message;
+      if (/UNIQUE|duplicate key/i.test(message) && !/idempotency_keys/.test(message))
         throw conflict('a job with that job_id exists');
       throw err;
     });

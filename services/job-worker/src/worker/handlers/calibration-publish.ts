@@ -33,7 +33,8 @@ export function calibrationPublish(target: PublishTarget): Handler {
       configFile: path.join(dir, '.no-client-config.json'),
       archiveName: `${name}.zip`,
       // A job runs at least once (a lease can run out under a live worker): one result per job.
-      idempotencyKey: `job-${job.job_id}-publish`,
+      // Its creation time is in the key too: a job id deleted and used again is another job.
+      idempotencyKey: `job-${job.job_id}-${job.created_at}-publish`,
       onProgress: (done, total) => progress(total > 0 ? Math.floor((done / total) * 99) : 50),
     });
     return {
