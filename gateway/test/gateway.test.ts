@@ -5,10 +5,9 @@ import WebSocket from 'ws';
 import { runCli } from '../../packages/client/src/cli/program';
 import { createApp as createAnalyticsApp } from '../../services/analytics/src/app';
 import { openDomain } from '../../services/analytics/src/open-domain';
-import { createApp as createTrackerApp } from '../../services/quantum-tracker/src/app';
-import { attachLiveSockets } from '../../services/quantum-tracker/src/live-sockets';
+import { compose as composeTracker } from '../../services/quantum-tracker/src/compose';
+import { loadTrackerConfig } from '../../services/quantum-tracker/src/config';
 import { migrations as trackerMigrations } from '../../services/quantum-tracker/src/storage/migrations';
-import { buildTracker } from '../../services/quantum-tracker/src/tracker';
 import { RateLimiter } from '../src/auth';
 import { startGateway } from './helpers';
 
@@ -46,26 +45,16 @@ describe('gateway against real services', () => {
       target: parseDbUrl(path.join(tmp.dir, 't.db')),
       migrations: trackerMigrations,
     });
-    const tracker = await buildTracker({
+    // The tracker as production composes it: fast answers and live sockets included.
+    const tracker = await composeTracker(loadTrackerConfig({}), {
       knex: tknex,
       clients: [],
       logger: silentLogger(),
-      syncIntervalMs: 60_000,
     });
-    const trackerServer = await listen(
-      createTrackerApp({
-        logger: silentLogger(),
-        queries: tracker.queries,
-        syncs: [],
-        pricePerQuantumSecond: 1,
-        currency: 'USD',
-        dataVersion: () => tracker.hub.version,
-      }),
-      { port: 0, graceMs: 0 },
-    );
-    const sockets = attachLiveSockets(trackerServer.server, tracker.hub);
+    const trackerServer = await listen(tracker.handle, { port: 0, graceMs: 0 });
+    tracker.attach(trackerServer.server);
     closers.push(
-      () => sockets.close(),
+      () => tracker.stop(),
       () => trackerServer.close(),
       () => tknex.destroy(),
     );

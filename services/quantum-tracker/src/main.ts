@@ -9,14 +9,9 @@ import {
   runMain,
   stopOnSignals,
 } from '@qlab/kit';
-import { AnswerCache } from './answer-cache';
-import { createApp } from './app';
+import { compose } from './compose';
 import { loadTrackerConfig } from './config';
-import { withFastAnswers } from './fast-answers';
-import { attachLiveSockets } from './live-sockets';
-import { providerClients } from './providers';
 import { migrations } from './storage/migrations';
-import { buildTracker } from './tracker';
 
 runMain('quantum-tracker', async () => {
   const config = loadTrackerConfig(process.env);
@@ -34,15 +29,8 @@ runMain('quantum-tracker', async () => {
     logger,
     lifecycle: life,
   });
-  const clients = providerClients(config);
-  const tracker = await buildTracker({
-    knex,
-    clients,
-    outbox: events?.outbox,
-    logger,
-    syncIntervalMs: config.syncIntervalMs,
-    detailsPerSync: config.detailsPerSync,
-  });
+  const composed = await compose(config, { knex, outbox: events?.outbox, logger });
+  const { clients } = composed;
   if (config.aliasesUsed.length > 0)
     logger.info(
       { aliases: config.aliasesUsed },
@@ -59,30 +47,10 @@ runMain('quantum-tracker', async () => {
     );
   }
 
-  const cache = new AnswerCache(() => tracker.hub.version);
-  const app = createApp({
-    logger,
-    queries: tracker.queries,
-    syncs: tracker.syncs,
-    dataVersion: () => tracker.hub.version,
-    cache,
-    pricePerQuantumSecond: config.pricePerQuantumSecond,
-    currency: config.currency,
-    apiToken: config.apiToken,
-    readiness: async () => {
-      await knex.raw('select 1');
-    },
-  });
-  const server = await listen(withFastAnswers(app, cache, config.apiToken), {
-    port: config.port,
-    host: config.host,
-  });
-  const sockets = attachLiveSockets(server.server, tracker.hub, config.apiToken);
-  life.add('websockets', async () => sockets.close());
+  const server = await listen(composed.handle, { port: config.port, host: config.host });
+  composed.attach(server.server);
+  life.add('websockets and syncs', () => composed.stop());
   life.add('http server', () => server.close());
-  for (const s of tracker.syncs) {
-    s.start();
-    life.add(`${s.name} sync`, () => s.stop());
-  }
+  composed.start();
   logger.info({ url: server.url, providers: clients.map((c) => c.name) }, 'quantum-tracker listening');
 });

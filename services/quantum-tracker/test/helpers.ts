@@ -2,20 +2,16 @@ import path from 'node:path';
 import { Outbox } from '@qlab/events';
 import { type Knex, type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
 import { pgSchemaUrl, tempDir } from '@qlab/testkit';
-import { AnswerCache } from '../src/answer-cache';
-import { createApp } from '../src/app';
+import { type ComposedTracker, compose } from '../src/compose';
 import { loadTrackerConfig } from '../src/config';
-import { withFastAnswers } from '../src/fast-answers';
-import { attachLiveSockets } from '../src/live-sockets';
 import { providerClients } from '../src/providers';
 import { migrations } from '../src/storage/migrations';
-import { buildTracker } from '../src/tracker';
 import type { FakeIbm, FakeIonq } from './fake-providers';
 
 export interface RunningTracker {
   url: string;
   knex: Knex;
-  tracker: Awaited<ReturnType<typeof buildTracker>>;
+  tracker: ComposedTracker['tracker'];
   server: Listening;
   close(): Promise<void>;
 }
@@ -59,36 +55,20 @@ export async function startTracker(options: TrackerTestOptions = {}): Promise<Ru
     fetch: (input, init) => fetchFor(String(input instanceof Request ? input.url : input))(input, init),
     now: options.now,
   });
-  const tracker = await buildTracker({
-    knex,
-    clients,
-    outbox: new Outbox('quantum-tracker'),
-    logger: silentLogger(),
-    syncIntervalMs: 60_000,
-    detailsPerSync: config.detailsPerSync,
-    now: options.now,
-  });
-  const cache = new AnswerCache(() => tracker.hub.version);
-  const app = createApp({
-    logger: silentLogger(),
-    queries: tracker.queries,
-    syncs: tracker.syncs,
-    dataVersion: () => tracker.hub.version,
-    cache,
-    pricePerQuantumSecond: options.price ?? 1.6,
-    currency: 'USD',
-    apiToken: options.apiToken,
-  });
-  const server = await listen(withFastAnswers(app, cache, options.apiToken), { port: 0, graceMs: 0 });
-  const sockets = attachLiveSockets(server.server, tracker.hub, options.apiToken);
+  const composed = await compose(
+    { ...config, pricePerQuantumSecond: options.price ?? 1.6, currency: 'USD', apiToken: options.apiToken },
+    { knex, clients, outbox: new Outbox('quantum-tracker'), logger: silentLogger(), now: options.now },
+  );
+  const { tracker } = composed;
+  const server = await listen(composed.handle, { port: 0, graceMs: 0 });
+  composed.attach(server.server);
   return {
     url: server.url,
     knex,
     tracker,
     server,
     async close() {
-      for (const s of tracker.syncs) await s.stop();
-      sockets.close();
+      await composed.stop();
       await server.close();
       if (pg) await knex.raw('drop schema if exists ?? cascade', [pg.schema]).catch(() => undefined);
       await knex.destroy();
