@@ -201,11 +201,7 @@ export async function subscribeEvents(options: SubscriberOptions): Promise<Subsc
       client.off('error', onError);
       // A resumed persistent session already has our subscriptions; subscribing again is harmless.
       void connack;
-      client.subscribe(
-        options.topics.map((t) => t),
-        { qos: 1 },
-        (err) => (err ? reject(err) : resolve()),
-      );
+      client.subscribe(options.topics, { qos: 1 }, (err) => (err ? reject(err) : resolve()));
     });
   });
   client.on('error', (err) => logger.debug({ err }, 'mqtt subscriber error'));

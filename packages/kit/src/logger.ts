@@ -6,8 +6,6 @@ export interface LoggerOptions {
   service: string;
   /** pino level; 'silent' in tests. */
   level?: pino.LevelWithSilent;
-  /** Human-readable output instead of JSON lines (local stack). */
-  pretty?: boolean;
 }
 
 /** JSON logs to stdout, one child per service; the kit's HTTP layer adds requestId per request. */

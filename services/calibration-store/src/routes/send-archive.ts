@@ -1,5 +1,5 @@
 import { pipeline } from 'node:stream/promises';
-import { AppError, type Logger } from '@qlab/kit';
+import { AppError, type Logger, rangeNotSatisfiable } from '@qlab/kit';
 import type { NextFunction, Response } from 'express';
 import { type ArchiveRecord, formatTimestamp } from '../domain/archives';
 import type { BlobStore } from '../storage/blob-store';
@@ -26,8 +26,7 @@ export function sendArchive(
     (err?: Error & { code?: string; status?: number }) => {
       if (!err) return;
       if (err.code === 'ECONNABORTED' || res.headersSent) return;
-      if (err.status === 416)
-        return next(new AppError(416, 'RANGE_NOT_SATISFIABLE', 'range not satisfiable'));
+      if (err.status === 416) return next(rangeNotSatisfiable('range not satisfiable'));
       logger.error({ err, id: record.id, sha256: record.sha256 }, 'archive content missing on disk');
       next(new AppError(500, 'ARCHIVE_MISSING', 'the archive content is missing on the server'));
     },

@@ -1,11 +1,12 @@
 import { isoTime, nonNegative, num, ProviderError, requestJson, str } from './http';
-import type {
-  BackendSnapshot,
-  JobSnapshot,
-  JobStatus,
-  JobsContext,
-  ProviderClient,
-  UsageSnapshot,
+import {
+  type BackendSnapshot,
+  type JobSnapshot,
+  type JobStatus,
+  type JobsContext,
+  type ProviderClient,
+  TERMINAL,
+  type UsageSnapshot,
 } from './types';
 
 export interface IonqOptions {
@@ -87,8 +88,6 @@ interface IonqJob {
   /** v0.3: execution time in ms. */
   execution_time?: number;
 }
-
-const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
 /**
  * IonQ Quantum Cloud API v0.4 (v0.3 field names are read too). The job list has no

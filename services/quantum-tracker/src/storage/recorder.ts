@@ -1,13 +1,19 @@
 import type { Outbox } from '@qlab/events';
 import type { Knex } from '@qlab/kit';
-import type { BackendSnapshot, JobDetails, JobSnapshot, UsageSnapshot } from '../providers/types';
+import {
+  type BackendSnapshot,
+  type JobDetails,
+  type JobSnapshot,
+  type JobStatus,
+  TERMINAL,
+  type UsageSnapshot,
+} from '../providers/types';
 
 const CHUNK = 400;
 /** Reads of one job's own record before the tracker stops asking (failures, or no end time yet). */
 export const MAX_DETAIL_ATTEMPTS = 8;
 /** The wait before the next try: 5 min, 10 min, … at most a day. */
 export const detailRetryDelayMs = (attempt: number) => Math.min(5 * 60_000 * 2 ** (attempt - 1), 86_400_000);
-const TERMINAL_STATUSES = new Set(['completed', 'failed', 'cancelled']);
 const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
 /** PostgreSQL returns BIGINT as a string: compare numbers. */
 const numOrNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
@@ -214,7 +220,7 @@ export class Recorder {
             if (d.ended_at) patch.ended_at = ms(d.ended_at);
             if (d.quantum_seconds !== null) patch.quantum_seconds = d.quantum_seconds;
             const endless =
-              !d.gone && TERMINAL_STATUSES.has(old.status) && !d.ended_at && old.ended_at == null;
+              !d.gone && TERMINAL.has(old.status as JobStatus) && !d.ended_at && old.ended_at == null;
             if (endless) again();
             else {
               patch.details_attempts = 0;

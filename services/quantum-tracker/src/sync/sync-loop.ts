@@ -1,7 +1,7 @@
 import type { Outbox } from '@qlab/events';
 import { coerceError, type Knex, type Logger } from '@qlab/kit';
 import { ProviderError, shortError } from '../providers/http';
-import type { JobsContext, ProviderClient } from '../providers/types';
+import { type JobsContext, type ProviderClient, TERMINAL } from '../providers/types';
 import type { Recorder } from '../storage/recorder';
 import type { LiveHub } from './hub';
 
@@ -24,7 +24,7 @@ export interface SyncReport {
 
 /** Jobs are re-read from a little before the last good sync, so late writes at the provider are not missed. */
 const OVERLAP_MS = 5 * 60_000;
-const TERMINAL_SQL = ['completed', 'failed', 'cancelled'];
+const TERMINAL_SQL = [...TERMINAL];
 /** A sync that takes longer than this is ended (a provider that pages forever, a stuck call). */
 const SYNC_DEADLINE_MS = 15 * 60_000;
 /** Pending billing is re-read for this long after a job ended; IBM settles it within hours. */
