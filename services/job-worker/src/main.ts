@@ -13,12 +13,10 @@ import {
   stopOnSignals,
   sweepExpiredKeysEvery,
 } from '@qlab/kit';
-import { createApp } from './app';
+import { compose } from './compose';
 import { loadServerConfig } from './config';
 import { startSeedBroadcast } from './seed-broadcast';
-import { JobRepository } from './storage/job-repository';
 import { migrations } from './storage/migrations';
-import { JobWorkspace } from './storage/workspace';
 import { LocalJobSource } from './worker/local-source';
 import { startWorkerPool } from './worker/start-pool';
 
@@ -92,42 +90,11 @@ runMain('job-worker', async () => {
       await relay?.close();
     });
   }
-  const repo = new JobRepository(knex, events?.outbox);
-  life.add('queue connection', () => repo.close());
-  const workspace = new JobWorkspace(config.storageDir);
+  const queue = compose(config, { knex, logger, outbox: events?.outbox });
+  const { repo, workspace, app } = queue;
+  life.add('queue connection', () => queue.close());
+  life.add('lease sweeper', queue.startSweeps());
 
-  // Jobs whose worker died go back to the queue once their lease is over.
-  // With JOBS_RETENTION, finished jobs past it go too, with their folders.
-  const sweeper = setInterval(
-    () => {
-      repo
-        .requeueExpired(100, (jobId, err) =>
-          logger.error({ err, jobId }, 'lease sweep could not requeue a job'),
-        )
-        .catch((err) => logger.error({ err }, 'lease sweep failed'));
-      if (config.retentionMs > 0) {
-        repo
-          .pruneFinished(Date.now() - config.retentionMs)
-          .then((ids) => Promise.all(ids.map((id) => workspace.remove(id))))
-          .catch((err) => logger.warn({ err }, 'retention sweep failed'));
-      }
-    },
-    Math.max(500, Math.floor(config.leaseMs / 4)),
-  );
-  sweeper.unref();
-  life.add('lease sweeper', () => clearInterval(sweeper));
-
-  const app = createApp({
-    logger,
-    repo,
-    workspace,
-    apiToken: config.apiToken,
-    leaseMs: config.leaseMs,
-    maxFileBytes: config.maxFileBytes,
-    readiness: async () => {
-      await knex.raw('select 1');
-    },
-  });
   const server = await listen(app, { port: config.port, host: config.host });
   life.add('http server', () => server.close());
 

@@ -2,10 +2,8 @@ import path from 'node:path';
 import { type EmbeddedBroker, Outbox, OutboxPublisher } from '@qlab/events';
 import { type Knex, type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
 import { pgSchemaUrl, tempDir } from '@qlab/testkit';
-import { createApp } from '../src/app';
-import { JobRepository } from '../src/storage/job-repository';
+import { type ComposedQueue, compose } from '../src/compose';
 import { migrations } from '../src/storage/migrations';
-import { JobWorkspace } from '../src/storage/workspace';
 
 export interface QueueOptions {
   pgUrl?: string;
@@ -21,11 +19,11 @@ export interface QueueOptions {
 
 export interface RunningQueue {
   knex: Knex;
-  repo: JobRepository;
-  workspace: JobWorkspace;
+  repo: ComposedQueue['repo'];
+  workspace: ComposedQueue['workspace'];
   dir: string;
   dbUrl: string;
-  app: ReturnType<typeof createApp>;
+  app: ComposedQueue['app'];
   server: Listening;
   url: string;
   publisher?: OutboxPublisher;
@@ -49,16 +47,17 @@ export async function startQueue(options: QueueOptions = {}): Promise<RunningQue
   } else if (options.outboxOnly) {
     outbox = new Outbox('job-worker');
   }
-  const repo = new JobRepository(knex, outbox, options.now);
-  const workspace = new JobWorkspace(tmp.dir);
-  const app = createApp({
-    logger: silentLogger(),
-    repo,
-    workspace,
-    apiToken: options.apiToken,
-    leaseMs: options.leaseMs ?? 30_000,
-    maxFileBytes: options.maxFileBytes ?? 10 * 1024 * 1024,
-  });
+  // The queue as main.ts composes it (its sweeps are the tests' to start).
+  const { repo, workspace, app } = compose(
+    {
+      storageDir: tmp.dir,
+      apiToken: options.apiToken,
+      leaseMs: options.leaseMs ?? 30_000,
+      maxFileBytes: options.maxFileBytes ?? 10 * 1024 * 1024,
+      retentionMs: 0,
+    },
+    { knex, logger: silentLogger(), outbox, now: options.now },
+  );
   const server = await listen(app, { port: 0, graceMs: 0 });
   return {
     knex,
