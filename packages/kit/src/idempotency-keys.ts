@@ -3,6 +3,7 @@ import type { Request } from 'express';
 import { CALLER_KEY_ID_HEADER } from './auth';
 import type { Knex, Migration } from './db';
 import { badRequest, conflict, unprocessable } from './errors';
+import type { Logger } from './logger';
 
 /** How long a key is remembered: a client retries within minutes, not days. */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -13,14 +14,6 @@ export interface IdempotencyRequest {
   /** The gateway key's id when the gateway sent it, else "direct": keys are per caller. */
   caller: string;
   /** A hash of what was asked, so the same key for another request is refused, not answered wrongly. */
-  fingerprint: string;
-}
-
-/** What the first request with a key created. */
-export interface IdempotentResult {
-  kind: string;
-  /** The id of what it created (an archive id, a job id). */
-  resource: string;
   fingerprint: string;
 }
 
@@ -91,14 +84,11 @@ export class IdempotencyKeys {
   }
 
   /**
-   * What an earlier request with this key created, or undefined. A key used for another kind of
-   * request, or for other fields, is refused with 422 as the draft says.
+   * The id of what an earlier request with this key created (an archive id, a job's), or
+   * undefined. A key used for another kind of request, or for other fields, is refused with 422
+   * as the draft says.
    */
-  async first(
-    idem: IdempotencyRequest,
-    kind: string,
-    now = Date.now(),
-  ): Promise<IdempotentResult | undefined> {
+  async first(idem: IdempotencyRequest, kind: string, now = Date.now()): Promise<string | undefined> {
     const row = (await this.knex(this.table)
       .where({ caller: idem.caller, key: idem.key })
       .where('created_at', '>=', now - IDEMPOTENCY_TTL_MS)
@@ -106,7 +96,7 @@ export class IdempotencyKeys {
     if (!row) return undefined;
     if (row.kind !== kind || row.fingerprint !== idem.fingerprint)
       throw unprocessable('this Idempotency-Key was used for a different request');
-    return { kind, resource: String(row[this.column]), fingerprint: idem.fingerprint };
+    return String(row[this.column]);
   }
 
   /** In the creating transaction: a second insert of a live key fails and takes its work with it. */
@@ -160,14 +150,20 @@ export async function sweepExpiredKeys(
   }
 }
 
-/** Sweeps at once and then every `everyMs` (default an hour); the returned function stops it. */
+/**
+ * Sweeps at once and then every `everyMs` (default an hour), outside any request; a failed
+ * sweep is logged and the next one tries again. The returned function stops it.
+ */
 export function sweepExpiredKeysEvery(
   knex: Knex,
-  onError: (err: unknown) => void,
+  logger: Logger,
   everyMs = 60 * 60 * 1000,
   table?: string,
 ): () => void {
-  const run = () => void sweepExpiredKeys(knex, { table }).catch(onError);
+  const run = () =>
+    void sweepExpiredKeys(knex, { table }).catch((err: unknown) =>
+      logger.warn({ err }, 'Idempotency-Key sweep failed'),
+    );
   run();
   const timer = setInterval(run, everyMs);
   timer.unref();

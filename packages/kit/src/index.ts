@@ -44,7 +44,6 @@ export {
   IDEMPOTENCY_TTL_MS,
   IdempotencyKeys,
   type IdempotencyRequest,
-  type IdempotentResult,
   idempotencyKeysIndexMigration,
   idempotencyKeysMigration,
   idempotencyOf,

@@ -30,10 +30,7 @@ runMain('calibration-store', async () => {
   const knex = await openDatabase({ target: parseDbUrl(config.dbUrl), migrations, logger });
   life.add('database', () => knex.destroy());
   // Idempotency-Keys older than 24 h, at start and hourly, in small batches outside requests.
-  const stopKeySweep = sweepExpiredKeysEvery(knex, (err) =>
-    logger.warn({ err }, 'Idempotency-Key sweep failed'),
-  );
-  life.add('Idempotency-Key sweep', async () => stopKeySweep());
+  life.add('Idempotency-Key sweep', sweepExpiredKeysEvery(knex, logger));
   const blobs = new BlobStore(config.dataDir);
   await blobs.init();
   const events = startServiceEvents({

@@ -50,10 +50,7 @@ runMain('job-worker', async () => {
   });
   life.add('database', () => knex.destroy());
   // Idempotency-Keys older than 24 h, at start and hourly, in small batches outside requests.
-  const stopKeySweep = sweepExpiredKeysEvery(knex, (err) =>
-    logger.warn({ err }, 'Idempotency-Key sweep failed'),
-  );
-  life.add('Idempotency-Key sweep', async () => stopKeySweep());
+  life.add('Idempotency-Key sweep', sweepExpiredKeysEvery(knex, logger));
   const events = startServiceEvents({
     service: 'job-worker',
     knex,

@@ -105,7 +105,7 @@ export function uploadHandler(kind: ArchiveKind, deps: ArchiveRouteDeps): Reques
       const replay = async () => {
         const first = idem && (await deps.idempotency.first(idem, kind));
         if (!first) return false;
-        const saved = await deps.store.get(kind, Number(first.resource));
+        const saved = await deps.store.get(kind, Number(first));
         if (!saved) throw idempotentResultGone();
         res.setHeader('Idempotent-Replayed', 'true');
         answer(saved);

@@ -157,7 +157,7 @@ export function jobRoutes(deps: JobRouteDeps): Router {
     const replay = async () => {
       const first = idem && (await keys.first(idem, 'job'));
       if (!first) return undefined;
-      const [createdAt, ...id] = first.resource.split(':');
+      const [createdAt, ...id] = first.split(':');
       const found = await repo.get(id.join(':'));
       if (!found || String(found.created_at) !== createdAt) throw idempotentResultGone();
       return found;
