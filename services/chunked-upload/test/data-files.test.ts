@@ -5,6 +5,7 @@ import path from 'node:path';
 import { tempDir } from '@qlab/testkit';
 import { DataFiles, TooManyBytes } from '../src/storage/data-files';
 import { PipelinedWriter } from '../src/storage/pipelined-writer';
+import { writeVerified } from '../src/storage/verified-write';
 import { openDirectProbe, WRITE_BUFFER_BYTES, WriteBuffers } from '../src/storage/write-buffers';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -160,5 +161,69 @@ describe('DataFiles.writeAt', () => {
     const held: Buffer[] = [];
     for (let b = await buffers.take(); b; b = await buffers.take()) held.push(b);
     expect(held).toHaveLength(budget);
+  });
+});
+
+describe('writeVerified', () => {
+  const data = tempDir('qlab-vw-');
+  const files = new DataFiles(data.dir, path.join(data.dir, 'files'), false);
+  beforeAll(() => files.init());
+  afterAll(async () => {
+    await files.close();
+    data.cleanup();
+  });
+
+  const refuse = {
+    tooMany: () => new Error('too many'),
+    aborted: () => new Error('aborted'),
+    mismatch: (actual: string) => new Error(`mismatch ${actual.slice(0, 8)}`),
+  };
+  const first = Buffer.from('kept bytes ');
+  const second = randomBytes(10_000);
+
+  /** A file holding `first`, and a verified write of `second` after it. */
+  async function writeSecond(opts: {
+    expected?: string;
+    failAfter?: number;
+    room?: number;
+    mustBeWhole?: boolean;
+  }) {
+    const where = `staging/${randomBytes(4).toString('hex')}.bin`;
+    await files.createEmpty(where);
+    await files.writeAt(where, 0, pieces(first, [first.length]), Infinity);
+    const outcome = writeVerified(files, {
+      dataPath: where,
+      offset: first.length,
+      body: pieces(second, [1000], opts.failAfter),
+      room: opts.room ?? Infinity,
+      hash: { algorithm: 'sha256', encoding: 'hex', expected: opts.expected },
+      mustBeWhole: opts.mustBeWhole ?? true,
+      undo: () => files.truncateTo(where, first.length),
+      refuse,
+    });
+    return { where, outcome };
+  }
+  const contents = (where: string) => readFileSync(files.abs(where));
+
+  it('keeps a whole body that matches, and answers its digest', async () => {
+    const { where, outcome } = await writeSecond({ expected: sha(second) });
+    await expect(outcome).resolves.toEqual({ bytes: second.length, digest: sha(second) });
+    expect(contents(where)).toEqual(Buffer.concat([first, second]));
+  });
+
+  it.each([
+    ['a digest mismatch', { expected: sha(first) }, /mismatch/],
+    ['a body that stops early', { failAfter: 5000 }, /aborted/],
+    ['a body past its room', { room: 4000 }, /too many/],
+  ])('takes back %s and leaves the file as it was', async (_name, opts, error) => {
+    const { where, outcome } = await writeSecond(opts);
+    await expect(outcome).rejects.toThrow(error);
+    expect(contents(where)).toEqual(first);
+  });
+
+  it('keeps what arrived of an early-stopping body when it need not be whole', async () => {
+    const { where, outcome } = await writeSecond({ failAfter: 5000, mustBeWhole: false });
+    await expect(outcome).resolves.toMatchObject({ bytes: 5000 });
+    expect(contents(where)).toEqual(Buffer.concat([first, second.subarray(0, 5000)]));
   });
 });
