@@ -16,17 +16,17 @@ export function tusVersionCheck(req: Request, res: Response, next: NextFunction)
   res.setHeader('Tus-Resumable', TUS_VERSION);
   // OPTIONS: "The Client SHOULD NOT include the Tus-Resumable header in the request and the
   // Server MUST ignore the header."
-  if (req.method === 'OPTIONS') return next();
   const version = req.headers['tus-resumable'];
-  if (version !== TUS_VERSION) {
+  if (req.method !== 'OPTIONS' && version !== TUS_VERSION) {
     res.setHeader('Tus-Version', TUS_VERSION);
-    return next(
+    next(
       new AppError(
         412,
         'TUS_VERSION_UNSUPPORTED',
         `Tus-Resumable must be ${TUS_VERSION}, got ${JSON.stringify(version ?? null)}`,
       ),
     );
+    return;
   }
   next();
 }
