@@ -1,10 +1,10 @@
 import { bearerAuth, createServiceApp, type Logger } from '@qlab/kit';
 import type { Express } from 'express';
-import type { Exporter } from './domain/export';
-import type { DomainQueries } from './domain/queries';
-import type { DomainWrites } from './domain/writes';
 import { buildOpenApi } from './openapi';
 import { domainRoutes } from './routes/domain-routes';
+import type { DomainQueries } from './storage/domain-queries';
+import type { DomainWrites } from './storage/domain-writes';
+import type { Exporter } from './storage/export';
 
 export interface AppDeps {
   logger: Logger;

@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { privateDir, privateFiles } from '@qlab/kit';
 import { DOMAINS, type DomainName } from './domain/domains';
-import { Exporter } from './domain/export';
-import { DomainQueries } from './domain/queries';
-import { rebuildSummaries } from './domain/summaries';
-import { DomainWrites } from './domain/writes';
+import { DomainQueries } from './storage/domain-queries';
+import { DomainWrites } from './storage/domain-writes';
 import { DuckDb } from './storage/duck';
+import { Exporter } from './storage/export';
 import { duckOutboxSource } from './storage/outbox-source';
 import { migrate } from './storage/schema';
+import { rebuildSummaries } from './storage/summaries';
 
 export interface DomainOptions {
   domain: DomainName;

@@ -10,11 +10,11 @@ import {
 import type express from 'express';
 import type { Request, Router } from 'express';
 import { z } from 'zod';
-import { CONTENT_TYPES, domainTables, type Exporter } from '../domain/export';
 import { filterSchema, pageSchema, sortSchema } from '../domain/filters';
-import { BadCsv, type FileFormat, LoadRejected, type LoadResult, UnknownColumns } from '../domain/loader';
-import type { DomainQueries } from '../domain/queries';
-import type { DomainWrites } from '../domain/writes';
+import { BadCsv, type FileFormat, LoadRejected, type LoadResult, UnknownColumns } from '../domain/loading';
+import type { DomainQueries } from '../storage/domain-queries';
+import type { DomainWrites } from '../storage/domain-writes';
+import { CONTENT_TYPES, domainTables, type Exporter } from '../storage/export';
 import { receiveToFile } from './receive-file';
 import {
   batchPatchSchema,

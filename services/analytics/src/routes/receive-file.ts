@@ -4,7 +4,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError, badRequest, MAX_JSON_DEPTH, payloadTooLarge } from '@qlab/kit';
 import type { Request, Response } from 'express';
-import type { Rejected } from '../domain/loader';
+import type { Rejected } from '../domain/loading';
 
 /** What to do with a line that is not valid UTF-8 or too long: blank it (NDJSON: reported as rejected) or refuse the body (CSV). */
 export type InvalidLinePolicy = 'blank' | 'refuse';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { BATCH_STATUSES, type Column, type DomainSpec, recordColumns } from '../domain/domains';
-import { MAX_TEXT } from '../domain/loader';
+import { MAX_TEXT } from '../domain/loading';
 
 /** Most records one JSON ingest request may carry; bigger loads use the bulk endpoint. */
 export const MAX_JSON_RECORDS = 10_000;

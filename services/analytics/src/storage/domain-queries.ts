@@ -1,7 +1,8 @@
-import type { DuckDb, Params, Row } from '../storage/duck';
-import type { DomainSpec } from './domains';
-import { type Filters, whereSql } from './filters';
+import type { DomainSpec } from '../domain/domains';
+import type { Filters } from '../domain/filters';
+import type { DuckDb, Params, Row } from './duck';
 import { DAY_SQL, successSql, summaryColumns, summarySql, summaryTable } from './summaries';
+import { whereSql } from './where-sql';
 
 /** No filter given: the answer can come from the summary table. */
 const unfiltered = (f: Filters) =>

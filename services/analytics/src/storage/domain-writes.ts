@@ -5,18 +5,11 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createEvent, topicFor } from '@qlab/events';
 import { notFound } from '@qlab/kit';
-import type { DuckDb, Params, WriteTx } from '../storage/duck';
-import { OUTBOX } from '../storage/schema';
-import { BATCH_STATUSES, type DomainSpec } from './domains';
-import {
-  dropStage,
-  type FileFormat,
-  type LoadResult,
-  loadStaged,
-  type Rejected,
-  type Staged,
-  stageFile,
-} from './loader';
+import { BATCH_STATUSES, type DomainSpec } from '../domain/domains';
+import type { FileFormat, LoadResult, Rejected } from '../domain/loading';
+import type { DuckDb, Params, WriteTx } from './duck';
+import { dropStage, loadStaged, type Staged, stageFile } from './loader';
+import { OUTBOX } from './schema';
 import { DAY_SQL, daySql, markAffected, refreshAffected, successSql } from './summaries';
 
 export interface BatchInput {

@@ -2,9 +2,10 @@ import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { DuckDb, Params } from '../storage/duck';
-import type { DomainSpec } from './domains';
-import { type Filters, whereSql } from './filters';
+import type { DomainSpec } from '../domain/domains';
+import type { Filters } from '../domain/filters';
+import type { DuckDb, Params } from './duck';
+import { whereSql } from './where-sql';
 
 export type ExportFormat = 'json' | 'csv' | 'parquet';
 

@@ -1,6 +1,15 @@
 import { open } from 'node:fs/promises';
-import type { WriteTx } from '../storage/duck';
-import { type ChildTable, type DomainSpec, recordColumns } from './domains';
+import { type ChildTable, type DomainSpec, recordColumns } from '../domain/domains';
+import {
+  BadCsv,
+  type FileFormat,
+  LoadRejected,
+  type LoadResult,
+  MAX_TEXT,
+  type Rejected,
+  UnknownColumns,
+} from '../domain/loading';
+import type { WriteTx } from './duck';
 
 /**
  * Loads records from a file on disk (NDJSON or CSV) into a domain's tables inside the caller's
@@ -9,27 +18,6 @@ import { type ChildTable, type DomainSpec, recordColumns } from './domains';
  * rejected with its line and reason.
  */
 
-export type FileFormat = 'ndjson' | 'csv';
-
-export interface Rejected {
-  /** 1-based line in the file (for CSV, the header is line 1). */
-  line: number;
-  /** The record's id, when it had one. */
-  id: string | null;
-  reason: string;
-}
-
-export interface LoadResult {
-  accepted: number;
-  rejected: number;
-  /** The first `maxReported` rejected rows. */
-  errors: Rejected[];
-  /** Ids of the loaded records when there are at most 100 of them. */
-  ids: string[];
-  batch_ids: string[];
-}
-
-export const MAX_TEXT = 4096;
 /** Plain RFC 4180 CSV with a header; stated, not sniffed, so one odd row cannot change the reading. */
 const CSV_DIALECT = `header = true, auto_detect = false, delim = ',', quote = '"', escape = '"', new_line = '\\n'`;
 const MAX_TAGS = 64;
@@ -209,15 +197,6 @@ async function readHeader(file: string): Promise<string[]> {
   }
 }
 
-/** A CSV file DuckDB cannot read as given (a repeated column, a broken quote): the client's to fix. */
-export class BadCsv extends Error {}
-
-export class UnknownColumns extends Error {
-  constructor(readonly columns: string[]) {
-    super(`unknown columns: ${columns.join(', ')}`);
-  }
-}
-
 /** A SQL expression giving the first reason a staged row is invalid, or NULL. */
 function reasonSql(spec: DomainSpec, existing: string): string {
   const checks: string[] = [
@@ -365,11 +344,4 @@ export async function loadStaged(
     result.batch_ids = batches.map((r) => r.b);
   }
   return result;
-}
-
-/** Thrown in strict mode so the transaction rolls back; carries the report. */
-export class LoadRejected extends Error {
-  constructor(readonly result: LoadResult) {
-    super(`${result.rejected} rows were rejected`);
-  }
 }

@@ -1,5 +1,5 @@
-import type { DuckDb, Params, WriteTx } from '../storage/duck';
-import type { DomainSpec } from './domains';
+import type { DomainSpec } from '../domain/domains';
+import type { DuckDb, Params, WriteTx } from './duck';
 
 /**
  * Per-group summaries kept current at write time. The unfiltered aggregates (model and hardware
