@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Outbox } from '@qlab/events';
 import { AppError, conflict, isPostgres, type Knex, notFound } from '@qlab/kit';
 import { type Job, type JobStatus, type NewJob, retryBackoffMs } from '../domain/job';
+import type { HotPath } from './hot-path';
 import { jobEventData, jobSubject } from './job-events';
-import { type HotPath, PgHotPath } from './pg-hot-path';
+import { PgHotPath } from './pg-hot-path';
+import { retryBusy } from './sqlite-busy';
 import { SqliteHotPath } from './sqlite-hot-path';
 
 interface Row {
@@ -64,33 +66,6 @@ export interface JobQuery {
   offset: number;
 }
 
-const isBusy = (err: unknown) => {
-  const e = err as { code?: string; message?: string };
-  return (
-    e.code === 'SQLITE_BUSY' ||
-    e.code === 'SQLITE_BUSY_SNAPSHOT' ||
-    /database is locked/.test(e.message ?? '')
-  );
-};
-
-/**
- * SQLite has one writer: a transaction can find the database busy (another process holds the
- * write lock). Such a transaction changed nothing, so it is retried with jittered backoff.
- */
-async function retryBusy<T>(work: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await work();
-    } catch (err) {
-      if (!isBusy(err) || attempt >= 2000) throw err;
-      // Write locks are held for well under a millisecond: retry at once a few times, then back
-      // off with jitter (up to 20 ms) so waiting processes do not take turns in lockstep.
-      if (attempt <= 50) await new Promise((r) => setImmediate(r));
-      else await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt / 10)));
-    }
-  }
-}
-
 /** What a worker reports with: its id and the attempt it claimed (the fencing token). */
 export interface Lease {
   workerId: string;
@@ -120,13 +95,7 @@ export class JobRepository {
       // The hot path opens its own connection, which an in-memory database would not share.
       if (!filename || filename === ':memory:')
         throw new Error('the job queue needs a SQLite file or PostgreSQL');
-      const sqlite = new SqliteHotPath(filename, Boolean(outbox));
-      this.hot = {
-        claim: (...a) => retryBusy(async () => sqlite.claim(...a)),
-        complete: (...a) => retryBusy(async () => sqlite.complete(...a)),
-        heartbeat: (...a) => retryBusy(async () => sqlite.heartbeat(...a)),
-        close: () => sqlite.close(),
-      };
+      this.hot = new SqliteHotPath(filename, Boolean(outbox));
     }
   }
 

@@ -1,37 +1,11 @@
 import { OUTBOX_TABLE } from '@qlab/events';
 import type { Knex } from '@qlab/kit';
 import { CLAIM_ORDER, claimCandidates } from './claim-sql';
+import type { HotPath } from './hot-path';
 import { jobEventTemplate, jobTopic, pgJobEventSql } from './job-events';
 
 interface PgConnection {
   query(q: { name: string; text: string; values: unknown[] }): Promise<{ rows: Record<string, unknown>[] }>;
-}
-
-/** The queue's three busiest changes, one implementation per engine. Rows are the jobs table's, or undefined when the lease is not held. */
-export interface HotPath {
-  claim(
-    workerId: string,
-    taskTypes: string[],
-    now: number,
-    leaseMs: number,
-    max: number,
-  ): Promise<Record<string, unknown>[]>;
-  complete(
-    id: string,
-    workerId: string,
-    attempt: number,
-    output: string,
-    now: number,
-  ): Promise<Record<string, unknown> | undefined>;
-  heartbeat(
-    id: string,
-    workerId: string,
-    attempt: number,
-    leaseUntil: number,
-    progress: number | null,
-    now: number,
-  ): Promise<Record<string, unknown> | undefined>;
-  close?(): void;
 }
 
 /**

@@ -1,16 +1,20 @@
 import { OUTBOX_TABLE } from '@qlab/events';
 import Database from 'better-sqlite3';
 import { CLAIM_ORDER, claimCandidates } from './claim-sql';
+import type { HotPath } from './hot-path';
 import { jobEvent, jobTopic } from './job-events';
+import { retryBusy } from './sqlite-busy';
+
+type Row = Record<string, unknown>;
 
 /**
  * The queue's busiest statements on SQLite, on a dedicated better-sqlite3 connection with
  * cached prepared statements and BEGIN IMMEDIATE transactions. Through knex each of these cost
  * a statement compile and a transaction object per call (measured: about 4× slower); here a
  * claim or a completion is one short synchronous transaction. busy_timeout is 0: SQLite's own
- * wait would block the event loop, so a busy database is retried by the caller, asynchronously.
+ * wait would block the event loop, so a busy database is retried here, asynchronously (retryBusy).
  */
-export class SqliteHotPath {
+export class SqliteHotPath implements HotPath {
   private readonly db: Database.Database;
   private readonly claims = new Map<number, Database.Statement>();
   private readonly outboxInsert: Database.Statement;
@@ -69,14 +73,33 @@ export class SqliteHotPath {
     this.outboxInsert.run(e.id, jobTopic(type), JSON.stringify(e), now);
   }
 
-  /** Claims up to `max` jobs in one transaction. */
-  claim(
+  claim(workerId: string, taskTypes: string[], now: number, leaseMs: number, max: number): Promise<Row[]> {
+    return retryBusy(async () => this.claimNow(workerId, taskTypes, now, leaseMs, max));
+  }
+
+  complete(
+    id: string,
     workerId: string,
-    taskTypes: string[],
+    attempt: number,
+    output: string,
     now: number,
-    leaseMs: number,
-    max: number,
-  ): Record<string, unknown>[] {
+  ): Promise<Row | undefined> {
+    return retryBusy(async () => this.completeNow(id, workerId, attempt, output, now));
+  }
+
+  heartbeat(
+    id: string,
+    workerId: string,
+    attempt: number,
+    leaseUntil: number,
+    progress: number | null,
+    now: number,
+  ): Promise<Row | undefined> {
+    return retryBusy(async () => this.heartbeatNow(id, workerId, attempt, leaseUntil, progress, now));
+  }
+
+  /** Claims up to `max` jobs in one transaction. */
+  private claimNow(workerId: string, taskTypes: string[], now: number, leaseMs: number, max: number): Row[] {
     const stmt = this.claimStatement(taskTypes.length, max);
     return this.db
       .transaction(() => {
@@ -90,13 +113,13 @@ export class SqliteHotPath {
       .immediate();
   }
 
-  complete(
+  private completeNow(
     id: string,
     workerId: string,
     attempt: number,
     output: string,
     now: number,
-  ): Record<string, unknown> | undefined {
+  ): Row | undefined {
     return this.db
       .transaction(() => {
         const row = this.completeStmt.get(output, now, id, workerId, attempt) as
@@ -108,14 +131,14 @@ export class SqliteHotPath {
       .immediate();
   }
 
-  heartbeat(
+  private heartbeatNow(
     id: string,
     workerId: string,
     attempt: number,
     leaseUntil: number,
     progress: number | null,
     now: number,
-  ): Record<string, unknown> | undefined {
+  ): Row | undefined {
     return this.db
       .transaction(() => {
         const before = this.progressOf.get(id) as { progress: number } | undefined;
