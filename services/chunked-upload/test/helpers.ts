@@ -4,13 +4,12 @@ import path from 'node:path';
 import { type EmbeddedBroker, Outbox, OutboxPublisher } from '@qlab/events';
 import { type Knex, type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
 import { pgSchemaUrl, tempDir } from '@qlab/testkit';
-import { createApp } from '../src/app';
+import { type ComposedUploads, compose } from '../src/compose';
 import type { PathMode } from '../src/domain/path-modes';
 import type { UploadService } from '../src/domain/upload-service';
-import { DataFiles } from '../src/storage/data-files';
+import type { DataFiles } from '../src/storage/data-files';
 import { migrations } from '../src/storage/migrations';
-import { ServerKeys } from '../src/storage/server-keys';
-import { UploadStore } from '../src/storage/upload-store';
+import type { ServerKeys } from '../src/storage/server-keys';
 
 export const KEY = 'test-key-1';
 export const KEY2 = 'test-key-2';
@@ -40,7 +39,7 @@ export interface UploadServerOptions {
 
 export interface RunningUploads {
   url: string;
-  app: ReturnType<typeof createApp>['app'];
+  app: ComposedUploads['app'];
   service: UploadService;
   encryption?: ServerKeys;
   knex: Knex;
@@ -58,8 +57,6 @@ export async function startUploads(options: UploadServerOptions = {}): Promise<R
     target: pg ? parseDbUrl(pg.url) : { client: 'sqlite', filename: path.join(tmp.dir, 'uploads.db') },
     migrations,
   });
-  const files = new DataFiles(path.join(tmp.dir, 'data'), path.join(tmp.dir, 'files'));
-  await files.init();
   let publisher: OutboxPublisher | undefined;
   let outbox: Outbox | undefined;
   if (options.broker) {
@@ -73,38 +70,30 @@ export async function startUploads(options: UploadServerOptions = {}): Promise<R
     publisher = p;
     outbox = new Outbox('chunked-upload', () => p.kick());
   }
-  let encryption: ServerKeys | undefined;
-  if (options.encryption) {
-    encryption = new ServerKeys({
-      dir: options.encryption.keysDir ?? path.join(tmp.dir, 'keys'),
-      modulusLength: 2048,
-      maxKeyAgeMs: options.encryption.maxKeyAgeMs ?? 90 * 24 * 3600 * 1000,
-      logger: silentLogger(),
-      now: options.now,
-    });
-    await encryption.init();
-  }
   let port = 0;
-  const { app, service } = createApp({
-    logger: silentLogger(),
-    store: new UploadStore(knex),
-    files,
-    outbox,
-    apiKeys: [KEY, KEY2],
-    gatewayToken: GATEWAY_TOKEN,
-    encryption,
-    policy: {
-      pathMode: options.pathMode ?? 'ignore',
-      maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
-      expireAfterMs: options.expireAfterMs ?? 3_600_000,
-      maxSessionsPerKey: options.maxSessionsPerKey,
-      maxOpenBytesPerKey: options.maxOpenBytesPerKey,
-      idleCompleteAfterMs: options.idleCompleteAfterMs ?? 30_000,
-      windowsSafeNames: options.windowsSafeNames,
+  const { app, service, files, encryption, close } = await compose(
+    {
+      dataDir: path.join(tmp.dir, 'data'),
+      uploadDir: path.join(tmp.dir, 'files'),
+      apiKeys: [KEY, KEY2],
+      gatewayToken: GATEWAY_TOKEN,
+      encryption: options.encryption && {
+        keysDir: options.encryption.keysDir ?? path.join(tmp.dir, 'keys'),
+        keyBits: 2048,
+        maxKeyAgeMs: options.encryption.maxKeyAgeMs ?? 90 * 24 * 3600 * 1000,
+      },
+      policy: {
+        pathMode: options.pathMode ?? 'ignore',
+        maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
+        expireAfterMs: options.expireAfterMs ?? 3_600_000,
+        maxSessionsPerKey: options.maxSessionsPerKey,
+        maxOpenBytesPerKey: options.maxOpenBytesPerKey,
+        idleCompleteAfterMs: options.idleCompleteAfterMs ?? 30_000,
+        windowsSafeNames: options.windowsSafeNames,
+      },
     },
-    port: () => port,
-    now: options.now,
-  });
+    { knex, logger: silentLogger(), outbox, now: options.now, port: () => port },
+  );
   const server = await listen(app, { port: options.port ?? 0, graceMs: 0 });
   port = server.port;
   return {
@@ -122,7 +111,7 @@ export async function startUploads(options: UploadServerOptions = {}): Promise<R
       await publisher?.stop();
       if (pg) await knex.raw('drop schema if exists ?? cascade', [pg.schema]);
       await knex.destroy();
-      await files.close();
+      await close();
       tmp.cleanup();
     },
   };
