@@ -10,10 +10,8 @@ import {
   stopOnSignals,
   sweepExpiredKeysEvery,
 } from '@qlab/kit';
-import { createApp } from './app';
+import { compose } from './compose';
 import { loadCalibrationConfig, USAGE } from './config';
-import { BlobStore } from './storage/blob-store';
-import { KnexMetadataStore } from './storage/metadata-store';
 import { migrations } from './storage/migrations';
 
 runMain('calibration-store', async () => {
@@ -31,8 +29,6 @@ runMain('calibration-store', async () => {
   life.add('database', () => knex.destroy());
   // Idempotency-Keys older than 24 h, at start and hourly, in small batches outside requests.
   life.add('Idempotency-Key sweep', sweepExpiredKeysEvery(knex, logger));
-  const blobs = new BlobStore(config.dataDir);
-  await blobs.init();
   const events = startServiceEvents({
     service: 'calibration-store',
     knex,
@@ -41,19 +37,10 @@ runMain('calibration-store', async () => {
     lifecycle: life,
   });
 
-  const app = createApp({
-    logger,
-    store: new KnexMetadataStore(knex),
+  const { app } = await compose(config, {
     knex,
-    blobs,
+    logger,
     outbox: events?.outbox,
-    apiToken: config.apiToken,
-    adminToken: config.adminToken,
-    maxUploadBytes: config.maxUploadBytes,
-    jsonDownloadMaxBytes: config.jsonDownloadMaxBytes,
-    readiness: async () => {
-      await knex.raw('select 1');
-    },
     health: () => ({
       auth: config.apiToken ? 'bearer' : 'open',
       events: eventsHealth(events),

@@ -5,9 +5,8 @@ import { type EmbeddedBroker, Outbox, OutboxPublisher } from '@qlab/events';
 import { type Knex, type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
 import { pgSchemaUrl, tempDir } from '@qlab/testkit';
 import archiver from 'archiver';
-import { createApp } from '../src/app';
-import { BlobStore } from '../src/storage/blob-store';
-import { KnexMetadataStore } from '../src/storage/metadata-store';
+import { type ComposedStore, compose } from '../src/compose';
+import type { BlobStore } from '../src/storage/blob-store';
 import { migrations } from '../src/storage/migrations';
 
 export type Engine = { name: 'sqlite' } | { name: 'postgres'; url: string };
@@ -25,7 +24,7 @@ export interface StoreOptions {
 
 export interface RunningStore {
   url: string;
-  app: ReturnType<typeof createApp>;
+  app: ComposedStore['app'];
   knex: Knex;
   blobs: BlobStore;
   dir: string;
@@ -45,8 +44,6 @@ export async function startStore(options: StoreOptions = {}): Promise<RunningSto
     dbUrl = s.url;
   }
   const knex = await openDatabase({ target: parseDbUrl(dbUrl), migrations });
-  const blobs = new BlobStore(tmp.dir);
-  await blobs.init();
   let publisher: OutboxPublisher | undefined;
   let outbox: Outbox | undefined;
   if (options.broker) {
@@ -60,17 +57,16 @@ export async function startStore(options: StoreOptions = {}): Promise<RunningSto
     publisher = p;
     outbox = new Outbox('calibration-store', () => p.kick());
   }
-  const app = createApp({
-    logger: silentLogger(),
-    store: new KnexMetadataStore(knex),
-    knex,
-    blobs,
-    outbox,
-    apiToken: options.apiToken,
-    adminToken: options.adminToken ?? options.apiToken,
-    maxUploadBytes: options.maxUploadBytes ?? 50 * 1024 * 1024,
-    jsonDownloadMaxBytes: options.jsonDownloadMaxBytes ?? 10 * 1024 * 1024,
-  });
+  const { app, blobs } = await compose(
+    {
+      dataDir: tmp.dir,
+      apiToken: options.apiToken,
+      adminToken: options.adminToken ?? options.apiToken,
+      maxUploadBytes: options.maxUploadBytes ?? 50 * 1024 * 1024,
+      jsonDownloadMaxBytes: options.jsonDownloadMaxBytes ?? 10 * 1024 * 1024,
+    },
+    { knex, logger: silentLogger(), outbox },
+  );
   const server = await listen(app, { port: 0 });
   return {
     url: server.url,
