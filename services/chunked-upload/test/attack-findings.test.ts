@@ -270,4 +270,51 @@ describe('chunked-upload against what an attacker found', () => {
     await chunk(s, 'd.bin', 1, 'XXXX').expect(409);
     expect(walk(s.uploadDir)).toEqual(['d.bin']);
   });
+
+  describe('a finished tus upload whose name now holds a later upload (the first file was moved away)', () => {
+    const meta = `filename ${Buffer.from('a.bin').toString('base64')}`;
+    const create = (s: RunningUploads, body: Buffer, key = auth) =>
+      request(s.app)
+        .post('/files')
+        .set({
+          ...key,
+          'Tus-Resumable': '1.0.0',
+          'Upload-Length': String(body.length),
+          'Upload-Metadata': meta,
+        })
+        .type('application/offset+octet-stream')
+        .send(body)
+        .expect(201);
+    async function setUp() {
+      const s = await begin({ pathMode: 'sanitize' });
+      const first = (await create(s, Buffer.alloc(10, 0x41))).headers.location!.split('/').pop()!;
+      rmSync(path.join(s.uploadDir, 'a.bin'));
+      await create(s, Buffer.alloc(100_000, 0x42), { Authorization: `Bearer ${KEY2}` });
+      return { s, first, published: path.join(s.uploadDir, 'a.bin') };
+    }
+    const patch = (s: RunningUploads, id: string, body: Buffer, extra: Record<string, string> = {}) =>
+      request(s.app)
+        .patch(`/files/${id}`)
+        .set({ ...tus, 'Upload-Offset': '10', ...extra })
+        .type('application/offset+octet-stream')
+        .send(body);
+
+    test('a late PATCH is refused without touching the later file', async () => {
+      const { s, first, published } = await setUp();
+      await patch(s, first, Buffer.from('late bytes')).expect(413);
+      await patch(s, first, Buffer.alloc(0), {
+        'Upload-Checksum': 'sha1 AAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+      }).expect(460);
+      // An empty PATCH confirming the end is still answered with the final offset.
+      const done = await patch(s, first, Buffer.alloc(0)).expect(204);
+      expect(done.headers['upload-offset']).toBe('10');
+      expect(statSync(published).size).toBe(100_000);
+    });
+
+    test('DELETE of the first upload leaves the later file in place', async () => {
+      const { s, first, published } = await setUp();
+      await request(s.app).delete(`/files/${first}`).set(tus).expect(204);
+      expect(statSync(published).size).toBe(100_000);
+    });
+  });
 });

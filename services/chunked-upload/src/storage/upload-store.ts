@@ -194,6 +194,16 @@ export class UploadStore {
     return row?.active_target;
   }
 
+  /** Has another upload been published at this upload's data path after it (the name was reused)? */
+  async publishedLater(upload: Upload): Promise<boolean> {
+    const row = await this.knex('uploads')
+      .where({ data_path: upload.dataPath, status: 'complete' })
+      .whereNot({ id: upload.id })
+      .andWhere('completed_at', '>=', upload.completedAt ?? 0)
+      .first('id');
+    return Boolean(row);
+  }
+
   /** Is a target path taken by an active upload? */
   async targetTaken(targetPath: string): Promise<boolean> {
     return Boolean(await this.knex('uploads').where({ active_target: targetPath }).first('id'));

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { AppError, conflict, forbidden, payloadTooLarge } from '@qlab/kit';
 import type { Request } from 'express';
 import type { Upload } from '../../domain/upload';
@@ -26,6 +27,19 @@ export async function appendBody(
   // Checksum: "1) 400 Bad Request if the checksum algorithm is not supported" (parseChecksum).
   const checksum = parseChecksum(req.get('upload-checksum'));
   const length = upload.length ?? service.policy.maxBytes;
+  // A finished upload's bytes are published, and the name may hold another file by now: it is
+  // never opened for writing again. Only an empty body (a client confirming the end) is answered.
+  if (upload.status === 'complete') {
+    const { bytes, digest } = await drainDigest(req, checksum?.algorithm);
+    if (bytes > 0) throw payloadTooLarge(`the body goes past Upload-Length ${length}`);
+    if (checksum && digest !== checksum.digest)
+      throw new AppError(
+        460,
+        'CHECKSUM_MISMATCH',
+        `${checksum.algorithm} of the body is ${digest}, Upload-Checksum said ${checksum.digest}`,
+      );
+    return upload;
+  }
   const written = await writeVerified(service.files, {
     dataPath: upload.dataPath,
     offset: upload.offset,
@@ -64,14 +78,20 @@ export async function appendBody(
   };
   await service.store.update(upload.id, { offset: next.offset, updatedAt: now, expiresAt: next.expiresAt });
   // Partial uploads wait, unpublished: "The Server SHOULD NOT process these partial uploads
-  // until they are concatenated to form a final upload." An empty PATCH at the end of a
-  // finished upload changes nothing and announces nothing.
-  if (
-    next.length !== null &&
-    next.offset === next.length &&
-    next.concat !== 'partial' &&
-    upload.status !== 'complete'
-  )
+  // until they are concatenated to form a final upload."
+  if (next.length !== null && next.offset === next.length && next.concat !== 'partial')
     next = await service.complete(next);
   return next;
+}
+
+/** Reads a body that may not be stored, stopping at its first byte; the digest is of what came. */
+async function drainDigest(
+  body: AsyncIterable<Buffer>,
+  algorithm?: string,
+): Promise<{ bytes: number; digest?: string }> {
+  const hash = algorithm ? createHash(algorithm) : undefined;
+  for await (const piece of body) {
+    if (piece.length > 0) return { bytes: piece.length };
+  }
+  return { bytes: 0, digest: hash?.digest('base64') };
 }
