@@ -1,8 +1,8 @@
 import { eventsHealth, startServiceEvents } from '@qlab/events';
 import { createLogger, Lifecycle, listen, runMain, stopOnSignals } from '@qlab/kit';
-import { createApp } from './app';
+import { compose } from './compose';
 import { loadAnalyticsConfig, USAGE } from './config';
-import { openDomain, prepareDbLocation } from './open-domain';
+import { prepareDbLocation } from './open-domain';
 
 runMain('analytics', async () => {
   const config = loadAnalyticsConfig(process.argv.slice(2), process.env);
@@ -17,8 +17,16 @@ runMain('analytics', async () => {
 
   prepareDbLocation(config.dbPath, config.dataDir);
   let kick: () => void = () => undefined;
-  const domain = await openDomain(config, () => kick());
-  life.add('duckdb', async () => domain.db.close());
+  const { app, domain, close } = await compose(config, {
+    logger,
+    onEvent: () => kick(),
+    health: () => ({
+      db: config.dbPath,
+      auth: config.apiToken ? 'bearer' : 'open',
+      events: eventsHealth(events),
+    }),
+  });
+  life.add('duckdb', async () => close());
   const events = startServiceEvents({
     service,
     source: domain.outbox,
@@ -28,21 +36,6 @@ runMain('analytics', async () => {
   });
   if (events) kick = () => events.publisher.kick();
 
-  const app = createApp({
-    logger,
-    ...domain,
-    apiToken: config.apiToken,
-    maxBulkBytes: config.maxBulkBytes,
-    loadTimeoutMs: config.loadTimeoutMs,
-    readiness: async () => {
-      await domain.db.query('SELECT 1');
-    },
-    health: () => ({
-      db: config.dbPath,
-      auth: config.apiToken ? 'bearer' : 'open',
-      events: eventsHealth(events),
-    }),
-  });
   const server = await listen(app, { port: config.port, host: config.host });
   life.add('http server', () => server.close());
   logger.info({ url: server.url, domain: config.domain, db: config.dbPath }, `${service} listening`);

@@ -2,9 +2,9 @@ import path from 'node:path';
 import { OutboxPublisher } from '@qlab/events';
 import { type Listening, listen, silentLogger } from '@qlab/kit';
 import { tempDir } from '@qlab/testkit';
-import { createApp } from '../src/app';
+import { compose } from '../src/compose';
 import type { DomainName } from '../src/domain/domains';
-import { openDomain } from '../src/open-domain';
+import type { openDomain } from '../src/open-domain';
 
 export interface RunningDomain {
   url: string;
@@ -32,9 +32,17 @@ export async function startDomain(name: DomainName, options: DomainTestOptions =
   const tmp = options.dir ? { dir: options.dir, cleanup: () => undefined } : tempDir('qlab-analytics-');
   const dbPath = path.join(tmp.dir, `${name}.duckdb`);
   let publisher: OutboxPublisher | undefined;
-  const domain = await openDomain(
-    { domain: name, dbPath, dataDir: tmp.dir, queryTimeoutMs: options.queryTimeoutMs ?? 10_000 },
-    () => publisher?.kick(),
+  const { app, domain } = await compose(
+    {
+      domain: name,
+      dbPath,
+      dataDir: tmp.dir,
+      queryTimeoutMs: options.queryTimeoutMs ?? 10_000,
+      apiToken: options.apiToken,
+      maxBulkBytes: options.maxBulkBytes ?? 64 * 1024 * 1024,
+      loadTimeoutMs: 60_000,
+    },
+    { logger: silentLogger(), onEvent: () => publisher?.kick() },
   );
   if (options.mqttUrl) {
     publisher = new OutboxPublisher({
@@ -45,13 +53,6 @@ export async function startDomain(name: DomainName, options: DomainTestOptions =
     });
     publisher.start();
   }
-  const app = createApp({
-    logger: silentLogger(),
-    ...domain,
-    apiToken: options.apiToken,
-    maxBulkBytes: options.maxBulkBytes ?? 64 * 1024 * 1024,
-    loadTimeoutMs: 60_000,
-  });
   const server: Listening = await listen(app, { port: 0, graceMs: 0 });
   let stopped = false;
   const stop = async () => {
