@@ -1,13 +1,10 @@
 import path from 'node:path';
-import { type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
+import { runCli } from '@qlab/client/cli';
+import { listen, silentLogger } from '@qlab/kit';
 import { tempDir } from '@qlab/testkit';
+import { composeDomain, startDomain } from 'analytics/testing';
+import { startTracker } from 'quantum-tracker/testing';
 import WebSocket from 'ws';
-import { runCli } from '../../packages/client/src/cli/program';
-import { createApp as createAnalyticsApp } from '../../services/analytics/src/app';
-import { openDomain } from '../../services/analytics/src/open-domain';
-import { compose as composeTracker } from '../../services/quantum-tracker/src/compose';
-import { loadTrackerConfig } from '../../services/quantum-tracker/src/config';
-import { migrations as trackerMigrations } from '../../services/quantum-tracker/src/storage/migrations';
 import { RateLimiter } from '../src/auth';
 import { startGateway } from './helpers';
 
@@ -18,46 +15,17 @@ describe('gateway against real services', () => {
   const tmp = tempDir('qlab-gateway-');
   const closers: (() => Promise<void> | void)[] = [];
   let url: string;
-  let analyticsServer: Listening;
 
   beforeAll(async () => {
-    const domain = await openDomain({
-      domain: 'benchmark',
-      dbPath: path.join(tmp.dir, 'b.duckdb'),
+    const analytics = await startDomain('benchmark', {
+      apiToken: 'analytics-token',
+      maxBulkBytes: 1 << 30,
       queryTimeoutMs: 5000,
     });
-    analyticsServer = await listen(
-      createAnalyticsApp({
-        logger: silentLogger(),
-        ...domain,
-        apiToken: 'analytics-token',
-        maxBulkBytes: 1 << 30,
-        loadTimeoutMs: 60_000,
-      }),
-      { port: 0, graceMs: 0 },
-    );
-    closers.push(
-      () => analyticsServer.close(),
-      () => domain.db.close(),
-    );
-
-    const tknex = await openDatabase({
-      target: parseDbUrl(path.join(tmp.dir, 't.db')),
-      migrations: trackerMigrations,
-    });
+    closers.push(() => analytics.cleanup());
     // The tracker as production composes it: fast answers and live sockets included.
-    const tracker = await composeTracker(loadTrackerConfig({}), {
-      knex: tknex,
-      clients: [],
-      logger: silentLogger(),
-    });
-    const trackerServer = await listen(tracker.handle, { port: 0, graceMs: 0 });
-    tracker.attach(trackerServer.server);
-    closers.push(
-      () => tracker.stop(),
-      () => trackerServer.close(),
-      () => tknex.destroy(),
-    );
+    const tracker = await startTracker();
+    closers.push(() => tracker.close());
 
     const gw = await startGateway({
       keys: [
@@ -65,8 +33,8 @@ describe('gateway against real services', () => {
         [READER, ['read']],
       ],
       services: {
-        'analytics-benchmark': { url: analyticsServer.url, token: 'analytics-token' },
-        'quantum-tracker': { url: trackerServer.url },
+        'analytics-benchmark': { url: analytics.url, token: 'analytics-token' },
+        'quantum-tracker': { url: tracker.url },
       },
       rateLimit: 1000,
     });
@@ -322,16 +290,16 @@ test('a service killed mid-run gives partial aggregates and 502s, then recovers 
   const tmp = tempDir('qlab-gateway-kill-');
   const dbPath = path.join(tmp.dir, 'b.duckdb');
   const startAnalytics = async (port: number) => {
-    const domain = await openDomain({ domain: 'benchmark', dbPath, queryTimeoutMs: 5000 });
-    const server = await listen(
-      createAnalyticsApp({ logger: silentLogger(), ...domain, maxBulkBytes: 1 << 20, loadTimeoutMs: 10_000 }),
-      { port, graceMs: 0 },
+    const domain = await composeDomain(
+      { domain: 'benchmark', dbPath, queryTimeoutMs: 5000, maxBulkBytes: 1 << 20, loadTimeoutMs: 10_000 },
+      { logger: silentLogger() },
     );
+    const server = await listen(domain.app, { port, graceMs: 0 });
     return {
       server,
       stop: async () => {
         await server.close();
-        domain.db.close();
+        domain.close();
       },
     };
   };

@@ -5,8 +5,8 @@ import path from 'node:path';
 const json = async (res: Response | Promise<Response>): Promise<any> => (await res).json();
 
 import { tempDir } from '@qlab/testkit';
-import { makeZip, startStore } from '../../services/calibration-store/test/helpers';
-import { startQueue } from '../../services/job-worker/test/helpers';
+import { makeZip, startStore } from 'calibration-store/testing';
+import { startQueue } from 'job-worker/testing';
 import { startGateway } from './helpers';
 
 const KEY = 'mounts-key-0123456789abcdef';

@@ -2,8 +2,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
 import { waitFor } from '@qlab/testkit';
+import { GATEWAY_TOKEN, type RunningUploads, startUploads } from 'chunked-upload/testing';
 import WebSocket, { WebSocketServer } from 'ws';
-import { GATEWAY_TOKEN, type RunningUploads, startUploads } from '../../services/chunked-upload/test/helpers';
 import { type RunningGateway, startGateway } from './helpers';
 
 const ADMIN = 'sec-admin-0123456789abcdef';

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { KEY, startUploads } from '../../services/chunked-upload/test/helpers';
+import { KEY, startUploads } from 'chunked-upload/testing';
 import { startGateway } from './helpers';
 
 const WRITER = 'write-key-0123456789abcdef';

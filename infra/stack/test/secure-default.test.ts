@@ -1,9 +1,9 @@
 import { isLoopback, requireTokenOffLoopback } from '@qlab/kit';
-import { loadAnalyticsConfig } from '../../../services/analytics/src/config';
-import { loadCalibrationConfig } from '../../../services/calibration-store/src/config';
-import { loadUploadConfig } from '../../../services/chunked-upload/src/config';
-import { loadServerConfig } from '../../../services/job-worker/src/config';
-import { loadTrackerConfig } from '../../../services/quantum-tracker/src/config';
+import { loadAnalyticsConfig } from 'analytics/testing';
+import { loadCalibrationConfig } from 'calibration-store/testing';
+import { loadUploadConfig } from 'chunked-upload/testing';
+import { loadServerConfig } from 'job-worker/testing';
+import { loadTrackerConfig } from 'quantum-tracker/testing';
 
 describe('secure by default: off loopback, a service needs its token', () => {
   it('knows loopback addresses', () => {

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { closedPort, tempDir } from '@qlab/testkit';
-import { type RunningStore, startStore } from '../../../services/calibration-store/test/helpers';
+import { type RunningStore, startStore } from 'calibration-store/testing';
 import { runCli } from '../src/cli/program';
 
 async function qlab(...argv: string[]) {

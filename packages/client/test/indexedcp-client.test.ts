@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { closedPort, tempDir } from '@qlab/testkit';
-import { KEY, type RunningUploads, startUploads } from '../../../services/chunked-upload/test/helpers';
+import { KEY, type RunningUploads, startUploads } from 'chunked-upload/testing';
 import { type Clock, IndexedCPClient, retryDelay, type UploadProgressEvent } from '../src';
 
 /** A clock whose sleep returns at once and advances time; `onSleep` can change the world meanwhile. */

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '@qlab/testkit';
 import Database from 'better-sqlite3';
-import { KEY, type RunningUploads, startUploads } from '../../../services/chunked-upload/test/helpers';
+import { KEY, type RunningUploads, startUploads } from 'chunked-upload/testing';
 import { IndexedCPClient } from '../src';
 
 describe('IndexedCPClient with encryption: true', () => {

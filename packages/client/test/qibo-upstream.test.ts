@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '@qlab/testkit';
+import { makeZip, type RunningStore, startStore } from 'calibration-store/testing';
 import {
   calibrationsList,
   getBestNRuns,
@@ -9,8 +10,7 @@ import {
   resultsList,
   resultsUpload,
   setBestRun,
-} from '../../../packages/client/src';
-import { makeZip, type RunningStore, startStore } from './helpers';
+} from '../src';
 
 /**
  * QIBO DB as it evolved after the seed (tanvirulz/nqch-QDB: 3d30621 created_at, 53d3ade

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { closedPort, tempDir } from '@qlab/testkit';
-import { type RunningStore, startStore } from '../../../services/calibration-store/test/helpers';
+import { type RunningStore, startStore } from 'calibration-store/testing';
 import {
   calibrationsDownload,
   calibrationsGetLatest,

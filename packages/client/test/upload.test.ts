@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { closedPort, tempDir } from '@qlab/testkit';
-import { KEY, type RunningUploads, startUploads } from '../../../services/chunked-upload/test/helpers';
+import { KEY, type RunningUploads, startUploads } from 'chunked-upload/testing';
 import { tusUploadFile } from '../src';
 import { runCli } from '../src/cli/program';
 
