@@ -26,15 +26,25 @@ export class EventsSocket {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   private readonly clients = new Map<WebSocket, string>();
   private client: MqttClient | undefined;
+  /** Resolved once the broker has acknowledged the qlab/# subscription (its SUBACK). */
+  private readonly brokerSubscribed: Promise<void>;
 
   constructor(mqttUrl: string | undefined) {
+    let subscribed: () => void = () => undefined;
+    this.brokerSubscribed = new Promise((resolve) => {
+      subscribed = resolve;
+    });
     if (!mqttUrl) return;
     this.client = mqtt.connect(mqttUrl, {
       clientId: `gateway-${process.pid}-${Date.now()}`,
       clean: true,
       reconnectPeriod: 1000,
     });
-    this.client.on('connect', () => this.client!.subscribe('qlab/#', { qos: 1 }));
+    this.client.on('connect', () =>
+      this.client!.subscribe('qlab/#', { qos: 1 }, (err) => {
+        if (!err) subscribed();
+      }),
+    );
     this.client.on('error', () => undefined);
     this.client.on('message', (topic, payload) => {
       const text = payload.toString('utf8');
@@ -68,7 +78,11 @@ export class EventsSocket {
       this.clients.set(ws, filter);
       ws.on('close', () => this.clients.delete(ws));
       ws.on('error', () => this.clients.delete(ws));
-      ws.send(JSON.stringify({ type: 'subscribed', topic: filter }));
+      // "subscribed" promises that events published from now on reach this socket, so it is
+      // sent only once the broker has the gateway's subscription.
+      void this.brokerSubscribed.then(() => {
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'subscribed', topic: filter }));
+      });
     });
   }
 
