@@ -1,10 +1,10 @@
-import { notFound, parseInput } from '@qlab/kit';
+import { parseInput } from '@qlab/kit';
 import type { Router } from 'express';
 import { z } from 'zod';
 import { BACKEND_STATUSES } from '../providers/types';
 import type { TrackerQueries } from '../storage/queries';
-import type { RouteContext } from './context';
-import { hours, name, providerParam } from './params';
+import { backendNamed, type RouteContext } from './context';
+import { name, providerParam } from './params';
 
 /** /api/v1/backends: the providers' devices and simulators, with status and history. */
 export function backendsRoutes(r: Router, { q, answer, syncNow }: RouteContext): void {
@@ -46,9 +46,7 @@ export function backendsRoutes(r: Router, { q, answer, syncNow }: RouteContext):
   r.get(
     '/api/v1/backends/:name',
     answer(async (req) => {
-      const p = parseInput(z.object({ name }), req.params, 'path');
-      const b = await q.backend(p.name, parseInput(hours, req.query, 'query').hours);
-      if (!b) throw notFound(`backend ${p.name} has not been seen at any configured provider`);
+      const b = await backendNamed(q, req);
       return b;
     }),
   );

@@ -1,8 +1,11 @@
-import { notFound } from '@qlab/kit';
+import { notFound, parseInput } from '@qlab/kit';
+import type { Request } from 'express';
+import { z } from 'zod';
 import type { AnswerCache } from '../answer-cache';
 import type { TrackerQueries } from '../storage/queries';
 import type { ProviderSync, SyncKind } from '../sync/sync-loop';
 import { type Answer, answerWith } from './answer';
+import { hours, name } from './params';
 
 export interface TrackerRouteDeps {
   queries: TrackerQueries;
@@ -39,4 +42,12 @@ export function routeContext(deps: TrackerRouteDeps): RouteContext {
       return { synced: await Promise.all(targets.map((s) => s.sync(kind))) };
     },
   };
+}
+
+/** The backend of a `/:name` route, with `?hours=` of its history; one not seen is a 404. */
+export async function backendNamed(q: TrackerQueries, req: Request) {
+  const p = parseInput(z.object({ name }), req.params, 'path');
+  const b = await q.backend(p.name, parseInput(hours, req.query, 'query').hours);
+  if (!b) throw notFound(`backend ${p.name} has not been seen at any configured provider`);
+  return b;
 }

@@ -1,9 +1,8 @@
-import { notFound, parseInput } from '@qlab/kit';
+import { parseInput } from '@qlab/kit';
 import type { Router } from 'express';
-import { z } from 'zod';
 import type { TrackerQueries } from '../storage/queries';
-import type { RouteContext } from './context';
-import { hours, limitOnly, name } from './params';
+import { backendNamed, type RouteContext } from './context';
+import { limitOnly } from './params';
 
 /** The totals of every backend's queue (also part of the dashboard). */
 export async function queueSummary(q: TrackerQueries) {
@@ -58,9 +57,7 @@ export function queueRoutes(r: Router, { q, answer }: RouteContext): void {
   r.get(
     '/api/v1/queue/by-backend/:name',
     answer(async (req) => {
-      const p = parseInput(z.object({ name }), req.params, 'path');
-      const b = await q.backend(p.name, parseInput(hours, req.query, 'query').hours);
-      if (!b) throw notFound(`backend ${p.name} has not been seen at any configured provider`);
+      const b = await backendNamed(q, req);
       return {
         provider: b.provider,
         backend: b.name,
