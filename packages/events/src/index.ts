@@ -1,4 +1,14 @@
+export { type AsyncApiDocument, asyncApiDocument, mergeAsyncApi, serviceAsyncApi } from './asyncapi';
 export { type EmbeddedBroker, startEmbeddedBroker } from './broker';
+export {
+  defineEvents,
+  type EventCatalogue,
+  type EventData,
+  type EventSpec,
+  type EventSpecs,
+  eventTable,
+  UndeclaredEvent,
+} from './catalogue';
 export { type CloudEvent, cloudEventSchema, createEvent, topicFor } from './cloudevent';
 export { OUTBOX_TABLE, Outbox, outboxMigration } from './outbox';
 export {

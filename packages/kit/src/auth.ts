@@ -37,6 +37,7 @@ export function isOpenRequest(req: Request): boolean {
     p === '/ready' ||
     p === '/metrics' ||
     p === '/openapi.json' ||
+    p === '/asyncapi.json' ||
     p.startsWith('/docs') ||
     p === '/redoc' ||
     p.startsWith('/redoc/')

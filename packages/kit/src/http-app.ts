@@ -19,6 +19,11 @@ export interface ServiceAppOptions {
    * serves it instead of `openapi`, and /docs loads it from there.
    */
   openapiSource?: () => Promise<OpenApiDocument>;
+  /**
+   * The AsyncAPI document of the events the service publishes (@qlab/events asyncApiDocument of
+   * its catalogue), served at /asyncapi.json; a function is called per request (the gateway's merge).
+   */
+  asyncapi?: object | (() => Promise<object>);
   /** Limit for JSON and urlencoded bodies (bytes or a size string). Default 1mb. */
   jsonLimit?: string | number;
   /** Checks run by GET /ready; throw to report not ready. */
@@ -56,7 +61,7 @@ export interface ServiceApp {
 
 /**
  * The Express base every service shares: request ids, pino logging, CORS, JSON limits,
- * /health, /ready, /metrics, /openapi.json and /docs. It never listens.
+ * /health, /ready, /metrics, /openapi.json, /docs and /asyncapi.json. It never listens.
  */
 export function createServiceApp(options: ServiceAppOptions): ServiceApp {
   const app = express();
@@ -151,6 +156,16 @@ export function createServiceApp(options: ServiceAppOptions): ServiceApp {
   app.get('/metrics', (async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   }) as RequestHandler);
+  const events = options.asyncapi;
+  if (events) {
+    app.get('/asyncapi.json', (async (_req, res, next) => {
+      try {
+        res.json(typeof events === 'function' ? await events() : events);
+      } catch (err) {
+        next(err);
+      }
+    }) as RequestHandler);
+  }
   const source = options.openapiSource;
   if (source) {
     app.get('/openapi.json', (async (_req, res, next) => {

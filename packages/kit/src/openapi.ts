@@ -66,6 +66,15 @@ export function withKitPaths(doc: OpenApiDocument): OpenApiDocument {
           responses: { 200: { description: 'text exposition format' } },
         },
       },
+      '/asyncapi.json': {
+        get: {
+          tags: ['ops'],
+          summary: 'AsyncAPI 3.0 document of the events published on MQTT',
+          security: [],
+          'x-qlab-scope': 'none',
+          responses: { 200: json('the AsyncAPI document') },
+        },
+      },
       ...doc.paths,
     },
     components: {

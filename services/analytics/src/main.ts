@@ -2,6 +2,7 @@ import { eventsHealth, startServiceEvents } from '@qlab/events';
 import { createLogger, Lifecycle, listen, runMain, stopOnSignals } from '@qlab/kit';
 import { compose } from './compose';
 import { loadAnalyticsConfig, USAGE } from './config';
+import { analyticsEvents } from './events';
 import { prepareDbLocation } from './open-domain';
 
 runMain('analytics', async () => {
@@ -28,7 +29,7 @@ runMain('analytics', async () => {
   });
   life.add('duckdb', async () => close());
   const events = startServiceEvents({
-    service,
+    catalogue: analyticsEvents(config.domain),
     source: domain.outbox,
     mqttUrl: config.mqttUrl,
     logger,

@@ -5,4 +5,5 @@
 
 export { compose as composeDomain } from '../src/compose';
 export { loadAnalyticsConfig } from '../src/config';
+export { analyticsEvents } from '../src/events';
 export { type RunningDomain, startDomain } from './helpers';

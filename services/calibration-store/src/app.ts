@@ -1,7 +1,8 @@
-import type { Outbox } from '@qlab/events';
+import { type Outbox, serviceAsyncApi } from '@qlab/events';
 import { bearerAuth, createServiceApp, IdempotencyKeys, type Knex, type Logger } from '@qlab/kit';
 import type { Express } from 'express';
 import { ArchiveService } from './domain/archive-service';
+import { type CalibrationEvents, calibrationEvents } from './events';
 import { openapi } from './openapi';
 import { archiveRoutes, uploadHandler } from './routes/archives';
 import { bestRunRoutes } from './routes/best-runs';
@@ -15,7 +16,7 @@ export interface AppDeps {
   /** The database, for tables beyond archive metadata (best runs). */
   knex: Knex;
   blobs: BlobStore;
-  outbox?: Outbox;
+  outbox?: Outbox<CalibrationEvents>;
   apiToken?: string;
   adminToken?: string;
   maxUploadBytes: number;
@@ -33,6 +34,7 @@ export function createApp(deps: AppDeps): Express {
     service: 'calibration-store',
     logger: deps.logger,
     openapi,
+    asyncapi: serviceAsyncApi(calibrationEvents),
     readiness: deps.readiness,
     health: deps.health,
     auth: bearerAuth(deps.apiToken ? tokens : []),

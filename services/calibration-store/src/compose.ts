@@ -2,6 +2,7 @@ import type { Outbox } from '@qlab/events';
 import type { Knex, Logger } from '@qlab/kit';
 import { createApp } from './app';
 import type { Config } from './config';
+import type { CalibrationEvents } from './events';
 import { BlobStore } from './storage/blob-store';
 import { KnexMetadataStore } from './storage/metadata-store';
 
@@ -15,7 +16,7 @@ export interface StoreDeps {
   /** The metadata database, migrated. */
   knex: Knex;
   logger: Logger;
-  outbox?: Outbox;
+  outbox?: Outbox<CalibrationEvents>;
   /** Extra fields for /health (main adds auth and event state). */
   health?: () => Record<string, unknown>;
 }

@@ -12,6 +12,7 @@ import {
 } from '@qlab/kit';
 import { compose } from './compose';
 import { loadCalibrationConfig, USAGE } from './config';
+import { calibrationEvents } from './events';
 import { migrations } from './storage/migrations';
 
 runMain('calibration-store', async () => {
@@ -30,7 +31,7 @@ runMain('calibration-store', async () => {
   // Idempotency-Keys older than 24 h, at start and hourly, in small batches outside requests.
   life.add('Idempotency-Key sweep', sweepExpiredKeysEvery(knex, logger));
   const events = startServiceEvents({
-    service: 'calibration-store',
+    catalogue: calibrationEvents,
     knex,
     mqttUrl: config.mqttUrl,
     logger,

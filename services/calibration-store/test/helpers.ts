@@ -6,6 +6,7 @@ import { type Knex, type Listening, listen, openDatabase, parseDbUrl, silentLogg
 import { pgSchemaUrl, tempDir } from '@qlab/testkit';
 import archiver from 'archiver';
 import { type ComposedStore, compose } from '../src/compose';
+import { type CalibrationEvents, calibrationEvents } from '../src/events';
 import type { BlobStore } from '../src/storage/blob-store';
 import { migrations } from '../src/storage/migrations';
 
@@ -45,7 +46,7 @@ export async function startStore(options: StoreOptions = {}): Promise<RunningSto
   }
   const knex = await openDatabase({ target: parseDbUrl(dbUrl), migrations });
   let publisher: OutboxPublisher | undefined;
-  let outbox: Outbox | undefined;
+  let outbox: Outbox<CalibrationEvents> | undefined;
   if (options.broker) {
     const p = new OutboxPublisher({
       knex,
@@ -55,7 +56,7 @@ export async function startStore(options: StoreOptions = {}): Promise<RunningSto
     });
     p.start();
     publisher = p;
-    outbox = new Outbox('calibration-store', () => p.kick());
+    outbox = new Outbox(calibrationEvents, () => p.kick());
   }
   const { app, blobs } = await compose(
     {

@@ -4,4 +4,5 @@
  */
 
 export { loadCalibrationConfig } from '../src/config';
+export { calibrationEvents } from '../src/events';
 export { makeZip, type RunningStore, startStore } from './helpers';

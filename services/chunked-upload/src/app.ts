@@ -1,8 +1,9 @@
-import type { Outbox } from '@qlab/events';
+import { type Outbox, serviceAsyncApi } from '@qlab/events';
 import { createServiceApp, type Logger } from '@qlab/kit';
 import type { Express } from 'express';
 import { apiKeyAuth } from './api-keys';
 import { type UploadPolicy, UploadService } from './domain/upload-service';
+import { type UploadEvents, uploadEvents } from './events';
 import { openapi } from './openapi';
 import { TUS_EXPOSED_HEADERS } from './protocol/tus/headers';
 import { adminRoutes } from './routes/admin';
@@ -16,7 +17,7 @@ export interface AppDeps {
   logger: Logger;
   store: UploadStore;
   files: DataFiles;
-  outbox?: Outbox;
+  outbox?: Outbox<UploadEvents>;
   apiKeys: string[];
   /** See UPLOAD_GATEWAY_TOKEN. */
   gatewayToken?: string;
@@ -34,6 +35,7 @@ export function createApp(deps: AppDeps): { app: Express; service: UploadService
     service: 'chunked-upload',
     logger: deps.logger,
     openapi,
+    asyncapi: serviceAsyncApi(uploadEvents),
     parseBodies: false,
     corsExposedHeaders: TUS_EXPOSED_HEADERS,
     readiness: deps.readiness,

@@ -3,6 +3,7 @@ import type { Knex, Logger } from '@qlab/kit';
 import { createApp } from './app';
 import type { Config } from './config';
 import type { UploadPolicy } from './domain/upload-service';
+import type { UploadEvents } from './events';
 import { DataFiles } from './storage/data-files';
 import { ServerKeys } from './storage/server-keys';
 import { UploadStore } from './storage/upload-store';
@@ -24,7 +25,7 @@ export interface UploadDeps {
   /** The sessions database, migrated. */
   knex: Knex;
   logger: Logger;
-  outbox?: Outbox;
+  outbox?: Outbox<UploadEvents>;
   now?: () => number;
   /** The port actually listened on (for /info), known only after listen. */
   port: () => number;

@@ -12,6 +12,7 @@ import {
 import { generatedKey } from './api-keys';
 import { compose } from './compose';
 import { loadUploadConfig } from './config';
+import { uploadEvents } from './events';
 import { migrations } from './storage/migrations';
 
 runMain('chunked-upload', async () => {
@@ -35,7 +36,7 @@ runMain('chunked-upload', async () => {
     );
   }
   const events = startServiceEvents({
-    service: 'chunked-upload',
+    catalogue: uploadEvents,
     knex,
     mqttUrl: config.mqttUrl,
     logger,

@@ -7,6 +7,7 @@ import { pgSchemaUrl, tempDir } from '@qlab/testkit';
 import { type ComposedUploads, compose } from '../src/compose';
 import type { PathMode } from '../src/domain/path-modes';
 import type { UploadService } from '../src/domain/upload-service';
+import { type UploadEvents, uploadEvents } from '../src/events';
 import type { DataFiles } from '../src/storage/data-files';
 import { migrations } from '../src/storage/migrations';
 import type { ServerKeys } from '../src/storage/server-keys';
@@ -58,7 +59,7 @@ export async function startUploads(options: UploadServerOptions = {}): Promise<R
     migrations,
   });
   let publisher: OutboxPublisher | undefined;
-  let outbox: Outbox | undefined;
+  let outbox: Outbox<UploadEvents> | undefined;
   if (options.broker) {
     const p = new OutboxPublisher({
       knex,
@@ -68,7 +69,7 @@ export async function startUploads(options: UploadServerOptions = {}): Promise<R
     });
     p.start();
     publisher = p;
-    outbox = new Outbox('chunked-upload', () => p.kick());
+    outbox = new Outbox(uploadEvents, () => p.kick());
   }
   let port = 0;
   const { app, service, files, encryption, close } = await compose(

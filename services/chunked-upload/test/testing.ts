@@ -4,4 +4,5 @@
  */
 
 export { loadUploadConfig } from '../src/config';
+export { uploadEvents } from '../src/events';
 export { GATEWAY_TOKEN, KEY, type RunningUploads, startUploads } from './helpers';

@@ -1,5 +1,7 @@
+import { serviceAsyncApi } from '@qlab/events';
 import { bearerAuth, createServiceApp, type Logger } from '@qlab/kit';
 import type { Express } from 'express';
+import { jobEvents } from './events';
 import { openapi } from './openapi';
 import { jobRoutes } from './routes/jobs';
 import type { JobRepository } from './storage/job-repository';
@@ -20,6 +22,7 @@ export function createApp(deps: AppDeps): Express {
     service: 'job-worker',
     logger: deps.logger,
     openapi,
+    asyncapi: serviceAsyncApi(jobEvents),
     readiness: deps.readiness,
     // Routes parse their own bodies: a file PUT with a JSON Content-Type is still a file.
     parseBodies: false,

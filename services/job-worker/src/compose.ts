@@ -2,6 +2,7 @@ import type { Outbox } from '@qlab/events';
 import type { Knex, Logger } from '@qlab/kit';
 import { createApp } from './app';
 import type { ServerConfig } from './config';
+import type { JobEvents } from './events';
 import { JobRepository } from './storage/job-repository';
 import { JobWorkspace } from './storage/workspace';
 
@@ -15,7 +16,7 @@ export interface QueueDeps {
   /** The queue's database, migrated (main.ts opens it; tests give a temp file or schema). */
   knex: Knex;
   logger: Logger;
-  outbox?: Outbox;
+  outbox?: Outbox<JobEvents>;
   now?: () => number;
 }
 

@@ -15,6 +15,7 @@ import {
 } from '@qlab/kit';
 import { compose } from './compose';
 import { loadServerConfig } from './config';
+import { jobEvents } from './events';
 import { startSeedBroadcast } from './seed-broadcast';
 import { migrations } from './storage/migrations';
 import { LocalJobSource } from './worker/local-source';
@@ -52,7 +53,7 @@ runMain('job-worker', async () => {
   // Idempotency-Keys older than 24 h, at start and hourly, in small batches outside requests.
   life.add('Idempotency-Key sweep', sweepExpiredKeysEvery(knex, logger));
   const events = startServiceEvents({
-    service: 'job-worker',
+    catalogue: jobEvents,
     knex,
     mqttUrl: config.mqttUrl,
     logger,

@@ -1,5 +1,6 @@
 import { OUTBOX_TABLE } from '@qlab/events';
 import { pgTestUrl } from '@qlab/testkit';
+import { type JobEventType, jobEvents } from '../src/events';
 import { startQueue } from './helpers';
 
 /**
@@ -21,12 +22,16 @@ async function eventsOf(pgUrl?: string) {
     await r.heartbeat('a', lease, 30_000, 40); // unchanged progress: no event
     await r.heartbeat('a', lease, 30_000); // no progress: no event
     await r.update('a', { progress: 55 }, lease);
+    await r.update('a', { output: { partial: true } }, lease);
     now += 1;
     await r.complete('a', lease, { x: 1, nested: { y: [1, 2] }, s: 'é' });
     const [b] = await r.claimMany('w2', ['t'], 30_000, 5);
     await r.fail('b', { workerId: 'w2', attempt: b!.attempt }, 'boom');
     await r.add([{ job_id: 'c', task_type: 'u' }]);
     await r.cancel('c');
+    await r.add([{ job_id: 'd', task_type: 'v', max_retries: 1 }]);
+    const d = (await r.claim('w3', ['v'], 30_000))!;
+    await r.fail('d', { workerId: 'w3', attempt: d.attempt }, 'once');
     const rows = (await q
       .knex(OUTBOX_TABLE)
       .orderBy('seq')
@@ -43,6 +48,10 @@ async function eventsOf(pgUrl?: string) {
       expect(new Date(event.time as string).toISOString()).toBe(event.time);
       // Stamped with the queue's clock on every path, as the rows' own times are.
       expect(Number(row.created_at)).toBe(Date.parse(event.time as string));
+      // Every event, whichever path wrote it (knex, SQLite's hot path, PostgreSQL's SQL), is one
+      // the catalogue declares, with data matching its schema.
+      expect(() => jobEvents.check(String(event.type), event.data)).not.toThrow();
+      expect(row.topic).toBe(jobEvents.topic(event.type as JobEventType));
       const { id: _id, ...rest } = event; // fresh on each engine
       return { topic: row.topic, event: rest };
     });
@@ -61,11 +70,15 @@ const pgUrl = pgTestUrl('job events on both engines');
     'job.started',
     'job.progress',
     'job.progress',
+    'job.updated',
     'job.completed',
     'job.started',
     'job.failed',
     'job.queued',
     'job.cancelled',
+    'job.queued',
+    'job.started',
+    'job.retrying',
   ]);
   expect(pg).toHaveLength(sqlite.length);
   for (let i = 0; i < sqlite.length; i++) expect(pg[i]).toEqual(sqlite[i]);

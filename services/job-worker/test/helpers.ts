@@ -3,6 +3,7 @@ import { type EmbeddedBroker, Outbox, OutboxPublisher } from '@qlab/events';
 import { type Knex, type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
 import { pgSchemaUrl, tempDir } from '@qlab/testkit';
 import { type ComposedQueue, compose } from '../src/compose';
+import { type JobEvents, jobEvents } from '../src/events';
 import { migrations } from '../src/storage/migrations';
 
 export interface QueueOptions {
@@ -37,15 +38,15 @@ export async function startQueue(options: QueueOptions = {}): Promise<RunningQue
   const dbUrl = pg ? pg.url : path.join(tmp.dir, 'jobs.db');
   const knex = await openDatabase({ target: parseDbUrl(dbUrl), migrations });
   let publisher: OutboxPublisher | undefined;
-  let outbox: Outbox | undefined;
+  let outbox: Outbox<JobEvents> | undefined;
   const mqttUrl = options.mqttUrl ?? options.broker?.url;
   if (mqttUrl) {
     const p = new OutboxPublisher({ knex, mqttUrl, clientId: `jobs-${Math.random()}`, pollMs: 20 });
     p.start();
     publisher = p;
-    outbox = new Outbox('job-worker', () => p.kick());
+    outbox = new Outbox(jobEvents, () => p.kick());
   } else if (options.outboxOnly) {
-    outbox = new Outbox('job-worker');
+    outbox = new Outbox(jobEvents);
   }
   // The queue as main.ts composes it (its sweeps are the tests' to start).
   const { repo, workspace, app } = compose(

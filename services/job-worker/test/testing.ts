@@ -4,4 +4,5 @@
  */
 
 export { loadServerConfig } from '../src/config';
+export { jobEvents } from '../src/events';
 export { type RunningQueue, startQueue } from './helpers';

@@ -1,6 +1,8 @@
+import { serviceAsyncApi } from '@qlab/events';
 import { bearerAuth, createServiceApp, type Logger } from '@qlab/kit';
 import type { Express } from 'express';
 import { AnswerCache } from './answer-cache';
+import { trackerEvents } from './events';
 import { openapi } from './openapi';
 import { serveRedoc } from './redoc';
 import { trackerRoutes } from './routes/tracker-routes';
@@ -26,6 +28,7 @@ export function createApp(deps: AppDeps): Express {
     service: 'quantum-tracker',
     logger: deps.logger,
     openapi,
+    asyncapi: serviceAsyncApi(trackerEvents),
     readiness: deps.readiness,
     health: async () => {
       const providers = await deps.queries.providers();

@@ -4,6 +4,7 @@ import type { Knex, Logger } from '@qlab/kit';
 import { AnswerCache } from './answer-cache';
 import { createApp } from './app';
 import type { Config } from './config';
+import type { TrackerEvents } from './events';
 import { withFastAnswers } from './fast-answers';
 import { attachLiveSockets } from './live-sockets';
 import { providerClients } from './providers';
@@ -16,7 +17,7 @@ export interface TrackerDeps {
   knex: Knex;
   /** The provider clients; by default the ones `config` names (tests give clients reaching fakes). */
   clients?: ProviderClient[];
-  outbox?: Outbox;
+  outbox?: Outbox<TrackerEvents>;
   now?: () => number;
 }
 

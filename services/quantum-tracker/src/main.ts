@@ -11,6 +11,7 @@ import {
 } from '@qlab/kit';
 import { compose } from './compose';
 import { loadTrackerConfig } from './config';
+import { trackerEvents } from './events';
 import { migrations } from './storage/migrations';
 
 runMain('quantum-tracker', async () => {
@@ -23,7 +24,7 @@ runMain('quantum-tracker', async () => {
   const knex = await openDatabase({ target: parseDbUrl(config.dbUrl), migrations, logger });
   life.add('database', () => knex.destroy());
   const events = startServiceEvents({
-    service: 'quantum-tracker',
+    catalogue: trackerEvents,
     knex,
     mqttUrl: config.mqttUrl,
     logger,

@@ -1,5 +1,6 @@
 import type { Outbox } from '@qlab/events';
 import type { Knex, Logger } from '@qlab/kit';
+import type { TrackerEvents } from './events';
 import type { ProviderClient } from './providers/types';
 import { TrackerQueries } from './storage/queries';
 import { Recorder } from './storage/recorder';
@@ -10,7 +11,7 @@ import { ProviderSync } from './sync/sync-loop';
 export async function buildTracker(options: {
   knex: Knex;
   clients: ProviderClient[];
-  outbox?: Outbox;
+  outbox?: Outbox<TrackerEvents>;
   logger: Logger;
   syncIntervalMs: number;
   /** See TRACKER_DETAILS_PER_SYNC. */

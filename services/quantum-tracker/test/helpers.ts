@@ -4,6 +4,7 @@ import { type Knex, type Listening, listen, openDatabase, parseDbUrl, silentLogg
 import { pgSchemaUrl, tempDir } from '@qlab/testkit';
 import { type ComposedTracker, compose } from '../src/compose';
 import { loadTrackerConfig } from '../src/config';
+import { trackerEvents } from '../src/events';
 import { providerClients } from '../src/providers';
 import { migrations } from '../src/storage/migrations';
 import type { FakeIbm, FakeIonq } from './fake-providers';
@@ -57,7 +58,7 @@ export async function startTracker(options: TrackerTestOptions = {}): Promise<Ru
   });
   const composed = await compose(
     { ...config, pricePerQuantumSecond: options.price ?? 1.6, currency: 'USD', apiToken: options.apiToken },
-    { knex, clients, outbox: new Outbox('quantum-tracker'), logger: silentLogger(), now: options.now },
+    { knex, clients, outbox: new Outbox(trackerEvents), logger: silentLogger(), now: options.now },
   );
   const { tracker } = composed;
   const server = await listen(composed.handle, { port: 0, graceMs: 0 });

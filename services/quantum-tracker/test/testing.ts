@@ -4,4 +4,5 @@
  */
 
 export { loadTrackerConfig } from '../src/config';
+export { trackerEvents } from '../src/events';
 export { type RunningTracker, startTracker } from './helpers';

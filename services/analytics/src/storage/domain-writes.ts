@@ -3,10 +3,11 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createEvent, topicFor } from '@qlab/events';
+import { createEvent } from '@qlab/events';
 import { notFound } from '@qlab/kit';
 import { BATCH_STATUSES, type DomainSpec } from '../domain/domains';
 import type { FileFormat, LoadResult, Rejected } from '../domain/loading';
+import { analyticsEvents } from '../events';
 import type { DuckDb, Params, WriteTx } from './duck';
 import { dropStage, loadStaged, type Staged, stageFile } from './loader';
 import { OUTBOX } from './schema';
@@ -31,15 +32,19 @@ export class DomainWrites {
     readonly spec: DomainSpec,
     private readonly tmpDir: string,
     private readonly onEvent: () => void,
-  ) {}
+  ) {
+    this.events = analyticsEvents(spec.name);
+  }
 
+  private readonly events: ReturnType<typeof analyticsEvents>;
+
+  /** An event of the domain's catalogue (src/events.ts), in the write's transaction. */
   private async event(tx: WriteTx, type: string, subject: string, data: unknown): Promise<void> {
-    // Each domain is its own service on the bus: qlab/analytics-<domain>/<type>.
-    const service = `analytics-${this.spec.name}`;
-    const event = createEvent(service, type, subject, data);
+    this.events.check(type, data);
+    const event = createEvent(this.events.service, type, subject, data);
     await tx.run(`INSERT INTO ${OUTBOX} (event_id, topic, payload) VALUES ($1, $2, $3)`, [
       event.id,
-      topicFor(service, type),
+      this.events.topic(type),
       JSON.stringify(event),
     ]);
   }

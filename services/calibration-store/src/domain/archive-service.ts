@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import type { Outbox } from '@qlab/events';
 import { conflict, type Knex, type Logger } from '@qlab/kit';
+import type { CalibrationEvents } from '../events';
 import type { BlobStore } from '../storage/blob-store';
 import type { MetadataStore } from '../storage/metadata-store';
 import type { ArchiveKind, ArchiveRecord, NewArchive } from './archives';
@@ -9,7 +10,7 @@ export interface ArchiveServiceDeps {
   store: MetadataStore;
   blobs: BlobStore;
   /** Absent when events are off (no MQTT_URL). */
-  outbox?: Outbox;
+  outbox?: Outbox<CalibrationEvents>;
   logger: Logger;
 }
 
@@ -18,7 +19,7 @@ function eventData(r: ArchiveRecord) {
   return {
     id: r.id,
     hashID: r.hashID,
-    ...(r.kind === 'result' ? { name: r.name } : {}),
+    ...(r.kind === 'result' ? { name: r.name, run_id: r.runId } : {}),
     notes: r.notes,
     filename: r.filename,
     size: r.size,
@@ -31,7 +32,11 @@ function eventData(r: ArchiveRecord) {
 export class ArchiveService {
   constructor(private readonly deps: ArchiveServiceDeps) {}
 
-  private async emit(trx: Knex.Transaction, type: string, r: ArchiveRecord): Promise<void> {
+  private async emit(
+    trx: Knex.Transaction,
+    type: `${ArchiveRecord['kind']}.${'uploaded' | 'deleted'}`,
+    r: ArchiveRecord,
+  ): Promise<void> {
     await this.deps.outbox?.record(trx, type, `${r.kind}s/${r.id}`, eventData(r));
   }
 

@@ -2,6 +2,7 @@ import type { Outbox } from '@qlab/events';
 import { notFound, parseInput, serviceRouter } from '@qlab/kit';
 import type { Request, Router } from 'express';
 import { formatTimestamp } from '../domain/archives';
+import type { CalibrationEvents } from '../events';
 import type { BestRun, BestRunsStore } from '../storage/best-runs-store';
 import { formFields } from '../upload/receive-multipart';
 import { bestRunFields, bestRunsLimit } from './schemas';
@@ -20,7 +21,7 @@ const present = (r: BestRun) => ({
  * GET /bestruns/list?limit= (newest first, default 10, clamped to 1-100). Each set publishes
  * `bestrun.set`.
  */
-export function bestRunRoutes(store: BestRunsStore, outbox: Outbox | undefined): Router {
+export function bestRunRoutes(store: BestRunsStore, outbox: Outbox<CalibrationEvents> | undefined): Router {
   const router = serviceRouter();
   const body = async (req: Request) => (req.is('multipart/form-data') ? formFields(req) : (req.body ?? {}));
 

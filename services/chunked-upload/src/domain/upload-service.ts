@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Outbox } from '@qlab/events';
 import { AppError, coerceError, conflict, type Knex, type Logger } from '@qlab/kit';
+import type { UploadEvents } from '../events';
 import type { DataFiles } from '../storage/data-files';
 import type { UploadStore } from '../storage/upload-store';
 import { type PathMode, targetPathFor, withClashSuffix } from './path-modes';
@@ -29,7 +30,7 @@ export interface UploadPolicy {
 export interface UploadServiceDeps {
   store: UploadStore;
   files: DataFiles;
-  outbox?: Outbox;
+  outbox?: Outbox<UploadEvents>;
   logger: Logger;
   policy: UploadPolicy;
   now?: () => number;

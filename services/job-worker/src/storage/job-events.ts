@@ -1,11 +1,13 @@
-import { type CloudEvent, createEvent, topicFor } from '@qlab/events';
+import { type CloudEvent, createEvent } from '@qlab/events';
+import { type JobEventType, jobEvents } from '../events';
 
 /**
  * The one definition of a job event, for both engines and every write path: the knex
  * transactions (through the outbox), SQLite's hot path (built here, in JS) and PostgreSQL's
  * hot path (built in SQL from `pgJobEventSql`, which reads the same field list and template).
+ * The types and their data are declared in src/events.ts.
  */
-export const JOB_EVENT_SERVICE = 'job-worker';
+const JOB_EVENT_SERVICE = jobEvents.service;
 
 /** The jobs columns every job event's data carries, in this order. */
 export const JOB_EVENT_FIELDS = ['job_id', 'task_type', 'status', 'progress', 'attempt'] as const;
@@ -22,11 +24,11 @@ export function jobEventData(row: JobEventRow, extra: Record<string, unknown> = 
 }
 
 export const jobSubject = (jobId: unknown) => `jobs/${jobId}`;
-export const jobTopic = (type: string) => topicFor(JOB_EVENT_SERVICE, type);
+export const jobTopic = (type: JobEventType) => jobEvents.topic(type);
 
 /** A whole job event, stamped with `now` (the queue's clock). */
 export function jobEvent(
-  type: string,
+  type: JobEventType,
   row: JobEventRow,
   extra: Record<string, unknown>,
   now: number,
@@ -36,7 +38,7 @@ export function jobEvent(
 }
 
 /** The envelope without its per-row members (id, subject, data), as JSON: bound into PostgreSQL's SQL. */
-export function jobEventTemplate(type: string, now: number): string {
+export function jobEventTemplate(type: JobEventType, now: number): string {
   const { id: _id, subject: _subject, data: _data, ...envelope } = jobEvent(type, {}, {}, now);
   return JSON.stringify(envelope);
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Outbox } from '@qlab/events';
+import type { EventData, Outbox } from '@qlab/events';
 import { AppError, conflict, isPostgres, type Knex, notFound } from '@qlab/kit';
 import { type Job, type JobStatus, type NewJob, retryBackoffMs } from '../domain/job';
+import type { JobEvents, JobEventType } from '../events';
 import type { HotPath } from './hot-path';
 import { jobEventData, jobSubject } from './job-events';
 import { PgHotPath } from './pg-hot-path';
@@ -84,7 +85,7 @@ export class JobRepository {
 
   constructor(
     readonly knex: Knex,
-    private readonly outbox?: Outbox,
+    private readonly outbox?: Outbox<JobEvents>,
     private readonly now: () => number = Date.now,
   ) {
     this.pg = isPostgres(knex);
@@ -111,11 +112,13 @@ export class JobRepository {
 
   private async emit(
     trx: Knex.Transaction,
-    type: string,
+    type: JobEventType,
     job: Job,
     extra: Record<string, unknown> = {},
   ): Promise<void> {
-    await this.outbox?.record(trx, type, jobSubject(job.job_id), jobEventData(job, extra), this.now());
+    // jobEventData builds the fields the hot paths build too; the outbox checks them at run time.
+    const data = jobEventData(job, extra) as EventData<JobEvents, typeof type>;
+    await this.outbox?.record(trx, type, jobSubject(job.job_id), data, this.now());
   }
 
   private write<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {

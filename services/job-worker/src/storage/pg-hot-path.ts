@@ -1,5 +1,6 @@
 import { OUTBOX_TABLE } from '@qlab/events';
 import type { Knex } from '@qlab/kit';
+import type { JobEventType } from '../events';
 import { CLAIM_ORDER, claimCandidates } from './claim-sql';
 import type { HotPath } from './hot-path';
 import { jobEventTemplate, jobTopic, pgJobEventSql } from './job-events';
@@ -67,7 +68,7 @@ export class PgHotPath implements HotPath {
         returning 1)`;
   }
 
-  private eventArgs(type: string, now: number): (string | number | boolean)[] {
+  private eventArgs(type: JobEventType, now: number): (string | number | boolean)[] {
     return [jobTopic(type), jobEventTemplate(type, now), now, this.events];
   }
 

@@ -1,5 +1,6 @@
 import { OUTBOX_TABLE } from '@qlab/events';
 import Database from 'better-sqlite3';
+import type { JobEventType } from '../events';
 import { CLAIM_ORDER, claimCandidates } from './claim-sql';
 import type { HotPath } from './hot-path';
 import { jobEvent, jobTopic } from './job-events';
@@ -63,7 +64,7 @@ export class SqliteHotPath implements HotPath {
   }
 
   private event(
-    type: string,
+    type: JobEventType,
     row: Record<string, unknown>,
     now: number,
     extra: Record<string, unknown> = {},

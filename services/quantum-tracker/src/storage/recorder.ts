@@ -1,7 +1,9 @@
 import type { Outbox } from '@qlab/events';
 import type { Knex } from '@qlab/kit';
+import type { TrackerEvents } from '../events';
 import {
   type BackendSnapshot,
+  type BackendStatus,
   type JobDetails,
   type JobSnapshot,
   type JobStatus,
@@ -36,15 +38,15 @@ export interface JobChange {
   provider: string;
   id: string;
   backend: string | null;
-  from: string | null;
-  to: string;
+  from: JobStatus | null;
+  to: JobStatus;
 }
 
 export interface BackendChange {
   provider: string;
   name: string;
-  from: string | null;
-  to: string;
+  from: BackendStatus | null;
+  to: BackendStatus;
 }
 
 export interface RecordResult {
@@ -61,7 +63,7 @@ export interface RecordResult {
 export class Recorder {
   constructor(
     private readonly knex: Knex,
-    private readonly outbox: Outbox | undefined,
+    private readonly outbox: Outbox<TrackerEvents> | undefined,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -155,7 +157,13 @@ export class Recorder {
               to_status: j.status,
               at: now,
             });
-            changed.push({ provider, id: j.id, backend: j.backend, from: old.status, to: j.status });
+            changed.push({
+              provider,
+              id: j.id,
+              backend: j.backend,
+              from: old.status as JobStatus,
+              to: j.status,
+            });
           }
         }
         if (inserts.length > 0) await trx.batchInsert('jobs', inserts, 100);
@@ -237,13 +245,19 @@ export class Recorder {
     const changes: BackendChange[] = [];
     const now = this.now();
     await this.knex.transaction(async (trx) => {
-      const existing = new Map<string, string>(
+      // The statuses stored are ones this recorder wrote from BACKEND_STATUSES.
+      const existing = new Map<string, BackendStatus>(
         (await trx('backends').select('name', 'status').where('provider', provider)).map((r) => [
           r.name,
           r.status,
         ]),
       );
-      const changed = async (name: string, from: string | null, to: string, reason: string | null) => {
+      const changed = async (
+        name: string,
+        from: BackendStatus | null,
+        to: BackendStatus,
+        reason: string | null,
+      ) => {
         changes.push({ provider, name, from, to });
         await this.outbox?.record(trx, 'tracker.backend.status_changed', `${provider}/${name}`, {
           provider,

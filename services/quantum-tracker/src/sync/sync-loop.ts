@@ -1,5 +1,6 @@
 import type { Outbox } from '@qlab/events';
 import { coerceError, type Knex, type Logger } from '@qlab/kit';
+import type { TrackerEvents } from '../events';
 import { ProviderError, shortError } from '../providers/http';
 import { type JobsContext, type ProviderClient, TERMINAL } from '../providers/types';
 import type { Recorder } from '../storage/recorder';
@@ -34,7 +35,7 @@ const STARTED_SQL = ['running', ...TERMINAL_SQL];
 export interface SyncDeps {
   knex: Knex;
   recorder: Recorder;
-  outbox?: Outbox;
+  outbox?: Outbox<TrackerEvents>;
   hub: LiveHub;
   logger: Logger;
   intervalMs: number;
