@@ -18,6 +18,7 @@ import {
 import type { Express } from 'express';
 import { z } from 'zod';
 import { Aggregator } from './aggregate';
+import { mergedAsyncApi } from './asyncapi-merge';
 import { apiKeyAuth, authenticate, authFailureHeaders, needs, RateLimiter } from './auth';
 import { type Config, SCOPES } from './config';
 import type { EventsSocket } from './events-socket';
@@ -59,6 +60,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     logger,
     openapi: gatewayOpenApi(),
     openapiSource: mergedOpenApi(config.upstreams, config.aggregateTimeoutMs),
+    asyncapi: mergedAsyncApi(config.upstreams, config.aggregateTimeoutMs),
     parseBodies: false,
     // The gateway's own /api routes need a key; each names its scope (needs(…) below).
     auth: (req, res, next) =>

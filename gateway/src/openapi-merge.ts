@@ -3,9 +3,10 @@ import { MOUNTED, toPublicPath } from '@qlab/registry';
 import type { Upstream, UpstreamId } from './config';
 import { gatewayOpenApi } from './openapi';
 import { MOUNTS, scopeForProxied } from './proxy';
+import { rebuiltDocument } from './rebuilt-document';
 import { fetchJson } from './upstream-client';
 
-const KIT_PATHS = new Set(['/health', '/ready', '/metrics', '/openapi.json', '/docs']);
+const KIT_PATHS = new Set(['/health', '/ready', '/metrics', '/openapi.json', '/asyncapi.json', '/docs']);
 
 /** A service path → its public path through the gateway (the mounts, backwards). */
 export function publicPath(service: UpstreamId, path: string): string | undefined {
@@ -16,11 +17,10 @@ export function publicPath(service: UpstreamId, path: string): string | undefine
 
 /**
  * One document for the whole API: the gateway's own paths plus every reachable service's,
- * re-rooted under its mount and tagged with the service. Rebuilt at most once a minute.
+ * re-rooted under its mount and tagged with the service (kept as rebuilt-document.ts says).
  */
 export function mergedOpenApi(upstreams: Upstream[], timeoutMs: number): () => Promise<OpenApiDocument> {
-  let cached: { at: number; doc: Promise<OpenApiDocument> } | undefined;
-  const build = async (): Promise<OpenApiDocument> => {
+  return rebuiltDocument(async () => {
     const doc = gatewayOpenApi();
     const paths = doc.paths as Record<string, unknown>;
     const missing: string[] = [];
@@ -58,16 +58,6 @@ export function mergedOpenApi(upstreams: Upstream[], timeoutMs: number): () => P
       (doc.info as { description: string }).description +=
         ` (Not included, unreachable when this was built: ${missing.join(', ')}.)`;
     }
-    return doc;
-  };
-  return () => {
-    if (!cached || Date.now() - cached.at > 60_000) {
-      const doc = build();
-      cached = { at: Date.now(), doc };
-      doc.catch(() => {
-        cached = undefined;
-      });
-    }
-    return cached.doc;
-  };
+    return { doc, complete: missing.length === 0 };
+  });
 }
