@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, watch, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { tempDir, waitFor } from '@qlab/testkit';
@@ -28,6 +28,23 @@ describe('calibration store refuses bad input and leaves nothing behind', () => 
   async function expectNothingStored() {
     expect(await store.blobs.tempFiles()).toEqual([]);
     expect(await countRows(store.knex, 'calibrations')).toBe(0);
+  }
+
+  /**
+   * Temp files made while `work` runs, seen by watching the temp folder: a check that none is
+   * left proves something only if one was made.
+   */
+  async function tempFilesMadeBy(work: () => Promise<unknown>): Promise<number> {
+    const made = new Set<string>();
+    const watcher = watch(store.blobs.tmpDir, (_event, name) => {
+      if (name?.endsWith('.part')) made.add(name);
+    });
+    try {
+      await work();
+      return made.size;
+    } finally {
+      watcher.close();
+    }
   }
 
   it('needs the token on API routes but not on health', async () => {
@@ -158,42 +175,48 @@ describe('calibration store refuses bad input and leaves nothing behind', () => 
     expect(detail.body.detail).toContain('QIBO_MAX_UPLOAD_BYTES');
 
     // Chunked (no Content-Length): the limit must trip mid-stream.
-    const status = await new Promise<number>((resolve, reject) => {
-      const url = new URL(`${store.url}/calibrations/upload`);
-      const boundary = 'XbOuNdArY';
-      const req = httpRequest(
-        {
-          host: url.hostname,
-          port: url.port,
-          path: url.pathname,
-          method: 'POST',
-          headers: {
-            ...auth,
-            'Content-Type': `multipart/form-data; boundary=${boundary}`,
-            'Transfer-Encoding': 'chunked',
+    let status = 0;
+    const made = await tempFilesMadeBy(async () => {
+      status = await new Promise<number>((resolve, reject) => {
+        const url = new URL(`${store.url}/calibrations/upload`);
+        const boundary = 'XbOuNdArY';
+        const req = httpRequest(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname,
+            method: 'POST',
+            headers: {
+              ...auth,
+              'Content-Type': `multipart/form-data; boundary=${boundary}`,
+              'Transfer-Encoding': 'chunked',
+            },
           },
-        },
-        (r) => {
-          r.resume();
-          resolve(r.statusCode ?? 0);
-        },
-      );
-      req.on('error', reject);
-      req.write(`--${boundary}\r\nContent-Disposition: form-data; name="hashID"\r\n\r\nh\r\n`);
-      req.write(`--${boundary}\r\nContent-Disposition: form-data; name="archive"; filename="x.zip"\r\n\r\n`);
-      const chunk = Buffer.alloc(16 * 1024, 1);
-      let sent = 0;
-      const pump = () => {
-        while (sent < 400 * 1024) {
-          sent += chunk.length;
-          if (!req.write(chunk)) return req.once('drain', pump);
-        }
-        req.end(`\r\n--${boundary}--\r\n`);
-      };
-      pump();
-    }).catch(() => 413);
+          (r) => {
+            r.resume();
+            resolve(r.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.write(`--${boundary}\r\nContent-Disposition: form-data; name="hashID"\r\n\r\nh\r\n`);
+        req.write(
+          `--${boundary}\r\nContent-Disposition: form-data; name="archive"; filename="x.zip"\r\n\r\n`,
+        );
+        const chunk = Buffer.alloc(16 * 1024, 1);
+        let sent = 0;
+        const pump = () => {
+          while (sent < 400 * 1024) {
+            sent += chunk.length;
+            if (!req.write(chunk)) return req.once('drain', pump);
+          }
+          req.end(`\r\n--${boundary}--\r\n`);
+        };
+        pump();
+      }).catch(() => 413);
+      await waitFor(async () => (await store.blobs.tempFiles()).length === 0);
+    });
     expect(status).toBe(413);
-    await waitFor(async () => (await store.blobs.tempFiles()).length === 0);
+    expect(made).toBeGreaterThan(0);
     await expectNothingStored();
   });
 
@@ -264,29 +287,34 @@ describe('calibration store refuses bad input and leaves nothing behind', () => 
   it('leaves no partial file when the client disconnects mid-upload', async () => {
     const url = new URL(`${store.url}/calibrations/upload`);
     const boundary = 'AbOrT';
-    await new Promise<void>((resolve) => {
-      const req = httpRequest({
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname,
-        method: 'POST',
-        headers: {
-          ...auth,
-          'Content-Type': `multipart/form-data; boundary=${boundary}`,
-          'Content-Length': String(60 * 1024),
-        },
+    const made = await tempFilesMadeBy(async () => {
+      await new Promise<void>((resolve) => {
+        const req = httpRequest({
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          headers: {
+            ...auth,
+            'Content-Type': `multipart/form-data; boundary=${boundary}`,
+            'Content-Length': String(60 * 1024),
+          },
+        });
+        req.on('error', () => resolve());
+        req.write(`--${boundary}\r\nContent-Disposition: form-data; name="hashID"\r\n\r\nh\r\n`);
+        req.write(
+          `--${boundary}\r\nContent-Disposition: form-data; name="archive"; filename="x.zip"\r\n\r\n`,
+        );
+        req.write(Buffer.alloc(20 * 1024, 7), () => {
+          setTimeout(() => {
+            req.destroy();
+            resolve();
+          }, 100);
+        });
       });
-      req.on('error', () => resolve());
-      req.write(`--${boundary}\r\nContent-Disposition: form-data; name="hashID"\r\n\r\nh\r\n`);
-      req.write(`--${boundary}\r\nContent-Disposition: form-data; name="archive"; filename="x.zip"\r\n\r\n`);
-      req.write(Buffer.alloc(20 * 1024, 7), () => {
-        setTimeout(() => {
-          req.destroy();
-          resolve();
-        }, 100);
-      });
+      await waitFor(async () => (await store.blobs.tempFiles()).length === 0);
     });
-    await waitFor(async () => (await store.blobs.tempFiles()).length === 0);
+    expect(made).toBeGreaterThan(0);
     await expectNothingStored();
   });
 
