@@ -69,21 +69,36 @@ export const env = {
       .optional()
       .transform((v) => (v === undefined || v === '' ? undefined : v)),
   url: () => z.url(),
-  /** "90s", "30m", "24h", "7d" or plain milliseconds, as milliseconds; "0" allowed when `allowZero`. */
-  duration: (fallback: string, allowZero = false) =>
+  /**
+   * The one duration convention of every variable: "250ms", "90s", "30m", "24h", "7d", or a plain
+   * number of milliseconds; answered in milliseconds. "0" only with `allowZero`; `min`/`max` in ms.
+   */
+  duration: (fallback: string, bounds: { allowZero?: boolean; min?: number; max?: number } = {}) =>
     z
       .string()
       .default(fallback)
       .transform((value, ctx) => {
         const m = /^(\d+)(ms|s|m|h|d)?$/.exec(value.trim());
-        if (!m || (!allowZero && Number(m[1]) <= 0)) {
+        const ms = m ? Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']! : Number.NaN;
+        if (!m || (!bounds.allowZero && ms <= 0)) {
           ctx.addIssue({
             code: 'custom',
             message: 'must be a duration like 90s, 30m, 24h, 7d or milliseconds',
           });
           return z.NEVER;
         }
-        return Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']!;
+        const { min, max } = bounds;
+        if ((min !== undefined && ms < min) || (max !== undefined && ms > max)) {
+          const range = [
+            min !== undefined ? `at least ${min} ms` : '',
+            max !== undefined ? `at most ${max} ms` : '',
+          ]
+            .filter(Boolean)
+            .join(' and ');
+          ctx.addIssue({ code: 'custom', message: `must be ${range}` });
+          return z.NEVER;
+        }
+        return ms;
       }),
 };
 

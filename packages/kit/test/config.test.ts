@@ -82,3 +82,26 @@ describe('applySeedAliases', () => {
     expect(used).toEqual([]);
   });
 });
+
+describe('env.duration, the one convention for time settings', () => {
+  const d = z.object({
+    LEASE: env.duration('30s', { min: 1000, max: 86_400_000 }),
+    KEEP: env.duration('0', { allowZero: true }),
+  });
+  it.each([
+    ['1500ms', 1500],
+    ['90s', 90_000],
+    ['30m', 1_800_000],
+    ['24h', 86_400_000],
+    ['2000', 2000],
+  ])('reads %s as %d ms', (value, ms) => {
+    expect(loadConfig(d, { LEASE: value }).LEASE).toBe(ms);
+  });
+  it('has defaults in the same form, and zero only where allowed', () => {
+    expect(loadConfig(d, {})).toEqual({ LEASE: 30_000, KEEP: 0 });
+    expect(() => loadConfig(d, { LEASE: '0' })).toThrow(/LEASE.*duration/);
+  });
+  it.each(['500ms', '2d', '-5s', '1.5s', '10 minutes', 'soon'])('refuses LEASE=%s', (value) => {
+    expect(() => loadConfig(d, { LEASE: value })).toThrow(/LEASE/);
+  });
+});

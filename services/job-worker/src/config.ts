@@ -25,12 +25,12 @@ export const serverEnv = z.object({
   JOBS_DB_URL: env.optionalString(),
   /** Bearer token for the API; unset: open. */
   JOBS_API_TOKEN: env.optionalString(),
-  /** A claimed job's lease (ms); a worker silent this long loses the job. Default 30 s. */
-  JOBS_LEASE_MS: env.int(30_000, 1000, MAX_LEASE_MS),
+  /** A claimed job's lease: a duration (30s) or ms; a worker silent this long loses the job. Default 30s. */
+  JOBS_LEASE_MS: env.duration('30s', { min: 1000, max: MAX_LEASE_MS }),
   /** Job workspaces root (jobs/{id}/input|output). Default DATA_DIR/job-worker. */
   JOBS_STORAGE_DIR: env.optionalString(),
   /** Finished jobs (completed, error, cancelled) older than this are deleted with their files; 0 keeps them. Default 0. */
-  JOBS_RETENTION: env.duration('0', true),
+  JOBS_RETENTION: env.duration('0', { allowZero: true }),
   /** Largest input or output file (bytes). Default 10 GiB. */
   JOBS_MAX_FILE_BYTES: env.int(10 * 1024 ** 3, 1),
   MQTT_URL: env.optionalString(),
@@ -46,8 +46,8 @@ export const serverEnv = z.object({
   /** Task types the in-process worker pool runs ("" = none; "*" = every built-in). Default "*". */
   WORKER_SUPPORTED_TASKS: z.string().default('*'),
   WORKER_CONCURRENCY: env.int(2, 0),
-  /** Milliseconds between claims when the queue is empty (the seed's WORKER_POLL_INTERVAL is in seconds). */
-  WORKER_POLL_INTERVAL_MS: env.int(1000, 10, MAX_POLL_MS),
+  /** Time between claims when the queue is empty: a duration (1s) or ms (the seed's WORKER_POLL_INTERVAL is in seconds). */
+  WORKER_POLL_INTERVAL_MS: env.duration('1s', { min: 10, max: MAX_POLL_MS }),
   WORKER_ID: env.optionalString(),
   /** For calibration.publish. */
   CALIBRATION_STORE_URL: env.optionalString(),
@@ -217,10 +217,10 @@ function workerSettings(e: {
 export const remoteWorkerEnv = z.object({
   JOBS_URL: z.url(),
   JOBS_API_TOKEN: env.optionalString(),
-  JOBS_LEASE_MS: env.int(30_000, 1000, MAX_LEASE_MS),
+  JOBS_LEASE_MS: env.duration('30s', { min: 1000, max: MAX_LEASE_MS }),
   WORKER_SUPPORTED_TASKS: z.string().default('*'),
   WORKER_CONCURRENCY: env.int(1, 1),
-  WORKER_POLL_INTERVAL_MS: env.int(1000, 10, MAX_POLL_MS),
+  WORKER_POLL_INTERVAL_MS: env.duration('1s', { min: 10, max: MAX_POLL_MS }),
   WORKER_ID: env.optionalString(),
   CALIBRATION_STORE_URL: env.optionalString(),
   CALIBRATION_STORE_TOKEN: env.optionalString(),
