@@ -1,9 +1,9 @@
 import { networkError, QlabClientError } from './errors';
 
 export interface GatewayOptions {
-  /** Gateway URL; default env QLAB_GATEWAY_URL or http://127.0.0.1:8080. */
+  /** Gateway URL; default http://127.0.0.1:8080 (the CLI: --gateway, else QLAB_GATEWAY_URL). */
   gatewayUrl?: string;
-  /** An admin key; default env QLAB_API_KEY. */
+  /** An admin key (the CLI: --api-key, else QLAB_API_KEY). */
   apiKey?: string;
 }
 
@@ -18,8 +18,8 @@ export interface ApiKeyInfo {
 }
 
 async function gatewayCall<T>(o: GatewayOptions, method: string, path: string, body?: unknown): Promise<T> {
-  const base = (o.gatewayUrl ?? process.env.QLAB_GATEWAY_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
-  const key = o.apiKey ?? process.env.QLAB_API_KEY;
+  const base = (o.gatewayUrl ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
+  const key = o.apiKey;
   if (!key)
     throw new QlabClientError(
       'an admin API key is needed: --api-key or QLAB_API_KEY (pnpm start prints the bootstrap key)',

@@ -201,7 +201,11 @@ export function buildProgram(io: CliIO): Command {
   };
 
   const keys = program.command('keys').description('gateway API keys (needs an admin key)');
-  const gw = (o: { gateway?: string; apiKey?: string }) => ({ gatewayUrl: o.gateway, apiKey: o.apiKey });
+  // The CLI reads the environment; the library only takes what it is given.
+  const gw = (o: { gateway?: string; apiKey?: string }) => ({
+    gatewayUrl: o.gateway ?? process.env.QLAB_GATEWAY_URL,
+    apiKey: o.apiKey ?? process.env.QLAB_API_KEY,
+  });
   const gwOptions = (c: Command) =>
     c
       .option('--gateway <url>', 'gateway URL (env QLAB_GATEWAY_URL, default http://127.0.0.1:8080)')

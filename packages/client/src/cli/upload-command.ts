@@ -29,6 +29,7 @@ export async function uploadFiles(files: string[], o: UploadCommandOptions): Pro
         const r = await tusUploadFile(file, {
           endpoint: `${o.serverUrl}/files`,
           apiKey: o.apiKey,
+          resumeFile: process.env.QLAB_TUS_RESUME_FILE,
           chunkSize: o.chunkSize,
           onProgress: (sent, total) => bar.update(sent, total),
         });

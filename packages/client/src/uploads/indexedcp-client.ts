@@ -72,6 +72,8 @@ export class IndexedCPClient implements AsyncDisposable {
       ...options,
       chunkSize: options.chunkSize ?? 1024 * 1024,
       storagePath: options.storagePath ?? path.join(homedir(), '.indexcp', 'db', 'client.db'),
+      // The one place the library reads the environment, as the seed's client does (its README:
+      // "api_key=None, # API key (or set INDEXEDCP_API_KEY env var)"; the log level likewise).
       apiKey: options.apiKey ?? process.env.INDEXEDCP_API_KEY,
     };
     if (!Number.isInteger(this.options.chunkSize) || this.options.chunkSize < 1)

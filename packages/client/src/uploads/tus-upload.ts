@@ -12,7 +12,7 @@ export interface TusUploadOptions {
   chunkSize?: number;
   /** File name stored on the server (default: the base name). */
   name?: string;
-  /** Where unfinished uploads are remembered for resuming; default QLAB_TUS_RESUME_FILE, else ~/.qlab/tus-uploads.json. */
+  /** Where unfinished uploads are remembered for resuming; default ~/.qlab/tus-uploads.json (the CLI: QLAB_TUS_RESUME_FILE). */
   resumeFile?: string;
   onProgress?: (sentBytes: number, totalBytes: number) => void;
   /** Waits between automatic retries (ms). Default [0, 1000, 3000, 5000]. */
@@ -36,10 +36,7 @@ const { FileUrlStorage } = tus as unknown as { FileUrlStorage: new (file: string
 export async function tusUploadFile(file: string, options: TusUploadOptions): Promise<TusUploadResult> {
   const info = await stat(file);
   const real = await realpath(file);
-  const resumeFile =
-    options.resumeFile ??
-    process.env.QLAB_TUS_RESUME_FILE ??
-    path.join(homedir(), '.qlab', 'tus-uploads.json');
+  const resumeFile = options.resumeFile ?? path.join(homedir(), '.qlab', 'tus-uploads.json');
   // The store locks by creating "<file>.lock": its folder must exist.
   await mkdir(path.dirname(resumeFile), { recursive: true });
   const storage = new FileUrlStorage(resumeFile);
