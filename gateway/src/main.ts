@@ -11,10 +11,9 @@ import {
   runMain,
   stopOnSignals,
 } from '@qlab/kit';
-import { createGateway } from './app';
+import { compose } from './compose';
 import { loadGatewayConfig } from './config';
-import { EventsSocket } from './events-socket';
-import { KeyStore, keyMigrations } from './keys';
+import { keyMigrations } from './keys';
 import { readSeedFlags, USAGE } from './seed-flags';
 
 runMain('gateway', async () => {
@@ -36,7 +35,8 @@ runMain('gateway', async () => {
     logger,
   });
   life.add('database', () => knex.destroy());
-  const keys = new KeyStore(knex);
+  const { keys, handle, attach, close } = compose(config, { knex, logger });
+  life.add('events', close);
   for (const [i, k] of config.bootstrapKeys.entries())
     await keys.ensure(k.key, k.scopes, `bootstrap ${i + 1} (GATEWAY_API_KEYS)`);
   if ((await keys.count()) === 0) {
@@ -53,11 +53,8 @@ runMain('gateway', async () => {
       'no API key configured: generated an admin key (read it from the file)',
     );
   }
-  const events = new EventsSocket(config.mqttUrl);
-  life.add('events', () => events.close());
-  const gateway = createGateway({ logger, config, keys, events });
-  const server = await listen(gateway.handle, { port: config.port, host: config.host });
-  gateway.attach(server.server);
+  const server = await listen(handle, { port: config.port, host: config.host });
+  attach(server.server);
   life.add('http server', () => server.close());
   logger.info(
     { url: server.url, services: Object.fromEntries(config.upstreams.map((u) => [u.id, u.url])) },

@@ -1,10 +1,9 @@
 import path from 'node:path';
 import { type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
 import { closedPort, tempDir } from '@qlab/testkit';
-import { createGateway } from '../src/app';
+import { compose } from '../src/compose';
 import { type Scope, UPSTREAMS, type Upstream, type UpstreamId } from '../src/config';
-import { EventsSocket } from '../src/events-socket';
-import { KeyStore, keyMigrations } from '../src/keys';
+import { type KeyStore, keyMigrations } from '../src/keys';
 
 export interface GatewayTestOptions {
   /** Keys to create, with their scopes. */
@@ -33,8 +32,6 @@ export async function startGateway(o: GatewayTestOptions): Promise<RunningGatewa
     target: parseDbUrl(path.join(tmp.dir, 'keys.db')),
     migrations: keyMigrations,
   });
-  const keys = new KeyStore(knex);
-  for (const [key, scopes] of o.keys) await keys.ensure(key, scopes, `test ${scopes.join('+')}`);
   const down = `http://127.0.0.1:${await closedPort()}`;
   const upstreams: Upstream[] = UPSTREAMS.map((u) => ({
     id: u.id,
@@ -42,18 +39,18 @@ export async function startGateway(o: GatewayTestOptions): Promise<RunningGatewa
     ...o.services?.[u.id],
     ...(o.disabled?.includes(u.id) ? { disabled: true } : {}),
   }));
-  const events = new EventsSocket(o.mqttUrl);
-  const gw = createGateway({
-    logger: silentLogger(),
-    config: {
+  const gw = compose(
+    {
       upstreams,
       rateLimit: o.rateLimit ?? 0,
       proxyTimeoutMs: o.proxyTimeoutMs ?? 5000,
       aggregateTimeoutMs: o.aggregateTimeoutMs ?? 1000,
+      mqttUrl: o.mqttUrl,
     },
-    keys,
-    events,
-  });
+    { knex, logger: silentLogger() },
+  );
+  const { keys } = gw;
+  for (const [key, scopes] of o.keys) await keys.ensure(key, scopes, `test ${scopes.join('+')}`);
   const server = await listen(gw.handle, { port: 0, graceMs: 0 });
   gw.attach(server.server);
   return {
@@ -62,7 +59,7 @@ export async function startGateway(o: GatewayTestOptions): Promise<RunningGatewa
     keys,
     async close() {
       await server.close();
-      await events.close();
+      await gw.close();
       await knex.destroy();
       tmp.cleanup();
     },
