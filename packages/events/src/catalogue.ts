@@ -62,7 +62,7 @@ function dataMembers(spec: EventSpec): string[] {
 /**
  * The Markdown table of events a service README shows: type, subject and the members of
  * `data`. Catalogues whose types coincide (one codebase, several services) share a row.
- * gateway/test/asyncapi.test.ts checks every README holds its table exactly.
+ * gateway/test/asyncapi.slow.test.ts checks every README holds its table exactly.
  */
 export function eventTable(catalogues: EventCatalogue[]): string {
   const rows = new Map<string, string>();
