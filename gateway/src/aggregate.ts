@@ -1,7 +1,8 @@
-import { analyticsDomains } from '@qlab/registry';
+import { analyticsDomains, MOUNTED } from '@qlab/registry';
 import type { Response } from 'express';
 import type { Upstream, UpstreamId } from './config';
 import { type Fetched, fetchJson } from './upstream-client';
+import { CONTRIBUTIONS } from './views/contributions';
 
 const DOMAINS = analyticsDomains;
 
@@ -72,105 +73,54 @@ export class Aggregator {
     });
   }
 
+  /** The services that add to views, each with its GET (its token, the views' deadline). */
+  private contributors() {
+    return MOUNTED.filter((s) => s.views).map((s) => ({
+      service: s,
+      contribution: CONTRIBUTIONS[s.id],
+      get: (path: string) => this.get(s.id, path),
+    }));
+  }
+
+  /** The seed's overview, extended to every service: each service's member (registry `views.overview`). */
   async overview(): Promise<{ results: Fetched[]; body: Record<string, unknown> }> {
-    const [analytics, [calibrations, results, uploads, jobs, tracker]] = await Promise.all([
-      Promise.all(DOMAINS.map((d) => this.get(`analytics-${d}`, `/api/${d}/db/stats`))),
-      Promise.all([
-        this.get('calibration-store', '/calibrations/list?limit=1'),
-        this.get('calibration-store', '/results/list?limit=1'),
-        this.get('chunked-upload', '/stats'),
-        this.get('job-worker', '/jobs/stats'),
-        this.get('quantum-tracker', '/api/v1/dashboard/stats/jobs'),
-      ]),
-    ]);
-    const data = (f: Fetched) => (f.ok ? f.data : null);
-    const total = (f: Fetched) => (f.ok ? ((f.data as { total?: number }).total ?? null) : null);
+    const parts = await Promise.all(
+      this.contributors().flatMap(({ service, contribution, get }) =>
+        service.views?.overview && contribution.overview
+          ? [contribution.overview(get).then((part) => ({ key: service.views!.overview!, part }))]
+          : [],
+      ),
+    );
     return {
-      results: [...analytics, calibrations, results, uploads, jobs, tracker],
+      results: parts.flatMap((p) => p.part.results),
       body: {
-        test_stats: data(analytics[0]!),
-        generator_stats: data(analytics[1]!),
-        benchmark_stats: data(analytics[2]!),
-        calibration_stats:
-          calibrations.ok || results.ok
-            ? { calibrations: total(calibrations), results: total(results) }
-            : null,
-        upload_stats: data(uploads),
-        job_stats: data(jobs),
-        tracker_stats: data(tracker),
+        ...Object.fromEntries(parts.map((p) => [p.key, p.part.value])),
         generated_at: new Date().toISOString(),
       },
     };
   }
 
-  /** The seed's result_counts, extended to every service. */
+  /** The seed's result_counts, extended to every service: each service's hits (registry `views.search`). */
   async search(query: string, limit: number): Promise<{ results: Fetched[]; body: Record<string, unknown> }> {
-    const q = encodeURIComponent(query);
-    const hashLike = /^[A-Za-z0-9_.-]{1,128}$/.test(query);
-    // Looked up as an id only when it can be one: "." or ".." would become another path.
-    const idLike = /^[A-Za-z0-9][\w.:-]{0,127}$/.test(query);
-    const [analytics, [calByHash, calRecent, uploads, jobsByType, jobById, trackerJob, trackerBackends]] =
-      await Promise.all([
-        Promise.all(
-          DOMAINS.map((d) => this.get(`analytics-${d}`, `/api/${d}/db/search?q=${q}&limit=${limit}`)),
-        ),
-        Promise.all([
-          hashLike
-            ? this.get('calibration-store', `/calibrations/list?hashID=${q}&limit=${limit}`)
-            : Promise.resolve(null),
-          this.get('calibration-store', '/calibrations/list?limit=500'),
-          this.get('chunked-upload', `/uploads?q=${q}&limit=${limit}`),
-          this.get('job-worker', `/jobs?task_type=${q}&limit=${limit}`),
-          idLike ? this.get('job-worker', `/jobs/${q}`) : Promise.resolve(null),
-          idLike ? this.get('quantum-tracker', `/api/v1/jobs/${q}`) : Promise.resolve(null),
-          this.get('quantum-tracker', '/api/v1/backends'),
-        ]),
-      ]);
-    type Items = { items?: Record<string, unknown>[] };
-    const needle = query.toLowerCase();
-    const calibrations = new Map<string, Record<string, unknown>>();
-    for (const f of [calByHash, calRecent]) {
-      if (!f?.ok) continue;
-      for (const item of (f.data as Items).items ?? []) {
-        const text = `${item.hashID ?? ''} ${item.notes ?? ''}`.toLowerCase();
-        if (text.includes(needle)) calibrations.set(String(item.id ?? item.hashID), item);
-      }
-    }
-    const jobs: unknown[] = [...((jobsByType.ok ? (jobsByType.data as Items).items : undefined) ?? [])];
-    if (jobById?.ok) jobs.unshift(jobById.data);
-    const trackerHits: unknown[] = [];
-    if (trackerJob?.ok) trackerHits.push({ kind: 'job', ...(trackerJob.data as object) });
-    if (trackerBackends.ok) {
-      for (const b of (trackerBackends.data as { backends?: { name: string }[] }).backends ?? []) {
-        if (b.name.toLowerCase().includes(needle)) trackerHits.push({ kind: 'backend', ...b });
-      }
-    }
-    const analyticsResults = analytics.map((a) =>
-      a.ok ? ((a.data as { results?: unknown[] }).results ?? []) : [],
-    );
-    const uploadItems = uploads.ok ? ((uploads.data as Items).items ?? []) : [];
-    const results = {
-      test: analyticsResults[0]!,
-      generator: analyticsResults[1]!,
-      benchmark: analyticsResults[2]!,
-      calibrations: [...calibrations.values()].slice(0, limit),
-      uploads: uploadItems,
-      jobs: jobs.slice(0, limit),
-      tracker: trackerHits.slice(0, limit),
+    const q = {
+      query,
+      encoded: encodeURIComponent(query),
+      limit,
+      hashLike: /^[A-Za-z0-9_.-]{1,128}$/.test(query),
+      // Looked up as an id only when it can be one: "." or ".." would become another path.
+      idLike: /^[A-Za-z0-9][\w.:-]{0,127}$/.test(query),
     };
-    const counts = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, v.length]));
-    // A 404 for "no job with that id" is an answer, not a failure.
-    const notMissing = (f: Fetched | null) => !f || f.ok || f.status === 404;
-    const considered = [
-      ...analytics,
-      calRecent,
-      uploads,
-      jobsByType,
-      trackerBackends,
-      ...[calByHash, jobById, trackerJob].filter((f): f is Fetched => !notMissing(f)),
-    ];
+    const parts = await Promise.all(
+      this.contributors().flatMap(({ service, contribution, get }) =>
+        service.views?.search && contribution.search
+          ? [contribution.search(get, q).then((part) => ({ key: service.views!.search!, part }))]
+          : [],
+      ),
+    );
+    const results = Object.fromEntries(parts.map((p) => [p.key, p.part.value]));
+    const counts = Object.fromEntries(parts.map((p) => [p.key, p.part.value.length]));
     return {
-      results: considered,
+      results: parts.flatMap((p) => p.part.results),
       body: {
         query,
         limit,

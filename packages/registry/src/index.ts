@@ -36,6 +36,12 @@ export interface ServiceEntry {
   readonly env?: Readonly<Record<string, string>>;
   /** Its place behind the gateway; none for the gateway itself. */
   readonly mount?: Mount;
+  /**
+   * What it adds to the gateway's cross-service views: the member of `GET /api/db/overview` and
+   * the list of `GET /api/db/search`'s `results` it fills. The gateway's
+   * `src/views/contributions.ts` says how; its test checks the two agree.
+   */
+  readonly views?: { readonly overview?: string; readonly search?: string };
 }
 
 const ANALYTICS_DOMAINS = ['test', 'generator', 'benchmark'] as const;
@@ -55,6 +61,7 @@ export const SERVICES = [
       streaming: true,
       readOnlyPosts: ['/calibrations/download', '/results/download'],
     },
+    views: { overview: 'calibration_stats', search: 'calibrations' },
   },
   {
     id: 'chunked-upload',
@@ -63,6 +70,7 @@ export const SERVICES = [
     envPrefix: 'CHUNKED_UPLOAD',
     tokenEnv: 'UPLOAD_GATEWAY_TOKEN',
     mount: { prefix: '/api/uploads', servicePrefix: '', streaming: true, adminPosts: ['/rotate-keys'] },
+    views: { overview: 'upload_stats', search: 'uploads' },
   },
   {
     id: 'job-worker',
@@ -71,6 +79,7 @@ export const SERVICES = [
     envPrefix: 'JOB_WORKER',
     tokenEnv: 'JOBS_API_TOKEN',
     mount: { prefix: '/api/jobs', servicePrefix: '/jobs', streaming: true },
+    views: { overview: 'job_stats', search: 'jobs' },
   },
   {
     id: 'quantum-tracker',
@@ -79,6 +88,7 @@ export const SERVICES = [
     envPrefix: 'QUANTUM_TRACKER',
     tokenEnv: 'TRACKER_API_TOKEN',
     mount: { prefix: '/api/v1', servicePrefix: '/api/v1' },
+    views: { overview: 'tracker_stats', search: 'tracker' },
   },
   // One analytics codebase, one process and DuckDB file per domain.
   ...ANALYTICS_DOMAINS.map(
@@ -96,6 +106,7 @@ export const SERVICES = [
           streaming: true,
           readOnlyPosts: ['/search', '/export'],
         },
+        views: { overview: `${domain}_stats`, search: domain },
       }) as const,
   ),
   { id: 'gateway', dir: 'gateway', port: 8080, envPrefix: 'GATEWAY' },
