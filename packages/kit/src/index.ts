@@ -51,7 +51,14 @@ export {
   sweepExpiredKeys,
   sweepExpiredKeysEvery,
 } from './idempotency-keys';
-export { decodeUtf8, formBody, jsonBody, MAX_JSON_DEPTH, parseJsonStrict } from './json-body';
+export {
+  decodeUtf8,
+  formBody,
+  jsonBody,
+  jsonNestsDeeperThan,
+  MAX_JSON_DEPTH,
+  parseJsonStrict,
+} from './json-body';
 export { Lifecycle, stopOnSignals } from './lifecycle';
 export { type Listening, type ListenOptions, listen } from './listen';
 export { createLogger, type Logger, silentLogger } from './logger';

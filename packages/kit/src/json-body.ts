@@ -18,12 +18,16 @@ export function decodeUtf8(buf: Uint8Array, what = 'the request body'): string {
   }
 }
 
-/** Is the nesting of arrays and objects in a JSON text deeper than `max` (strings skipped)? */
-function deeperThan(text: string, max: number): boolean {
+/**
+ * Is the nesting of arrays and objects in a JSON text deeper than `max` (strings skipped)? For
+ * text, or for its UTF-8 bytes (the structural characters are the same single bytes).
+ */
+export function jsonNestsDeeperThan(text: string | Uint8Array, max: number): boolean {
+  const code = typeof text === 'string' ? (i: number) => text.charCodeAt(i) : (i: number) => text[i];
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+    const c = code(i);
     if (inString) {
       if (c === 0x5c) i++;
       else if (c === 0x22) inString = false;
@@ -44,7 +48,7 @@ class OutOfRange extends Error {}
  */
 export function parseJsonStrict(input: Uint8Array | string, what = 'the request body'): unknown {
   const text = typeof input === 'string' ? input : decodeUtf8(input, what);
-  if (deeperThan(text, MAX_JSON_DEPTH))
+  if (jsonNestsDeeperThan(text, MAX_JSON_DEPTH))
     throw new AppError(400, 'TOO_DEEP', `${what} nests deeper than ${MAX_JSON_DEPTH} levels`);
   try {
     return JSON.parse(text, (_key, value: unknown) => {

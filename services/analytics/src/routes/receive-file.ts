@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AppError, badRequest, MAX_JSON_DEPTH, payloadTooLarge } from '@qlab/kit';
+import { AppError, badRequest, jsonNestsDeeperThan, MAX_JSON_DEPTH, payloadTooLarge } from '@qlab/kit';
 import type { Request, Response } from 'express';
 import type { Rejected } from '../domain/loading';
 
@@ -14,22 +14,6 @@ export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Is this JSON text nested deeper than `max` (arrays and objects, strings skipped)? */
-function nestsDeeperThan(bytes: Buffer, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < bytes.length; i++) {
-    const c = bytes[i];
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) {
-      if (++depth > max) return true;
-    } else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  return false;
-}
 const NL = 0x0a;
 
 /**
@@ -72,7 +56,7 @@ class Utf8Lines extends Transform {
       return this.refuse('is not valid UTF-8');
     }
     // DuckDB's JSON reader recurses: a line nested tens of thousands deep crashed the process.
-    if (this.policy === 'blank' && nestsDeeperThan(bytes, MAX_JSON_DEPTH))
+    if (this.policy === 'blank' && jsonNestsDeeperThan(bytes, MAX_JSON_DEPTH))
       return this.refuse(`nests deeper than ${MAX_JSON_DEPTH} levels`);
     // CSV written on Windows ends its lines with \r\n (and may mix them): one line end for DuckDB.
     if (this.policy === 'refuse' && bytes[bytes.length - 1] === 0x0d)
