@@ -22,7 +22,7 @@ import { mergedAsyncApi } from './asyncapi-merge';
 import { apiKeyAuth, authenticate, authFailureHeaders, needs, RateLimiter } from './auth';
 import { type Config, SCOPES } from './config';
 import type { EventsSocket } from './events-socket';
-import type { KeyStore } from './keys';
+import type { KeyInfo, KeyStore } from './keys';
 import { gatewayOpenApi } from './openapi';
 import { mergedOpenApi } from './openapi-merge';
 import { createMountProxy, MOUNTS, mountFor, type ProxiedRequest, scopeForProxied } from './proxy';
@@ -112,6 +112,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
   });
 
   const json = jsonBody('16kb');
+  // The caller's own key, whatever its scopes (a console shows who is signed in and hides what
+  // the key may not do): never the key itself, nor anything about other keys.
+  app.get('/api/keys/me', (_req, res) => {
+    const { id, prefix, name, scopes, created_at, last_used_at } = res.locals.key as KeyInfo;
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ id, prefix, name, scopes, created_at, last_used_at });
+  });
   app.get('/api/keys', needs('admin'), async (_req, res) => {
     res.json({ keys: await keys.list() });
   });

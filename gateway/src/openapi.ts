@@ -62,6 +62,17 @@ export function gatewayOpenApi(): OpenApiDocument {
           responses: { 201: ok('{key, id, scopes}') },
         },
       },
+      '/api/keys/me': {
+        get: {
+          tags: ['keys'],
+          'x-qlab-scope': 'any',
+          summary: "The caller's own key: id, prefix, name and scopes (any valid key)",
+          responses: {
+            200: ok('{id, prefix, name, scopes, created_at, last_used_at}'),
+            401: problemResponse('no valid key'),
+          },
+        },
+      },
       '/api/keys/{id}': {
         delete: {
           tags: ['keys'],

@@ -78,6 +78,8 @@ export function expectedScope(
 ): { scope: KeyName; source: Operation['scopeSource'] } {
   if (published === 'read' || published === 'write' || published === 'admin')
     return { scope: published, source: 'x-qlab-scope' };
+  // Any valid key: every key of the sweep holds read (scopes are cumulative there).
+  if (published === 'any') return { scope: 'read', source: 'x-qlab-scope' };
   if (path.startsWith('/api/keys')) return { scope: 'admin', source: 'documented rule' };
   if (['GET', 'HEAD', 'OPTIONS'].includes(method)) return { scope: 'read', source: 'documented rule' };
   if (method === 'POST' && READ_ONLY_POSTS.some((r) => r.test(path)))
