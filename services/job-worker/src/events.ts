@@ -33,9 +33,9 @@ export const jobEvents = defineEvents('job-worker', {
   },
   'job.progress': { summary: "The job's progress changed.", subject: 'jobs/{job_id}', data: data() },
   'job.updated': {
-    summary: 'A PATCH gave the job an output while it runs.',
+    summary: 'A PATCH gave the job an output while it runs (null clears it).',
     subject: 'jobs/{job_id}',
-    data: data({ output }),
+    data: data({ output: output.nullable() }),
   },
   'job.completed': {
     summary: 'The job finished with an output.',

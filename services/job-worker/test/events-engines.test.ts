@@ -23,6 +23,8 @@ async function eventsOf(pgUrl?: string) {
     await r.heartbeat('a', lease, 30_000); // no progress: no event
     await r.update('a', { progress: 55 }, lease);
     await r.update('a', { output: { partial: true } }, lease);
+    // A PATCH may clear the output again (output: null), and that is an event too.
+    await r.update('a', { output: null }, lease);
     now += 1;
     await r.complete('a', lease, { x: 1, nested: { y: [1, 2] }, s: 'é' });
     const [b] = await r.claimMany('w2', ['t'], 30_000, 5);
@@ -70,6 +72,7 @@ const pgUrl = pgTestUrl('job events on both engines');
     'job.started',
     'job.progress',
     'job.progress',
+    'job.updated',
     'job.updated',
     'job.completed',
     'job.started',

@@ -27,13 +27,22 @@ export interface HttpOptions {
   fetch?: typeof fetch;
 }
 
-/** Retry-After as seconds or an HTTP date, in ms. */
+/** The longest wait a provider's Retry-After is taken for: a day (a larger one is a day). */
+export const MAX_RETRY_AFTER_MS = 86_400_000;
+
+/**
+ * Retry-After in whole ms, at most a day. RFC 9110 §10.2.3: "Retry-After = HTTP-date /
+ * delay-seconds", delay-seconds = 1*DIGIT; anything else (1.5, 1e3, -1) is not a delay.
+ */
 export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
   if (!header) return undefined;
-  const secs = Number(header);
-  if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+  const value = header.trim();
+  if (/^\d+$/.test(value)) return Math.min(Number(value) * 1000, MAX_RETRY_AFTER_MS);
+  // An HTTP-date starts with its day name (IMF-fixdate and both obsolete forms); Date.parse
+  // alone would read "1.5" or "-1" as years.
+  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)/i.test(value)) return undefined;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.min(Math.max(0, at - now), MAX_RETRY_AFTER_MS);
 }
 
 /** The error text providers put in their bodies (IBM errors[], IonQ message, legacy error.message). */
