@@ -1,5 +1,5 @@
 import { constants, createCipheriv, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { tempDir } from '@qlab/testkit';
@@ -309,6 +309,17 @@ describe('chunked-upload against what an attacker found', () => {
       const done = await patch(s, first, Buffer.alloc(0)).expect(204);
       expect(done.headers['upload-offset']).toBe('10');
       expect(statSync(published).size).toBe(100_000);
+    });
+
+    test('DELETE of the first upload leaves a later one written in place (IndexedCP, no total)', async () => {
+      const s = await begin({ pathMode: 'sanitize' });
+      const first = (await create(s, Buffer.alloc(10, 0x41))).headers.location!.split('/').pop()!;
+      rmSync(path.join(s.uploadDir, 'a.bin'));
+      await chunk(s, 'a.bin', 0, 'BBBB').expect(200);
+      await request(s.app).delete(`/files/${first}`).set(tus).expect(204);
+      expect(readFileSync(path.join(s.uploadDir, 'a.bin'), 'utf8')).toBe('BBBB');
+      await chunk(s, 'a.bin', 1, 'CCCC').expect(200);
+      expect(readFileSync(path.join(s.uploadDir, 'a.bin'), 'utf8')).toBe('BBBBCCCC');
     });
 
     test('DELETE of the first upload leaves the later file in place', async () => {

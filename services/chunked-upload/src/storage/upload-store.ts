@@ -194,12 +194,16 @@ export class UploadStore {
     return row?.active_target;
   }
 
-  /** Has another upload been published at this upload's data path after it (the name was reused)? */
+  /**
+   * Has another upload taken this finished upload's data path since (the file was moved away and
+   * the name reused)? Published, or still being written in place (a seed-style IndexedCP upload).
+   */
   async publishedLater(upload: Upload): Promise<boolean> {
     const row = await this.knex('uploads')
-      .where({ data_path: upload.dataPath, status: 'complete' })
+      .where({ data_path: upload.dataPath })
+      .whereIn('status', ['active', 'complete'])
       .whereNot({ id: upload.id })
-      .andWhere('completed_at', '>=', upload.completedAt ?? 0)
+      .andWhere('created_at', '>=', upload.completedAt ?? upload.createdAt)
       .first('id');
     return Boolean(row);
   }
