@@ -13,7 +13,8 @@ export function mergedAsyncApi(upstreams: Upstream[], timeoutMs: number): () => 
     const docs = await Promise.all(
       upstreams.map((u) => fetchJson<AsyncApiDocument>(u, '/asyncapi.json', timeoutMs)),
     );
-    const missing = docs.filter((d) => !d.ok && !d.disabled).map((d) => d.service);
+    // A service that answers something other than its AsyncAPI document is missing too.
+    const missing = docs.filter((d) => (d.ok ? !isAsyncApi(d.data) : !d.disabled)).map((d) => d.service);
     const doc = mergeAsyncApi(
       docs.flatMap((d) => (d.ok && isAsyncApi(d.data) ? [d.data] : [])),
       {

@@ -26,25 +26,41 @@ export class EventsSocket {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   private readonly clients = new Map<WebSocket, string>();
   private client: MqttClient | undefined;
-  /** Resolved once the broker has acknowledged the qlab/# subscription (its SUBACK). */
-  private readonly brokerSubscribed: Promise<void>;
+  /** The broker granted qlab/# on the current connection (a SUBACK without 0x80). */
+  private subscribed = false;
+  /** Sockets waiting for that, to be told "subscribed". */
+  private readonly waiting = new Set<() => void>();
+  private readonly subscribeWaitMs: number;
 
-  constructor(mqttUrl: string | undefined) {
-    let subscribed: () => void = () => undefined;
-    this.brokerSubscribed = new Promise((resolve) => {
-      subscribed = resolve;
-    });
+  /** `subscribeWaitMs`: how long a new socket waits for the broker before it is closed (1013). */
+  constructor(mqttUrl: string | undefined, options: { subscribeWaitMs?: number } = {}) {
+    this.subscribeWaitMs = options.subscribeWaitMs ?? 10_000;
     if (!mqttUrl) return;
     this.client = mqtt.connect(mqttUrl, {
       clientId: `gateway-${process.pid}-${Date.now()}`,
       clean: true,
       reconnectPeriod: 1000,
+      // The subscription is made on every connect below, where its SUBACK is read; mqtt.js's own
+      // resubscribe would answer that call with an empty grant.
+      resubscribe: false,
     });
     this.client.on('connect', () =>
-      this.client!.subscribe('qlab/#', { qos: 1 }, (err) => {
-        if (!err) subscribed();
+      this.client!.subscribe('qlab/#', { qos: 1 }, (err, granted) => {
+        // MQTT 3.1.1 §3.9.3: 0x80 in the SUBACK is a refusal (mqtt.js does not call it an error).
+        if (err || !granted?.length || granted.some((g) => g.qos === 0x80)) return;
+        this.subscribed = true;
+        for (const tell of this.waiting) tell();
+        this.waiting.clear();
       }),
     );
+    // A lost connection loses what is published until the gateway has subscribed again (a clean
+    // session): the open sockets are closed (1013, try again later) rather than left with a gap.
+    this.client.on('close', () => {
+      if (!this.subscribed) return;
+      this.subscribed = false;
+      for (const ws of this.clients.keys())
+        ws.close(1013, 'the gateway lost its broker connection; reconnect');
+    });
     this.client.on('error', () => undefined);
     this.client.on('message', (topic, payload) => {
       const text = payload.toString('utf8');
@@ -78,10 +94,25 @@ export class EventsSocket {
       this.clients.set(ws, filter);
       ws.on('close', () => this.clients.delete(ws));
       ws.on('error', () => this.clients.delete(ws));
-      // "subscribed" promises that events published from now on reach this socket, so it is
-      // sent only once the broker has the gateway's subscription.
-      void this.brokerSubscribed.then(() => {
+      // "subscribed" promises that every event published from now on reaches this socket (until
+      // it is closed), so it is sent only once the broker holds the gateway's subscription; a
+      // broker that does not within subscribeWaitMs closes the socket (1013).
+      const tell = () => {
         if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'subscribed', topic: filter }));
+      };
+      if (this.subscribed) return tell();
+      const giveUp = setTimeout(() => {
+        this.waiting.delete(waited);
+        ws.close(1013, 'the gateway has no broker connection; try again later');
+      }, this.subscribeWaitMs);
+      const waited = () => {
+        clearTimeout(giveUp);
+        tell();
+      };
+      this.waiting.add(waited);
+      ws.on('close', () => {
+        clearTimeout(giveUp);
+        this.waiting.delete(waited);
       });
     });
   }

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Parser } from '@asyncapi/parser';
 import { type AsyncApiDocument, asyncApiDocument, type EventCatalogue, eventTable } from '@qlab/events';
@@ -121,6 +123,27 @@ describe('GET /asyncapi.json on the gateway', () => {
     } finally {
       await gw.close();
       await Promise.all([store.close(), uploads.close(), queue.close(), tracker.close(), domain.cleanup()]);
+    }
+  });
+
+  it('names a service whose answer is not its AsyncAPI document as missing', async () => {
+    const odd = createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}'),
+    );
+    await new Promise<void>((r) => odd.listen(0, '127.0.0.1', r));
+    const gw = await startGateway({
+      keys: [],
+      services: { 'job-worker': { url: `http://127.0.0.1:${(odd.address() as AddressInfo).port}` } },
+    });
+    try {
+      const doc = (await (await fetch(`${gw.url}/asyncapi.json`)).json()) as {
+        'x-qlab-missing-services': string[];
+      };
+      expect(doc['x-qlab-missing-services']).toContain('job-worker');
+      expect(await asyncApiErrors(doc)).toEqual([]);
+    } finally {
+      await gw.close();
+      odd.close();
     }
   });
 

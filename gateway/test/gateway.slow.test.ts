@@ -191,7 +191,7 @@ describe('gateway against real services', () => {
     expect(doc.paths['/api/v1/jobs'].get['x-qlab-scope']).toBe('read');
     const unscoped = Object.entries(doc.paths as Record<string, Record<string, { 'x-qlab-scope'?: string }>>)
       .flatMap(([p, item]) => Object.entries(item).map(([m, op]) => [p, m, op['x-qlab-scope']]))
-      .filter(([, , scope]) => !['none', 'read', 'write', 'admin'].includes(String(scope)));
+      .filter(([, , scope]) => !['none', 'any', 'read', 'write', 'admin'].includes(String(scope)));
     expect(unscoped).toEqual([]);
   });
 
