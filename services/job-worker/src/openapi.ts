@@ -140,6 +140,26 @@ export const openapi: OpenApiDocument = {
         responses: { 200: ok('the job'), 409: problemResponse('already finished') },
       },
     },
+    '/jobs/{id}/retry': {
+      post: {
+        tags: ['jobs'],
+        summary:
+          'Retry a failed or cancelled job: queued now as a fresh run (retries, output and error reset; error history kept)',
+        parameters: [id],
+        responses: {
+          200: ok('the job'),
+          404: problemResponse('unknown'),
+          409: problemResponse('not failed or cancelled'),
+        },
+      },
+    },
+    '/jobs/retry-failed': {
+      post: {
+        tags: ['jobs'],
+        summary: 'Retry every failed job, or those of {task_type}: at most 1,000 per call',
+        responses: { 200: ok('{retried, job_ids}') },
+      },
+    },
     '/jobs/{id}/files': {
       get: { tags: ['files'], parameters: [id], responses: { 200: ok('{files: [{path, size}]}') } },
     },

@@ -31,6 +31,7 @@ import {
   listQuery,
   newJobSchema,
   patchSchema,
+  retryFailedSchema,
 } from './schemas';
 
 export interface JobRouteDeps {
@@ -322,6 +323,17 @@ export function jobRoutes(deps: JobRouteDeps): Router {
         throw forbidden('updating a job without its lease (worker_id and attempt) needs an admin key');
     }
     res.json(await repo.update(String(req.params.id), { progress: b.progress, output: b.output }, lease));
+  });
+
+  // The console's "retry" and "retry all failed" (Bull Board's): a fresh run, error history kept.
+  router.post('/jobs/retry-failed', json, async (req, res) => {
+    const b = parseInput(retryFailedSchema, req.body ?? {}, 'body');
+    const ids = await repo.retryFailed(b.task_type);
+    res.json({ retried: ids.length, job_ids: ids });
+  });
+
+  router.post('/jobs/:id/retry', async (req, res) => {
+    res.json(await repo.retry(req.params.id));
   });
 
   router.post('/jobs/:id/cancel', async (req, res) => {

@@ -88,3 +88,6 @@ export const patchSchema = z
   );
 
 export const failSchema = leaseSchema.extend({ error: z.string().min(1).max(10_000) }).strict();
+
+/** POST /jobs/retry-failed: every failed job, or those of one task type. */
+export const retryFailedSchema = z.strictObject({ task_type: z.string().min(1).max(200).optional() });

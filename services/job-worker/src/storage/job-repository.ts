@@ -436,6 +436,63 @@ export class JobRepository {
     });
   }
 
+  /** What a retried job starts from again: queued now, a fresh run (its error history is kept). */
+  private retriedFields(): Partial<Row> {
+    return {
+      status: 'queued',
+      run_at: this.now(),
+      retry_count: 0,
+      progress: 0,
+      output: null,
+      error_message: null,
+      started_at: null,
+      completed_at: null,
+      worker_id: null,
+      lease_expires_at: null,
+      cancel_requested: false,
+    };
+  }
+
+  /** A failed or cancelled job goes back to the queue as a fresh run; anything else is a 409. */
+  async retry(id: string): Promise<Job> {
+    return this.write(async (trx) => {
+      const [row] = (await trx('jobs')
+        .where({ job_id: id })
+        .whereIn('status', ['error', 'cancelled'])
+        .update(this.retriedFields())
+        .returning('*')) as Row[];
+      if (!row) {
+        const current = await trx<Row>('jobs').where({ job_id: id }).first();
+        if (!current) throw notFound(`no job ${id}`);
+        throw conflict(`job ${id} is ${current.status}; only failed or cancelled jobs are retried`);
+      }
+      const job = fromRow(row);
+      await this.emit(trx, 'job.queued', job);
+      return job;
+    });
+  }
+
+  /** Every failed job (of one task type, when given) back to the queue, at most `limit` per call. */
+  async retryFailed(taskType: string | undefined, limit = 1000): Promise<string[]> {
+    return this.write(async (trx) => {
+      const ids = (
+        (await trx('jobs')
+          .where({ status: 'error', ...(taskType ? { task_type: taskType } : {}) })
+          .orderBy('completed_at')
+          .limit(limit)
+          .select('job_id')) as { job_id: string }[]
+      ).map((r) => r.job_id);
+      if (ids.length === 0) return [];
+      const rows = (await trx('jobs')
+        .whereIn('job_id', ids)
+        .where({ status: 'error' })
+        .update(this.retriedFields())
+        .returning('*')) as Row[];
+      for (const row of rows) await this.emit(trx, 'job.queued', fromRow(row));
+      return rows.map((r) => r.job_id);
+    });
+  }
+
   /** Deletes finished jobs that finished before `before`; returns their ids (their folders are the caller's to remove). */
   async pruneFinished(before: number, limit = 500): Promise<string[]> {
     return this.write(async (trx) => {
