@@ -6,24 +6,21 @@
  */
 export function rebuiltDocument<T>(build: () => Promise<{ doc: T; complete: boolean }>): () => Promise<T> {
   let cached: { until: number; doc: Promise<T> } | undefined;
+  const rebuild = () => {
+    const entry = {
+      until: Number.POSITIVE_INFINITY,
+      doc: build().then(({ doc, complete }) => {
+        entry.until = Date.now() + (complete ? 60_000 : 5_000);
+        return doc;
+      }),
+    };
+    entry.doc.catch(() => {
+      if (cached === entry) cached = undefined;
+    });
+    return entry;
+  };
   return () => {
-    if (!cached || Date.now() > cached.until) {
-      const entry: { until: number; doc: Promise<T> } = {
-        until: Number.POSITIVE_INFINITY,
-        doc: Promise.resolve() as Promise<T>,
-      };
-      entry.doc = build().then(
-        ({ doc, complete }) => {
-          entry.until = Date.now() + (complete ? 60_000 : 5_000);
-          return doc;
-        },
-        (err) => {
-          if (cached === entry) cached = undefined;
-          throw err;
-        },
-      );
-      cached = entry;
-    }
+    if (!cached || Date.now() > cached.until) cached = rebuild();
     return cached.doc;
   };
 }

@@ -23,11 +23,11 @@ export function decodeUtf8(buf: Uint8Array, what = 'the request body'): string {
  * text, or for its UTF-8 bytes (the structural characters are the same single bytes).
  */
 export function jsonNestsDeeperThan(text: string | Uint8Array, max: number): boolean {
-  const code = typeof text === 'string' ? (i: number) => text.charCodeAt(i) : (i: number) => text[i];
+  const isText = typeof text === 'string';
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
-    const c = code(i);
+    const c = isText ? text.charCodeAt(i) : text[i];
     if (inString) {
       if (c === 0x5c) i++;
       else if (c === 0x22) inString = false;

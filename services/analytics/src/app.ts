@@ -1,7 +1,6 @@
 import { serviceAsyncApi } from '@qlab/events';
 import { bearerAuth, createServiceApp, type Logger } from '@qlab/kit';
 import type { Express } from 'express';
-import { analyticsEvents } from './events';
 import { buildOpenApi } from './openapi';
 import { domainRoutes } from './routes/domain-routes';
 import type { DomainQueries } from './storage/domain-queries';
@@ -25,7 +24,7 @@ export function createApp(deps: AppDeps): Express {
     service: `analytics-${deps.queries.spec.name}`,
     logger: deps.logger,
     openapi: buildOpenApi(deps.queries.spec),
-    asyncapi: serviceAsyncApi(analyticsEvents(deps.queries.spec.name)),
+    asyncapi: serviceAsyncApi(deps.writes.events),
     readiness: deps.readiness,
     health: () => ({ domain: deps.queries.spec.name, ...deps.health?.() }),
     // Bulk bodies are NDJSON or CSV streams: routes parse what they take.

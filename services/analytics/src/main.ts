@@ -2,7 +2,6 @@ import { eventsHealth, startServiceEvents } from '@qlab/events';
 import { createLogger, Lifecycle, listen, runMain, stopOnSignals } from '@qlab/kit';
 import { compose } from './compose';
 import { loadAnalyticsConfig, USAGE } from './config';
-import { analyticsEvents } from './events';
 import { prepareDbLocation } from './open-domain';
 
 runMain('analytics', async () => {
@@ -29,7 +28,7 @@ runMain('analytics', async () => {
   });
   life.add('duckdb', async () => close());
   const events = startServiceEvents({
-    catalogue: analyticsEvents(config.domain),
+    catalogue: domain.writes.events,
     source: domain.outbox,
     mqttUrl: config.mqttUrl,
     logger,

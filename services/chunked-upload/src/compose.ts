@@ -88,14 +88,18 @@ export async function compose(settings: UploadSettings, deps: UploadDeps) {
         },
         Math.min(Math.max(policy.expireAfterMs / 4, 1000), 60_000),
       );
-      const idle = setInterval(
-        () => {
-          service.sweepIdle().catch((err) => logger.warn({ err }, 'idle-completion sweep failed'));
-        },
-        Math.min(Math.max((policy.idleCompleteAfterMs ?? 30_000) / 3, 250), 5000),
-      );
+      const idleMs = policy.idleCompleteAfterMs;
+      const idle =
+        idleMs === undefined
+          ? undefined
+          : setInterval(
+              () => {
+                service.sweepIdle().catch((err) => logger.warn({ err }, 'idle-completion sweep failed'));
+              },
+              Math.min(Math.max(idleMs / 3, 250), 5000),
+            );
       expiry.unref();
-      idle.unref();
+      idle?.unref();
       return () => {
         clearInterval(expiry);
         clearInterval(idle);

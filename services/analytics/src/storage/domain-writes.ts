@@ -36,7 +36,8 @@ export class DomainWrites {
     this.events = analyticsEvents(spec.name);
   }
 
-  private readonly events: ReturnType<typeof analyticsEvents>;
+  /** The domain's event catalogue (src/events.ts): what it writes, serves and publishes. */
+  readonly events: ReturnType<typeof analyticsEvents>;
 
   /** An event of the domain's catalogue (src/events.ts), in the write's transaction. */
   private async event(tx: WriteTx, type: string, subject: string, data: unknown): Promise<void> {
