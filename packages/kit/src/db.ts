@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import knexFactory, { type Knex } from 'knex';
+import { prepareMigrationTables } from './knex-migration-tables';
 import type { Logger } from './logger';
 import { privateFiles } from './private-files';
 
@@ -142,8 +143,9 @@ const MIGRATION_WAIT_MS = 20_000;
 
 /**
  * Runs the migrations, waiting for other processes that start on the same database at the same
- * moment (replicas, two workers). knex takes its lock row inside the migration transaction and
- * refuses at once when another holds it; SQLite answers SQLITE_BUSY at once when a transaction's
+ * moment (replicas, two workers). knex's own tables are made first, one process at a time
+ * (`prepareMigrationTables`; knex's own way races). knex takes its lock row inside the migration
+ * transaction and refuses at once when another holds it; SQLite answers SQLITE_BUSY at once when a transaction's
  * snapshot went stale; PostgreSQL can report a duplicate catalog row when two sessions create the
  * same schema or table together. Each of those means "someone else is migrating": wait and try
  * again (the winner's work is then found done). Any other error is real and fails the start.
@@ -160,6 +162,7 @@ async function migrateTogether(knex: Knex, options: OpenDatabaseOptions, target:
       try {
         if (!sqlite && target.searchPath)
           await knex.raw('create schema if not exists ??', [target.searchPath]);
+        await prepareMigrationTables(knex, !sqlite);
         await knex.migrate.latest({ migrationSource: source });
         return;
       } catch (err) {

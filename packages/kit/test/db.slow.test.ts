@@ -159,6 +159,59 @@ describe('processes migrating one database at once', () => {
   );
 });
 
+describe('a lock table left with two rows by an earlier race', () => {
+  // knex inserts its lock row without a lock; two racing starts each inserted one, and knex's
+  // "update … where is_locked = 0" then never touches exactly one row: every later start failed.
+  async function breakLockTable(knex: Knex) {
+    await knex('knex_migrations_lock').insert({ is_locked: 0 });
+  }
+
+  it('is mended on SQLite and the start goes on', async () => {
+    const tmp = tempDir();
+    try {
+      const target = { client: 'sqlite' as const, filename: path.join(tmp.dir, 'raced.db') };
+      const first = await openDatabase({ target, migrations: { '001_items': migrations['001_items']! } });
+      await breakLockTable(first);
+      expect(await first('knex_migrations_lock').count({ n: '*' })).toEqual([{ n: 2 }]);
+      await first.destroy();
+      const again = await openDatabase({ target, migrations });
+      try {
+        expect(await again('knex_migrations_lock').select('is_locked')).toEqual([{ is_locked: 0 }]);
+        expect(await again('knex_migrations').orderBy('id').pluck('name')).toEqual([
+          '001_items',
+          '002_items_size',
+        ]);
+      } finally {
+        await again.destroy();
+      }
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  (pgUrl ? it : it.skip)('is mended on PostgreSQL and the start goes on', async () => {
+    const { url, schema } = pgSchemaUrl(pgUrl!);
+    const first = await openDatabase({
+      target: parseDbUrl(url),
+      migrations: { '001_items': migrations['001_items']! },
+    });
+    await breakLockTable(first);
+    expect(await first('knex_migrations_lock').count({ n: '*' })).toEqual([{ n: '2' }]);
+    await first.destroy();
+    const again = await openDatabase({ target: parseDbUrl(url), migrations });
+    try {
+      expect(await again('knex_migrations_lock').select('is_locked')).toEqual([{ is_locked: 0 }]);
+      expect(await again('knex_migrations').orderBy('id').pluck('name')).toEqual([
+        '001_items',
+        '002_items_size',
+      ]);
+    } finally {
+      await again.raw('drop schema ?? cascade', [schema]);
+      await again.destroy();
+    }
+  });
+});
+
 describe("another system's database", () => {
   const foreignTables = { names: ['jobs'], hint: 'point it at a new database' };
 
