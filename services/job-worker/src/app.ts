@@ -4,12 +4,15 @@ import type { Express } from 'express';
 import { jobEvents } from './events';
 import { openapi } from './openapi';
 import { jobRoutes } from './routes/jobs';
+import { logRoutes } from './routes/logs';
+import type { JobLogs } from './storage/job-logs';
 import type { JobRepository } from './storage/job-repository';
 import type { JobWorkspace } from './storage/workspace';
 
 export interface AppDeps {
   logger: Logger;
   repo: JobRepository;
+  logs: JobLogs;
   workspace: JobWorkspace;
   apiToken?: string;
   leaseMs: number;
@@ -29,5 +32,6 @@ export function createApp(deps: AppDeps): Express {
     auth: bearerAuth(deps.apiToken ? [deps.apiToken] : []),
   });
   base.app.use(jobRoutes(deps));
+  base.app.use(logRoutes(deps.logs));
   return base.finish();
 }

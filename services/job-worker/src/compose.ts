@@ -3,6 +3,7 @@ import type { Knex, Logger } from '@qlab/kit';
 import { createApp } from './app';
 import type { ServerConfig } from './config';
 import type { JobEvents } from './events';
+import { JobLogs } from './storage/job-logs';
 import { JobRepository } from './storage/job-repository';
 import { JobWorkspace } from './storage/workspace';
 
@@ -29,10 +30,12 @@ export type ComposedQueue = ReturnType<typeof compose>;
 export function compose(config: QueueSettings, deps: QueueDeps) {
   const { knex, logger } = deps;
   const repo = new JobRepository(knex, deps.outbox, deps.now);
+  const logs = new JobLogs(knex, deps.now);
   const workspace = new JobWorkspace(config.storageDir);
   const app = createApp({
     logger,
     repo,
+    logs,
     workspace,
     apiToken: config.apiToken,
     leaseMs: config.leaseMs,
@@ -43,6 +46,7 @@ export function compose(config: QueueSettings, deps: QueueDeps) {
   });
   return {
     repo,
+    logs,
     workspace,
     app,
     /**

@@ -90,6 +90,34 @@ export const openapi: OpenApiDocument = {
         responses: { 200: ok('stats') },
       },
     },
+    '/jobs/task-types': {
+      get: {
+        tags: ['jobs'],
+        summary: 'The built-in tasks with their params as JSON Schema (checked when a job is created)',
+        responses: { 200: ok('{items: [{task_type, description, inputs, params}]}') },
+      },
+    },
+    '/jobs/{id}/logs': {
+      get: {
+        tags: ['jobs'],
+        summary: "The job's log lines, oldest first, after {after} (a seq), at most {limit} (<= 1000)",
+        parameters: [
+          id,
+          { name: 'after', in: 'query', schema: { type: 'integer', minimum: 0 } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+        ],
+        responses: {
+          200: ok('{lines: [{seq, attempt, at, line}], next_after}'),
+          404: problemResponse('unknown'),
+        },
+      },
+      post: {
+        tags: ['workers'],
+        summary: 'Add log lines to the held attempt: {worker_id, attempt, lines} (at most 10,000 per job)',
+        parameters: [id],
+        responses: { 200: ok('{kept, dropped}'), 409: problemResponse('lease lost') },
+      },
+    },
     '/jobs/{id}': {
       get: {
         tags: ['jobs'],

@@ -21,6 +21,7 @@ import type { Request, Response, Router } from 'express';
 import type { Job, NewJob } from '../domain/job';
 import type { JobRepository } from '../storage/job-repository';
 import type { JobWorkspace, SavedJobFile } from '../storage/workspace';
+import { builtInTasks, taskTypeCatalogue } from '../worker/handlers';
 import {
   batchSchema,
   claimSchema,
@@ -141,10 +142,12 @@ export function jobRoutes(deps: JobRouteDeps): Router {
     retry_count: _retries,
     created_at: _created,
     ...j
-  }: ReturnType<typeof newJobSchema.parse>): NewJob => ({
-    ...j,
-    created_by: j.created_by ?? null,
-  });
+  }: ReturnType<typeof newJobSchema.parse>): NewJob => {
+    // A built-in task's declared params are checked here, not when a worker first runs it.
+    const spec = builtInTasks[j.task_type];
+    if (spec) parseInput(spec.params, j.params, `params of ${j.task_type}`);
+    return { ...j, created_by: j.created_by ?? null };
+  };
 
   /**
    * Adds one job, once per Idempotency-Key (draft-ietf-httpapi-idempotency-key-header): a retry
@@ -260,6 +263,10 @@ export function jobRoutes(deps: JobRouteDeps): Router {
 
   router.get('/jobs/stats', async (_req, res) => {
     res.json(await repo.stats());
+  });
+
+  router.get('/jobs/task-types', (_req, res) => {
+    res.json({ items: taskTypeCatalogue() });
   });
 
   // Remote workers: claim, heartbeat (progress), complete, fail, acknowledge a cancel.

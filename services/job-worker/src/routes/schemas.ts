@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { JOB_STATUSES } from '../domain/job';
+import { LOG_LINE_MAX } from '../storage/job-logs';
 
 const instant = z.union([
   z.number().int().nonnegative(),
@@ -91,3 +92,14 @@ export const failSchema = leaseSchema.extend({ error: z.string().min(1).max(10_0
 
 /** POST /jobs/retry-failed: every failed job, or those of one task type. */
 export const retryFailedSchema = z.strictObject({ task_type: z.string().min(1).max(200).optional() });
+
+/** POST /jobs/{id}/logs: lines from the worker holding the job (the pool cuts them to size first). */
+export const appendLogsSchema = leaseSchema
+  .extend({ lines: z.array(z.string().max(LOG_LINE_MAX)).min(1).max(1000) })
+  .strict();
+
+/** GET /jobs/{id}/logs: a page of lines after a seq from an earlier page. */
+export const logsQuery = z.strictObject({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(1000).default(500),
+});

@@ -41,4 +41,20 @@ export const migrations: Record<string, Migration> = {
   '002_outbox': outboxMigration,
   // Idempotency-Key on POST /jobs: a retried create finds its first job (found by pnpm chaos).
   '003_idempotency_keys': idempotencyKeysMigration(),
+  // The lines handlers write with log(line), served by GET /jobs/{id}/logs (issue 17).
+  '004_job_logs': {
+    async up(knex) {
+      await knex.schema.createTable('job_logs', (t) => {
+        t.increments('seq');
+        t.string('job_id', 64).notNullable().references('job_id').inTable('jobs').onDelete('CASCADE');
+        t.integer('attempt').notNullable();
+        t.bigInteger('at').notNullable();
+        t.text('line').notNullable();
+        t.index(['job_id', 'seq']);
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable('job_logs');
+    },
+  },
 };

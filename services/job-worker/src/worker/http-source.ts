@@ -52,6 +52,10 @@ export class HttpJobSource implements JobSource {
     return { cancelRequested: body.cancel_requested };
   }
 
+  async appendLogs(job: Job, workerId: string, lines: string[]) {
+    await this.call('POST', `/jobs/${job.job_id}/logs`, { worker_id: workerId, attempt: job.attempt, lines });
+  }
+
   async complete(job: Job, workerId: string, output: Record<string, unknown>) {
     await this.call('POST', `/jobs/${job.job_id}/complete`, {
       worker_id: workerId,

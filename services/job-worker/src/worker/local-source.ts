@@ -1,4 +1,5 @@
 import type { Job } from '../domain/job';
+import { JobLogs } from '../storage/job-logs';
 import type { JobRepository } from '../storage/job-repository';
 import type { JobWorkspace } from '../storage/workspace';
 import type { JobSource } from './types';
@@ -11,6 +12,7 @@ export class LocalJobSource implements JobSource {
    * wait (2 k jobs/s). PostgreSQL gains from batches (SKIP LOCKED lets claimers work in parallel).
    */
   readonly maxClaimBatch: number | undefined;
+  private readonly logs: JobLogs;
 
   constructor(
     private readonly repo: JobRepository,
@@ -18,6 +20,11 @@ export class LocalJobSource implements JobSource {
     readonly leaseMs: number,
   ) {
     this.maxClaimBatch = repo.singleWriter ? 1 : undefined;
+    this.logs = new JobLogs(repo.knex);
+  }
+
+  async appendLogs(job: Job, workerId: string, lines: string[]) {
+    await this.logs.append(job.job_id, { workerId, attempt: job.attempt }, lines);
   }
 
   claim(workerId: string, taskTypes: string[], max: number) {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { coerceError, type Logger } from '@qlab/kit';
 import type { Job } from '../domain/job';
+import { LogBuffer } from './log-buffer';
 import type { Handler, JobSource } from './types';
 
 export interface WorkerPoolOptions {
@@ -133,8 +134,14 @@ export class WorkerPool {
     let progress = 0;
     let leaseLost = false;
     let cancelRequested = false;
+    const lines = new LogBuffer((batch) => source.appendLogs(job, this.workerId, batch));
+    const flushLogs = () =>
+      lines
+        .flush()
+        .catch((err) => log.warn({ err: coerceError(err) }, 'could not send log lines; keeping them'));
     const beat = setInterval(
       () => {
+        void flushLogs();
         source.heartbeat(job, this.workerId, progress).then(
           (r) => {
             if (r.cancelRequested && !cancelRequested) {
@@ -166,9 +173,12 @@ export class WorkerPool {
           progress: (p) => {
             progress = Math.max(0, Math.min(100, p));
           },
+          log: (line) => lines.add(line),
         });
       } finally {
         clearInterval(beat);
+        // The lines go in while the lease is still held, before the job is reported.
+        if (!leaseLost) await flushLogs();
       }
       if (leaseLost) return;
       if (cancelRequested) {

@@ -8,6 +8,11 @@ export interface HandlerContext {
   dir: string;
   /** Reports progress 0-100 (sent with the next heartbeat). */
   progress(percent: number): void;
+  /**
+   * Adds a line to the job's log (`GET /jobs/{id}/logs`), sent with the heartbeats and before the
+   * job is reported; kept with the job, at most 10,000 lines of 8 KiB.
+   */
+  log(line: string): void;
   /** Aborted when the job is cancelled or its lease is lost: stop soon and throw. */
   signal: AbortSignal;
   logger: Logger;
@@ -22,6 +27,8 @@ export interface JobSource {
   claim(workerId: string, taskTypes: string[], max: number): Promise<Job[]>;
   /** Extends the lease; says whether cancellation was asked for. Throws when the lease is lost. */
   heartbeat(job: Job, workerId: string, progress: number): Promise<{ cancelRequested: boolean }>;
+  /** Adds log lines to the held attempt. Throws when the lease is lost. */
+  appendLogs(job: Job, workerId: string, lines: string[]): Promise<void>;
   complete(job: Job, workerId: string, output: Record<string, unknown>): Promise<void>;
   fail(job: Job, workerId: string, message: string): Promise<void>;
   cancelled(job: Job, workerId: string): Promise<void>;

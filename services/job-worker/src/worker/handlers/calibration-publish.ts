@@ -1,7 +1,20 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { resultsUpload } from '@qlab/client';
+import { z } from 'zod';
 import type { Handler } from '../types';
+import type { TaskSpec } from './task-spec';
+
+export const calibrationPublishTask: TaskSpec = {
+  description:
+    "Zips the job's outputs (or its inputs) and uploads them to the calibration store as a result.",
+  inputs: 'optional',
+  params: z.object({
+    hashID: z.string().min(1).max(256).describe('The calibration the result belongs to'),
+    name: z.string().min(1).max(200).describe("The result's run name"),
+    notes: z.string().max(10_000).optional().describe('Notes stored with the result'),
+  }),
+};
 
 export interface PublishTarget {
   /** The calibration store's URL, e.g. http://127.0.0.1:5050. */
@@ -14,7 +27,7 @@ export interface PublishTarget {
  * the calibration store as a result, params {hashID, name, notes}. Uses the client package.
  */
 export function calibrationPublish(target: PublishTarget): Handler {
-  return async ({ dir, job, progress }) => {
+  return async ({ dir, job, progress, log }) => {
     const hashID = job.params.hashID;
     const name = job.params.name;
     if (typeof hashID !== 'string' || hashID === '' || typeof name !== 'string' || name === '') {
@@ -26,6 +39,7 @@ export function calibrationPublish(target: PublishTarget): Handler {
     const entries = (await readdir(folder)).map((e) => path.join(folder, e));
     if (entries.length === 0) throw new Error('nothing to publish: the job has no output or input files');
     const notes = typeof job.params.notes === 'string' ? job.params.notes : `published by job ${job.job_id}`;
+    log(`publishing ${entries.length} file(s) from ${path.basename(folder)}/ as ${name} of ${hashID}`);
     const r = await resultsUpload(hashID, name, notes, entries, {
       serverUrl: target.url,
       apiToken: target.token,
@@ -37,6 +51,7 @@ export function calibrationPublish(target: PublishTarget): Handler {
       idempotencyKey: `job-${job.job_id}-${job.created_at}-publish`,
       onProgress: (done, total) => progress(total > 0 ? Math.floor((done / total) * 99) : 50),
     });
+    log(`stored as result ${r.id}`);
     return {
       result_id: r.id,
       sha256: r.sha256 ?? null,
