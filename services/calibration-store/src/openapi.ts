@@ -200,6 +200,51 @@ function kindPaths(kind: 'calibration' | 'result') {
         },
       },
     },
+    [`${base}/{id}/entries`]: {
+      get: {
+        tags: [tag],
+        summary: `The files inside one ${kind} archive, read from its central directory (no contents read)`,
+        parameters: [
+          idParam,
+          { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
+          {
+            name: 'limit',
+            in: 'query',
+            schema: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 },
+          },
+        ],
+        responses: {
+          200: json(
+            '{entries: [{name, size, compressed_size, crc32, modified, directory, encrypted}], total, offset, limit}',
+            {
+              type: 'object',
+              required: ['entries', 'total', 'offset', 'limit'],
+              properties: {
+                entries: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: {
+                      name: { type: 'string' },
+                      size: { type: 'integer' },
+                      compressed_size: { type: 'integer' },
+                      crc32: { type: 'string', pattern: '^[0-9a-f]{8}$' },
+                      modified: { type: ['string', 'null'], format: 'date-time' },
+                      directory: { type: 'boolean' },
+                      encrypted: { type: 'boolean' },
+                    },
+                  },
+                },
+                total: { type: 'integer' },
+                offset: { type: 'integer' },
+                limit: { type: 'integer' },
+              },
+            },
+          ),
+          404: problemResponse('unknown id'),
+        },
+      },
+    },
     [`${base}/{id}/archive`]: {
       get: {
         tags: [tag],

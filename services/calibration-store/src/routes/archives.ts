@@ -17,6 +17,7 @@ import {
 import type { RequestHandler, Router } from 'express';
 import type { ArchiveService } from '../domain/archive-service';
 import { type ArchiveKind, type ArchiveRecord, cleanFilename, type NewArchive } from '../domain/archives';
+import { listZipEntries } from '../domain/zip-entries';
 import type { BlobStore } from '../storage/blob-store';
 import type { MetadataStore } from '../storage/metadata-store';
 import { formFields, receiveMultipart } from '../upload/receive-multipart';
@@ -25,6 +26,7 @@ import { presentItem } from './present';
 import {
   calibrationSelector,
   calibrationUploadFields,
+  entriesQuery,
   idParam,
   latestQuery,
   listQuery,
@@ -228,6 +230,14 @@ export function archiveRoutes(kind: ArchiveKind, deps: ArchiveRouteDeps): Router
 
   router.get('/:id', async (req, res) => {
     res.json(presentItem(req, await findById(req.params.id)));
+  });
+
+  // The files inside, from the zip's central directory (the console's detail page).
+  router.get('/:id/entries', async (req, res) => {
+    const q = parseInput(entriesQuery, req.query, 'query');
+    const record = await findById(req.params.id);
+    const { entries, total } = await listZipEntries(blobs.pathOf(record.sha256), q.offset, q.limit);
+    res.json({ entries, total, offset: q.offset, limit: q.limit });
   });
 
   router.get('/:id/archive', async (req, res, next) => {

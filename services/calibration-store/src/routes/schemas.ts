@@ -108,3 +108,9 @@ export const idParam = z.object({
     .regex(/^\d{1,15}$/, 'must be a positive integer')
     .transform(Number),
 });
+
+/** GET /{calibrations,results}/{id}/entries: a page of the archive's entries. */
+export const entriesQuery = z.strictObject({
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+});
