@@ -19,8 +19,9 @@ import type { Express } from 'express';
 import { z } from 'zod';
 import { Aggregator } from './aggregate';
 import { mergedAsyncApi } from './asyncapi-merge';
-import { apiKeyAuth, authenticate, authFailureHeaders, needs, RateLimiter } from './auth';
+import { apiKeyAuth, authenticate, authFailureHeaders, dropKeyProtocol, needs, RateLimiter } from './auth';
 import { type Config, SCOPES } from './config';
+import { consoleFiles } from './console-files';
 import type { EventsSocket } from './events-socket';
 import type { KeyInfo, KeyStore } from './keys';
 import { gatewayOpenApi } from './openapi';
@@ -30,7 +31,7 @@ import { fetchJson } from './upstream-client';
 
 export interface GatewayDeps {
   logger: Logger;
-  config: Pick<Config, 'upstreams' | 'rateLimit' | 'proxyTimeoutMs' | 'aggregateTimeoutMs'>;
+  config: Pick<Config, 'upstreams' | 'rateLimit' | 'proxyTimeoutMs' | 'aggregateTimeoutMs' | 'consoleDir'>;
   keys: KeyStore;
   events: EventsSocket;
 }
@@ -147,6 +148,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return problem(500, 'INTERNAL', 'internal error');
   };
 
+  // The console: its files and its page paths (console-files.ts); the APIs 404 as before.
+  const consoleRouter = config.consoleDir ? consoleFiles(config.consoleDir) : undefined;
+  if (consoleRouter) app.use(consoleRouter);
+  else if (config.consoleDir)
+    logger.warn(
+      { dir: config.consoleDir },
+      'no console build there: `/` is a 404 (pnpm --filter @qlab/console build)',
+    );
+
   const proxies = new Map(
     MOUNTS.map((m) => [m.prefix, createMountProxy(m, byId.get(m.service)!, config.proxyTimeoutMs)]),
   );
@@ -233,7 +243,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
           refuseUpgrade(socket, authProblem(err));
           return;
         }
-        // A key given in the query string is not passed on.
+        // A key given in the query string or as a subprotocol is not passed on.
+        dropKeyProtocol(req);
         const u = new URL(req.url, 'http://x');
         u.searchParams.delete('api_key');
         req.url = `${u.pathname}${u.search}`;

@@ -4,14 +4,43 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Scope } from './config';
 import type { KeyInfo, KeyStore } from './keys';
 
-/** The caller's key: X-API-Key, or Authorization: Bearer; on WebSockets also ?api_key= (browsers cannot set headers). */
-export function keyFrom(req: IncomingMessage, allowQuery = false): string | undefined {
+/**
+ * A browser cannot set headers on a WebSocket, so it offers its key as a subprotocol,
+ * `qlab-key.<key>`, beside `qlab`, the one the gateway answers (RFC 6455 §4.1: the server picks
+ * one the client offered). The key so stays out of URLs and logs; Kubernetes does the same with
+ * `base64url.bearer.authorization.k8s.io.<token>`. Keys are base64url, valid protocol tokens.
+ */
+export const KEY_PROTOCOL_PREFIX = 'qlab-key.';
+export const CONSOLE_PROTOCOL = 'qlab';
+
+function offeredProtocols(req: IncomingMessage): string[] {
+  const header = req.headers['sec-websocket-protocol'];
+  return (Array.isArray(header) ? header.join(',') : (header ?? ''))
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+}
+
+/** Takes the key protocol out of an upgrade before it goes on (to the events socket or a service). */
+export function dropKeyProtocol(req: IncomingMessage): void {
+  const rest = offeredProtocols(req).filter((p) => !p.startsWith(KEY_PROTOCOL_PREFIX));
+  if (rest.length > 0) req.headers['sec-websocket-protocol'] = rest.join(', ');
+  else delete req.headers['sec-websocket-protocol'];
+}
+
+/**
+ * The caller's key: X-API-Key, or Authorization: Bearer; on WebSockets also the `qlab-key.`
+ * subprotocol or ?api_key= (for scripts that can set neither).
+ */
+export function keyFrom(req: IncomingMessage, upgrade = false): string | undefined {
   const header = req.headers['x-api-key'];
   if (typeof header === 'string' && header !== '') return header;
   const bearer = bearerToken(req.headers.authorization);
   if (bearer) return bearer;
-  if (allowQuery) return new URL(req.url ?? '/', 'http://x').searchParams.get('api_key') ?? undefined;
-  return undefined;
+  if (!upgrade) return undefined;
+  const offered = offeredProtocols(req).find((p) => p.startsWith(KEY_PROTOCOL_PREFIX));
+  if (offered) return offered.slice(KEY_PROTOCOL_PREFIX.length) || undefined;
+  return new URL(req.url ?? '/', 'http://x').searchParams.get('api_key') ?? undefined;
 }
 
 /** A fixed window per key and minute; small, and enough to stop a runaway script. */

@@ -6,7 +6,7 @@ import { KeyStore } from './keys';
 
 export type GatewaySettings = Pick<
   Config,
-  'upstreams' | 'rateLimit' | 'proxyTimeoutMs' | 'aggregateTimeoutMs' | 'mqttUrl'
+  'upstreams' | 'rateLimit' | 'proxyTimeoutMs' | 'aggregateTimeoutMs' | 'mqttUrl' | 'consoleDir'
 >;
 
 export interface GatewayComposeDeps {

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { baseEnv, ConfigError, env, loadConfig } from '@qlab/kit';
 import { MOUNTED, type MountedId } from '@qlab/registry';
 import { z } from 'zod';
+import { defaultConsoleDir } from './console-files';
 
 export const SCOPES = ['read', 'write', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -38,6 +39,8 @@ export interface Config {
   /** Per-service deadline in aggregates. */
   aggregateTimeoutMs: number;
   logLevel: z.infer<ReturnType<typeof baseEnv>['LOG_LEVEL']>;
+  /** The built console served at `/` (GATEWAY_CONSOLE_DIR; default the workspace's packages/console/dist). */
+  consoleDir?: string;
 }
 
 /** GATEWAY_API_KEYS: "key1:read+write,key2:admin" (a key without scopes gets all three). */
@@ -68,6 +71,7 @@ export function loadGatewayConfig(environment: NodeJS.ProcessEnv, disabled: stri
     GATEWAY_PROXY_TIMEOUT: env.duration('60s'),
     GATEWAY_AGGREGATE_TIMEOUT: env.duration('3s'),
     MQTT_URL: env.optionalString(),
+    GATEWAY_CONSOLE_DIR: env.optionalString(),
   });
   const upstreamSchema = z.object(
     Object.fromEntries(
@@ -95,5 +99,6 @@ export function loadGatewayConfig(environment: NodeJS.ProcessEnv, disabled: stri
     proxyTimeoutMs: e.GATEWAY_PROXY_TIMEOUT,
     aggregateTimeoutMs: e.GATEWAY_AGGREGATE_TIMEOUT,
     logLevel: e.LOG_LEVEL,
+    consoleDir: path.resolve(e.GATEWAY_CONSOLE_DIR ?? defaultConsoleDir()),
   };
 }

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { problem, refuseUpgrade } from '@qlab/kit';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { CONSOLE_PROTOCOL } from './auth';
 
 /** MQTT topic filter match (+ one level, # the rest). */
 export function topicMatches(filter: string, topic: string): boolean {
@@ -23,7 +24,12 @@ const VALID_FILTER = /^(qlab)(\/([\w.-]+|\+))*(\/#)?$/;
  * scripts that cannot speak MQTT. One broker subscription (qlab/#) feeds every socket.
  */
 export class EventsSocket {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: 4096,
+    // A browser that sent its key as a subprotocol also offered `qlab`: answer that one.
+    handleProtocols: (offered) => (offered.has(CONSOLE_PROTOCOL) ? CONSOLE_PROTOCOL : false),
+  });
   private readonly clients = new Map<WebSocket, string>();
   private client: MqttClient | undefined;
   /** The broker granted qlab/# on the current connection (a SUBACK without 0x80). */

@@ -16,6 +16,8 @@ export interface GatewayTestOptions {
   mqttUrl?: string;
   proxyTimeoutMs?: number;
   aggregateTimeoutMs?: number;
+  /** A console build to serve at `/`. */
+  consoleDir?: string;
 }
 
 export interface RunningGateway {
@@ -46,6 +48,7 @@ export async function startGateway(o: GatewayTestOptions): Promise<RunningGatewa
       proxyTimeoutMs: o.proxyTimeoutMs ?? 5000,
       aggregateTimeoutMs: o.aggregateTimeoutMs ?? 1000,
       mqttUrl: o.mqttUrl,
+      consoleDir: o.consoleDir,
     },
     { knex, logger: silentLogger() },
   );

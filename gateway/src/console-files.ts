@@ -1,0 +1,77 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+
+/**
+ * The console's Content-Security-Policy: its own scripts only, no eval, no inline script, no
+ * plug-ins, not framed; fetch and WebSocket to this origin only ('self' covers ws: and wss: of
+ * the same host, CSP Level 3 §6.7.2.5). Styles may be inline: uPlot and Uppy set style
+ * attributes, and a style cannot run code.
+ */
+export const CONSOLE_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** Paths the console never answers, in any case (`/API/keys` stays the 404 it was): the APIs and service pages. */
+const NOT_CONSOLE = /^\/(api|docs|health|ready|metrics|openapi\.json|asyncapi\.json)(\/|$)/i;
+
+function secure(res: Response): void {
+  res.setHeader('Content-Security-Policy', CONSOLE_CSP);
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Referrer-Policy', 'no-referrer');
+  res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+}
+
+/**
+ * The built console (packages/console/dist) at `/`: files under /assets/ carry a content hash in
+ * their names and are cached for a year (immutable); index.html is revalidated on every load
+ * (`no-cache`), so a new build is seen at once. Any other GET of a page path (/jobs/<id>,
+ * /calibrations/abc) answers index.html, and the console's router draws that page: deep links
+ * work on reload. Undefined when the folder holds no build.
+ */
+export function consoleFiles(dir: string): Router | undefined {
+  const index = path.join(dir, 'index.html');
+  if (!existsSync(index)) return undefined;
+  const router = express.Router();
+  router.use(
+    '/assets',
+    express.static(path.join(dir, 'assets'), {
+      index: false,
+      immutable: true,
+      maxAge: '365d',
+      fallthrough: false,
+      setHeaders: secure,
+    }),
+  );
+  router.use(
+    express.static(dir, {
+      index: false,
+      maxAge: 0,
+      setHeaders: (res) => {
+        secure(res);
+        res.setHeader('Cache-Control', 'no-cache');
+      },
+    }),
+  );
+  router.use((req: Request, res: Response, next: NextFunction) => {
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || NOT_CONSOLE.test(req.path)) return next();
+    secure(res);
+    res.setHeader('Cache-Control', 'no-cache');
+    res.sendFile(index, (err) => err && next(err));
+  });
+  return router;
+}
+
+/** Where the console build is: GATEWAY_CONSOLE_DIR, else the workspace's packages/console/dist. */
+export function defaultConsoleDir(): string {
+  return path.resolve(__dirname, '..', '..', 'packages', 'console', 'dist');
+}
