@@ -197,7 +197,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
         (req as ProxiedRequest).keyId = info.id;
         (req as ProxiedRequest).keyScopes = info.scopes;
         // What Express's mount would do: the proxy sees the path below the prefix.
-        req.url = url.slice(mount.prefix.length) || '/';
+        // (`/api/jobs?limit=1` is `/?limit=1` below the mount: a target always starts with `/`.)
+        const below = url.slice(mount.prefix.length);
+        req.url = below.startsWith('/') ? below : `/${below}`;
         proxies
           .get(mount.prefix)!
           .web(req, res, () => sendRawProblem(res, problem(404, 'NOT_FOUND', 'no such route')));

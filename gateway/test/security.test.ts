@@ -75,8 +75,16 @@ describe('gateway: scope on the canonical path and the effective method', () => 
         'calibration-store': { url: upstream.url, token: 'store-token' },
         'quantum-tracker': { url: upstream.url, token: 'tracker-token' },
         'chunked-upload': { url: uploads.url, token: GATEWAY_TOKEN },
+        'job-worker': { url: upstream.url, token: 'jobs-token' },
       },
     });
+  });
+
+  test("a mount's own path with a query reaches the service's list (GET /api/jobs?status=error)", async () => {
+    upstream.seen.length = 0;
+    for (const p of ['/api/jobs?status=error&limit=5', '/api/jobs', '/api/jobs/?x=1'])
+      expect([p, (await call(p, READER)).status]).toEqual([p, 200]);
+    expect(upstream.seen.map((s) => s.url)).toEqual(['/jobs?status=error&limit=5', '/jobs', '/jobs?x=1']);
   });
   afterAll(async () => {
     await gw.close();

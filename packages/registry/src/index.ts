@@ -128,7 +128,11 @@ export function serviceById(id: string): ServiceEntry | undefined {
 /** The service path for the part of a public path after its mount's prefix ('/' or '/x…'). */
 export function toServicePath(mount: Mount, rest: string): string {
   if (mount.servicePrefix === '') return rest;
-  return rest === '/' ? mount.servicePrefix : `${mount.servicePrefix}${rest}`;
+  // The mount's own path, with or without a query (`/api/jobs?status=error`), is the service prefix.
+  const q = rest.indexOf('?');
+  const path = q === -1 ? rest : rest.slice(0, q);
+  const search = q === -1 ? '' : rest.slice(q);
+  return path === '/' || path === '' ? `${mount.servicePrefix}${search}` : `${mount.servicePrefix}${rest}`;
 }
 
 /** A service path's public path through the gateway, or undefined when it is not under the mount. */

@@ -30,6 +30,9 @@ describe('the service registry', () => {
     }
     const jobs = MOUNTED.find((s) => s.id === 'job-worker')!.mount;
     expect(toServicePath(jobs, '/')).toBe('/jobs');
+    // The mount's own path with a query (GET /api/jobs?status=error) is the service's list.
+    expect(toServicePath(jobs, '/?status=error&limit=5')).toBe('/jobs?status=error&limit=5');
+    expect(toServicePath(jobs, '/x?y=/')).toBe('/jobs/x?y=/');
     expect(toPublicPath(jobs, '/jobsx')).toBeUndefined();
     expect(toPublicPath(jobs, '/health')).toBeUndefined();
   });
