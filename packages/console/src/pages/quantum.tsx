@@ -1,0 +1,233 @@
+import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { useVirtualizer } from '@tanstack/react-virtual';
+import { useMemo, useRef, useState } from 'react';
+import { Card, Pager, QueryView } from '../components/states';
+import { TimeChart } from '../components/time-chart';
+import { api, query } from '../lib/api';
+import { count, when } from '../lib/format';
+
+interface Backend {
+  name: string;
+  provider: string;
+  status: string;
+  qubits: number | null;
+  queue_length: number | null;
+  is_simulator?: boolean;
+}
+interface History {
+  name: string;
+  history: { at: string; queue_length: number | null }[];
+}
+interface TrackerJob {
+  id?: string;
+  job_id?: string;
+  provider: string;
+  backend: string;
+  status: string;
+  created_at: string;
+}
+
+/** Up to 500 rows a page from the server, drawn virtualized: the DOM holds only the rows in view. */
+function JobsTable() {
+  const [status, setStatus] = useState('');
+  const [offset, setOffset] = useState(0);
+  const jobs = useQuery({
+    queryKey: ['quantum', 'jobs', status, offset],
+    queryFn: () =>
+      api<{ jobs: TrackerJob[]; total: number }>(`/api/v1/jobs${query({ status, limit: 500, offset })}`),
+    placeholderData: keepPreviousData,
+  });
+  const scroller = useRef<HTMLElement>(null);
+  const rows = jobs.data?.jobs ?? [];
+  const virtual = useVirtualizer({
+    count: rows.length,
+    getScrollElement: () => scroller.current,
+    estimateSize: () => 32,
+    overscan: 10,
+  });
+  return (
+    <Card title="Jobs" wide>
+      <label htmlFor="q-status">Status</label>{' '}
+      <input
+        id="q-status"
+        value={status}
+        onChange={(e) => {
+          setStatus(e.target.value.trim());
+          setOffset(0);
+        }}
+      />
+      <QueryView q={jobs} isEmpty={(d) => d.jobs.length === 0} empty="No jobs recorded.">
+        {(d) => (
+          <>
+            <div className="vhead" aria-hidden="true">
+              <span>job</span>
+              <span>provider</span>
+              <span>backend</span>
+              <span>status</span>
+              <span>created</span>
+            </div>
+            {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling region must be reachable by keyboard (WCAG 2.1.1; axe scrollable-region-focusable) */}
+            <section ref={scroller} className="vscroll" tabIndex={0} aria-label="tracker jobs">
+              <ul style={{ height: virtual.getTotalSize(), position: 'relative' }}>
+                {virtual.getVirtualItems().map((v) => {
+                  const j = rows[v.index]!;
+                  return (
+                    <li
+                      key={v.key}
+                      className="vrow"
+                      style={{ transform: `translateY(${v.start}px)`, height: v.size }}
+                    >
+                      <span>
+                        <code>{j.job_id ?? j.id}</code>
+                      </span>
+                      <span>{j.provider}</span>
+                      <span>{j.backend}</span>
+                      <span>{j.status}</span>
+                      <span>{when(j.created_at)}</span>
+                    </li>
+                  );
+                })}
+              </ul>
+            </section>
+            <Pager offset={offset} limit={500} total={d.total} onChange={setOffset} />
+          </>
+        )}
+      </QueryView>
+    </Card>
+  );
+}
+
+export function Quantum() {
+  const status = useQuery({
+    queryKey: ['quantum', 'status'],
+    queryFn: () =>
+      api<{
+        status: string;
+        providers: { name: string; last_sync_at?: string; error?: string }[];
+        notice?: string;
+      }>('/api/v1/dashboard/system-status'),
+  });
+  const backends = useQuery({
+    queryKey: ['quantum', 'backends'],
+    queryFn: () => api<{ backends: Backend[]; notice?: string }>('/api/v1/backends'),
+  });
+  const history = useQuery({
+    queryKey: ['quantum', 'history', backends.data?.backends.map((b) => b.name).join(',')],
+    enabled: Boolean(backends.data?.backends.length),
+    queryFn: () =>
+      Promise.all(
+        backends
+          .data!.backends.slice(0, 8)
+          .map((b) => api<History>(`/api/v1/backends/${encodeURIComponent(b.name)}?hours=24`)),
+      ),
+  });
+  const byStatus = useQuery({
+    queryKey: ['quantum', 'jobs-stats'],
+    queryFn: () => api<{ by_status?: Record<string, number> }>('/api/v1/jobs/stats/overview'),
+  });
+  const trends = useQuery({
+    queryKey: ['quantum', 'trends'],
+    queryFn: () => api<{ trends?: { date: string; total: number }[] }>('/api/v1/jobs/trends/daily'),
+  });
+  const cost = useQuery({
+    queryKey: ['quantum', 'cost'],
+    queryFn: () => api<Record<string, unknown>>('/api/v1/analytics/cost-analysis'),
+  });
+  const series = useMemo(
+    () =>
+      (history.data ?? []).map((b) => ({
+        label: b.name,
+        points: b.history.map((h) => [Date.parse(h.at) / 1000, h.queue_length ?? 0] as [number, number]),
+      })),
+    [history.data],
+  );
+  return (
+    <>
+      <h1>Quantum</h1>
+      <QueryView q={status}>
+        {(s) =>
+          s.notice ? (
+            <p role="status" className="warn">
+              {s.notice}
+            </p>
+          ) : (
+            <ul className="health">
+              {s.providers.map((p) => (
+                <li key={p.name} className={p.error ? 'down' : 'ok'}>
+                  {p.name}: {p.error ?? `synced ${when(p.last_sync_at)}`}
+                </li>
+              ))}
+            </ul>
+          )
+        }
+      </QueryView>
+      <div className="grid">
+        <Card title="Backends" wide>
+          <QueryView q={backends} isEmpty={(d) => d.backends.length === 0} empty="No backends recorded.">
+            {(d) => (
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">backend</th>
+                    <th scope="col">provider</th>
+                    <th scope="col">status</th>
+                    <th scope="col">qubits</th>
+                    <th scope="col">queue</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {d.backends.map((b) => (
+                    <tr key={`${b.provider}/${b.name}`}>
+                      <td>{b.name}</td>
+                      <td>{b.provider}</td>
+                      <td>{b.status}</td>
+                      <td>{count(b.qubits)}</td>
+                      <td>{count(b.queue_length)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </QueryView>
+        </Card>
+        <Card title="Queue length over time (24 h)" wide>
+          <TimeChart title="Queue length per backend" series={series} />
+        </Card>
+        <Card title="Jobs by status">
+          <QueryView q={byStatus}>
+            {(d) => (
+              <dl className="facts">
+                {Object.entries(d.by_status ?? {}).map(([k, v]) => (
+                  <div key={k}>
+                    <dt>{k}</dt>
+                    <dd>{count(v)}</dd>
+                  </div>
+                ))}
+              </dl>
+            )}
+          </QueryView>
+        </Card>
+        <Card title="Daily trend">
+          <QueryView q={trends}>
+            {(d) => (
+              <TimeChart
+                title="Jobs per day"
+                bars
+                series={[
+                  {
+                    label: 'jobs',
+                    points: (d.trends ?? []).map((t) => [Date.parse(t.date) / 1000, t.total]),
+                  },
+                ]}
+              />
+            )}
+          </QueryView>
+        </Card>
+        <Card title="Cost analysis">
+          <QueryView q={cost}>{(d) => <pre>{JSON.stringify(d, null, 2)}</pre>}</QueryView>
+        </Card>
+        <JobsTable />
+      </div>
+    </>
+  );
+}
