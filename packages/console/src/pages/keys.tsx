@@ -2,16 +2,11 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { Card, ErrorBox, QueryView } from '../components/states';
 import { api } from '../lib/api';
-import { type Scope, useAuth } from '../lib/auth';
+import { type Me, type Scope, useAuth } from '../lib/auth';
 import { when } from '../lib/format';
 
-interface KeyRow {
-  id: string;
-  prefix: string;
-  name: string;
-  scopes: Scope[];
-  created_at: number | string;
-  last_used_at: number | string | null;
+/** A key as GET /api/keys lists it: the fields /api/keys/me gives, and when it was revoked. */
+interface KeyRow extends Me {
   revoked_at?: number | string | null;
 }
 
