@@ -21,8 +21,12 @@ export const CONSOLE_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/** Paths the console never answers, in any case (`/API/keys` stays the 404 it was): the APIs and service pages. */
-const NOT_CONSOLE = /^\/(api|docs|health|ready|metrics|openapi\.json|asyncapi\.json)(\/|$)/i;
+/**
+ * The console's own pages: `/` and the paths under its sections (app.tsx routes). Only these
+ * answer index.html; anything else (`/api;x`, `/API/keys`, `/docs`) stays the 404 or the answer
+ * it was, so an API path in any spelling never draws the page.
+ */
+const CONSOLE_PAGE = /^\/((calibrations|uploads|jobs|quantum|analytics|keys)(\/[^;]*)?)?$/;
 
 function secure(res: Response): void {
   res.setHeader('Content-Security-Policy', CONSOLE_CSP);
@@ -34,7 +38,7 @@ function secure(res: Response): void {
 /**
  * The built console (packages/console/dist) at `/`: files under /assets/ carry a content hash in
  * their names and are cached for a year (immutable); index.html is revalidated on every load
- * (`no-cache`), so a new build is seen at once. Any other GET of a page path (/jobs/<id>,
+ * (`no-cache`), so a new build is seen at once. A GET of a console page path (/jobs/<id>,
  * /calibrations/abc) answers index.html, and the console's router draws that page: deep links
  * work on reload. Undefined when the folder holds no build.
  */
@@ -63,7 +67,7 @@ export function consoleFiles(dir: string): Router | undefined {
     }),
   );
   router.use((req: Request, res: Response, next: NextFunction) => {
-    if ((req.method !== 'GET' && req.method !== 'HEAD') || NOT_CONSOLE.test(req.path)) return next();
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || !CONSOLE_PAGE.test(req.path)) return next();
     secure(res);
     res.setHeader('Cache-Control', 'no-cache');
     res.sendFile(index, (err) => err && next(err));

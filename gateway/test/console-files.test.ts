@@ -77,7 +77,7 @@ describe('the console at / (files, caching, CSP, deep links)', () => {
     ]);
     expect((await fetch(`${gw.url}/api/keys/me`)).status).toBe(401);
     // Another case of an API path is not a page either: it stays the 404 it was.
-    for (const p of ['/API/keys', '/Api/db/overview', '/DOCS'])
+    for (const p of ['/API/keys', '/Api/db/overview', '/DOCS', '/api;x=1', '/jobs;x=1', '/nothing', '/Jobs'])
       expect([p, (await fetch(`${gw.url}${p}`)).status]).toEqual([p, 404]);
     expect((await fetch(`${gw.url}/health`)).headers.get('content-type')).toMatch(/json/);
     expect((await fetch(`${gw.url}/openapi.json`)).headers.get('content-type')).toMatch(/json/);
