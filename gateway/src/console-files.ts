@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { notFound } from '@qlab/kit';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 
 /**
@@ -52,9 +53,14 @@ export function consoleFiles(dir: string): Router | undefined {
       index: false,
       immutable: true,
       maxAge: '365d',
-      fallthrough: false,
       setHeaders: secure,
     }),
+  );
+  // A missing asset (an old build's name) is a 404 problem, not the page and not a 500.
+  router.use('/assets', (req: Request, _res: Response, next: NextFunction) =>
+    next(
+      req.method === 'GET' || req.method === 'HEAD' ? notFound(`no console asset ${req.path}`) : undefined,
+    ),
   );
   router.use(
     express.static(dir, {

@@ -69,7 +69,14 @@ describe('the console at / (files, caching, CSP, deep links)', () => {
       expect([p, res.status, await res.text()]).toEqual([p, 200, expect.stringContaining('id="root"')]);
     }
     // A missing asset is a 404, not the page (a stale index would otherwise get HTML as script).
-    expect((await fetch(`${gw.url}/assets/index-old.js`)).status).toBe(404);
+    for (const p of ['/assets/index-old.js', '/assets/x', '/assets/index-Ab12Cd34.js/']) {
+      const res = await fetch(`${gw.url}${p}`);
+      expect([p, res.status, res.headers.get('content-type')]).toEqual([
+        p,
+        404,
+        expect.stringMatching(/problem\+json/),
+      ]);
+    }
     const api = await fetch(`${gw.url}/api/nothing`, { headers: { 'X-API-Key': READER } });
     expect([api.status, api.headers.get('content-type')]).toEqual([
       404,

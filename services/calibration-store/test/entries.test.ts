@@ -18,6 +18,7 @@ async function sampleZip(file: string): Promise<string> {
   zip.append(Buffer.alloc(0), { name: 'run/', date });
   zip.append('a'.repeat(10_000), { name: 'run/params.json', date });
   zip.append('ψ', { name: 'ψ-état.txt', date });
+  zip.append('long', { name: `${'n'.repeat(3000)}.txt`, date });
   for (let i = 0; i < 5; i++) zip.append(String(i), { name: `many/${i}.txt`, date });
   await zip.finalize();
   await closed;
@@ -48,7 +49,7 @@ describe('the files inside a stored archive (GET /calibrations/{id}/entries)', (
 
   it('lists names, sizes, CRCs and times from the central directory, in archive order', async () => {
     const res = await request(store.app).get(`/calibrations/${id}/entries`).set(auth).expect(200);
-    expect(res.body.total).toBe(8);
+    expect(res.body.total).toBe(9);
     expect(res.body.entries.slice(0, 3)).toEqual([
       expect.objectContaining({ name: 'run/', size: 0, directory: true, encrypted: false }),
       expect.objectContaining({ name: 'run/params.json', size: 10_000, directory: false }),
@@ -58,14 +59,18 @@ describe('the files inside a stored archive (GET /calibrations/{id}/entries)', (
     expect(params.compressed_size).toBeLessThan(200);
     // archiver writes an extended timestamp, so the time is exact.
     expect(params.modified).toBe('2026-11-30T12:34:56.000Z');
+    // A name over 1,024 characters is cut (zip names may be 64 KiB each; a page stays small).
+    const long = res.body.entries.find((e: { name: string }) => e.name.startsWith('nnn'));
+    expect(long.name).toHaveLength(1025);
+    expect(long.name.endsWith('…')).toBe(true);
   });
 
   it('pages with offset and limit', async () => {
     const res = await request(store.app)
-      .get(`/calibrations/${id}/entries?offset=3&limit=2`)
+      .get(`/calibrations/${id}/entries?offset=4&limit=2`)
       .set(auth)
       .expect(200);
-    expect(res.body).toMatchObject({ total: 8, offset: 3, limit: 2 });
+    expect(res.body).toMatchObject({ total: 9, offset: 4, limit: 2 });
     expect(res.body.entries.map((e: { name: string }) => e.name)).toEqual(['many/0.txt', 'many/1.txt']);
     const past = await request(store.app).get(`/calibrations/${id}/entries?offset=100`).set(auth).expect(200);
     expect(past.body.entries).toEqual([]);

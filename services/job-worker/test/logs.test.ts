@@ -166,6 +166,19 @@ describe.each(engines)('job logs on %s (log(line), GET /jobs/{id}/logs)', (_engi
     expect(last.body.lines).toHaveLength(1000);
   });
 
+  it('sends long lines in requests under the API body limit, so none is refused for size', async () => {
+    const [job] = await q.repo.add([{ task_type: 'wide' }]);
+    run(new HttpJobSource(q.url, 'jobs-token', 3000), {
+      wide: async ({ log }) => {
+        for (let i = 0; i < 200; i++) log(`${i} ${'é'.repeat(LOG_LINE_MAX - 10)}`);
+        return {};
+      },
+    });
+    await ended(job!.job_id);
+    const stored = await q.knex('job_logs').where({ job_id: job!.job_id }).count({ n: '*' }).first();
+    expect(Number(stored?.n)).toBe(200);
+  });
+
   it('a handler writing faster than lines are sent loses only the excess, and says so', async () => {
     const [job] = await q.repo.add([{ task_type: 'flood' }]);
     run(new LocalJobSource(q.repo, q.workspace, 3000), {

@@ -1,5 +1,10 @@
 import yauzl from 'yauzl';
 
+/** Longest name listed whole; a longer one is cut and ends with "…". */
+const NAME_MAX = 1024;
+/** Characters of names in one page, at most (a page may so hold fewer than `limit` entries). */
+const PAGE_NAME_CHARS = 1024 * 1024;
+
 export interface ZipEntry {
   name: string;
   size: number;
@@ -27,6 +32,7 @@ export function listZipEntries(
       if (err || !zip) return reject(err ?? new Error('unreadable zip'));
       const entries: ZipEntry[] = [];
       let index = 0;
+      let bytes = 0;
       let done = false;
       const finish = (error?: Error) => {
         if (done) return;
@@ -37,8 +43,9 @@ export function listZipEntries(
       };
       zip.on('entry', (e: yauzl.Entry) => {
         if (index >= offset) {
+          bytes += Math.min(e.fileName.length, NAME_MAX);
           entries.push({
-            name: e.fileName,
+            name: e.fileName.length > NAME_MAX ? `${e.fileName.slice(0, NAME_MAX)}…` : e.fileName,
             size: e.uncompressedSize,
             compressed_size: e.compressedSize,
             crc32: (e.crc32 >>> 0).toString(16).padStart(8, '0'),
@@ -48,7 +55,8 @@ export function listZipEntries(
           });
         }
         index++;
-        if (entries.length >= limit) finish();
+        // A page also ends at PAGE_NAME_CHARS of names: zip names may be 64 KiB each.
+        if (entries.length >= limit || bytes >= PAGE_NAME_CHARS) finish();
         else zip.readEntry();
       });
       zip.on('end', () => finish());

@@ -144,7 +144,8 @@ export function jobRoutes(deps: JobRouteDeps): Router {
     ...j
   }: ReturnType<typeof newJobSchema.parse>): NewJob => {
     // A built-in task's declared params are checked here, not when a worker first runs it.
-    const spec = builtInTasks[j.task_type];
+    // Own keys only: a task type named `constructor` or `__proto__` is a custom type, not a spec.
+    const spec = Object.hasOwn(builtInTasks, j.task_type) ? builtInTasks[j.task_type] : undefined;
     if (spec) parseInput(spec.params, j.params, `params of ${j.task_type}`);
     return { ...j, created_by: j.created_by ?? null };
   };

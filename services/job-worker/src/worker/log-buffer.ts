@@ -5,6 +5,8 @@ import { LOG_LINE_MAX } from '../storage/job-logs';
  * counted. One less than a request may carry, leaving room for the line that counts them.
  */
 const PENDING_MAX = 999;
+/** Characters of lines per request (see sendWaiting). */
+const BATCH_CHARS = 128 * 1024;
 
 /**
  * The lines a running handler wrote with `log(line)`, sent in batches: with every heartbeat and
@@ -44,8 +46,16 @@ export class LogBuffer {
       this.dropped = 0;
     }
     if (this.pending.length === 0) return;
-    const batch = this.pending;
-    this.pending = [];
+    // One request stays well under the API's 1 MB JSON limit: a character is at most 3 bytes of
+    // UTF-8 (6 as a JSON escape), so a batch holds at most ~128 K characters of lines.
+    let chars = 0;
+    let n = 0;
+    while (n < this.pending.length && (n === 0 || chars + this.pending[n]!.length <= BATCH_CHARS)) {
+      chars += this.pending[n]!.length;
+      n++;
+    }
+    const batch = this.pending.slice(0, n);
+    this.pending = this.pending.slice(n);
     try {
       await this.send(batch);
     } catch (err) {
@@ -55,5 +65,7 @@ export class LogBuffer {
       this.pending = back.slice(0, PENDING_MAX);
       throw err;
     }
+    // What did not fit goes in the next request, now.
+    if (this.pending.length > 0) await this.sendWaiting();
   }
 }
