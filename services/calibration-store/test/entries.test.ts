@@ -1,5 +1,6 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { crc32 } from 'node:zlib';
 import { tempDir } from '@qlab/testkit';
 import archiver from 'archiver';
 import request from 'supertest';
@@ -24,6 +25,55 @@ async function sampleZip(file: string): Promise<string> {
   await closed;
   return file;
 }
+
+/**
+ * A zip of stored entries with only DOS times (no extended timestamp), by APPNOTE 4.3: local
+ * headers, then the central directory, then its end record.
+ */
+function dosZip(entries: { name: string; date: number; time: number }[]): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const e of entries) {
+    const name = Buffer.from(e.name);
+    const data = Buffer.from('x');
+    const crc = crc32(data);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(e.time, 10);
+    local.writeUInt16LE(e.date, 12);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(1, 18);
+    local.writeUInt32LE(1, 22);
+    local.writeUInt16LE(name.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(e.time, 12);
+    central.writeUInt16LE(e.date, 14);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(1, 20);
+    central.writeUInt32LE(1, 24);
+    central.writeUInt16LE(name.length, 28);
+    central.writeUInt32LE(offset, 42);
+    locals.push(local, name, data);
+    centrals.push(central, name);
+    offset += 30 + name.length + 1;
+  }
+  const dir = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(dir.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, dir, end]);
+}
+
+const dosDate = (y: number, m: number, d: number) => ((y - 1980) << 9) | (m << 5) | d;
+const dosTime = (h: number, min: number, s: number) => (h << 11) | (min << 5) | (s / 2);
 
 describe('the files inside a stored archive (GET /calibrations/{id}/entries)', () => {
   let store: RunningStore;
@@ -85,5 +135,36 @@ describe('the files inside a stored archive (GET /calibrations/{id}/entries)', (
     await request(store.app).get('/calibrations/abc/entries').set(auth).expect(400);
     await request(store.app).get('/results/1/entries').set(auth).expect(404);
     await request(store.app).get(`/calibrations/${id}/entries`).expect(401);
+  });
+
+  it("reads DOS times as UTC, and garbled ones (month 13, 25 o'clock, 31 February) as null", async () => {
+    const file = path.join(files.dir, 'dos.zip');
+    writeFileSync(
+      file,
+      dosZip([
+        { name: 'ok.txt', date: dosDate(2026, 11, 30), time: dosTime(12, 34, 56) },
+        { name: 'month13.txt', date: dosDate(2026, 13, 1), time: 0 },
+        { name: 'hour25.txt', date: dosDate(2026, 1, 1), time: dosTime(25, 0, 0) },
+        { name: 'feb31.txt', date: dosDate(2026, 2, 31), time: 0 },
+        { name: 'day0.txt', date: dosDate(2026, 1, 0), time: 0 },
+      ]),
+    );
+    const up = await request(store.app)
+      .post('/calibrations/upload')
+      .set(auth)
+      .field('hashID', 'dos')
+      .field('notes', 'n')
+      .attach('archive', file)
+      .expect(200);
+    const res = await request(store.app).get(`/calibrations/${up.body.id}/entries`).set(auth).expect(200);
+    expect(
+      res.body.entries.map((e: { name: string; modified: string | null }) => [e.name, e.modified]),
+    ).toEqual([
+      ['ok.txt', '2026-11-30T12:34:56.000Z'],
+      ['month13.txt', null],
+      ['hour25.txt', null],
+      ['feb31.txt', null],
+      ['day0.txt', null],
+    ]);
   });
 });

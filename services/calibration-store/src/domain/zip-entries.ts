@@ -10,7 +10,10 @@ export interface ZipEntry {
   size: number;
   compressed_size: number;
   crc32: string;
-  /** The entry's own time (DOS time, read as UTC; an extended timestamp when present); null if garbled. */
+  /**
+   * The entry's own time: its extended timestamp (0x5455) when present, else its DOS date and
+   * time read as UTC; null when the DOS fields are out of range (month 13, 25 o'clock, 31 Feb).
+   */
   modified: string | null;
   directory: boolean;
   encrypted: boolean;
@@ -49,7 +52,7 @@ export function listZipEntries(
             size: e.uncompressedSize,
             compressed_size: e.compressedSize,
             crc32: (e.crc32 >>> 0).toString(16).padStart(8, '0'),
-            modified: isoOrNull(e.getLastModDate({ forceDosFormat: false, timezone: 'UTC' })),
+            modified: modifiedOf(e),
             directory: e.fileName.endsWith('/'),
             encrypted: (e.generalPurposeBitFlag & 0x1) !== 0,
           });
@@ -66,6 +69,26 @@ export function listZipEntries(
   });
 }
 
-function isoOrNull(d: Date): string | null {
-  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+/**
+ * APPNOTE 4.4.6: "The date and time are encoded in standard MS-DOS format": date bits 0-4 day
+ * (1-31), 5-8 month (1-12), 9-15 years since 1980; time bits 0-4 seconds / 2, 5-10 minutes,
+ * 11-15 hours. Out-of-range fields would otherwise roll over into another date.
+ */
+function validDos(date: number, time: number): boolean {
+  const day = date & 0x1f;
+  const month = (date >> 5) & 0xf;
+  const year = 1980 + (date >> 9);
+  const seconds = (time & 0x1f) * 2;
+  const minutes = (time >> 5) & 0x3f;
+  const hours = time >> 11;
+  if (month < 1 || month > 12 || day < 1 || hours > 23 || minutes > 59 || seconds > 59) return false;
+  return new Date(Date.UTC(year, month - 1, day)).getUTCDate() === day;
+}
+
+function modifiedOf(e: yauzl.Entry): string | null {
+  const stated = e.getLastModDate({ forceDosFormat: false, timezone: 'UTC' });
+  const dos = e.getLastModDate({ forceDosFormat: true, timezone: 'UTC' });
+  const extended = stated.getTime() !== dos.getTime();
+  if (!extended && !validDos(e.lastModFileDate, e.lastModFileTime)) return null;
+  return Number.isNaN(stated.getTime()) ? null : stated.toISOString();
 }
