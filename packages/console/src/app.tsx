@@ -1,4 +1,4 @@
-import { lazy, Suspense } from 'react';
+import { type ComponentType, createElement, lazy, Suspense, useEffect } from 'react';
 import { Link, Route, Switch, useLocation } from 'wouter';
 import { AuthProvider, useAuth } from './lib/auth';
 import { LiveProvider, useLive } from './lib/live';
@@ -12,9 +12,54 @@ import { SignIn } from './pages/sign-in';
 
 // The heavy pages load on first visit: Uppy, the virtualized tables and the charts of a domain
 // stay out of the first page's JavaScript (budget: 300 KB gzipped).
-const Uploads = lazy(() => import('./pages/uploads').then((m) => ({ default: m.Uploads })));
-const Quantum = lazy(() => import('./pages/quantum').then((m) => ({ default: m.Quantum })));
-const Analytics = lazy(() => import('./pages/analytics').then((m) => ({ default: m.Analytics })));
+/**
+ * A page whose code loads on first visit, or earlier by `prefetch`; once loaded it renders at
+ * once, without suspending (React.lazy would show the fallback for a frame even then).
+ */
+function lazyPage<M, P extends object>(load: () => Promise<M>, pick: (m: M) => ComponentType<P>) {
+  let loaded: ComponentType<P> | undefined;
+  const fetchPage = () =>
+    load().then((m) => {
+      loaded = pick(m);
+      return { default: loaded };
+    });
+  const Lazy = lazy(fetchPage);
+  // biome-ignore lint/correctness/noComponentHookFactories: called once per page, at module level.
+  const Page = (props: P) => createElement(loaded ?? (Lazy as unknown as ComponentType<P>), props);
+  return { Page, prefetch: () => fetchPage().then(() => undefined) };
+}
+
+const uploads = lazyPage(
+  () => import('./pages/uploads'),
+  (m) => m.Uploads,
+);
+const quantum = lazyPage(
+  () => import('./pages/quantum'),
+  (m) => m.Quantum,
+);
+const analytics = lazyPage(
+  () => import('./pages/analytics'),
+  (m) => m.Analytics,
+);
+const Uploads = uploads.Page;
+const Quantum = quantum.Page;
+const Analytics = analytics.Page;
+
+/** Once signed in and idle, fetch the other pages' code, so a first visit does not wait for it. */
+function usePrefetchPages() {
+  useEffect(() => {
+    const load = () => {
+      for (const p of [quantum, analytics, uploads]) p.prefetch().catch(() => undefined);
+    };
+    const idle = window.requestIdleCallback;
+    if (idle) {
+      const id = idle(load, { timeout: 3000 });
+      return () => window.cancelIdleCallback(id);
+    }
+    const t = setTimeout(load, 1000);
+    return () => clearTimeout(t);
+  }, []);
+}
 
 const NAV: [string, string, boolean?][] = [
   ['/', 'Overview'],
@@ -39,6 +84,7 @@ function LiveBadge() {
 function Shell() {
   const { me, signOut, can } = useAuth();
   const [path] = useLocation();
+  usePrefetchPages();
   if (!me) return null;
   return (
     <>

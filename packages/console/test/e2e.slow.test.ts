@@ -5,11 +5,13 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { closedPort, tempDir, waitFor } from '@qlab/testkit';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { FakeIonq } from 'quantum-tracker/testing';
 
 /**
  * The console in Debian's Chromium against the real stack (`pnpm start`'s launcher from dist/,
  * every service a process, the console build served by the gateway). Skipped, with the reason
- * printed, where /usr/bin/chromium is missing; .ci/run installs it.
+ * printed, where /usr/bin/chromium is missing; .ci/run installs it. The tracker syncs from the
+ * IonQ test double (a real HTTP server built from IonQ's v0.4 spec) holding 100,000 jobs.
  */
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = [
@@ -39,14 +41,40 @@ try {
   let base = '';
   let adminKey = '';
   let browser: Browser;
+  const ionq = new FakeIonq();
+  const TRACKER_JOBS = 100_000;
   const api = (p: string, init: RequestInit = {}, key = adminKey) =>
     fetch(`${base}${p}`, { ...init, headers: { 'X-API-Key': key, ...(init.headers as object) } });
 
   beforeAll(async () => {
+    ionq.backends = [
+      { backend: 'qpu.aria-1', status: 'available', qubits: 25, average_queue_time: 1_181_215 },
+      { backend: 'qpu.forte-1', status: 'available', qubits: 36, average_queue_time: 600_000 },
+      { backend: 'simulator', status: 'available', qubits: 29, average_queue_time: 0 },
+    ];
+    const statuses = ['completed', 'completed', 'completed', 'failed', 'canceled', 'ready', 'started'];
+    const day = Date.parse('2026-11-01T00:00:00Z');
+    for (let i = 0; i < TRACKER_JOBS; i++) {
+      const status = statuses[i % statuses.length]!;
+      const submitted = new Date(day + i * 25_000).toISOString();
+      ionq.jobs.push({
+        id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+        status,
+        backend: ionq.backends[i % 3]!.backend,
+        submitted_at: submitted,
+        started_at: status === 'ready' ? undefined : submitted,
+        completed_at: ['completed', 'failed', 'canceled'].includes(status) ? submitted : undefined,
+        billed_us: status === 'completed' ? 1_000_000 : undefined,
+      });
+    }
+    ionq.shuffle = false;
+    await ionq.start();
     const env: Record<string, string> = {
       DATA_DIR: tmp.dir,
       MQTT_URL: '',
       MQTT_PORT: String(await closedPort()),
+      IONQ_API_KEY: ionq.apiKey,
+      IONQ_API_URL: ionq.url,
     };
     for (const [v] of [
       ['CALIBRATION_STORE_PORT'],
@@ -81,6 +109,7 @@ try {
   afterAll(async () => {
     await browser?.close();
     if (stack && stack.exitCode === null) process.kill(-stack.pid!, 'SIGKILL');
+    await ionq.close();
     tmp.cleanup();
   });
 
@@ -121,10 +150,26 @@ try {
   });
 
   it('signs in, shows the key, and the overview is live', async () => {
-    const started = Date.now();
     const page = await signedIn(adminKey);
     await page.getByRole('region', { name: 'Services' }).getByText('job-worker').waitFor();
-    console.log(`overview usable ${Date.now() - started} ms after navigation (sign-in included)`);
+    // Usable: a returning user's load (the key kept in the tab) until the services are listed,
+    // read from the page's own clock (ms since navigation start). The best of three loads.
+    const loads: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await page.reload();
+      await page.waitForFunction(
+        () => {
+          const list = document.querySelector('section[aria-label="Services"] ul.health');
+          if (!list?.textContent?.includes('job-worker')) return false;
+          (window as unknown as { usableAt: number }).usableAt ??= performance.now();
+          return true;
+        },
+        undefined,
+        { polling: 'raf' },
+      );
+      loads.push(await page.evaluate(() => Math.round((window as unknown as { usableAt: number }).usableAt)));
+    }
+    console.log(`overview usable ${loads.join(', ')} ms after navigation start (reload, signed in)`);
     await page.getByText('live', { exact: true }).waitFor({ timeout: 15_000 });
     await page
       .getByText(/bootstrap/)
@@ -293,6 +338,151 @@ try {
     await reader.context().close();
     await page.context().close();
   });
+
+  it('lists 100,000 tracker jobs paged and filtered by the server, in a small DOM that scrolls smoothly', async () => {
+    // The tracker's first sync reads IonQ's 1,000 pages of 100; the other tests run meanwhile.
+    const total = async (q: string) =>
+      ((await (await api(`/api/v1/jobs?limit=1${q}`)).json()) as { total: number }).total;
+    await waitFor(async () => (await total('')) === TRACKER_JOBS, 150_000, 500);
+    const page = await signedIn(adminKey);
+    // Timed by the page's own clock: from the click on the menu to the first rows drawn.
+    await page.evaluate(() => {
+      const w = window as unknown as { clickedAt?: number; drawnAt?: number };
+      document.addEventListener('click', () => {
+        w.clickedAt ??= performance.now();
+        const look = () => {
+          if (document.querySelector('.vrow')) w.drawnAt = performance.now();
+          else requestAnimationFrame(look);
+        };
+        requestAnimationFrame(look);
+      });
+    });
+    await page.getByRole('link', { name: 'Quantum' }).click();
+    await page.locator('.vrow').first().waitFor();
+    const firstPageMs = Math.round(
+      await page.evaluate(() => {
+        const w = window as unknown as { clickedAt: number; drawnAt: number };
+        return w.drawnAt - w.clickedAt;
+      }),
+    );
+    await page.getByText(`1–500 of ${TRACKER_JOBS.toLocaleString('en-US')}`).waitFor();
+    await page.getByTestId('tracker-live').getByText('live').waitFor({ timeout: 15_000 });
+    const domNodes = () => page.evaluate(() => document.getElementsByTagName('*').length);
+    const before = await domNodes();
+    // Scroll the list every animation frame for 2 s and time the frames.
+    const frames = await page.evaluate(async () => {
+      const list = document.querySelector<HTMLElement>('section.vscroll')!;
+      const gaps: number[] = [];
+      let last = performance.now();
+      const end = last + 2000;
+      await new Promise<void>((done) => {
+        const step = (t: number) => {
+          gaps.push(t - last);
+          last = t;
+          list.scrollTop += 100;
+          if (t < end) requestAnimationFrame(step);
+          else done();
+        };
+        requestAnimationFrame(step);
+      });
+      gaps.sort((a, b) => a - b);
+      return { fps: gaps.length / 2, p95: gaps[Math.floor(gaps.length * 0.95)]!, worst: gaps.at(-1)! };
+    });
+    const after = await domNodes();
+    console.log(
+      `quantum jobs (${TRACKER_JOBS} rows): first page ${firstPageMs} ms after the click; DOM ${before} nodes, ${after} after scrolling; ` +
+        `scrolling ${frames.fps} fps, p95 frame ${frames.p95.toFixed(1)} ms, worst ${frames.worst.toFixed(1)} ms`,
+    );
+    expect(Math.max(before, after)).toBeLessThan(2000);
+    // The next page and the filters are the server's.
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByText(`501–1,000 of ${TRACKER_JOBS.toLocaleString('en-US')}`).waitFor();
+    await page.getByRole('combobox', { name: /^Status/ }).selectOption('failed');
+    const failed = await total('&status=failed');
+    expect(failed).toBe(Math.floor(TRACKER_JOBS / 7) + (TRACKER_JOBS % 7 > 3 ? 1 : 0));
+    await page.getByText(`1–500 of ${failed.toLocaleString('en-US')}`).waitFor();
+    await page.getByRole('combobox', { name: /^Backend/ }).selectOption('qpu.forte-1');
+    const both = await total('&status=failed&backend=qpu.forte-1');
+    expect(both).toBeGreaterThan(0);
+    await page.getByText(`of ${both.toLocaleString('en-US')}`).waitFor();
+    expect(errorsOf(page)).toEqual([]);
+    await page.context().close();
+  }, 200_000);
+
+  /** Presses Tab until the focused element's accessible text matches, at most 200 times. */
+  async function tabTo(page: Page, text: RegExp): Promise<void> {
+    for (let i = 0; i < 200; i++) {
+      await page.keyboard.press('Tab');
+      const label = await page.evaluate(() => {
+        const el = document.activeElement as HTMLElement | null;
+        if (!el) return '';
+        const id = el.id && document.querySelector(`label[for="${el.id}"]`);
+        return `${el.getAttribute('aria-label') ?? ''} ${el.textContent ?? ''} ${id ? (id as HTMLElement).textContent : ''} ${el.closest('label')?.textContent ?? ''}`;
+      });
+      if (text.test(label)) return;
+    }
+    throw new Error(`Tab never reached ${text}`);
+  }
+
+  it('works by keyboard: every control on every page is reached by Tab, shows its focus, and does its job', async () => {
+    const page = await signedIn(adminKey);
+    for (const p of ['/', '/calibrations', '/uploads', '/jobs', '/quantum', '/analytics/test', '/keys']) {
+      await page.goto(`${base}${p}`);
+      await page.getByRole('button', { name: 'Sign out' }).waitFor();
+      await page.waitForLoadState('networkidle');
+      // Walk the whole Tab order once and compare it with every control the page draws.
+      const walk = await page.evaluate(() => {
+        const all = Array.from(
+          document.querySelectorAll<HTMLElement>(
+            'a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select, textarea, [tabindex]:not([tabindex="-1"])',
+          ),
+        ).filter((el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden');
+        return { controls: all.length };
+      });
+      const reached = new Set<string>();
+      const unfocusedLook: string[] = [];
+      let first = '';
+      for (let i = 0; i < walk.controls + 5; i++) {
+        await page.keyboard.press('Tab');
+        const seen = await page.evaluate(() => {
+          const el = document.activeElement as HTMLElement;
+          if (!el || el === document.body) return null;
+          const style = getComputedStyle(el);
+          const shows = style.outlineStyle !== 'none' || style.boxShadow !== 'none';
+          const path: string[] = [];
+          for (let n: Element | null = el; n && n !== document.body; n = n.parentElement)
+            path.unshift(`${n.tagName}:${Array.from(n.parentElement?.children ?? []).indexOf(n)}`);
+          return { id: path.join('/'), shows, what: `${el.tagName} ${el.textContent?.slice(0, 30) ?? ''}` };
+        });
+        if (!seen) continue;
+        if (seen.id === first) break;
+        first ||= seen.id;
+        reached.add(seen.id);
+        if (!seen.shows) unfocusedLook.push(seen.what);
+      }
+      expect({ page: p, unfocusedLook }).toEqual({ page: p, unfocusedLook: [] });
+      expect(reached.size).toBeGreaterThanOrEqual(Math.min(walk.controls, 1));
+      // No trap: the walk came back round, so every control was on it.
+      expect({ page: p, reached: reached.size >= walk.controls }).toEqual({ page: p, reached: true });
+    }
+    // Doing things with keys alone: skip to content, move by the menu, create a key with Enter.
+    await page.goto(`${base}/`);
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    await tabTo(page, /^\s*Keys\b/);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/keys$/);
+    await tabTo(page, /Name/);
+    await page.keyboard.type('by-keyboard');
+    await page.keyboard.press('Enter');
+    expect((await page.getByTestId('new-key').textContent())!.trim()).toMatch(/^qlab_/);
+    await tabTo(page, /^\s*Jobs\b/);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/jobs$/);
+    expect(errorsOf(page)).toEqual([]);
+    await page.context().close();
+  }, 120_000);
 
   it('has no serious or critical accessibility violation on any page (axe-core)', async () => {
     const axe = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');

@@ -79,7 +79,8 @@ export function Pager({
         Previous
       </button>
       <span>
-        {total === 0 ? 0 : offset + 1}–{Math.min(offset + limit, total)} of {total.toLocaleString()}
+        {(total === 0 ? 0 : offset + 1).toLocaleString()}–{Math.min(offset + limit, total).toLocaleString()}{' '}
+        of {total.toLocaleString()}
       </span>
       <button type="button" disabled={offset + limit > last} onClick={() => onChange(offset + limit)}>
         Next

@@ -1,10 +1,11 @@
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Card, Pager, QueryView } from '../components/states';
 import { TimeChart } from '../components/time-chart';
 import { api, query } from '../lib/api';
 import { count, when } from '../lib/format';
+import { useTrackerChannel } from '../lib/live';
 
 interface Backend {
   name: string;
@@ -27,16 +28,34 @@ interface TrackerJob {
   created_at: string;
 }
 
-/** Up to 500 rows a page from the server, drawn virtualized: the DOM holds only the rows in view. */
-function JobsTable() {
+/**
+ * Up to 500 rows a page from the server, filtered there by status and backend, drawn
+ * virtualized: the DOM holds only the rows in view, whatever the total.
+ */
+function JobsTable({
+  statuses,
+  backends,
+  onListed,
+}: {
+  statuses: string[];
+  backends: string[];
+  onListed: () => void;
+}) {
   const [status, setStatus] = useState('');
+  const [backend, setBackend] = useState('');
   const [offset, setOffset] = useState(0);
   const jobs = useQuery({
-    queryKey: ['quantum', 'jobs', status, offset],
+    queryKey: ['quantum', 'jobs', status, backend, offset],
     queryFn: () =>
-      api<{ jobs: TrackerJob[]; total: number }>(`/api/v1/jobs${query({ status, limit: 500, offset })}`),
+      api<{ jobs: TrackerJob[]; total: number }>(
+        `/api/v1/jobs${query({ status, backend, limit: 500, offset })}`,
+      ),
     placeholderData: keepPreviousData,
   });
+  const listed = jobs.isFetched;
+  useEffect(() => {
+    if (listed) onListed();
+  }, [listed, onListed]);
   const scroller = useRef<HTMLElement>(null);
   const rows = jobs.data?.jobs ?? [];
   const virtual = useVirtualizer({
@@ -47,15 +66,38 @@ function JobsTable() {
   });
   return (
     <Card title="Jobs" wide>
-      <label htmlFor="q-status">Status</label>{' '}
-      <input
-        id="q-status"
-        value={status}
-        onChange={(e) => {
-          setStatus(e.target.value.trim());
-          setOffset(0);
-        }}
-      />
+      <div className="filters">
+        <label>
+          Status{' '}
+          <select
+            value={status}
+            onChange={(e) => {
+              setStatus(e.target.value);
+              setOffset(0);
+            }}
+          >
+            <option value="">any</option>
+            {statuses.map((s) => (
+              <option key={s}>{s}</option>
+            ))}
+          </select>
+        </label>{' '}
+        <label>
+          Backend{' '}
+          <select
+            value={backend}
+            onChange={(e) => {
+              setBackend(e.target.value);
+              setOffset(0);
+            }}
+          >
+            <option value="">any</option>
+            {backends.map((b) => (
+              <option key={b}>{b}</option>
+            ))}
+          </select>
+        </label>
+      </div>
       <QueryView q={jobs} isEmpty={(d) => d.jobs.length === 0} empty="No jobs recorded.">
         {(d) => (
           <>
@@ -98,6 +140,13 @@ function JobsTable() {
 }
 
 export function Quantum() {
+  // The tracker's queue and jobs sockets, beside the MQTT feed: backends and jobs refetch on change.
+  const queueLive = useTrackerChannel('queue', ['quantum']);
+  useTrackerChannel('jobs', ['quantum', 'jobs']);
+  // The tracker answers one query at a time on SQLite: the jobs list goes first, and the
+  // whole-table summaries below (stats, trends, cost, history) ask once it has answered.
+  const [listed, setListed] = useState(false);
+  const onListed = useCallback(() => setListed(true), []);
   const status = useQuery({
     queryKey: ['quantum', 'status'],
     queryFn: () =>
@@ -113,7 +162,7 @@ export function Quantum() {
   });
   const history = useQuery({
     queryKey: ['quantum', 'history', backends.data?.backends.map((b) => b.name).join(',')],
-    enabled: Boolean(backends.data?.backends.length),
+    enabled: listed && Boolean(backends.data?.backends.length),
     queryFn: () =>
       Promise.all(
         backends
@@ -123,14 +172,17 @@ export function Quantum() {
   });
   const byStatus = useQuery({
     queryKey: ['quantum', 'jobs-stats'],
+    enabled: listed,
     queryFn: () => api<{ by_status?: Record<string, number> }>('/api/v1/jobs/stats/overview'),
   });
   const trends = useQuery({
     queryKey: ['quantum', 'trends'],
+    enabled: listed,
     queryFn: () => api<{ trends?: { date: string; total: number }[] }>('/api/v1/jobs/trends/daily'),
   });
   const cost = useQuery({
     queryKey: ['quantum', 'cost'],
+    enabled: listed,
     queryFn: () => api<Record<string, unknown>>('/api/v1/analytics/cost-analysis'),
   });
   const series = useMemo(
@@ -144,6 +196,9 @@ export function Quantum() {
   return (
     <>
       <h1>Quantum</h1>
+      <p className="muted">
+        Tracker queue feed: <span data-testid="tracker-live">{queueLive}</span>
+      </p>
       <QueryView q={status}>
         {(s) =>
           s.notice ? (
@@ -226,7 +281,11 @@ export function Quantum() {
         <Card title="Cost analysis">
           <QueryView q={cost}>{(d) => <pre>{JSON.stringify(d, null, 2)}</pre>}</QueryView>
         </Card>
-        <JobsTable />
+        <JobsTable
+          statuses={Object.keys(byStatus.data?.by_status ?? {})}
+          backends={[...new Set((backends.data?.backends ?? []).map((b) => b.name))]}
+          onListed={onListed}
+        />
       </div>
     </>
   );
