@@ -234,6 +234,10 @@ try {
       );
     }, 20_000);
     await page.getByRole('cell', { name: 'big.bin', exact: true }).waitFor({ timeout: 10_000 });
+    await page
+      .getByRole('row', { name: /big\.bin/ })
+      .getByRole('cell', { name: /\(you\)$/ })
+      .waitFor();
     await shoot(page, 'uploads');
     expect(errorsOf(page)).toEqual([]);
     await page.context().close();

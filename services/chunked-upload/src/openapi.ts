@@ -248,6 +248,8 @@ export const openapi: OpenApiDocument = {
       get: {
         tags: ['admin'],
         summary: 'Uploads, newest first',
+        description:
+          "Finished uploads are everyone's to see; open ones only their owner's. Each item names its owner as `key_id`: `gw:<gateway key id>` for a caller behind the gateway, else the first 16 hex digits of the SHA-256 of the service key used (never a key).",
         parameters: ['status', 'protocol', 'q', 'limit', 'offset'].map((name) => ({
           name,
           in: 'query',

@@ -393,6 +393,8 @@ describe('chunked-upload: races and quotas an outside review found', () => {
     expect(bobs.body.items.map((u: { clientFilename: string }) => u.clientFilename)).toEqual([
       'alice-done.bin',
     ]);
+    // Each item names its owner by key id (the console's "key" column), never by a key.
+    expect(bobs.body.items[0].key_id).toBe(`gw:${ALICE}`);
     await request(up.app).get(`/uploads/${openId}`).set(asCaller(BOB)).expect(404);
     await request(up.app).get(`/uploads/${openId}`).set(asCaller(ALICE)).expect(200);
   });

@@ -14,6 +14,7 @@ interface Upload {
   id: string;
   protocol: string;
   status: string;
+  key_id: string;
   clientFilename: string | null;
   offset: number;
   length: number | null;
@@ -52,8 +53,19 @@ function UppyDashboard() {
 }
 
 export function Uploads() {
-  const { can } = useAuth();
+  const { can, me } = useAuth();
   const client = useQueryClient();
+  // An admin sees every key's name; anyone else sees which uploads are their own.
+  const keys = useQuery({
+    queryKey: ['uploads', 'key-names'],
+    enabled: can('admin'),
+    queryFn: () => api<{ keys: { id: string; name: string }[] }>('/api/keys'),
+  });
+  // Behind the gateway an upload's owner is `gw:<key id>` (chunked-upload's README).
+  const owner = (id: string) =>
+    id === `gw:${me?.id}`
+      ? `${me?.name} (you)`
+      : (keys.data?.keys.find((k) => `gw:${k.id}` === id)?.name ?? id);
   const list = useQuery({
     queryKey: ['uploads', 'list'],
     queryFn: () => api<{ items: Upload[]; total: number }>('/api/uploads/uploads?limit=100'),
@@ -85,6 +97,7 @@ export function Uploads() {
                     <th scope="col">file</th>
                     <th scope="col">protocol</th>
                     <th scope="col">status</th>
+                    <th scope="col">key</th>
                     <th scope="col">progress</th>
                     <th scope="col">size</th>
                     <th scope="col">started</th>
@@ -101,6 +114,7 @@ export function Uploads() {
                       <td>
                         <span className={`status ${u.status}`}>{u.status}</span>
                       </td>
+                      <td>{owner(u.key_id)}</td>
                       <td>{u.length ? `${Math.floor((u.offset / u.length) * 100)}%` : '—'}</td>
                       <td>{bytes(u.length)}</td>
                       <td>{when(u.created_at)}</td>

@@ -10,6 +10,8 @@ export function presentUpload(u: Upload) {
     id: u.id,
     protocol: u.protocol,
     status: u.status,
+    /** Who owns it: `gw:<gateway key id>`, or a digest of the service key used (never a key). */
+    key_id: u.keyId,
     clientFilename: u.clientFilename,
     filename: u.targetPath,
     offset: u.offset,
