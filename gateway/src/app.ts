@@ -208,14 +208,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
     );
   };
 
-  /** A refused proxied call: its problem once a small body is read (see kit afterBody), then close if unread. */
+  /** A refused proxied call: its problem at once, the rest of its body dropped after (kit afterBody). */
   const refuse = (req: IncomingMessage, res: ServerResponse, err: unknown) =>
-    afterBody(req, () =>
-      sendRawProblem(res, authProblem(err), {
-        ...authFailureHeaders(err),
-        ...(req.complete ? {} : { Connection: 'close' }),
-      }),
-    );
+    afterBody(req, () => sendRawProblem(res, authProblem(err), authFailureHeaders(err)));
 
   return {
     app,

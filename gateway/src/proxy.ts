@@ -1,7 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { CALLER_KEY_ID_HEADER, CALLER_SCOPES_HEADER, problem, sendRawProblem } from '@qlab/kit';
+import { CALLER_KEY_ID_HEADER, CALLER_SCOPES_HEADER, lingerOnBody, problem, sendRawProblem } from '@qlab/kit';
 import { MOUNTED, type Mount as RegistryMount, toServicePath } from '@qlab/registry';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { Scope, Upstream, UpstreamId } from './config';
@@ -105,7 +105,14 @@ export function createMountProxy(m: Mount, upstream: Upstream, timeoutMs: number
     ws: false,
     pathRewrite: (path) => m.rewrite(path),
     on: {
-      error: (err, _req, res) => {
+      error: (err, req, res) => {
+        if ('setHeader' in res && res.headersSent) {
+          // The service answered before it had the whole body (a 413, say) and then cut the
+          // connection: its answer stands; drop what the caller still sends (kit lingerOnBody).
+          if (res.writableEnded) lingerOnBody(req);
+          else res.destroy();
+          return;
+        }
         const code = (err as NodeJS.ErrnoException).code;
         const slow = code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT';
         proxyFailure(

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON came back.
@@ -94,5 +95,55 @@ describe('the calibration-store and job-worker mounts, with each service requiri
     const overview = await json(fetch(`${url}/api/db/overview`, { headers: { 'X-API-Key': KEY } }));
     expect(overview.calibration_stats).toMatchObject({ calibrations: 1, results: 0 });
     expect(overview.job_stats.by_status.queued).toBe(1);
+  });
+
+  test("a body over the service's limit gets the service's own 413 through the gateway, not a 502", async () => {
+    const big = JSON.stringify({
+      task_type: 'checksum.sha256',
+      params: { pad: 'x'.repeat(8 * 1024 * 1024) },
+    });
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${url}/api/jobs`, {
+        method: 'POST',
+        headers: { 'X-API-Key': KEY, 'Content-Type': 'application/json' },
+        body: big,
+      });
+      expect(res.status).toBe(413);
+      expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    }
+    // The connection pool to the service is still good afterwards.
+    expect((await fetch(`${url}/api/jobs`, { headers: { 'X-API-Key': KEY } })).status).toBe(200);
+  });
+
+  test('a body far over the limit (200 MiB, still being sent) gets the 413 too, and the sender is cut off', async () => {
+    const got = await new Promise<{ status: number; type: string }>((resolve, reject) => {
+      const req = http.request(`${url}/api/jobs`, {
+        method: 'POST',
+        headers: {
+          'X-API-Key': KEY,
+          'Content-Type': 'application/json',
+          'Content-Length': String(200 * 1024 ** 2),
+        },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']) });
+      });
+      // The connection is cut once the gateway stops reading: expected, after the answer.
+      req.on('error', (err) => reject(err));
+      const chunk = Buffer.alloc(1024 * 1024, 0x20);
+      let sent = 0;
+      const write = () => {
+        while (sent < 200) {
+          sent++;
+          if (!req.write(chunk)) return void req.once('drain', write);
+        }
+        req.end();
+      };
+      write();
+    });
+    expect(got.status).toBe(413);
+    expect(got.type).toMatch(/application\/problem\+json/);
+    expect((await fetch(`${url}/api/jobs`, { headers: { 'X-API-Key': KEY } })).status).toBe(200);
   });
 });

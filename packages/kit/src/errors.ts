@@ -157,7 +157,6 @@ export function problemErrorHandler(
     else if (app.status >= 500) logger.error({ err, requestId }, app.detail);
     else logger.debug({ code: app.code, requestId }, app.detail);
     afterBody(req, () => {
-      if (!req.complete) res.setHeader('Connection', 'close');
       if (!res.headersSent && !res.destroyed) sendProblem(res, doc);
     });
   };
@@ -184,45 +183,50 @@ export function sendRawProblem(
   res.end(JSON.stringify(doc));
 }
 
-/** A refused body of up to this many bytes is read to its end before the answer. */
-const DRAIN_BYTES = 4 * 1024 * 1024;
-const DRAIN_MS = 2000;
+/** What of a refused body is read and dropped after the answer, at most, before the connection is cut. */
+const LINGER_BYTES = 64 * 1024 * 1024;
+const LINGER_MS = 2000;
 
 /**
- * Runs `answer` once the request body is read, when what is left of it is small: a client
- * still sending when the server answers and closes gets a TCP reset that can swallow the
- * answer (a proxy in front then reports 502 instead of the service's 413). A larger or
- * endless body is not read: `answer` runs at once and the connection closes after it.
+ * Reads and drops the rest of a request body after its answer went out, then lets the
+ * connection go on (keep-alive) or, past LINGER_BYTES or LINGER_MS, cuts it. A client (or a
+ * proxy such as the gateway) still sending when the server answers must be able to read the
+ * answer: closing with its bytes unread sends a TCP reset that can swallow the answer, and a
+ * proxy in front then reports 502 instead of the service's 413. nginx's lingering close is the
+ * model; the bounds keep an endless body from holding the connection.
  */
-export function afterBody(req: import('node:http').IncomingMessage, answer: () => void): void {
-  const declared = Number(req.headers['content-length'] ?? Number.NaN);
-  if (req.complete || req.destroyed || req.readableEnded || declared > DRAIN_BYTES) {
-    answer();
-    return;
-  }
+export function lingerOnBody(req: import('node:http').IncomingMessage): void {
+  if (req.complete || req.destroyed || req.readableEnded) return;
   let seen = 0;
-  let done = false;
-  const finish = () => {
-    if (done) return;
-    done = true;
+  const done = () => {
     clearTimeout(timer);
     req.off('data', count);
-    answer();
+  };
+  const cut = () => {
+    done();
+    req.socket?.destroy();
   };
   const count = (chunk: Buffer) => {
     seen += chunk.length;
-    if (seen > DRAIN_BYTES) {
-      req.pause();
-      finish();
-    }
+    if (seen > LINGER_BYTES) cut();
   };
-  const timer = setTimeout(finish, DRAIN_MS);
+  const timer = setTimeout(cut, LINGER_MS);
   timer.unref();
   req.on('data', count);
-  req.once('end', finish);
-  req.once('close', finish);
-  req.once('error', finish);
+  req.once('end', done);
+  req.once('close', done);
+  req.once('error', done);
   req.resume();
+}
+
+/**
+ * Answers a refused request at once and drops the rest of its body after (lingerOnBody). The
+ * answer keeps the connection's keep-alive: the server reads the body to its end, within
+ * bounds, so the connection stays good for the next request.
+ */
+export function afterBody(req: import('node:http').IncomingMessage, answer: () => void): void {
+  answer();
+  lingerOnBody(req);
 }
 
 /** Refuses a WebSocket upgrade with a problem document (the socket has no Express response). */

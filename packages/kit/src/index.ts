@@ -24,6 +24,7 @@ export {
   conflict,
   forbidden,
   isStoreOutage,
+  lingerOnBody,
   notFound,
   type ProblemDocument,
   payloadTooLarge,
