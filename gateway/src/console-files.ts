@@ -46,7 +46,8 @@ function secure(res: Response): void {
 export function consoleFiles(dir: string): Router | undefined {
   const index = path.join(dir, 'index.html');
   if (!existsSync(index)) return undefined;
-  const router = express.Router();
+  // Paths are case-sensitive like every other gateway path: /ASSETS/x is not an asset.
+  const router = express.Router({ caseSensitive: true });
   router.use(
     '/assets',
     express.static(path.join(dir, 'assets'), {

@@ -84,7 +84,18 @@ describe('the console at / (files, caching, CSP, deep links)', () => {
     ]);
     expect((await fetch(`${gw.url}/api/keys/me`)).status).toBe(401);
     // Another case of an API path is not a page either: it stays the 404 it was.
-    for (const p of ['/API/keys', '/Api/db/overview', '/DOCS', '/api;x=1', '/jobs;x=1', '/nothing', '/Jobs'])
+    for (const p of [
+      '/API/keys',
+      '/Api/db/overview',
+      '/DOCS',
+      '/api;x=1',
+      '/jobs;x=1',
+      '/nothing',
+      '/Jobs',
+      '/ASSETS/index-Ab12Cd34.js',
+      '/Assets/index-Ab12Cd34.js',
+      '/INDEX.HTML',
+    ])
       expect([p, (await fetch(`${gw.url}${p}`)).status]).toEqual([p, 404]);
     expect((await fetch(`${gw.url}/health`)).headers.get('content-type')).toMatch(/json/);
     expect((await fetch(`${gw.url}/openapi.json`)).headers.get('content-type')).toMatch(/json/);
