@@ -167,4 +167,45 @@ describe('the files inside a stored archive (GET /calibrations/{id}/entries)', (
       ['day0.txt', null],
     ]);
   });
+
+  it('pages deep into a zip of 30,000 entries (the central directory is read in blocks)', async () => {
+    const file = path.join(files.dir, 'many.zip');
+    const entries = Array.from({ length: 30_000 }, (_, i) => ({
+      name: `run/${String(i).padStart(5, '0')}.json`,
+      date: dosDate(2026, 1, 1),
+      time: 0,
+    }));
+    writeFileSync(file, dosZip(entries));
+    const up = await request(store.app)
+      .post('/calibrations/upload')
+      .set(auth)
+      .field('hashID', 'many')
+      .field('notes', 'n')
+      .attach('archive', file)
+      .expect(200);
+    const res = await request(store.app)
+      .get(`/calibrations/${up.body.id}/entries?offset=29998&limit=5`)
+      .set(auth)
+      .expect(200);
+    expect(res.body.total).toBe(30_000);
+    expect(res.body.entries.map((e: { name: string }) => e.name)).toEqual([
+      'run/29998.json',
+      'run/29999.json',
+    ]);
+  });
+
+  it('refuses a zip cut short in its central directory', async () => {
+    const whole = dosZip([{ name: 'a.txt', date: dosDate(2026, 1, 1), time: 0 }]);
+    const file = path.join(files.dir, 'cut.zip');
+    // Keep the end record but lose half the central directory before it.
+    writeFileSync(file, Buffer.concat([whole.subarray(0, whole.length - 22 - 30), whole.subarray(-22)]));
+    const res = await request(store.app)
+      .post('/calibrations/upload')
+      .set(auth)
+      .field('hashID', 'cut')
+      .field('notes', 'n')
+      .attach('archive', file);
+    expect(res.status).toBe(415);
+    expect(res.headers['content-type']).toMatch(/problem\+json/);
+  });
 });

@@ -1,4 +1,5 @@
-import yauzl from 'yauzl';
+import type yauzl from 'yauzl';
+import { openZip } from './zip-reader';
 
 /** Longest name listed whole; a longer one is cut and ends with "…". */
 const NAME_MAX = 1024;
@@ -31,8 +32,7 @@ export function listZipEntries(
   limit: number,
 ): Promise<{ entries: ZipEntry[]; total: number }> {
   return new Promise((resolve, reject) => {
-    yauzl.open(file, { lazyEntries: true, autoClose: false }, (err, zip) => {
-      if (err || !zip) return reject(err ?? new Error('unreadable zip'));
+    openZip(file, { lazyEntries: true, autoClose: false }).then((zip) => {
       const entries: ZipEntry[] = [];
       let index = 0;
       let bytes = 0;
@@ -65,7 +65,7 @@ export function listZipEntries(
       zip.on('end', () => finish());
       zip.on('error', finish);
       zip.readEntry();
-    });
+    }, reject);
   });
 }
 

@@ -1,5 +1,5 @@
 import { unsupportedMediaType } from '@qlab/kit';
-import yauzl from 'yauzl';
+import { openZip } from '../domain/zip-reader';
 
 /**
  * Refuses anything that is not a readable zip: reads the central directory and every entry
@@ -10,8 +10,7 @@ export function assertZipArchive(file: string): Promise<{ entries: number }> {
   return new Promise((resolve, reject) => {
     const refuse = (err: Error) =>
       reject(unsupportedMediaType(`the upload is not a valid zip archive: ${err.message}`));
-    yauzl.open(file, { lazyEntries: true, autoClose: true }, (err, zip) => {
-      if (err || !zip) return refuse(err ?? new Error('unreadable'));
+    openZip(file, { lazyEntries: true, autoClose: true }).then((zip) => {
       let entries = 0;
       zip.on('entry', () => {
         entries++;
@@ -20,6 +19,6 @@ export function assertZipArchive(file: string): Promise<{ entries: number }> {
       zip.on('end', () => resolve({ entries }));
       zip.on('error', refuse);
       zip.readEntry();
-    });
+    }, refuse);
   });
 }
