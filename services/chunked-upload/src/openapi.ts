@@ -273,5 +273,15 @@ export const openapi: OpenApiDocument = {
         responses: { 200: ok('stats') },
       },
     },
+    '/stats/daily': {
+      get: {
+        tags: ['admin'],
+        summary: 'Uploads completed and their bytes per UTC day, oldest first, today included',
+        parameters: [
+          { name: 'days', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 366, default: 14 } },
+        ],
+        responses: { 200: ok('{days, series: [{day, uploads, bytes}]}') },
+      },
+    },
   },
 };

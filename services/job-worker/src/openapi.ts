@@ -90,6 +90,25 @@ export const openapi: OpenApiDocument = {
         responses: { 200: ok('stats') },
       },
     },
+    '/jobs/stats/completed': {
+      get: {
+        tags: ['jobs'],
+        summary: 'Jobs completed per bucket, oldest first (for charts)',
+        parameters: [
+          {
+            name: 'minutes',
+            in: 'query',
+            schema: { type: 'integer', minimum: 1, maximum: 44640, default: 60 },
+          },
+          {
+            name: 'bucket_s',
+            in: 'query',
+            schema: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
+          },
+        ],
+        responses: { 200: ok('{bucket_s, series: [{at, completed}]}'), 400: problemResponse('bad query') },
+      },
+    },
     '/jobs/task-types': {
       get: {
         tags: ['jobs'],

@@ -36,6 +36,8 @@ const listQuery = z
   })
   .strict();
 
+const dailyQuery = z.object({ days: z.coerce.number().int().min(1).max(366).default(14) }).strict();
+
 const clearQuery = z
   .object({
     protocol: z.enum(['indexedcp', 'tus']).optional(),
@@ -112,6 +114,12 @@ export function adminRoutes(
 
   router.get('/stats', async (_req, res) => {
     res.json({ uploads: await store.counts(), completed_bytes: await store.completedBytes() });
+  });
+
+  // Bytes uploaded per UTC day, for charts: the last `days` days, today included.
+  router.get('/stats/daily', async (req, res) => {
+    const { days } = parseInput(dailyQuery, req.query, 'query');
+    res.json({ days, series: await store.completedPerDay(days, service.clock()) });
   });
 
   return router;

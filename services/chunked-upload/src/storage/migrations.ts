@@ -46,4 +46,17 @@ export const migrations: Record<string, Migration> = {
     },
   },
   '002_outbox': outboxMigration,
+  // Finished uploads by time: the bytes-per-day series (GET /stats/daily).
+  '003_uploads_completed_index': {
+    async up(knex) {
+      await knex.schema.alterTable('uploads', (t) => {
+        t.index(['status', 'completed_at'], 'uploads_finished');
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable('uploads', (t) => {
+        t.dropIndex(['status', 'completed_at'], 'uploads_finished');
+      });
+    },
+  },
 };

@@ -330,4 +330,35 @@ export class UploadStore {
     const r = await this.knex('uploads').where({ status: 'complete' }).sum({ s: 'offset' }).first();
     return Number(r?.s ?? 0);
   }
+
+  /**
+   * Uploads completed and their bytes in each UTC day of the `days` up to and including the day
+   * of `now`, oldest first, empty days included, counted by the database.
+   */
+  async completedPerDay(
+    days: number,
+    now: number,
+  ): Promise<{ day: string; uploads: number; bytes: number }[]> {
+    const dayMs = 86_400_000;
+    const from = (Math.floor(now / dayMs) - days + 1) * dayMs;
+    const rows = (await this.knex('uploads')
+      .where({ status: 'complete' })
+      .where('completed_at', '>=', from)
+      .select(
+        // SQLite binds JS numbers as REAL, so the division is cast back to a whole day.
+        this.knex.raw('cast((completed_at - ?) / ? as integer) as d', [from, dayMs]),
+      )
+      .count({ n: '*' })
+      .sum({ b: 'offset' })
+      .groupByRaw('1')) as { d: number | string; n: number | string; b: number | string | null }[];
+    const byDay = new Map(rows.map((r) => [Number(r.d), r]));
+    return Array.from({ length: days }, (_, i) => {
+      const r = byDay.get(i);
+      return {
+        day: new Date(from + i * dayMs).toISOString().slice(0, 10),
+        uploads: Number(r?.n ?? 0),
+        bytes: Number(r?.b ?? 0),
+      };
+    });
+  }
 }

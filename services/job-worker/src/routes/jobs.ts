@@ -25,6 +25,7 @@ import { builtInTasks, taskTypeCatalogue } from '../worker/handlers';
 import {
   batchSchema,
   claimSchema,
+  completedSeriesQuery,
   completeSchema,
   failSchema,
   heartbeatSchema,
@@ -264,6 +265,16 @@ export function jobRoutes(deps: JobRouteDeps): Router {
 
   router.get('/jobs/stats', async (_req, res) => {
     res.json(await repo.stats());
+  });
+
+  // Completions over time, for charts: `minutes` back from now in buckets of `bucket_s`.
+  router.get('/jobs/stats/completed', async (req, res) => {
+    const q = parseInput(completedSeriesQuery, req.query, 'query');
+    if ((q.minutes * 60) / q.bucket_s > 10_000) throw badRequest('at most 10,000 buckets: widen bucket_s');
+    res.json({
+      bucket_s: q.bucket_s,
+      series: await repo.completedSeries(q.minutes * 60_000, q.bucket_s * 1000),
+    });
   });
 
   router.get('/jobs/task-types', (_req, res) => {

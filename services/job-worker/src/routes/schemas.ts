@@ -54,6 +54,19 @@ export const listQuery = z
   })
   .strict();
 
+/** GET /jobs/stats/completed: up to 31 days back, buckets of 1 s to 1 day. */
+export const completedSeriesQuery = z
+  .object({
+    minutes: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(31 * 24 * 60)
+      .default(60),
+    bucket_s: z.coerce.number().int().min(1).max(86_400).default(60),
+  })
+  .strict();
+
 const workerId = z.string().regex(/^[\w.:@-]{1,128}$/, 'worker_id: 1-128 safe characters');
 
 export const claimSchema = z

@@ -572,4 +572,28 @@ export class JobRepository {
       oldest_queued_age_ms: oldestQueued === null ? null : now - oldestQueued,
     };
   }
+
+  /**
+   * Jobs completed in each `bucketMs` of the last `spanMs` (the last bucket ends at the next
+   * whole bucket), oldest first, empty buckets included: counted by the database on the
+   * (status, completed_at) index.
+   */
+  async completedSeries(spanMs: number, bucketMs: number): Promise<{ at: number; completed: number }[]> {
+    const to = Math.ceil(this.now() / bucketMs) * bucketMs;
+    const from = to - spanMs;
+    const rows = (await this.knex('jobs')
+      .where({ status: 'completed' })
+      .where('completed_at', '>=', from)
+      .where('completed_at', '<', to)
+      .select(
+        // SQLite binds JS numbers as REAL, so the division is cast back to a whole bucket.
+        this.knex.raw('cast((completed_at - ?) / ? as integer) as bucket', [from, bucketMs]),
+      )
+      .count({ n: '*' })
+      .groupByRaw('1')) as { bucket: number | string; n: number | string }[];
+    const counts = new Map(rows.map((r) => [Math.floor(Number(r.bucket)), Number(r.n)]));
+    const out: { at: number; completed: number }[] = [];
+    for (let i = 0, at = from; at < to; i++, at += bucketMs) out.push({ at, completed: counts.get(i) ?? 0 });
+    return out;
+  }
 }

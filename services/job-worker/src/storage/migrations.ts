@@ -57,4 +57,17 @@ export const migrations: Record<string, Migration> = {
       await knex.schema.dropTable('job_logs');
     },
   },
+  // Finished jobs by time: the completions series (GET /jobs/stats/completed) and pruning.
+  '005_jobs_completed_index': {
+    async up(knex) {
+      await knex.schema.alterTable('jobs', (t) => {
+        t.index(['status', 'completed_at'], 'jobs_finished');
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable('jobs', (t) => {
+        t.dropIndex(['status', 'completed_at'], 'jobs_finished');
+      });
+    },
+  },
 };
