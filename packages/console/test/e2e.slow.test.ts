@@ -261,6 +261,11 @@ try {
     await page.getByRole('link', { name: '← Jobs' }).click();
     await page.getByRole('cell', { name: 'checksum.sha256' }).first().waitFor();
     await shoot(page, 'jobs');
+    // The overview's per-minute chart is counted by job-worker: the job is in the last minutes.
+    const series = (await (await api('/api/jobs/stats/completed?minutes=5')).json()) as {
+      series: { completed: number }[];
+    };
+    expect(series.series.reduce((n, b) => n + b.completed, 0)).toBeGreaterThanOrEqual(1);
     expect(errorsOf(page)).toEqual([]);
     await page.context().close();
   }, 60_000);

@@ -47,7 +47,10 @@ export function TimeChart({
         width: Math.max(280, el.clientWidth),
         height,
         legend: { show: series.length > 1 },
-        scales: { x: { time: true } },
+        // One instant alone would be stretched over years: give it an hour around it.
+        scales: {
+          x: { time: true, range: (_u, min, max) => (min === max ? [min - 1800, max + 1800] : [min, max]) },
+        },
         axes: [{}, { size: 60 }],
         series: [
           {},

@@ -3,7 +3,6 @@ import { useMemo, useState } from 'react';
 import { Card, QueryView } from '../components/states';
 import { TimeChart } from '../components/time-chart';
 import { api } from '../lib/api';
-import { binned } from '../lib/bins';
 import { count, when } from '../lib/format';
 import { topicMatches, topicOf, useLive } from '../lib/live';
 
@@ -12,15 +11,6 @@ interface Health {
   all_services_up: boolean;
 }
 type Overview = Record<string, unknown> & { completed?: boolean; missing_services?: string[] };
-interface Job {
-  job_id: string;
-  completed_at: number | null;
-}
-interface Upload {
-  status: string;
-  length: number | null;
-  completed_at: string | null;
-}
 interface Backend {
   name: string;
 }
@@ -101,14 +91,17 @@ function Counts() {
 }
 
 function Charts() {
-  const now = Date.now();
+  // Both series are counted by the services' databases, not binned here from a sample.
   const jobs = useQuery({
-    queryKey: ['jobs', 'completed-recent'],
-    queryFn: () => api<{ items: Job[] }>('/api/jobs?status=completed&limit=500'),
+    queryKey: ['jobs', 'completed-per-minute'],
+    queryFn: () =>
+      api<{ series: { at: number; completed: number }[] }>(
+        '/api/jobs/stats/completed?minutes=60&bucket_s=60',
+      ),
   });
   const uploads = useQuery({
-    queryKey: ['uploads', 'recent'],
-    queryFn: () => api<{ items: Upload[] }>('/api/uploads/uploads?limit=500'),
+    queryKey: ['uploads', 'per-day'],
+    queryFn: () => api<{ series: { day: string; bytes: number }[] }>('/api/uploads/stats/daily?days=14'),
   });
   const queue = useQuery({
     queryKey: ['quantum', 'queue-history'],
@@ -122,22 +115,12 @@ function Charts() {
     },
   });
   const perMinute = useMemo(
-    () =>
-      binned(jobs.data?.items ?? [], (j) => j.completed_at, {
-        from: now - 3_600_000,
-        to: now,
-        size: 60_000,
-      }),
-    [jobs.data, now],
+    () => (jobs.data?.series ?? []).map((b) => [b.at / 1000, b.completed] as [number, number]),
+    [jobs.data],
   );
   const perDay = useMemo(
-    () =>
-      binned(
-        (uploads.data?.items ?? []).filter((u) => u.status === 'complete'),
-        (u) => u.completed_at,
-        { from: now - 14 * 86_400_000, to: now, size: 86_400_000, value: (u) => u.length ?? 0 },
-      ),
-    [uploads.data, now],
+    () => (uploads.data?.series ?? []).map((d) => [Date.parse(d.day) / 1000, d.bytes] as [number, number]),
+    [uploads.data],
   );
   const queueTotal = useMemo(() => {
     const sums = new Map<number, number>();

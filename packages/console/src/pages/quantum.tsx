@@ -1,7 +1,7 @@
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { Card, Pager, QueryView } from '../components/states';
+import { Card, Facts, Pager, QueryView } from '../components/states';
 import { TimeChart } from '../components/time-chart';
 import { api, query } from '../lib/api';
 import { count, when } from '../lib/format';
@@ -26,6 +26,68 @@ interface TrackerJob {
   backend: string;
   status: string;
   created_at: string;
+}
+
+/** GET /api/v1/analytics/cost-analysis: billed quantum time priced, by backend and by day. */
+interface CostAnalysis {
+  days: number;
+  currency: string;
+  price_per_quantum_second: number;
+  total_quantum_seconds: number;
+  total_cost: number;
+  by_backend: { provider: string; backend: string; quantum_seconds: number | null; cost: number }[];
+  by_day: { date: string; quantum_seconds: number | null; cost: number }[];
+  billing_pending_jobs?: number;
+}
+
+function Cost({ analysis: a }: { analysis: CostAnalysis }) {
+  // TRACKER_CURRENCY may be any short name ("credits"), not only an ISO 4217 code.
+  const money = (n: number) => {
+    try {
+      return n.toLocaleString(undefined, { style: 'currency', currency: a.currency });
+    } catch {
+      return `${n.toLocaleString(undefined, { maximumFractionDigits: 2 })} ${a.currency}`;
+    }
+  };
+  const perDay = useMemo(
+    () => [
+      { label: 'cost', points: a.by_day.map((d) => [Date.parse(d.date) / 1000, d.cost] as [number, number]) },
+    ],
+    [a.by_day],
+  );
+  return (
+    <>
+      <Facts
+        items={[
+          [`cost, last ${a.days} days`, money(a.total_cost)],
+          ['billed quantum time', `${count(a.total_quantum_seconds)} s`],
+          ['price', `${money(a.price_per_quantum_second)} per quantum second`],
+          ['jobs not yet billed', count(a.billing_pending_jobs ?? 0)],
+        ]}
+      />
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">backend</th>
+            <th scope="col">provider</th>
+            <th scope="col">quantum s</th>
+            <th scope="col">cost</th>
+          </tr>
+        </thead>
+        <tbody>
+          {a.by_backend.map((b) => (
+            <tr key={`${b.provider}/${b.backend}`}>
+              <td>{b.backend}</td>
+              <td>{b.provider}</td>
+              <td>{count(b.quantum_seconds)}</td>
+              <td>{money(b.cost)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <TimeChart title="Cost per day" bars series={perDay} />
+    </>
+  );
 }
 
 /**
@@ -183,7 +245,7 @@ export function Quantum() {
   const cost = useQuery({
     queryKey: ['quantum', 'cost'],
     enabled: listed,
-    queryFn: () => api<Record<string, unknown>>('/api/v1/analytics/cost-analysis'),
+    queryFn: () => api<CostAnalysis>('/api/v1/analytics/cost-analysis'),
   });
   const series = useMemo(
     () =>
@@ -278,8 +340,8 @@ export function Quantum() {
             )}
           </QueryView>
         </Card>
-        <Card title="Cost analysis">
-          <QueryView q={cost}>{(d) => <pre>{JSON.stringify(d, null, 2)}</pre>}</QueryView>
+        <Card title="Cost analysis" wide>
+          <QueryView q={cost}>{(d) => <Cost analysis={d} />}</QueryView>
         </Card>
         <JobsTable
           statuses={Object.keys(byStatus.data?.by_status ?? {})}
