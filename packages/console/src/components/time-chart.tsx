@@ -13,6 +13,11 @@ const COLOURS = ['#1d4ed8', '#b45309', '#047857', '#7c3aed', '#be123c', '#0e7490
 /** The series on one time axis: uPlot wants one x array and a y array per series, null where absent. */
 function align(series: Series[]): uPlot.AlignedData {
   const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p[0])))].sort((a, b) => a - b);
+  // One instant alone is stretched over years by uPlot: give it an empty half hour each side.
+  if (xs.length === 1) {
+    const only = xs[0]!;
+    xs.splice(0, 1, only - 1800, only, only + 1800);
+  }
   const index = new Map(xs.map((x, i) => [x, i]));
   const ys = series.map((s) => {
     const y: (number | null)[] = Array(xs.length).fill(null);
@@ -47,10 +52,7 @@ export function TimeChart({
         width: Math.max(280, el.clientWidth),
         height,
         legend: { show: series.length > 1 },
-        // One instant alone would be stretched over years: give it an hour around it.
-        scales: {
-          x: { time: true, range: (_u, min, max) => (min === max ? [min - 1800, max + 1800] : [min, max]) },
-        },
+        scales: { x: { time: true } },
         axes: [{}, { size: 60 }],
         series: [
           {},
