@@ -9,6 +9,7 @@ import {
   isCorsPreflight,
   jsonBody,
   type Logger,
+  lingerOnBody,
   notFound,
   parseInput,
   problem,
@@ -189,7 +190,16 @@ export function createGateway(deps: GatewayDeps): Gateway {
       return;
     }
     const end = base.metrics.httpDuration.startTimer();
-    res.on('finish', () => end({ method, route: `${mount.prefix}/*`, status: String(res.statusCode) }));
+    res.on('finish', () => {
+      end({ method, route: `${mount.prefix}/*`, status: String(res.statusCode) });
+      // A service that answered before the whole body came (a 413) no longer reads it: drop
+      // the rest here, within bounds, so a caller that sends before it reads gets the answer
+      // and its connection stays good (found by the outside review of issue 17).
+      if (!req.complete && !req.destroyed) {
+        req.unpipe(); // the proxy's pipe to the service would keep the body paused
+        lingerOnBody(req);
+      }
+    });
     const rest = path.slice(mount.prefix.length) || '/';
     authenticate(keys, limiter, req, scopeForProxied(mount, method, rest)).then(
       (info) => {
@@ -208,9 +218,16 @@ export function createGateway(deps: GatewayDeps): Gateway {
     );
   };
 
-  /** A refused proxied call: its problem at once, the rest of its body dropped after (kit afterBody). */
+  /**
+   * A refused proxied call: its problem at once, the rest of its body dropped after (kit
+   * afterBody). A caller with no valid key gets less of that: 1 MiB or 1 s, then the cut.
+   */
   const refuse = (req: IncomingMessage, res: ServerResponse, err: unknown) =>
-    afterBody(req, () => sendRawProblem(res, authProblem(err), authFailureHeaders(err)));
+    afterBody(
+      req,
+      () => sendRawProblem(res, authProblem(err), authFailureHeaders(err)),
+      authProblem(err).status === 401 ? { bytes: 1024 * 1024, ms: 1000 } : undefined,
+    );
 
   return {
     app,

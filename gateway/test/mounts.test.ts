@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON came back.
@@ -145,5 +146,29 @@ describe('the calibration-store and job-worker mounts, with each service requiri
     expect(got.status).toBe(413);
     expect(got.type).toMatch(/application\/problem\+json/);
     expect((await fetch(`${url}/api/jobs`, { headers: { 'X-API-Key': KEY } })).status).toBe(200);
+  });
+
+  test('a caller that sends its whole body before reading gets the 413, and its next request on the connection', async () => {
+    // As Python's http.client does: the body goes out whole, then the answer is read.
+    const body = Buffer.alloc(8 * 1024 * 1024, 0x20);
+    const { port } = new URL(url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        socket.write(
+          `POST /api/jobs HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+        );
+        socket.write(body);
+        socket.write(`GET /api/jobs HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nConnection: close\r\n\r\n`);
+      });
+      let got = '';
+      socket.on('data', (d) => {
+        got += d.toString('latin1');
+      });
+      socket.on('end', () => resolve(got));
+      socket.on('error', reject);
+      socket.setTimeout(15_000, () => reject(new Error(`stalled; got so far: ${got.slice(0, 200)}`)));
+    });
+    const statuses = [...answer.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+    expect(statuses).toEqual(['413', '200']);
   });
 });

@@ -157,6 +157,8 @@ export function problemErrorHandler(
     else if (app.status >= 500) logger.error({ err, requestId }, app.detail);
     else logger.debug({ code: app.code, requestId }, app.detail);
     afterBody(req, () => {
+      // A body a stream pipeline destroyed cannot be read on: close after the answer instead.
+      if (req.destroyed && !req.complete && !res.headersSent) res.setHeader('Connection', 'close');
       if (!res.headersSent && !res.destroyed) sendProblem(res, doc);
     });
   };
@@ -195,7 +197,10 @@ const LINGER_MS = 2000;
  * proxy in front then reports 502 instead of the service's 413. nginx's lingering close is the
  * model; the bounds keep an endless body from holding the connection.
  */
-export function lingerOnBody(req: import('node:http').IncomingMessage): void {
+export function lingerOnBody(
+  req: import('node:http').IncomingMessage,
+  limits: { bytes: number; ms: number } = { bytes: LINGER_BYTES, ms: LINGER_MS },
+): void {
   if (req.complete || req.destroyed || req.readableEnded) return;
   let seen = 0;
   const done = () => {
@@ -208,9 +213,9 @@ export function lingerOnBody(req: import('node:http').IncomingMessage): void {
   };
   const count = (chunk: Buffer) => {
     seen += chunk.length;
-    if (seen > LINGER_BYTES) cut();
+    if (seen > limits.bytes) cut();
   };
-  const timer = setTimeout(cut, LINGER_MS);
+  const timer = setTimeout(cut, limits.ms);
   timer.unref();
   req.on('data', count);
   req.once('end', done);
@@ -219,14 +224,48 @@ export function lingerOnBody(req: import('node:http').IncomingMessage): void {
   req.resume();
 }
 
+/** A refused body declared this small (or chunked) is read to its end before the answer. */
+const READ_FIRST_BYTES = 4 * 1024 * 1024;
+
 /**
- * Answers a refused request at once and drops the rest of its body after (lingerOnBody). The
- * answer keeps the connection's keep-alive: the server reads the body to its end, within
- * bounds, so the connection stays good for the next request.
+ * Answers a refused request and drops the rest of its body. A small one (up to 4 MiB, or of
+ * unknown length up to that) is read to its end first, within the linger bounds, so the answer
+ * never races the caller's last bytes; a larger one is answered at once and dropped after
+ * (lingerOnBody), so a caller sending 200 MiB learns of the 413 at once. Either way the
+ * connection stays good for the next request when the body ends within bounds.
  */
-export function afterBody(req: import('node:http').IncomingMessage, answer: () => void): void {
-  answer();
-  lingerOnBody(req);
+export function afterBody(
+  req: import('node:http').IncomingMessage,
+  answer: () => void,
+  limits?: { bytes: number; ms: number },
+): void {
+  const declared = Number(req.headers['content-length'] ?? Number.NaN);
+  if (req.complete || req.destroyed || req.readableEnded || declared > READ_FIRST_BYTES) {
+    answer();
+    lingerOnBody(req, limits);
+    return;
+  }
+  let seen = 0;
+  let done = false;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    req.off('data', count);
+    answer();
+    lingerOnBody(req, limits);
+  };
+  const count = (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > READ_FIRST_BYTES) finish();
+  };
+  const timer = setTimeout(finish, limits?.ms ?? LINGER_MS);
+  timer.unref();
+  req.on('data', count);
+  req.once('end', finish);
+  req.once('close', finish);
+  req.once('error', finish);
+  req.resume();
 }
 
 /** Refuses a WebSocket upgrade with a problem document (the socket has no Express response). */

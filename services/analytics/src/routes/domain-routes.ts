@@ -111,7 +111,6 @@ export function domainRoutes(deps: DomainRouteDeps): Router {
     // NDJSON: a broken line is one rejected record; CSV: a broken line may hide a row boundary.
     const { refusedLines } = await receiveToFile(
       req,
-      res,
       file,
       deps.maxBulkBytes,
       format === 'ndjson' ? 'blank' : 'refuse',

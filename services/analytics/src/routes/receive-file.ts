@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError, badRequest, jsonNestsDeeperThan, MAX_JSON_DEPTH, payloadTooLarge } from '@qlab/kit';
-import type { Request, Response } from 'express';
+import type { Request } from 'express';
 import type { Rejected } from '../domain/loading';
 
 /** What to do with a line that is not valid UTF-8 or too long: blank it (NDJSON: reported as rejected) or refuse the body (CSV). */
@@ -106,13 +106,12 @@ class Utf8Lines extends Transform {
 
 /**
  * Streams a request body to `file`, refusing more than `maxBytes` (413) and checking UTF-8
- * line by line (see Utf8Lines). On any failure the partial file is removed; the response is
- * marked `Connection: close` so a client still sending a refused body is cut off instead of
- * being left to upload the rest for nothing. Resolves with the lines it blanked, and why.
+ * line by line (see Utf8Lines). On any failure the partial file is removed; the kit's error
+ * handler then answers and closes the connection (the pipeline destroyed the body, so it
+ * cannot be read on). Resolves with the lines it blanked, and why.
  */
 export async function receiveToFile(
   req: Request,
-  res: Response,
   file: string,
   maxBytes: number,
   invalidLines: InvalidLinePolicy,
@@ -130,7 +129,6 @@ export async function receiveToFile(
     return { refusedLines: lines.invalid };
   } catch (err) {
     await rm(file, { force: true });
-    if (err instanceof AppError && err.status === 413) res.setHeader('Connection', 'close');
     throw err;
   }
 }

@@ -30,6 +30,7 @@ export function listZipEntries(
   file: string,
   offset: number,
   limit: number,
+  signal?: AbortSignal,
 ): Promise<{ entries: ZipEntry[]; total: number }> {
   return new Promise((resolve, reject) => {
     openZip(file, { lazyEntries: true, autoClose: false }).then((zip) => {
@@ -44,6 +45,9 @@ export function listZipEntries(
         if (error) reject(error);
         else resolve({ entries, total: zip.entryCount });
       };
+      // Past the end there is nothing to read. A caller who went away (`signal`) stops the
+      // reading at the next entry.
+      if (offset >= zip.entryCount) return finish();
       zip.on('entry', (e: yauzl.Entry) => {
         if (index >= offset) {
           bytes += Math.min(e.fileName.length, NAME_MAX);
@@ -59,7 +63,7 @@ export function listZipEntries(
         }
         index++;
         // A page also ends at PAGE_NAME_CHARS of names: zip names may be 64 KiB each.
-        if (entries.length >= limit || bytes >= PAGE_NAME_CHARS) finish();
+        if (entries.length >= limit || bytes >= PAGE_NAME_CHARS || signal?.aborted) finish();
         else zip.readEntry();
       });
       zip.on('end', () => finish());

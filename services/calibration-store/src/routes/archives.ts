@@ -1,6 +1,5 @@
 import { rm } from 'node:fs/promises';
 import {
-  AppError,
   badRequest,
   bearerToken,
   constantTimeEqual,
@@ -60,18 +59,12 @@ function uploadAsked(a: NewArchive) {
 /** POST …/upload: multipart with hashID, notes (and name for results) and one zip file "archive". */
 export function uploadHandler(kind: ArchiveKind, deps: ArchiveRouteDeps): RequestHandler {
   return async (req, res) => {
-    let received: Awaited<ReturnType<typeof receiveMultipart>>;
-    try {
-      received = await receiveMultipart(req, {
-        tmpDir: deps.blobs.tmpDir,
-        maxBytes: deps.maxUploadBytes,
-        fileField: 'archive',
-      });
-    } catch (err) {
-      // Do not read the rest of a body we refused.
-      if (err instanceof AppError && err.status === 413) res.setHeader('Connection', 'close');
-      throw err;
-    }
+    // A refused body is the kit's error handler's to drop (or to close on, when it cannot).
+    const received = await receiveMultipart(req, {
+      tmpDir: deps.blobs.tmpDir,
+      maxBytes: deps.maxUploadBytes,
+      fileField: 'archive',
+    });
     const { fields, file } = received;
     try {
       const form =
@@ -236,8 +229,16 @@ export function archiveRoutes(kind: ArchiveKind, deps: ArchiveRouteDeps): Router
   router.get('/:id/entries', async (req, res) => {
     const q = parseInput(entriesQuery, req.query, 'query');
     const record = await findById(req.params.id);
-    const { entries, total } = await listZipEntries(blobs.pathOf(record.sha256), q.offset, q.limit);
-    res.json({ entries, total, offset: q.offset, limit: q.limit });
+    // A caller who goes away stops the reading: a deep page of a big directory costs seconds.
+    const gone = new AbortController();
+    res.once('close', () => gone.abort());
+    const { entries, total } = await listZipEntries(
+      blobs.pathOf(record.sha256),
+      q.offset,
+      q.limit,
+      gone.signal,
+    );
+    if (!res.destroyed) res.json({ entries, total, offset: q.offset, limit: q.limit });
   });
 
   router.get('/:id/archive', async (req, res, next) => {

@@ -63,9 +63,8 @@ export function encryptedRoutes(keys: ServerKeys, receive: ReceiveChunk, maxByte
     });
   }
 
-  const tooLarge = (res: Response, err: unknown) => {
+  const tooLarge = (err: unknown) => {
     if (!(err instanceof TooManyBytes)) return err;
-    res.setHeader('Connection', 'close');
     return payloadTooLarge(`upload is larger than UPLOAD_MAX_BYTES (${maxBytes})`);
   };
 
@@ -91,7 +90,7 @@ export function encryptedRoutes(keys: ServerKeys, receive: ReceiveChunk, maxByte
         seq: body.seq,
       });
     } catch (err) {
-      throw tooLarge(res, err);
+      throw tooLarge(err);
     }
   });
 
@@ -113,7 +112,7 @@ export function encryptedRoutes(keys: ServerKeys, receive: ReceiveChunk, maxByte
       }
     } catch (err) {
       // Packets before the refused one are kept (each is a durable chunk); say how far it got.
-      const refused = tooLarge(res, err);
+      const refused = tooLarge(err);
       if (refused instanceof AppError && stored > 0)
         throw new AppError(refused.status, refused.code, refused.detail, {
           ...refused.extras,

@@ -21,7 +21,6 @@ export function indexedcpRoutes(service: UploadService, encryption?: ServerKeys)
       throw badRequest('X-Upload-Id values starting with "enc-" are reserved for encrypted uploads');
     const declared = Number(req.headers['content-length'] ?? Number.NaN);
     if (declared > maxBytes) {
-      res.setHeader('Connection', 'close');
       throw payloadTooLarge(`chunk is larger than UPLOAD_MAX_BYTES (${maxBytes})`);
     }
     try {
@@ -38,7 +37,6 @@ export function indexedcpRoutes(service: UploadService, encryption?: ServerKeys)
       );
     } catch (err) {
       if (err instanceof TooManyBytes) {
-        res.setHeader('Connection', 'close');
         throw payloadTooLarge(`upload is larger than UPLOAD_MAX_BYTES (${maxBytes})`);
       }
       throw err;

@@ -1,12 +1,10 @@
-import { AppError, badRequest, unsupportedMediaType } from '@qlab/kit';
+import { badRequest, unsupportedMediaType } from '@qlab/kit';
 import type { Request, Response } from 'express';
 import { appendBody } from './append';
 import { OCTETS, type TusContext } from './context';
 import { intHeader } from './headers';
 
 /** Refusals decided before the body is read: the connection closes rather than drain a body nobody uses. */
-const REFUSED_UNREAD = [409, 403, 413, 410, 404];
-
 /**
  * PATCH: "All PATCH requests MUST use Content-Type: application/offset+octet-stream, otherwise
  * the server SHOULD return a 415 Unsupported Media Type status." "The Server MUST acknowledge
@@ -22,13 +20,10 @@ export function patchHandler(ctx: TusContext) {
     // "If the server receives a PATCH request against a non-existent resource it SHOULD return
     // a 404 Not Found status." Loaded again once held: another request may have moved it on.
     const first = await ctx.load(req, res);
-    const after = await ctx
-      .exclusive(req, first.id, async () => appendBody(ctx, req, await ctx.load(req, res), clientOffset))
-      .catch((err) => {
-        if (err instanceof AppError && REFUSED_UNREAD.includes(err.status))
-          res.setHeader('Connection', 'close');
-        throw err;
-      });
+    // A refused body is the kit's to drop after the answer (or to close on, when it cannot).
+    const after = await ctx.exclusive(req, first.id, async () =>
+      appendBody(ctx, req, await ctx.load(req, res), clientOffset),
+    );
     res.setHeader('Upload-Offset', String(after.offset));
     if (after.status === 'active') res.setHeader('Upload-Expires', ctx.expires(after));
     res.status(204).end();
