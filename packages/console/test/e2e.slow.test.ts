@@ -108,7 +108,14 @@ try {
 
   afterAll(async () => {
     await browser?.close();
-    if (stack && stack.exitCode === null) process.kill(-stack.pid!, 'SIGKILL');
+    // Ctrl-C, as a user stops it: the launcher stops each service (each has its own process
+    // group, so killing the launcher's group alone would leave them running, holding ports).
+    if (stack && stack.exitCode === null) {
+      const exited = new Promise<void>((resolve) => stack.once('exit', () => resolve()));
+      process.kill(stack.pid!, 'SIGINT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+      if (stack.exitCode === null) process.kill(-stack.pid!, 'SIGKILL');
+    }
     await ionq.close();
     tmp.cleanup();
   });
