@@ -202,25 +202,39 @@ export function lingerOnBody(
   limits: { bytes: number; ms: number } = { bytes: LINGER_BYTES, ms: LINGER_MS },
 ): void {
   if (req.complete || req.destroyed || req.readableEnded) return;
+  readFor(req, limits, (ended) => {
+    if (!ended) req.socket?.destroy();
+  });
+}
+
+/**
+ * Reads and drops a body until it ends (then `settled(true)`) or `limits` is passed, in bytes
+ * or time (then `settled(false)`), whichever comes first; once.
+ */
+function readFor(
+  req: import('node:http').IncomingMessage,
+  limits: { bytes: number; ms: number },
+  settled: (ended: boolean) => void,
+): void {
   let seen = 0;
-  const done = () => {
+  let done = false;
+  const finish = (ended: boolean) => {
+    if (done) return;
+    done = true;
     clearTimeout(timer);
     req.off('data', count);
-  };
-  const cut = () => {
-    done();
-    req.socket?.destroy();
+    settled(ended);
   };
   const count = (chunk: Buffer) => {
     seen += chunk.length;
-    if (seen > limits.bytes) cut();
+    if (seen > limits.bytes) finish(false);
   };
-  const timer = setTimeout(cut, limits.ms);
+  const timer = setTimeout(() => finish(false), limits.ms);
   timer.unref();
   req.on('data', count);
-  req.once('end', done);
-  req.once('close', done);
-  req.once('error', done);
+  req.once('end', () => finish(true));
+  req.once('close', () => finish(req.complete));
+  req.once('error', () => finish(false));
   req.resume();
 }
 
@@ -245,27 +259,10 @@ export function afterBody(
     lingerOnBody(req, limits);
     return;
   }
-  let seen = 0;
-  let done = false;
-  const finish = () => {
-    if (done) return;
-    done = true;
-    clearTimeout(timer);
-    req.off('data', count);
+  readFor(req, { bytes: READ_FIRST_BYTES, ms: limits?.ms ?? LINGER_MS }, () => {
     answer();
     lingerOnBody(req, limits);
-  };
-  const count = (chunk: Buffer) => {
-    seen += chunk.length;
-    if (seen > READ_FIRST_BYTES) finish();
-  };
-  const timer = setTimeout(finish, limits?.ms ?? LINGER_MS);
-  timer.unref();
-  req.on('data', count);
-  req.once('end', finish);
-  req.once('close', finish);
-  req.once('error', finish);
-  req.resume();
+  });
 }
 
 /** Refuses a WebSocket upgrade with a problem document (the socket has no Express response). */
