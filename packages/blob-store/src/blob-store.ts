@@ -22,6 +22,12 @@ export interface BlobStore {
   /** Where the bytes live, without secrets (`file:///…`, `s3://bucket/prefix`). */
   readonly location: string;
   put(key: string, body: Readable, options?: { contentType?: string }): Promise<BlobInfo>;
+  /**
+   * Stores a local file (an upload checked in a temp file) under `key` and takes it: once this
+   * resolves the file is gone. The filesystem store renames it (no copy), S3 uploads and
+   * removes it. When this rejects the file may still be there, for the caller to remove.
+   */
+  moveFile(key: string, file: string, options?: { contentType?: string }): Promise<BlobInfo>;
   /** The object's bytes, or a range of them; undefined when there is no such object. */
   get(key: string, range?: ByteRange): Promise<Readable | undefined>;
   head(key: string): Promise<BlobInfo | undefined>;

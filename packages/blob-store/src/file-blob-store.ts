@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream, type Dirent } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -43,10 +43,28 @@ export class FileBlobStore implements BlobStore {
   }
 
   async put(key: string, body: Readable): Promise<BlobInfo> {
+    return this.staged(key, (staged) => pipeline(body, createWriteStream(staged, { flags: 'wx' })));
+  }
+
+  async moveFile(key: string, file: string): Promise<BlobInfo> {
+    // Renamed when the file is on this filesystem (an upload checked in DATA_DIR's temp folder
+    // costs no copy), copied and removed when it is on another.
+    const info = await this.staged(key, (staged) =>
+      rename(file, staged).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'EXDEV') return copyFile(file, staged);
+        throw err;
+      }),
+    );
+    await rm(file, { force: true });
+    return info;
+  }
+
+  /** Writes through a staging file: fsynced, renamed over the key, the folder fsynced. */
+  private async staged(key: string, write: (staged: string) => Promise<void>): Promise<BlobInfo> {
     const target = this.file(key);
     const staged = path.join(this.root, STAGING, randomUUID());
     try {
-      await pipeline(body, createWriteStream(staged, { flags: 'wx' }));
+      await write(staged);
       const handle = await open(staged, 'r');
       try {
         await handle.sync();

@@ -1,3 +1,4 @@
+import { open, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -78,6 +79,15 @@ export class S3BlobStore implements BlobStore {
       throw bodyError;
     }
     return (await this.head(key))!;
+  }
+
+  async moveFile(key: string, file: string, options: { contentType?: string } = {}): Promise<BlobInfo> {
+    this.objectKey(key);
+    // Opened first, so a missing file is refused before any upload is created.
+    const handle = await open(file, 'r');
+    const info = await this.put(key, handle.createReadStream(), options);
+    await rm(file, { force: true });
+    return info;
   }
 
   /**

@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { BlobStore } from '../src';
 
@@ -69,6 +72,28 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStore>) 
       expect(info).toMatchObject({ key: 'archives/ab/abcdef.zip', size });
       expect(await sha256Of((await store.get('archives/ab/abcdef.zip'))!)).toBe(want);
       expect((await store.head('archives/ab/abcdef.zip'))?.size).toBe(size);
+    });
+
+    it('takes a local file in, and refuses one that is not there or a bad key', async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'qlab-movefile-'));
+      try {
+        const file = path.join(dir, 'upload.part');
+        writeFileSync(file, 'checked upload');
+        await expect(store.moveFile('../up', file)).rejects.toThrow(RangeError);
+        expect(existsSync(file)).toBe(true);
+        const info = await store.moveFile('archives/00/11/x.zip', file);
+        expect(info).toMatchObject({ key: 'archives/00/11/x.zip', size: 14 });
+        expect(existsSync(file)).toBe(false);
+        expect((await bytesOf(await store.get('archives/00/11/x.zip'))).toString()).toBe('checked upload');
+        // The same key again replaces it whole.
+        writeFileSync(file, 'again');
+        await store.moveFile('archives/00/11/x.zip', file);
+        expect((await bytesOf(await store.get('archives/00/11/x.zip'))).toString()).toBe('again');
+        await expect(store.moveFile('missing.zip', path.join(dir, 'nope'))).rejects.toThrow(/ENOENT/);
+        expect(await keys(store)).toEqual(['archives/00/11/x.zip']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('reads byte ranges as HTTP has them (inclusive end, open end)', async () => {
