@@ -6,8 +6,8 @@ import { type CalibrationEvents, calibrationEvents } from './events';
 import { openapi } from './openapi';
 import { archiveRoutes, uploadHandler } from './routes/archives';
 import { bestRunRoutes } from './routes/best-runs';
+import type { ArchiveBlobs } from './storage/archive-blobs';
 import { BestRunsStore } from './storage/best-runs-store';
-import type { BlobStore } from './storage/blob-store';
 import type { MetadataStore } from './storage/metadata-store';
 
 export interface AppDeps {
@@ -15,7 +15,7 @@ export interface AppDeps {
   store: MetadataStore;
   /** The database, for tables beyond archive metadata (best runs). */
   knex: Knex;
-  blobs: BlobStore;
+  blobs: ArchiveBlobs;
   outbox?: Outbox<CalibrationEvents>;
   apiToken?: string;
   adminToken?: string;

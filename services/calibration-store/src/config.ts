@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { baseEnv, ConfigError, env, loadConfig, requireTokenOffLoopback } from '@qlab/kit';
 import { z } from 'zod';
@@ -26,6 +27,8 @@ export const envSchema = z.object({
   QIBO_SERVER_CONFIG: env.optionalString(),
   /** MQTT broker for events; events are off when unset. */
   MQTT_URL: env.optionalString(),
+  /** Where archive bytes live: file:///path or s3://bucket/prefix (with the AWS SDK's variables). Default: DATA_DIR/calibration-store */
+  BLOB_STORE_URL: env.optionalString(),
 });
 
 export interface Config {
@@ -40,6 +43,8 @@ export interface Config {
   jsonDownloadMaxBytes: number;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   mqttUrl?: string;
+  /** file:///… (default: dataDir) or s3://bucket/prefix. */
+  blobStoreUrl: string;
 }
 
 export const USAGE = `usage: calibration-store [--host HOST] [--port PORT] [--api-token TOKEN]
@@ -107,6 +112,7 @@ export function loadCalibrationConfig(argv: string[], environment: NodeJS.Proces
     port: e.PORT,
     dataDir,
     dbUrl: e.QIBO_DB_URI ?? path.join(dataDir, 'qibo.db'),
+    blobStoreUrl: e.BLOB_STORE_URL ?? pathToFileURL(dataDir).href,
     apiToken,
     adminToken: e.QIBO_ADMIN_TOKEN ?? apiToken,
     maxUploadBytes: e.QIBO_MAX_UPLOAD_BYTES,

@@ -2,11 +2,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '@qlab/testkit';
 import request from 'supertest';
+import { ArchiveBlobs } from '../src/storage/archive-blobs';
 import { binary, type Engine, makeZip, type RunningStore, startStore } from './helpers';
 
 /** The seed's API and qlab's additions; run on SQLite and on PostgreSQL. */
 export function archiveApiContract(engine: Engine) {
-  describe(`calibration store API on ${engine.name}`, () => {
+  describe(`calibration store API on ${engine.label ?? engine.name}`, () => {
     let store: RunningStore;
     const files = tempDir('qlab-zips-');
     let zipA: string;
@@ -191,13 +192,9 @@ export function archiveApiContract(engine: Engine) {
       const [x, y] = list.body.items;
       expect(x.sha256).toBe(y.sha256);
       expect(x.id).not.toBe(y.id);
-      const { readdirSync } = await import('node:fs');
-      const count = (dir: string): number =>
-        readdirSync(dir, { withFileTypes: true }).reduce(
-          (n, e) => n + (e.isDirectory() ? count(path.join(dir, e.name)) : 1),
-          0,
-        );
-      expect(count(path.join(store.dir, 'archives'))).toBe(1);
+      const stored: string[] = [];
+      for await (const b of store.blobs.store.list('archives/')) stored.push(b.key);
+      expect(stored).toEqual([ArchiveBlobs.keyOf(x.sha256)]);
     });
 
     it('streams archives by id and by hashID with ETag, conditional GET and Range', async () => {
@@ -239,6 +236,74 @@ export function archiveApiContract(engine: Engine) {
       expect(meta.body).toMatchObject({ hashID: 'abc', sha256: up.body.sha256 });
     });
 
+    it('answers odd Range and If-Range headers as RFC 9110 says', async () => {
+      const bytes = readFileSync(zipA);
+      const up = await upload('rng', 'n', zipA).expect(200);
+      const get = (headers: Record<string, string>) => {
+        const r = request(store.app).get(`/calibrations/${up.body.id}/archive`).set(auth);
+        for (const [k, v] of Object.entries(headers)) r.set(k, v);
+        return r.buffer(true).parse(binary);
+      };
+      // Ignored (the whole archive): malformed, another unit, several ranges, a stale If-Range.
+      for (const headers of <Record<string, string>[]>[
+        { Range: 'bytes=abc' },
+        { Range: 'items=0-3' },
+        { Range: 'bytes=0-1,5-6' },
+        { Range: 'bytes=0-3', 'If-Range': '"0000"' },
+        { Range: 'bytes=0-3', 'If-Range': 'Mon, 01 Jan 1990 00:00:00 GMT' },
+      ]) {
+        const res = await get(headers);
+        expect([headers, res.status]).toEqual([headers, 200]);
+        expect((res.body as Buffer).equals(bytes)).toBe(true);
+      }
+      // Honoured: a matching If-Range (entity tag or date), a suffix, an end past the size.
+      const etag = `"${up.body.sha256}"`;
+      const ranged = await get({ Range: 'bytes=0-3', 'If-Range': etag }).expect(206);
+      expect((ranged.body as Buffer).equals(bytes.subarray(0, 4))).toBe(true);
+      const lastModified = ranged.headers['last-modified'] as string;
+      await get({ Range: 'bytes=0-3', 'If-Range': lastModified }).expect(206);
+      const tail = await get({ Range: `bytes=${bytes.length - 3}-${bytes.length + 100}` }).expect(206);
+      expect(tail.headers['content-range']).toBe(
+        `bytes ${bytes.length - 3}-${bytes.length - 1}/${bytes.length}`,
+      );
+      // Unsatisfiable: 416 with the size, as a problem.
+      const past = await get({ Range: `bytes=${bytes.length}-` }).expect(416);
+      expect(past.headers['content-range']).toBe(`bytes */${bytes.length}`);
+      // HEAD: the headers a GET would send, no body.
+      const head = await request(store.app)
+        .head(`/calibrations/${up.body.id}/archive`)
+        .set(auth)
+        .set('Range', 'bytes=2-5')
+        .expect(206);
+      expect(head.headers['content-length']).toBe('4');
+      await request(store.app)
+        .get(`/calibrations/${up.body.id}/archive`)
+        .set(auth)
+        .set('If-Modified-Since', lastModified)
+        .expect(304);
+    });
+
+    it('answers 500 ARCHIVE_MISSING, not a hang or a crash, when the bytes are gone from the store', async () => {
+      const up = await upload('lost', 'n', zipA).expect(200);
+      await store.blobs.remove(up.body.sha256);
+      for (const path of [`/calibrations/${up.body.id}/archive`, `/calibrations/${up.body.id}/entries`]) {
+        const res = await request(store.app).get(path).set(auth).expect(500);
+        expect([path, res.headers['content-type'], res.body.code]).toEqual([
+          path,
+          'application/problem+json; charset=utf-8',
+          'ARCHIVE_MISSING',
+        ]);
+      }
+      await request(store.app).head(`/calibrations/${up.body.id}/archive`).set(auth).expect(500);
+      const json = await request(store.app)
+        .post('/calibrations/download')
+        .set(auth)
+        .send({ hashID: 'lost' })
+        .expect(500);
+      expect(json.body.code).toBe('ARCHIVE_MISSING');
+      await request(store.app).get('/health').expect(200);
+    });
+
     it('pages and filters lists', async () => {
       for (let i = 0; i < 5; i++) await upload(i % 2 ? 'odd' : 'even', `n${i}`, zipA).expect(200);
       const page = await request(store.app).get('/calibrations/list?limit=2&offset=1').set(auth).expect(200);
@@ -276,7 +341,7 @@ export function archiveApiContract(engine: Engine) {
     it('deletes for admins and drops content nothing refers to', async () => {
       const a = await upload('a', '1', zipA).expect(200);
       const b = await upload('b', '2', zipA).expect(200);
-      const blob = store.blobs.pathOf(a.body.sha256);
+      const blob = ArchiveBlobs.keyOf(a.body.sha256);
       await request(store.app).delete(`/calibrations/${a.body.id}`).expect(401);
       await request(store.app).delete(`/calibrations/${a.body.id}`).set(auth).expect(204);
       expect(await store.blobs.exists(a.body.sha256)).toBe(true);

@@ -1,16 +1,21 @@
 import { createWriteStream } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
+import type { BlobStore } from '@qlab/blob-store';
 import { type EmbeddedBroker, Outbox, OutboxPublisher } from '@qlab/events';
 import { type Knex, type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
 import { pgSchemaUrl, tempDir } from '@qlab/testkit';
 import archiver from 'archiver';
 import { type ComposedStore, compose } from '../src/compose';
 import { type CalibrationEvents, calibrationEvents } from '../src/events';
-import type { BlobStore } from '../src/storage/blob-store';
+import type { ArchiveBlobs } from '../src/storage/archive-blobs';
 import { migrations } from '../src/storage/migrations';
 
-export type Engine = { name: 'sqlite' } | { name: 'postgres'; url: string };
+export type Engine = ({ name: 'sqlite' } | { name: 'postgres'; url: string }) & {
+  /** The archives' blob store (default: files under the data dir); `label` names the pair. */
+  blobStore?: () => BlobStore;
+  label?: string;
+};
 
 export interface StoreOptions {
   engine?: Engine;
@@ -21,13 +26,15 @@ export interface StoreOptions {
   broker?: EmbeddedBroker;
   /** Reuse a data dir (restart tests). */
   dir?: string;
+  /** A database another store uses (a second replica): not dropped at close. */
+  sharedDbUrl?: string;
 }
 
 export interface RunningStore {
   url: string;
   app: ComposedStore['app'];
   knex: Knex;
-  blobs: BlobStore;
+  blobs: ArchiveBlobs;
   dir: string;
   server: Listening;
   close(): Promise<void>;
@@ -39,7 +46,8 @@ export async function startStore(options: StoreOptions = {}): Promise<RunningSto
   const engine = options.engine ?? { name: 'sqlite' };
   let schema: string | undefined;
   let dbUrl = path.join(tmp.dir, 'qibo.db');
-  if (engine.name === 'postgres') {
+  if (options.sharedDbUrl) dbUrl = options.sharedDbUrl;
+  else if (engine.name === 'postgres') {
     const s = pgSchemaUrl(engine.url);
     schema = s.schema;
     dbUrl = s.url;
@@ -66,7 +74,7 @@ export async function startStore(options: StoreOptions = {}): Promise<RunningSto
       maxUploadBytes: options.maxUploadBytes ?? 50 * 1024 * 1024,
       jsonDownloadMaxBytes: options.jsonDownloadMaxBytes ?? 10 * 1024 * 1024,
     },
-    { knex, logger: silentLogger(), outbox },
+    { knex, logger: silentLogger(), outbox, blobStore: engine.blobStore?.() },
   );
   const server = await listen(app, { port: 0 });
   return {

@@ -1,5 +1,5 @@
 import type yauzl from 'yauzl';
-import { openZip } from './zip-reader';
+import { openZip, type ZipSource } from './zip-reader';
 
 /** Longest name listed whole; a longer one is cut and ends with "…". */
 const NAME_MAX = 1024;
@@ -27,13 +27,13 @@ export interface ZipEntry {
  * says) and refuses absolute and climbing names, which the upload check already did.
  */
 export function listZipEntries(
-  file: string,
+  source: string | ZipSource,
   offset: number,
   limit: number,
   signal?: AbortSignal,
 ): Promise<{ entries: ZipEntry[]; total: number }> {
   return new Promise((resolve, reject) => {
-    openZip(file, { lazyEntries: true, autoClose: false }).then((zip) => {
+    openZip(source, { lazyEntries: true, autoClose: false }).then((zip) => {
       const entries: ZipEntry[] = [];
       let index = 0;
       let bytes = 0;

@@ -1,24 +1,88 @@
-import { close, createReadStream, fstat, open, read } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { open } from 'node:fs/promises';
+import { PassThrough, type Readable } from 'node:stream';
 import yauzl from 'yauzl';
 
-/** Bytes read from disk at a time; the central directory is read in blocks of this size. */
+/** Bytes read at a time; the central directory is read in blocks of this size. */
 const BLOCK = 1024 * 1024;
 
 /**
- * A file for yauzl that serves small reads from a 1 MiB block read ahead: yauzl reads each
+ * Random access to a zip's bytes: a local file (the upload being checked) or an object in the
+ * blob store (a stored archive, read with ranged GETs on S3).
+ */
+export interface ZipSource {
+  size: number;
+  /** The bytes at [position, position + length), fewer only past the end. */
+  read(position: number, length: number): Promise<Buffer>;
+  /** The bytes at [start, end) as a stream (yauzl's entry contents). */
+  stream(start: number, end: number): Readable;
+  close(): Promise<void>;
+}
+
+/** A local file as a ZipSource. */
+export async function fileZipSource(file: string): Promise<ZipSource> {
+  const handle = await open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    return {
+      size,
+      async read(position, length) {
+        const buf = Buffer.allocUnsafe(length);
+        const { bytesRead } = await handle.read(buf, 0, length, position);
+        return buf.subarray(0, bytesRead);
+      },
+      stream: (start, end) => handle.createReadStream({ start, end: end - 1, autoClose: false }),
+      close: () => handle.close(),
+    };
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
+
+/** A source whose reads are ranged stream reads (`get(start, endInclusive)`), as S3 has them. */
+export function rangedZipSource(
+  size: number,
+  get: (start: number, end: number) => Promise<Readable | undefined>,
+): ZipSource {
+  const body = async (start: number, end: number) => {
+    const s = await get(start, end);
+    if (!s) throw new Error('the archive content is missing');
+    return s;
+  };
+  return {
+    size,
+    async read(position, length) {
+      const end = Math.min(position + length, size) - 1;
+      if (end < position) return Buffer.alloc(0);
+      const parts: Buffer[] = [];
+      for await (const chunk of await body(position, end)) parts.push(chunk as Buffer);
+      return Buffer.concat(parts);
+    },
+    stream(start, end) {
+      const out = new PassThrough();
+      if (end <= start) return out.end();
+      body(start, end - 1).then(
+        (s) => s.on('error', (err) => out.destroy(err)).pipe(out),
+        (err: Error) => out.destroy(err),
+      );
+      return out;
+    },
+    close: async () => undefined,
+  };
+}
+
+/**
+ * A source for yauzl that serves small reads from a 1 MiB block read ahead: yauzl reads each
  * central directory entry with two reads of a few dozen bytes, and a file read per entry made a
- * 150,000-entry listing take 25 s. Memory stays one block per open zip.
+ * 150,000-entry listing take 25 s (a ranged GET per entry would be far worse). Memory stays one
+ * block per open zip.
  */
 class BlockReader extends yauzl.RandomAccessReader {
-  private block = Buffer.alloc(0);
+  private block: Buffer = Buffer.alloc(0);
   private blockStart = 0;
   private served = 0;
 
-  constructor(
-    private readonly fd: number,
-    private readonly size: number,
-  ) {
+  constructor(private readonly source: ZipSource) {
     super();
   }
 
@@ -38,50 +102,46 @@ class BlockReader extends yauzl.RandomAccessReader {
       else queueMicrotask(() => callback(null, length));
       return;
     }
-    const want = Math.min(Math.max(length, BLOCK), this.size - position);
+    const want = Math.min(Math.max(length, BLOCK), this.source.size - position);
     if (want < length) {
       queueMicrotask(() => callback(null, Math.max(0, want)));
       return;
     }
-    const block = Buffer.allocUnsafe(want);
-    read(this.fd, block, 0, want, position, (err, got) => {
-      if (err) return callback(err);
-      this.block = block.subarray(0, got);
-      this.blockStart = position;
-      const n = Math.min(length, got);
-      block.copy(buffer, offset, 0, n);
-      callback(null, n);
-    });
+    this.source.read(position, want).then(
+      (block) => {
+        this.block = block;
+        this.blockStart = position;
+        const n = Math.min(length, block.length);
+        block.copy(buffer, offset, 0, n);
+        callback(null, n);
+      },
+      (err: Error) => callback(err),
+    );
   }
 
   override _readStreamForRange(start: number, end: number): Readable {
-    return createReadStream('', { fd: this.fd, start, end: end - 1, autoClose: false });
+    return this.source.stream(start, end);
   }
 
   override close(callback: (err: Error | null) => void): void {
-    close(this.fd, (err) => callback(err ?? null));
+    this.source.close().then(
+      () => callback(null),
+      (err: Error) => callback(err),
+    );
   }
 }
 
-/** Opens a zip file for yauzl through the block reader (options as yauzl.open's). */
-export function openZip(file: string, options: yauzl.Options): Promise<yauzl.ZipFile> {
+/** Opens a zip for yauzl through the block reader (options as yauzl.open's); a path is a local file. */
+export async function openZip(from: string | ZipSource, options: yauzl.Options): Promise<yauzl.ZipFile> {
+  const source = typeof from === 'string' ? await fileZipSource(from) : from;
+  const reader = new BlockReader(source);
   return new Promise((resolve, reject) => {
-    open(file, 'r', (err, fd) => {
-      if (err) return reject(err);
-      fstat(fd, (statErr, stat) => {
-        if (statErr) {
-          close(fd, () => reject(statErr));
-          return;
-        }
-        const reader = new BlockReader(fd, stat.size);
-        yauzl.fromRandomAccessReader(reader, stat.size, options, (zipErr, zip) => {
-          if (zipErr || !zip) {
-            reader.close(() => reject(zipErr ?? new Error('unreadable zip')));
-            return;
-          }
-          resolve(zip);
-        });
-      });
+    yauzl.fromRandomAccessReader(reader, source.size, options, (zipErr, zip) => {
+      if (zipErr || !zip) {
+        reader.close(() => reject(zipErr ?? new Error('unreadable zip')));
+        return;
+      }
+      resolve(zip);
     });
   });
 }

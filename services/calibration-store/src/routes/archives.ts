@@ -17,7 +17,7 @@ import type { RequestHandler, Router } from 'express';
 import type { ArchiveService } from '../domain/archive-service';
 import { type ArchiveKind, type ArchiveRecord, cleanFilename, type NewArchive } from '../domain/archives';
 import { listZipEntries } from '../domain/zip-entries';
-import type { BlobStore } from '../storage/blob-store';
+import type { ArchiveBlobs } from '../storage/archive-blobs';
 import type { MetadataStore } from '../storage/metadata-store';
 import { formFields, receiveMultipart } from '../upload/receive-multipart';
 import { assertZipArchive } from '../upload/zip-check';
@@ -33,12 +33,12 @@ import {
   resultUploadFields,
   runIdOf,
 } from './schemas';
-import { sendArchive, sendBase64Json } from './send-archive';
+import { archiveMissing, sendArchive, sendBase64Json } from './send-archive';
 
 export interface ArchiveRouteDeps {
   store: MetadataStore;
   idempotency: IdempotencyKeys;
-  blobs: BlobStore;
+  blobs: ArchiveBlobs;
   service: ArchiveService;
   logger: Logger;
   maxUploadBytes: number;
@@ -213,12 +213,12 @@ export function archiveRoutes(kind: ArchiveKind, deps: ArchiveRouteDeps): Router
         { download_url: url, size: record.size },
       );
     }
-    await sendBase64Json(res, record, blobs);
+    await sendBase64Json(res, record, blobs, logger);
   });
 
   // Streaming download of the newest archive matching hashID (and name for results).
-  router.get('/archive', async (req, res, next) => {
-    sendArchive(res, next, await findLatest(selectorOf(req.query)), blobs, logger);
+  router.get('/archive', async (req, res) => {
+    await sendArchive(req, res, await findLatest(selectorOf(req.query)), blobs, logger);
   });
 
   router.get('/:id', async (req, res) => {
@@ -229,11 +229,12 @@ export function archiveRoutes(kind: ArchiveKind, deps: ArchiveRouteDeps): Router
   router.get('/:id/entries', async (req, res) => {
     const q = parseInput(entriesQuery, req.query, 'query');
     const record = await findById(req.params.id);
+    if (!(await blobs.exists(record.sha256))) throw archiveMissing(record, logger);
     // A caller who goes away stops the reading: a deep page of a big directory costs seconds.
     const gone = new AbortController();
     res.once('close', () => gone.abort());
     const { entries, total } = await listZipEntries(
-      blobs.pathOf(record.sha256),
+      blobs.zipSource(record.sha256, record.size),
       q.offset,
       q.limit,
       gone.signal,
@@ -241,8 +242,8 @@ export function archiveRoutes(kind: ArchiveKind, deps: ArchiveRouteDeps): Router
     if (!res.destroyed) res.json({ entries, total, offset: q.offset, limit: q.limit });
   });
 
-  router.get('/:id/archive', async (req, res, next) => {
-    sendArchive(res, next, await findById(req.params.id), blobs, logger);
+  router.get('/:id/archive', async (req, res) => {
+    await sendArchive(req, res, await findById(req.params.id), blobs, logger);
   });
 
   router.delete('/:id', async (req, res) => {

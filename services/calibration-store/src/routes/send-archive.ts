@@ -1,43 +1,117 @@
 import { pipeline } from 'node:stream/promises';
+import type { ByteRange } from '@qlab/blob-store';
 import { AppError, type Logger, rangeNotSatisfiable } from '@qlab/kit';
-import type { NextFunction, Response } from 'express';
+import type { Request, Response } from 'express';
+import parseRange from 'range-parser';
 import { type ArchiveRecord, formatTimestamp } from '../domain/archives';
-import type { BlobStore } from '../storage/blob-store';
+import type { ArchiveBlobs } from '../storage/archive-blobs';
 
 /**
- * Streams an archive from disk with Range support; the ETag is the content's SHA-256, so a
- * client can verify what it got and revalidate for free.
+ * Streams an archive from the blob store with conditional GET and Range (RFC 9110); the ETag is
+ * the content's SHA-256, so a client can verify what it got and revalidate for free.
  */
-export function sendArchive(
+export async function sendArchive(
+  req: Request,
   res: Response,
-  next: NextFunction,
   record: ArchiveRecord,
-  blobs: BlobStore,
+  blobs: ArchiveBlobs,
   logger: Logger,
-) {
-  res.setHeader('ETag', `"${record.sha256}"`);
+): Promise<void> {
+  const etag = `"${record.sha256}"`;
+  const lastModified = new Date(record.createdAt).toUTCString();
+  res.setHeader('ETag', etag);
+  res.setHeader('Last-Modified', lastModified);
+  res.setHeader('Accept-Ranges', 'bytes');
   res.attachment(record.filename);
   res.setHeader('Content-Type', 'application/zip');
   res.setHeader('X-Archive-Id', String(record.id));
   res.setHeader('X-Archive-SHA256', record.sha256);
-  res.sendFile(
-    blobs.pathOf(record.sha256),
-    { etag: false, lastModified: true, cacheControl: false, acceptRanges: true, dotfiles: 'allow' },
-    (err?: Error & { code?: string; status?: number }) => {
-      if (!err) return;
-      if (err.code === 'ECONNABORTED' || res.headersSent) return;
-      if (err.status === 416) return next(rangeNotSatisfiable('range not satisfiable'));
-      logger.error({ err, id: record.id, sha256: record.sha256 }, 'archive content missing on disk');
-      next(new AppError(500, 'ARCHIVE_MISSING', 'the archive content is missing on the server'));
-    },
-  );
+  // If-None-Match / If-Modified-Since against the headers above (express's req.fresh).
+  if (req.fresh) {
+    res.status(304).end();
+    return;
+  }
+  const range = requestedRange(req, record, etag);
+  if (range === 'unsatisfiable') {
+    // RFC 9110 15.5.17: "a server generating a 416 ... ought to generate a Content-Range header
+    // field specifying the current length of the selected representation".
+    res.setHeader('Content-Range', `bytes */${record.size}`);
+    throw rangeNotSatisfiable(`this archive has ${record.size} bytes`);
+  }
+  const missing = () => archiveMissing(record, logger);
+  if (req.method === 'HEAD') {
+    if (!(await blobs.exists(record.sha256))) throw missing();
+    setLength(res, record.size, range);
+    res.end();
+    return;
+  }
+  const body = await blobs.open(record.sha256, range);
+  if (!body) throw missing();
+  setLength(res, record.size, range);
+  await pipeline(body, res).catch((err: NodeJS.ErrnoException) => {
+    // The caller went away (nothing to answer), or the store failed mid-way: the headers are
+    // gone, so the connection is cut and the client sees a short body, never a wrong one.
+    if (err.code !== 'ERR_STREAM_PREMATURE_CLOSE')
+      logger.warn({ err, id: record.id, sha256: record.sha256 }, 'archive stream failed');
+  });
+}
+
+type WholeRange = ByteRange & { end: number };
+
+/** A row whose bytes are not in the blob store: logged, and answered as a problem. */
+export function archiveMissing(record: ArchiveRecord, logger: Logger): AppError {
+  logger.error({ id: record.id, sha256: record.sha256 }, 'archive content missing in the blob store');
+  return new AppError(500, 'ARCHIVE_MISSING', 'the archive content is missing on the server');
+}
+
+function setLength(res: Response, size: number, range: WholeRange | undefined): void {
+  if (!range) {
+    res.setHeader('Content-Length', size);
+    return;
+  }
+  res.status(206);
+  res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+  res.setHeader('Content-Length', range.end - range.start + 1);
+}
+
+/**
+ * The one byte range to send, undefined for the whole archive. RFC 9110 14.2: "A server MAY
+ * ignore the Range header field", and GET is "the only method for which range handling is
+ * defined"; malformed ranges, other units and several ranges get the whole archive, as express's
+ * own file sending does. 13.1.5: with If-Range, "if the validator given in the If-Range header
+ * field matches the current validator ... the server SHOULD process the Range header field";
+ * otherwise it "MUST ignore" it (entity tags compared strongly).
+ */
+function requestedRange(
+  req: Request,
+  record: ArchiveRecord,
+  etag: string,
+): WholeRange | 'unsatisfiable' | undefined {
+  const header = req.headers.range;
+  if (!header || (req.method !== 'GET' && req.method !== 'HEAD')) return undefined;
+  const ifRange = req.get('if-range');
+  if (ifRange !== undefined) {
+    const matches = ifRange.includes('"')
+      ? ifRange.trim() === etag
+      : Date.parse(ifRange) >= Math.floor(record.createdAt / 1000) * 1000;
+    if (!matches) return undefined;
+  }
+  const ranges = parseRange(record.size, header, { combine: true });
+  if (ranges === -1) return 'unsatisfiable';
+  if (ranges === -2 || ranges.type !== 'bytes' || ranges.length !== 1) return undefined;
+  return { start: ranges[0]!.start, end: ranges[0]!.end };
 }
 
 /**
  * The seed's JSON download, {"notes", "filename", "data_b64"}, streamed: base64 is produced
  * chunk by chunk (3-byte aligned) so the archive is never whole in memory.
  */
-export async function sendBase64Json(res: Response, record: ArchiveRecord, blobs: BlobStore): Promise<void> {
+export async function sendBase64Json(
+  res: Response,
+  record: ArchiveRecord,
+  blobs: ArchiveBlobs,
+  logger: Logger,
+): Promise<void> {
   // As QIBO DB answers: notes (null when empty), filename, created_at, run_id for results.
   const head = JSON.stringify({
     notes: record.notes === '' ? null : record.notes,
@@ -52,8 +126,10 @@ export async function sendBase64Json(res: Response, record: ArchiveRecord, blobs
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(prefix) + encodedLength + suffix.length);
   res.setHeader('ETag', `"${record.sha256}"`);
+  const body = await blobs.open(record.sha256);
+  if (!body) throw archiveMissing(record, logger);
   await pipeline(
-    blobs.openRead(record.sha256),
+    body,
     async function* base64(chunks: AsyncIterable<Buffer>) {
       yield prefix;
       let carry = Buffer.alloc(0);

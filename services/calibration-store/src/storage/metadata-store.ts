@@ -3,11 +3,13 @@ import type { ArchiveKind, ArchiveQuery, ArchiveRecord, NewArchive } from '../do
 
 /** Archive metadata: rows only, never bytes (those live in the BlobStore). */
 export interface MetadataStore {
-  /** Inserts and runs `alsoInTransaction` (the event) in the same transaction. */
-  insert(
-    record: NewArchive,
-    alsoInTransaction: (trx: Knex.Transaction, saved: ArchiveRecord) => Promise<unknown>,
-  ): Promise<ArchiveRecord>;
+  /**
+   * Runs `fn` in a transaction that holds the lock of one content (SHA-256) across every
+   * replica: saving and deleting rows that point at content, and the content itself, happen
+   * only inside it, so a delete never removes bytes a concurrent save has just counted on.
+   */
+  withContent<T>(sha256: string, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
+  insert(trx: Knex.Transaction, record: NewArchive): Promise<ArchiveRecord>;
   get(kind: ArchiveKind, id: number): Promise<ArchiveRecord | undefined>;
   /** Newest first (created_at, then id). */
   list(kind: ArchiveKind, query: ArchiveQuery): Promise<{ items: ArchiveRecord[]; total: number }>;
@@ -21,13 +23,9 @@ export interface MetadataStore {
     query: Omit<ArchiveQuery, 'limit' | 'offset'>,
     onBatch: (rows: ArchiveRecord[]) => Promise<void>,
   ): Promise<number>;
-  remove(
-    kind: ArchiveKind,
-    id: number,
-    alsoInTransaction: (trx: Knex.Transaction, removed: ArchiveRecord) => Promise<unknown>,
-  ): Promise<ArchiveRecord | undefined>;
+  remove(trx: Knex.Transaction, kind: ArchiveKind, id: number): Promise<ArchiveRecord | undefined>;
   /** How many rows of either kind point at this content. */
-  references(sha256: string): Promise<number>;
+  references(sha256: string, trx?: Knex.Transaction): Promise<number>;
   stats(): Promise<ArchiveStats>;
 }
 
@@ -69,16 +67,37 @@ function fromRow(kind: ArchiveKind, r: Row): ArchiveRecord {
   };
 }
 
+/** The first number of calibration-store's advisory locks (other services use others). */
+const CONTENT_LOCK_NAMESPACE = 0x5143_4131; // "QCA1"
+
+/** The content's first 32 bits as PostgreSQL's signed int4. */
+function lockId(sha256: string): number {
+  return Number.parseInt(sha256.slice(0, 8), 16) | 0;
+}
+
+function isPostgres(knex: Knex): boolean {
+  return knex.client.config.client === 'pg';
+}
+
 export class KnexMetadataStore implements MetadataStore {
   /** Milliseconds of the last insert: keeps created_at strictly increasing so "newest" is never a tie. */
   private lastCreatedAt = 0;
 
   constructor(private readonly knex: Knex) {}
 
-  async insert(
-    record: NewArchive,
-    alsoInTransaction: (trx: Knex.Transaction, saved: ArchiveRecord) => Promise<unknown>,
-  ): Promise<ArchiveRecord> {
+  async withContent<T>(sha256: string, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    return this.knex.transaction(async (trx) => {
+      // PostgreSQL: an advisory lock held until the transaction ends, keyed by this service's
+      // namespace and the content's first 32 bits (a collision only makes two contents wait on
+      // each other). SQLite has one connection per process and one process per file, so its
+      // transactions are already one at a time.
+      if (isPostgres(this.knex))
+        await trx.raw('select pg_advisory_xact_lock(?, ?)', [CONTENT_LOCK_NAMESPACE, lockId(sha256)]);
+      return fn(trx);
+    });
+  }
+
+  async insert(trx: Knex.Transaction, record: NewArchive): Promise<ArchiveRecord> {
     const createdAt = Math.max(Date.now(), this.lastCreatedAt + 1);
     this.lastCreatedAt = createdAt;
     const row: Omit<Row, 'id'> = {
@@ -90,13 +109,9 @@ export class KnexMetadataStore implements MetadataStore {
       created_at: createdAt,
       ...(record.kind === 'result' ? { name: record.name ?? '', run_id: record.runId } : {}),
     };
-    return this.knex.transaction(async (trx) => {
-      const [inserted] = await trx(TABLE[record.kind]).insert(row).returning('id');
-      const id = typeof inserted === 'object' ? Number((inserted as { id: number }).id) : Number(inserted);
-      const saved = fromRow(record.kind, { ...row, id });
-      await alsoInTransaction(trx, saved);
-      return saved;
-    });
+    const [inserted] = await trx(TABLE[record.kind]).insert(row).returning('id');
+    const id = typeof inserted === 'object' ? Number((inserted as { id: number }).id) : Number(inserted);
+    return fromRow(record.kind, { ...row, id });
   }
 
   async get(kind: ArchiveKind, id: number): Promise<ArchiveRecord | undefined> {
@@ -173,26 +188,17 @@ export class KnexMetadataStore implements MetadataStore {
     }
   }
 
-  async remove(
-    kind: ArchiveKind,
-    id: number,
-    alsoInTransaction: (trx: Knex.Transaction, removed: ArchiveRecord) => Promise<unknown>,
-  ): Promise<ArchiveRecord | undefined> {
-    return this.knex.transaction(async (trx) => {
-      const row = await trx<Row>(TABLE[kind]).where({ id }).first();
-      if (!row) return undefined;
-      await trx(TABLE[kind]).where({ id }).delete();
-      const removed = fromRow(kind, row);
-      await alsoInTransaction(trx, removed);
-      return removed;
-    });
+  async remove(trx: Knex.Transaction, kind: ArchiveKind, id: number): Promise<ArchiveRecord | undefined> {
+    const row = await trx<Row>(TABLE[kind]).where({ id }).first();
+    if (!row) return undefined;
+    await trx(TABLE[kind]).where({ id }).delete();
+    return fromRow(kind, row);
   }
 
-  async references(sha256: string): Promise<number> {
-    const [a, b] = await Promise.all([
-      this.knex('calibrations').where({ sha256 }).count({ n: '*' }).first(),
-      this.knex('results').where({ sha256 }).count({ n: '*' }).first(),
-    ]);
+  async references(sha256: string, trx: Knex | Knex.Transaction = this.knex): Promise<number> {
+    // One after the other: a transaction is one connection.
+    const a = await trx('calibrations').where({ sha256 }).count({ n: '*' }).first();
+    const b = await trx('results').where({ sha256 }).count({ n: '*' }).first();
     return Number(a?.n ?? 0) + Number(b?.n ?? 0);
   }
 
