@@ -23,6 +23,13 @@ export function pgTestUrl(suite: string): string | undefined {
   return url || undefined;
 }
 
+/** The Redis URL for tests, or undefined (and a printed reason) when QLAB_TEST_REDIS_URL is unset. */
+export function redisTestUrl(suite: string): string | undefined {
+  const url = process.env.QLAB_TEST_REDIS_URL;
+  if (!url) announceSkip(`Redis suite "${suite}"`, 'QLAB_TEST_REDIS_URL');
+  return url || undefined;
+}
+
 /** The Mosquitto URL for tests, or undefined (and a printed reason) when QLAB_TEST_MQTT_URL is unset. */
 export function mqttTestUrl(suite: string): string | undefined {
   const url = process.env.QLAB_TEST_MQTT_URL;

@@ -1,4 +1,4 @@
-import type { Knex } from '@qlab/kit';
+import { isPostgres, type Knex } from '@qlab/kit';
 import type { ArchiveKind, ArchiveQuery, ArchiveRecord, NewArchive } from '../domain/archives';
 
 /** Archive metadata: rows only, never bytes (those live in the BlobStore). */
@@ -73,10 +73,6 @@ const CONTENT_LOCK_NAMESPACE = 0x5143_4131; // "QCA1"
 /** The content's first 32 bits as PostgreSQL's signed int4. */
 function lockId(sha256: string): number {
   return Number.parseInt(sha256.slice(0, 8), 16) | 0;
-}
-
-function isPostgres(knex: Knex): boolean {
-  return knex.client.config.client === 'pg';
 }
 
 export class KnexMetadataStore implements MetadataStore {
