@@ -20,7 +20,7 @@ import type { Express } from 'express';
 import { z } from 'zod';
 import { Aggregator } from './aggregate';
 import { mergedAsyncApi } from './asyncapi-merge';
-import { apiKeyAuth, authenticate, authFailureHeaders, dropKeyProtocol, needs, RateLimiter } from './auth';
+import { apiKeyAuth, authenticate, authFailureHeaders, dropKeyProtocol, needs } from './auth';
 import { type Config, SCOPES } from './config';
 import { consoleFiles } from './console-files';
 import type { EventsSocket } from './events-socket';
@@ -28,12 +28,15 @@ import type { KeyInfo, KeyStore } from './keys';
 import { gatewayOpenApi } from './openapi';
 import { mergedOpenApi } from './openapi-merge';
 import { createMountProxy, MOUNTS, mountFor, type ProxiedRequest, scopeForProxied } from './proxy';
+import type { RateLimiter } from './rate-limit';
 import { fetchJson } from './upstream-client';
 
 export interface GatewayDeps {
   logger: Logger;
-  config: Pick<Config, 'upstreams' | 'rateLimit' | 'proxyTimeoutMs' | 'aggregateTimeoutMs' | 'consoleDir'>;
+  config: Pick<Config, 'upstreams' | 'proxyTimeoutMs' | 'aggregateTimeoutMs' | 'consoleDir'>;
   keys: KeyStore;
+  /** Per-key request counters: this process's, or every replica's in Redis. */
+  limiter: RateLimiter;
   events: EventsSocket;
 }
 
@@ -51,8 +54,7 @@ export interface Gateway {
 }
 
 export function createGateway(deps: GatewayDeps): Gateway {
-  const { config, keys, logger } = deps;
-  const limiter = new RateLimiter(config.rateLimit);
+  const { config, keys, logger, limiter } = deps;
   const aggregator = new Aggregator(config.upstreams, config.aggregateTimeoutMs);
   const byId = new Map(config.upstreams.map((u) => [u.id, u]));
   const keyAuth = apiKeyAuth(keys, limiter);

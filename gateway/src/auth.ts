@@ -3,6 +3,7 @@ import { AppError, bearerToken, forbidden, unauthorized } from '@qlab/kit';
 import type { NextFunction, Request, Response } from 'express';
 import type { Scope } from './config';
 import type { KeyInfo, KeyStore } from './keys';
+import type { RateLimiter } from './rate-limit';
 
 /**
  * A browser cannot set headers on a WebSocket, so it offers its key as a subprotocol,
@@ -43,27 +44,6 @@ export function keyFrom(req: IncomingMessage, upgrade = false): string | undefin
   return new URL(req.url ?? '/', 'http://x').searchParams.get('api_key') ?? undefined;
 }
 
-/** A fixed window per key and minute; small, and enough to stop a runaway script. */
-export class RateLimiter {
-  private readonly windows = new Map<string, { start: number; count: number }>();
-  constructor(private readonly perMinute: number) {}
-  /** ms to wait, or 0 when allowed. */
-  take(id: string, now = Date.now()): number {
-    if (this.perMinute <= 0) return 0;
-    const w = this.windows.get(id);
-    if (!w || now - w.start >= 60_000) {
-      this.windows.set(id, { start: now, count: 1 });
-      if (this.windows.size > 10_000) this.windows.delete(this.windows.keys().next().value!);
-      return 0;
-    }
-    if (w.count < this.perMinute) {
-      w.count++;
-      return 0;
-    }
-    return w.start + 60_000 - now;
-  }
-}
-
 /**
  * Checks the caller's key and its rate limit, and that it holds `needed` (when given). Missing
  * or unknown key: 401; known key without the scope: 403; over the limit: 429.
@@ -80,7 +60,7 @@ export async function authenticate(
   const info = await keys.verify(key);
   if (!info) throw unauthorized('unknown or revoked API key');
   if (needed) requireScope(info, needed);
-  const wait = limiter.take(info.id);
+  const wait = await limiter.take(info.id);
   if (wait > 0)
     throw new AppError(429, 'RATE_LIMITED', 'too many requests for this key; slow down', {
       retry_after_seconds: Math.ceil(wait / 1000),

@@ -33,6 +33,10 @@ export interface Config {
   bootstrapKeys: BootstrapKey[];
   /** Requests per minute per key; 0 = unlimited. */
   rateLimit: number;
+  /** The key database: SQLite file (default DATA_DIR/gateway/keys.db) or postgres:// shared by replicas. */
+  dbUrl: string;
+  /** Rate-limit counters shared by replicas; this process's own when unset. */
+  redisUrl?: string;
   mqttUrl?: string;
   /** Per-request upstream timeout for ordinary calls (uploads and downloads are not cut). */
   proxyTimeoutMs: number;
@@ -72,6 +76,8 @@ export function loadGatewayConfig(environment: NodeJS.ProcessEnv, disabled: stri
     GATEWAY_AGGREGATE_TIMEOUT: env.duration('3s'),
     MQTT_URL: env.optionalString(),
     GATEWAY_CONSOLE_DIR: env.optionalString(),
+    GATEWAY_DB_URL: env.optionalString(),
+    REDIS_URL: env.optionalString(),
   });
   const upstreamSchema = z.object(
     Object.fromEntries(
@@ -95,6 +101,8 @@ export function loadGatewayConfig(environment: NodeJS.ProcessEnv, disabled: stri
     })),
     bootstrapKeys: parseBootstrapKeys(e.GATEWAY_API_KEYS),
     rateLimit: e.GATEWAY_RATE_LIMIT,
+    dbUrl: e.GATEWAY_DB_URL ?? path.join(path.resolve(e.DATA_DIR, 'gateway'), 'keys.db'),
+    redisUrl: e.REDIS_URL,
     mqttUrl: e.MQTT_URL,
     proxyTimeoutMs: e.GATEWAY_PROXY_TIMEOUT,
     aggregateTimeoutMs: e.GATEWAY_AGGREGATE_TIMEOUT,

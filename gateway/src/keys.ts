@@ -1,5 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { constantTimeEqual, type Knex, type Migration } from '@qlab/kit';
+import {
+  constantTimeEqual,
+  isPostgres,
+  type Knex,
+  type Logger,
+  listenPg,
+  type Migration,
+  type PgListener,
+} from '@qlab/kit';
 import type { Scope } from './config';
 
 export const keyMigrations: Record<string, Migration> = {
@@ -46,19 +54,59 @@ function present(r: Record<string, unknown>): KeyInfo {
   };
 }
 
+/** Where every replica hears of a revocation (PostgreSQL NOTIFY; the payload is the key's id). */
+export const REVOCATION_CHANNEL = 'qlab_gateway_key_revoked';
+/** The longest a revocation on another replica may go unnoticed while it listens (issue 18: 1 s). */
+export const REVOCATION_BOUND_MS = 1000;
+
 /** API keys, stored as SHA-256 hashes (keys are 32 random bytes, so no slow hash is needed), checked in constant time. */
 export class KeyStore {
   /**
    * Verified keys by hash, for a few seconds: a database read per request would cost more than
-   * the proxying. Revoking through this process clears it at once; another gateway process
-   * sharing the file notices within `cacheMs`.
+   * the proxying. Revoking through this process clears it at once. On PostgreSQL every replica
+   * LISTENs for revocations and clears it too, and uses it only while that connection has
+   * proved alive within REVOCATION_BOUND_MS (otherwise every request reads the database); on
+   * SQLite there is one gateway per file.
    */
   private readonly cache = new Map<string, { info: KeyInfo; until: number }>();
+  private listener?: PgListener;
 
   constructor(
     private readonly knex: Knex,
     private readonly cacheMs = 5000,
   ) {}
+
+  /** On PostgreSQL: hear revocations made by other replicas (a no-op on SQLite). */
+  listenForRevocations(logger: Logger): void {
+    if (!isPostgres(this.knex) || this.listener) return;
+    const { connectionString } = this.knex.client.config.connection as { connectionString: string };
+    this.listener = listenPg({
+      connectionString,
+      channel: REVOCATION_CHANNEL,
+      applicationName: 'qlab-gateway-revocations',
+      onNotify: () => this.forget(),
+      onGap: () => this.forget(),
+      logger,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.listener?.close();
+  }
+
+  /**
+   * Drops every cached key. The generation makes a read that began before a revocation and
+   * ends after it unable to cache what it read.
+   */
+  private forget(): void {
+    this.generation++;
+    this.cache.clear();
+  }
+  private generation = 0;
+
+  private cacheUsable(): boolean {
+    return !this.listener || this.listener.freshWithin(REVOCATION_BOUND_MS);
+  }
 
   async create(
     name: string,
@@ -87,7 +135,8 @@ export class KeyStore {
   async verify(key: string): Promise<KeyInfo | undefined> {
     const hash = sha256(key);
     const hit = this.cache.get(hash);
-    if (hit && hit.until > Date.now()) return hit.info;
+    if (hit && hit.until > Date.now() && this.cacheUsable()) return hit.info;
+    const generation = this.generation;
     const rows = await this.knex('api_keys')
       .where({ prefix: prefixOf(key) })
       .whereNull('revoked_at');
@@ -99,7 +148,7 @@ export class KeyStore {
     }
     const info = present(match);
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(hash, { info, until: Date.now() + this.cacheMs });
+    if (generation === this.generation) this.cache.set(hash, { info, until: Date.now() + this.cacheMs });
     return info;
   }
 
@@ -108,11 +157,18 @@ export class KeyStore {
   }
 
   async revoke(id: string): Promise<boolean> {
-    this.cache.clear();
-    return (
-      (await this.knex('api_keys').where({ id }).whereNull('revoked_at').update({ revoked_at: Date.now() })) >
-      0
-    );
+    this.forget();
+    const revoked = await this.knex.transaction(async (trx) => {
+      const n = await trx('api_keys')
+        .where({ id })
+        .whereNull('revoked_at')
+        .update({ revoked_at: Date.now() });
+      // Delivered to every listening replica when this transaction commits, not before.
+      if (n > 0 && isPostgres(this.knex)) await trx.raw('select pg_notify(?, ?)', [REVOCATION_CHANNEL, id]);
+      return n > 0;
+    });
+    this.forget();
+    return revoked;
   }
 
   async count(): Promise<number> {

@@ -30,13 +30,14 @@ runMain('gateway', async () => {
   privateDir(config.dataDir);
   mkdirSync(config.dataDir, { recursive: true });
   const knex = await openDatabase({
-    target: parseDbUrl(path.join(config.dataDir, 'keys.db')),
+    target: parseDbUrl(config.dbUrl),
     migrations: keyMigrations,
     logger,
   });
   life.add('database', () => knex.destroy());
-  const { keys, handle, attach, close } = compose(config, { knex, logger });
-  life.add('events', close);
+  const { keys, handle, attach, ready, close } = compose(config, { knex, logger });
+  life.add('events, revocations and rate limits', close);
+  await ready();
   for (const [i, k] of config.bootstrapKeys.entries())
     await keys.ensure(k.key, k.scopes, `bootstrap ${i + 1} (GATEWAY_API_KEYS)`);
   if ((await keys.count()) === 0) {

@@ -18,6 +18,10 @@ export interface GatewayTestOptions {
   aggregateTimeoutMs?: number;
   /** A console build to serve at `/`. */
   consoleDir?: string;
+  /** A key database shared with other gateways (replicas); default: a SQLite file of its own. */
+  dbUrl?: string;
+  /** Shared rate-limit counters. */
+  redisUrl?: string;
 }
 
 export interface RunningGateway {
@@ -31,7 +35,7 @@ export interface RunningGateway {
 export async function startGateway(o: GatewayTestOptions): Promise<RunningGateway> {
   const tmp = tempDir('qlab-gateway-');
   const knex = await openDatabase({
-    target: parseDbUrl(path.join(tmp.dir, 'keys.db')),
+    target: parseDbUrl(o.dbUrl ?? path.join(tmp.dir, 'keys.db')),
     migrations: keyMigrations,
   });
   const down = `http://127.0.0.1:${await closedPort()}`;
@@ -49,10 +53,12 @@ export async function startGateway(o: GatewayTestOptions): Promise<RunningGatewa
       aggregateTimeoutMs: o.aggregateTimeoutMs ?? 1000,
       mqttUrl: o.mqttUrl,
       consoleDir: o.consoleDir,
+      redisUrl: o.redisUrl,
     },
     { knex, logger: silentLogger() },
   );
   const { keys } = gw;
+  await gw.ready();
   for (const [key, scopes] of o.keys) await keys.ensure(key, scopes, `test ${scopes.join('+')}`);
   const server = await listen(gw.handle, { port: 0, graceMs: 0 });
   gw.attach(server.server);
