@@ -66,6 +66,7 @@ export { createLogger, type Logger, silentLogger } from './logger';
 export { createMetrics, type Metrics } from './metrics';
 export { type MultipartFile, type MultipartLimits, receiveMultipart } from './multipart';
 export { type OpenApiDocument, problemResponse, problemSchema, withKitPaths } from './openapi';
+export { lockIdOf, PgLeadership, type PgLeadershipOptions } from './pg-leader';
 export { listenPg, type PgListener, type PgListenOptions } from './pg-listen';
 export { privateDir, privateFiles } from './private-files';
 export { publicUrl } from './public-url';

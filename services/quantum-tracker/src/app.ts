@@ -7,12 +7,16 @@ import { openapi } from './openapi';
 import { serveRedoc } from './redoc';
 import { trackerRoutes } from './routes/tracker-routes';
 import type { TrackerQueries } from './storage/queries';
-import type { ProviderSync } from './sync/sync-loop';
+import type { ProviderSync, SyncKind, SyncReport } from './sync/sync-loop';
 
 export interface AppDeps {
   logger: Logger;
   queries: TrackerQueries;
   syncs: ProviderSync[];
+  /** Runs a sync asked for over HTTP: here, or on the replica that leads the provider. */
+  runSync?: (sync: ProviderSync, kind: SyncKind) => Promise<SyncReport>;
+  /** The providers this replica syncs (all of them without replicas). */
+  leading?: () => string[];
   pricePerQuantumSecond: number;
   currency: string;
   apiToken?: string;
@@ -38,6 +42,9 @@ export function createApp(deps: AppDeps): Express {
           healthy: p.healthy,
           last_success_at: p.last_success_at,
           last_error: p.last_error,
+          synced_by_this_replica: deps.leading
+            ? deps.leading().some((l) => l.endsWith(`/${p.name}`) || l === p.name)
+            : true,
         })),
         ...(deps.syncs.length === 0 ? { notice: 'no quantum provider is configured' } : {}),
       };
@@ -45,6 +52,13 @@ export function createApp(deps: AppDeps): Express {
     auth: bearerAuth(deps.apiToken ? [deps.apiToken] : []),
   });
   serveRedoc(base.app, 'quantum-tracker API');
-  base.app.use(trackerRoutes({ ...deps, startedAt, cache: deps.cache ?? new AnswerCache(deps.dataVersion) }));
+  base.app.use(
+    trackerRoutes({
+      ...deps,
+      startedAt,
+      cache: deps.cache ?? new AnswerCache(deps.dataVersion),
+      runSync: deps.runSync ?? ((sync, kind) => sync.sync(kind)),
+    }),
+  );
   return base.finish();
 }

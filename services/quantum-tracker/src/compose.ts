@@ -1,6 +1,6 @@
 import type { RequestListener, Server } from 'node:http';
 import type { Outbox } from '@qlab/events';
-import type { Knex, Logger } from '@qlab/kit';
+import { isPostgres, type Knex, type Logger } from '@qlab/kit';
 import { AnswerCache } from './answer-cache';
 import { createApp } from './app';
 import type { Config } from './config';
@@ -9,6 +9,8 @@ import { withFastAnswers } from './fast-answers';
 import { attachLiveSockets } from './live-sockets';
 import { providerClients } from './providers';
 import type { ProviderClient } from './providers/types';
+import { relayHub } from './sync/hub-relay';
+import { scopeOf } from './sync/sync-leadership';
 import { buildTracker } from './tracker';
 
 export interface TrackerDeps {
@@ -19,6 +21,8 @@ export interface TrackerDeps {
   clients?: ProviderClient[];
   outbox?: Outbox<TrackerEvents>;
   now?: () => number;
+  /** Election timing (tests shorten it). */
+  leadership?: { campaignMs?: number; heartbeatMs?: number };
 }
 
 export type ComposedTracker = Awaited<ReturnType<typeof compose>>;
@@ -38,12 +42,16 @@ export async function compose(config: Config, deps: TrackerDeps) {
     syncIntervalMs: config.syncIntervalMs,
     detailsPerSync: config.detailsPerSync,
     now: deps.now,
+    leadership: deps.leadership,
   });
+  const { leadership } = tracker;
   const cache = new AnswerCache(() => tracker.hub.version);
   const app = createApp({
     logger: deps.logger,
     queries: tracker.queries,
     syncs: tracker.syncs,
+    runSync: (sync, kind) => leadership.sync(sync, kind),
+    leading: () => leadership.leading(),
     dataVersion: () => tracker.hub.version,
     cache,
     pricePerQuantumSecond: config.pricePerQuantumSecond,
@@ -55,6 +63,7 @@ export async function compose(config: Config, deps: TrackerDeps) {
   });
   const handle: RequestListener = withFastAnswers(app, cache, config.apiToken);
   let sockets: { close(): void } | undefined;
+  let relay: { close(): Promise<void> } | undefined;
   return {
     tracker,
     clients,
@@ -65,13 +74,25 @@ export async function compose(config: Config, deps: TrackerDeps) {
       sockets = attachLiveSockets(server, tracker.hub, config.apiToken);
       return sockets;
     },
-    /** Starts every provider's sync loop. */
+    /**
+     * Starts the sync loops this replica may run (all of them on SQLite; on PostgreSQL those it
+     * is elected for) and, with MQTT_URL, the relay that shows every replica's sockets what the
+     * syncing replica records.
+     */
     start() {
-      for (const s of tracker.syncs) s.start();
+      // Replicas share PostgreSQL; on SQLite there is one process and nothing to relay.
+      if (config.mqttUrl && isPostgres(deps.knex))
+        relay = relayHub(tracker.hub, {
+          mqttUrl: config.mqttUrl,
+          scope: scopeOf(deps.knex),
+          logger: deps.logger,
+        });
+      leadership.start();
     },
-    /** Stops the syncs and sockets; the server and database are the caller's to close. */
+    /** Stops the syncs, the relay and sockets; the server and database are the caller's to close. */
     async stop() {
-      for (const s of tracker.syncs) await s.stop();
+      await leadership.stop();
+      await relay?.close();
       sockets?.close();
     },
   };

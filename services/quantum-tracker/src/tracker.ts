@@ -5,6 +5,7 @@ import type { ProviderClient } from './providers/types';
 import { TrackerQueries } from './storage/queries';
 import { Recorder } from './storage/recorder';
 import { LiveHub } from './sync/hub';
+import { SyncLeadership } from './sync/sync-leadership';
 import { ProviderSync } from './sync/sync-loop';
 
 /** The tracker's parts for a database and a set of provider clients (main and tests build it the same way). */
@@ -17,6 +18,8 @@ export async function buildTracker(options: {
   /** See TRACKER_DETAILS_PER_SYNC. */
   detailsPerSync?: number;
   now?: () => number;
+  /** Election timing (tests shorten it). */
+  leadership?: { campaignMs?: number; heartbeatMs?: number };
 }) {
   const { knex, clients } = options;
   for (const c of clients) {
@@ -39,5 +42,6 @@ export async function buildTracker(options: {
         now: options.now,
       }),
   );
-  return { hub, recorder, syncs, queries: new TrackerQueries(knex, options.now) };
+  const leadership = new SyncLeadership(knex, syncs, options.logger, options.leadership);
+  return { hub, recorder, syncs, leadership, queries: new TrackerQueries(knex, options.now) };
 }

@@ -3,13 +3,15 @@ import type { Request } from 'express';
 import { z } from 'zod';
 import type { AnswerCache } from '../answer-cache';
 import type { TrackerQueries } from '../storage/queries';
-import type { ProviderSync, SyncKind } from '../sync/sync-loop';
+import type { ProviderSync, SyncKind, SyncReport } from '../sync/sync-loop';
 import { type Answer, answerWith } from './answer';
 import { hours, name } from './params';
 
 export interface TrackerRouteDeps {
   queries: TrackerQueries;
   syncs: ProviderSync[];
+  /** Runs one provider's sync where it may run (this replica, or the one leading it). */
+  runSync: (sync: ProviderSync, kind: SyncKind) => Promise<SyncReport>;
   pricePerQuantumSecond: number;
   currency: string;
   startedAt: number;
@@ -39,7 +41,7 @@ export function routeContext(deps: TrackerRouteDeps): RouteContext {
     syncNow: async (kind, provider) => {
       const targets = deps.syncs.filter((s) => !provider || s.name === provider);
       if (provider && targets.length === 0) throw notFound(`provider ${provider} is not configured`);
-      return { synced: await Promise.all(targets.map((s) => s.sync(kind))) };
+      return { synced: await Promise.all(targets.map((s) => deps.runSync(s, kind))) };
     },
   };
 }

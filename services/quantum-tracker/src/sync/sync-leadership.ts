@@ -1,0 +1,160 @@
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  isPostgres,
+  type Knex,
+  type Logger,
+  listenPg,
+  PgLeadership,
+  type PgListener,
+  serviceUnavailable,
+} from '@qlab/kit';
+import type { ProviderSync, SyncKind, SyncReport } from './sync-loop';
+
+/** quantum-tracker's advisory-lock namespace ("QTR1"). */
+const LOCK_NAMESPACE = 0x5154_5231;
+/** A request no leader accepted is sent again this often (a hand-over may be under way)... */
+const RESEND_MS = 2000;
+/** ...until this long has passed: then 503. */
+const ACCEPT_TIMEOUT_MS = 15_000;
+/** Once accepted, the leader's sync has its own deadline (15 min); this is a last guard. */
+const REMOTE_SYNC_TIMEOUT_MS = 16 * 60_000;
+
+/**
+ * Who runs each provider's sync. On SQLite there is one process: it runs them all. On
+ * PostgreSQL every replica campaigns for each provider's advisory lock (PgLeadership) and runs
+ * the syncs it leads; a leader that dies or loses its link hands over within about a second
+ * (process gone) or a few (link cut). A sync asked for on a replica that does not lead that
+ * provider is sent to the leader as a NOTIFY on `qlab_tracker_sync_<hash of the scope>`, and the leader's
+ * report comes back the same way: still one sync per provider at a time, across replicas.
+ */
+export class SyncLeadership {
+  private leadership?: PgLeadership;
+  private listener?: PgListener;
+  private readonly waiting = new Map<string, { accepted(): void; done(report: SyncReport): void }>();
+  private readonly channel: string;
+
+  constructor(
+    private readonly knex: Knex,
+    private readonly syncs: ProviderSync[],
+    private readonly logger: Logger,
+    private readonly options: { campaignMs?: number; heartbeatMs?: number } = {},
+  ) {
+    // A hash of the deployment: channel names are identifiers of at most 63 bytes.
+    this.channel = `qlab_tracker_sync_${createHash('sha256').update(scopeOf(knex)).digest('hex').slice(0, 24)}`;
+  }
+
+  /** The provider accounts this replica syncs now. */
+  leading(): string[] {
+    if (!this.leadership) return this.syncs.map((s) => s.name);
+    const prefix = `${scopeOf(this.knex)}/`;
+    return this.leadership.leading().map((n) => n.slice(prefix.length));
+  }
+
+  start(): void {
+    if (!isPostgres(this.knex) || this.syncs.length === 0) {
+      for (const s of this.syncs) s.start();
+      return;
+    }
+    const { connectionString } = this.knex.client.config.connection as { connectionString: string };
+    const scope = scopeOf(this.knex);
+    const byLock = new Map(this.syncs.map((s) => [`${scope}/${s.name}`, s]));
+    this.leadership = new PgLeadership({
+      connectionString,
+      namespace: LOCK_NAMESPACE,
+      names: [...byLock.keys()],
+      onElected: (name) => byLock.get(name)?.start(),
+      onDeposed: (name) => {
+        byLock
+          .get(name)
+          ?.stop()
+          .catch((err: unknown) => this.logger.warn({ err, name }, 'stopping a deposed sync failed'));
+      },
+      logger: this.logger,
+      campaignMs: this.options.campaignMs,
+      heartbeatMs: this.options.heartbeatMs,
+      applicationName: 'qlab-tracker-leadership',
+    });
+    this.leadership.start();
+    this.listener = listenPg({
+      connectionString,
+      channel: this.channel,
+      applicationName: 'qlab-tracker-sync-requests',
+      onNotify: (payload) => this.onMessage(payload),
+      logger: this.logger,
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.listener?.close();
+    await this.leadership?.stop();
+    for (const s of this.syncs) await s.stop();
+  }
+
+  /** Runs a sync of `sync`'s provider here if this replica leads it, else on the leader. */
+  async sync(sync: ProviderSync, kind: SyncKind): Promise<SyncReport> {
+    if (!this.leadership || this.leading().includes(`${scopeOf(this.knex)}/${sync.name}`))
+      return sync.sync(kind);
+    const id = randomUUID();
+    const request = JSON.stringify({ type: 'request', id, provider: sync.name, kind });
+    const send = () => this.knex.raw('select pg_notify(?, ?)', [this.channel, request]);
+    let resend: NodeJS.Timeout | undefined;
+    let giveUp: NodeJS.Timeout | undefined;
+    try {
+      return await new Promise<SyncReport>((resolve, reject) => {
+        const fail = () => reject(serviceUnavailable(`no replica leading ${sync.name} answered; try again`));
+        giveUp = setTimeout(fail, ACCEPT_TIMEOUT_MS);
+        resend = setInterval(() => send().catch(() => undefined), RESEND_MS);
+        this.waiting.set(id, {
+          accepted: () => {
+            clearInterval(resend);
+            clearTimeout(giveUp);
+            giveUp = setTimeout(fail, REMOTE_SYNC_TIMEOUT_MS);
+          },
+          done: resolve,
+        });
+        send().catch(reject);
+      });
+    } finally {
+      clearInterval(resend);
+      clearTimeout(giveUp);
+      this.waiting.delete(id);
+    }
+  }
+
+  private onMessage(payload: string): void {
+    let m: { type?: unknown; id?: unknown; provider?: unknown; kind?: unknown; report?: unknown };
+    try {
+      m = JSON.parse(payload);
+    } catch {
+      return;
+    }
+    if (typeof m.id !== 'string') return;
+    if (m.type === 'accepted') return void this.waiting.get(m.id)?.accepted();
+    if (m.type === 'done') return void this.waiting.get(m.id)?.done(m.report as SyncReport);
+    if (m.type !== 'request' || !['all', 'jobs', 'backends'].includes(String(m.kind))) return;
+    const sync = this.syncs.find((s) => s.name === m.provider);
+    if (!sync || !this.leading().includes(sync.name)) return;
+    const reply = (message: object) =>
+      this.knex
+        .raw('select pg_notify(?, ?)', [this.channel, JSON.stringify({ ...message, id: m.id })])
+        .catch((err: unknown) => this.logger.warn({ err }, 'could not answer a sync request'));
+    // A resent request joins the sync in progress (ProviderSync.sync never runs two at once).
+    void reply({ type: 'accepted' });
+    sync.sync(m.kind as SyncKind).then(
+      (report) => reply({ type: 'done', report }),
+      (err: unknown) => this.logger.warn({ err }, 'a requested sync failed'),
+    );
+  }
+}
+
+/**
+ * The deployment: trackers on one PostgreSQL database and schema are replicas of one tracker;
+ * another database or schema is another tracker (its own locks, requests and live relay).
+ */
+export function scopeOf(knex: Knex): string {
+  const sp = knex.client.config.searchPath as string | string[] | undefined;
+  const schema = (Array.isArray(sp) ? sp[0] : sp) ?? 'public';
+  const { connectionString } = (knex.client.config.connection ?? {}) as { connectionString?: string };
+  const database = connectionString ? new URL(connectionString).pathname.slice(1) || 'postgres' : 'sqlite';
+  return `${database}.${schema}`;
+}
