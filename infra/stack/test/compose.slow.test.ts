@@ -19,7 +19,11 @@ type Service = {
   healthcheck?: { test?: string[] };
   depends_on?: Record<string, { condition: string }>;
   ports?: string[];
+  deploy?: { replicas?: number | string };
 };
+
+/** Stateless on PostgreSQL (+ S3): run as replicas, with no volume of their own to share. */
+const REPLICATED = ['calibration-store', 'quantum-tracker'];
 
 describe('docker-compose.yml', () => {
   it('runs PostgreSQL and Mosquitto as real services with health checks', () => {
@@ -39,15 +43,41 @@ describe('docker-compose.yml', () => {
     for (const [key, value] of Object.entries(service.env ?? {})) expect(s!.environment?.[key]).toBe(value);
     for (const key of ['HOST', 'PORT', 'DATA_DIR', 'MQTT_URL']) expect(s!.environment?.[key]).toBeTruthy();
     expect(s!.environment!.MQTT_URL).toBe('mqtt://mosquitto:1883');
-    const dataVolume = s!.volumes?.find((v) => v.endsWith(':/data'));
-    expect(dataVolume).toBeDefined();
-    expect(compose.volumes).toHaveProperty(dataVolume!.split(':')[0]!);
+    if (REPLICATED.includes(name)) {
+      // Replicas would share a named volume, and each clears its temp folder at start.
+      expect(s!.volumes).toBeUndefined();
+      expect(String(s!.deploy?.replicas)).toMatch(/^\$\{[A-Z_]+_REPLICAS:-2\}$/);
+    } else {
+      const dataVolume = s!.volumes?.find((v) => v.endsWith(':/data'));
+      expect(dataVolume).toBeDefined();
+      expect(compose.volumes).toHaveProperty(dataVolume!.split(':')[0]!);
+      expect(s!.deploy).toBeUndefined();
+    }
     expect(s!.healthcheck?.test?.join(' ')).toContain('/health');
     expect(s!.depends_on?.postgres?.condition).toBe('service_healthy');
     expect(s!.depends_on?.mosquitto?.condition).toBe('service_healthy');
     // Nothing but the gateway is published at all.
     if (name === 'gateway') expect(s!.ports).toEqual([`${'$'}{GATEWAY_PUBLISH:-8080}:8080`]);
     else expect(s!.ports).toBeUndefined();
+  });
+
+  it('keeps bytes in S3, gateway keys in PostgreSQL and rate limits in Redis', () => {
+    for (const name of ['s3', 'redis']) {
+      const s = compose.services[name] as Service;
+      expect(s.image).toBeTruthy();
+      expect(s.healthcheck?.test).toBeDefined();
+    }
+    const store = (compose.services['calibration-store'] as Service).environment!;
+    expect(store.BLOB_STORE_URL).toMatch(/^s3:\/\/qlab\//);
+    expect(store.AWS_ENDPOINT_URL_S3).toBe('http://s3:9000');
+    expect(store.S3_FORCE_PATH_STYLE).toBe('true');
+    expect((compose.services['calibration-store'] as Service).depends_on?.['s3-bucket']?.condition).toBe(
+      'service_completed_successfully',
+    );
+    const gateway = compose.services.gateway as Service;
+    expect(gateway.environment!.GATEWAY_DB_URL).toMatch(/^postgresql:\/\/.*schema=gateway$/);
+    expect(gateway.environment!.REDIS_URL).toBe('redis://redis:6379');
+    expect(gateway.depends_on?.redis?.condition).toBe('service_healthy');
   });
 
   it('builds a multi-stage, non-root image with production dependencies only', () => {
@@ -85,7 +115,7 @@ describe('docker-compose.yml', () => {
       env: { PATH: process.env.PATH },
     });
     expect(bare.status).not.toBe(0);
-    expect(bare.stderr).toMatch(/set [A-Z_]+_TOKEN in \.env/);
+    expect(bare.stderr).toMatch(/set [A-Z0-9_]+_(TOKEN|KEY_ID|ACCESS_KEY) in \.env/);
   });
 
   it('requires every service token (VAR:?) and gives each service the one the gateway sends', () => {
