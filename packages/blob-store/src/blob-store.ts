@@ -37,7 +37,8 @@ export interface BlobStore {
   list(prefix?: string): AsyncIterable<BlobInfo>;
 }
 
-const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+/** Letters, digits and `._-=` (`=` for Hive partitions, `day=2026-12-01`), not starting with `.`, `-` or `=`. */
+const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._=-]*$/;
 export const MAX_KEY_BYTES = 1024;
 
 /** Refuses a key that is not a relative path of safe segments (no `..`, `.`, empty or hidden ones). */
@@ -47,7 +48,7 @@ export function assertBlobKey(key: string): void {
   for (const segment of key.split('/'))
     if (!SEGMENT.test(segment))
       throw new RangeError(
-        `blob key ${JSON.stringify(key.slice(0, 80))}: each segment is letters, digits, "._-", not starting with "." or "-"`,
+        `blob key ${JSON.stringify(key.slice(0, 80))}: each segment is letters, digits, "._-=", not starting with ".", "-" or "="`,
       );
 }
 

@@ -17,10 +17,15 @@ import {
 /** Where puts are written before they are renamed into place: never listed, never a key. */
 const STAGING = '.staging';
 
+/** Staging files older than this are a crashed put's leftovers (removed at open). */
+const STALE_STAGING_MS = 24 * 3600_000;
+
 /**
  * Objects as files under `root` (the default: DATA_DIR/<service>/…). A put streams to a staging
  * file, fsyncs it, renames it over the key and fsyncs the folder: a crash leaves the old file or
- * the new one whole, and a staging file at most (removed at the next start).
+ * the new one whole, and a staging file at most. Several processes may share a root (the three
+ * analytics domains share their lake), so opening removes only staging files a day old, never
+ * one another process is writing.
  */
 export class FileBlobStore implements BlobStore {
   readonly location: string;
@@ -31,9 +36,13 @@ export class FileBlobStore implements BlobStore {
 
   static async open(root: string): Promise<FileBlobStore> {
     const dir = path.resolve(root);
-    await mkdir(dir, { recursive: true });
-    await rm(path.join(dir, STAGING), { recursive: true, force: true });
-    await mkdir(path.join(dir, STAGING));
+    const staging = path.join(dir, STAGING);
+    await mkdir(staging, { recursive: true });
+    for (const name of await readdir(staging)) {
+      const file = path.join(staging, name);
+      const s = await stat(file).catch(() => undefined);
+      if (s && Date.now() - s.mtimeMs > STALE_STAGING_MS) await rm(file, { recursive: true, force: true });
+    }
     return new FileBlobStore(dir);
   }
 

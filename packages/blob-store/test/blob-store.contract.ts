@@ -131,6 +131,11 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStore>) 
       expect(await keys(store)).toEqual(['jobs/j1/out.bin']);
     });
 
+    it('takes Hive partition keys (segments with "=")', async () => {
+      await store.put('lake/test/runs/day=2026-12-01/data_0.parquet', fromString('p'));
+      expect(await keys(store, 'lake/test/runs/')).toEqual(['lake/test/runs/day=2026-12-01/data_0.parquet']);
+    });
+
     it('lists by prefix in key order, across pages', async () => {
       const names = Array.from({ length: 1105 }, (_, i) => `many/${String(i).padStart(4, '0')}`);
       for (let i = 0; i < names.length; i += 50)
@@ -166,6 +171,8 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStore>) 
         'sp ace',
         'é',
         '-x',
+        '=x',
+        'a/=b',
         'x'.repeat(1025),
       ]) {
         await expect(store.put(bad, fromString('x'))).rejects.toThrow(RangeError);

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { tempDir } from '@qlab/testkit';
@@ -23,6 +23,19 @@ describe('the filesystem blob store', () => {
     await expect(store.put('a/b.bin', failing)).rejects.toThrow('gone');
     expect(readdirSync(path.join(root, '.staging'))).toEqual([]);
     expect(readdirSync(root)).toEqual(['.staging']);
+  });
+
+  it('removes at open only staging files a day old: another process may be writing the rest', async () => {
+    const root = path.join(tmp.dir, 'shared');
+    await FileBlobStore.open(root);
+    const fresh = path.join(root, '.staging', 'another-process-writing');
+    const stale = path.join(root, '.staging', 'crashed-yesterday');
+    writeFileSync(fresh, 'x');
+    writeFileSync(stale, 'y');
+    const dayAgo = new Date(Date.now() - 25 * 3600_000);
+    utimesSync(stale, dayAgo, dayAgo);
+    await FileBlobStore.open(root);
+    expect(readdirSync(path.join(root, '.staging'))).toEqual(['another-process-writing']);
   });
 
   it('lists in byte order of whole keys, as S3 does: "a-c" before "a/b"', async () => {

@@ -74,11 +74,18 @@ export class Invariants {
     const list = (dir: string) => (existsSync(dir) ? readdirSync(dir).map((f) => path.join(dir, f)) : []);
     switch (lane) {
       case 'calibration-store':
-        return list(path.join(data, 'calibration-store', 'tmp'));
+        // Uploads being checked, and the blob store's puts in flight.
+        return [
+          ...list(path.join(data, 'calibration-store', 'tmp')),
+          ...list(path.join(data, 'calibration-store', '.staging')),
+        ];
       case 'analytics-test':
       case 'analytics-generator':
       case 'analytics-benchmark':
-        return list(path.join(data, 'analytics', `${lane.slice('analytics-'.length)}.tmp`));
+        return [
+          ...list(path.join(data, 'analytics', `${lane.slice('analytics-'.length)}.tmp`)),
+          ...list(path.join(data, 'analytics', '.staging')),
+        ];
       case 'job-worker':
         return walk(path.join(data, 'job-worker', 'jobs')).filter((f) => f.endsWith('.part'));
       default:
@@ -153,7 +160,7 @@ export class Invariants {
     };
     expect(this.stack.tempRoot, /^(data|qibo-server\.json)$/);
     expect(data, /^(calibration-store|chunked-upload|job-worker|quantum-tracker|analytics|gateway)$/);
-    expect(path.join(data, 'calibration-store'), /^(archives|tmp|qibo\.db(-shm|-wal|-journal)?)$/);
+    expect(path.join(data, 'calibration-store'), /^(archives|tmp|\.staging|qibo\.db(-shm|-wal|-journal)?)$/);
     expect(
       path.join(data, 'chunked-upload'),
       /^(files|staging|keys|direct-io\.probe|generated-api-key|uploads\.db(-shm|-wal|-journal)?)$/,
@@ -163,7 +170,12 @@ export class Invariants {
     expect(path.join(data, 'quantum-tracker'), /^tracker\.db(-shm|-wal|-journal)?$/);
     expect(path.join(data, 'gateway'), /^(keys\.db(-shm|-wal|-journal)?|bootstrap-api-key)$/);
     const domains = ANALYTICS_DOMAINS.join('|');
-    expect(path.join(data, 'analytics'), new RegExp(`^(${domains})\\.(duckdb|duckdb\\.wal|tmp)$`));
+    expect(
+      path.join(data, 'analytics'),
+      new RegExp(`^((${domains})\\.(duckdb|duckdb\\.wal|tmp)|lake|\\.staging)$`),
+    );
+    // The lake holds the domains' tables only (lake-export.ts).
+    expect(path.join(data, 'analytics', 'lake'), new RegExp(`^(${domains})$`));
     // Upload names are flattened (UPLOAD_PATH_MODE=ignore): a folder in files/ is an escape.
     const files = path.join(data, 'chunked-upload', 'files');
     for (const e of existsSync(files) ? readdirSync(files) : [])

@@ -6,12 +6,14 @@ import { domainRoutes } from './routes/domain-routes';
 import type { DomainQueries } from './storage/domain-queries';
 import type { DomainWrites } from './storage/domain-writes';
 import type { Exporter } from './storage/export';
+import type { LakeExporter } from './storage/lake-export';
 
 export interface AppDeps {
   logger: Logger;
   queries: DomainQueries;
   writes: DomainWrites;
   exporter: Exporter;
+  lake: LakeExporter;
   apiToken?: string;
   maxBulkBytes: number;
   loadTimeoutMs: number;

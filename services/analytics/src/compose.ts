@@ -1,12 +1,15 @@
 import type { Logger } from '@qlab/kit';
 import { createApp } from './app';
 import { type DomainOptions, openDomain } from './open-domain';
+import { scheduleLake } from './storage/lake-schedule';
 
 /** What one domain's service is built from (main.ts passes its config; tests give their own). */
 export interface DomainSettings extends DomainOptions {
   apiToken?: string;
   maxBulkBytes: number;
   loadTimeoutMs: number;
+  /** ms between scheduled lake exports of the last two days; 0 or absent = only on request. */
+  lakeEveryMs?: number;
 }
 
 export interface DomainDeps {
@@ -37,5 +40,16 @@ export async function compose(settings: DomainSettings, deps: DomainDeps) {
     },
     health: deps.health,
   });
-  return { app, domain, close: () => domain.db.close() };
+  const schedule = settings.lakeEveryMs
+    ? scheduleLake(domain.lake, settings.lakeEveryMs, deps.logger)
+    : undefined;
+  return {
+    app,
+    domain,
+    close: async () => {
+      schedule?.stop();
+      await schedule?.idle();
+      domain.db.close();
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { baseEnv, ConfigError, env, loadConfig, requireTokenOffLoopback } from '@qlab/kit';
 import { z } from 'zod';
@@ -25,6 +26,10 @@ export const envSchema = z.object({
   ANALYTICS_THREADS: env.int(2, 1),
   /** MQTT broker for events; events are off when unset. */
   MQTT_URL: env.optionalString(),
+  /** Where `…/export/lake` writes: file:///path or s3://bucket/prefix. Default DATA_DIR/analytics (the lake in its lake/). */
+  BLOB_STORE_URL: env.optionalString(),
+  /** Export the last two days to the lake this often (0 = only on request). Default 0. */
+  ANALYTICS_LAKE_EVERY: env.duration('0', { allowZero: true }),
 });
 
 export interface Config {
@@ -38,6 +43,10 @@ export interface Config {
   loadTimeoutMs: number;
   maxBulkBytes: number;
   threads: number;
+  /** file:///… (default: dataDir) or s3://bucket/prefix, for the lake. */
+  blobStoreUrl: string;
+  /** ms between scheduled lake exports; 0 = none. */
+  lakeEveryMs: number;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   mqttUrl?: string;
 }
@@ -91,6 +100,8 @@ export function loadAnalyticsConfig(argv: string[], environment: NodeJS.ProcessE
     loadTimeoutMs: e.ANALYTICS_LOAD_TIMEOUT,
     maxBulkBytes: e.ANALYTICS_MAX_BULK_BYTES,
     threads: e.ANALYTICS_THREADS,
+    blobStoreUrl: e.BLOB_STORE_URL ?? pathToFileURL(dataDir).href,
+    lakeEveryMs: e.ANALYTICS_LAKE_EVERY,
     logLevel: e.LOG_LEVEL,
     mqttUrl: e.MQTT_URL,
   };

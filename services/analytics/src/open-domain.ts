@@ -1,13 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type BlobStore, openBlobStore } from '@qlab/blob-store';
 import { privateDir, privateFiles } from '@qlab/kit';
 import { DOMAINS, type DomainName } from './domain/domains';
 import { DomainQueries } from './storage/domain-queries';
 import { DomainWrites } from './storage/domain-writes';
 import { DuckDb } from './storage/duck';
 import { Exporter } from './storage/export';
+import { LakeExporter } from './storage/lake-export';
 import { duckOutboxSource } from './storage/outbox-source';
 import { migrate } from './storage/schema';
 import { rebuildSummaries } from './storage/summaries';
@@ -19,6 +23,11 @@ export interface DomainOptions {
   dataDir?: string;
   queryTimeoutMs: number;
   threads?: number;
+  /** Where the lake export writes: a store, or its URL; default files under dataDir (else beside the database file). */
+  blobStore?: BlobStore;
+  blobStoreUrl?: string;
+  /** How long a lake export's table COPY may take. Default 10 min. */
+  loadTimeoutMs?: number;
 }
 
 /**
@@ -69,6 +78,15 @@ export async function openDomain(options: DomainOptions, onEvent: () => void = (
     throw err;
   }
   const writes = new DomainWrites(db, spec, tmpDir, onEvent);
+  // Opened at the first lake export: most domains never export one.
+  let blobs: Promise<BlobStore> | undefined;
+  const lakeStore = (): Promise<BlobStore> => {
+    const fallback = options.dataDir ?? (options.dbPath === ':memory:' ? tmpDir : `${options.dbPath}.lake`);
+    blobs ??= options.blobStore
+      ? Promise.resolve(options.blobStore)
+      : openBlobStore(options.blobStoreUrl ?? pathToFileURL(path.resolve(fallback)).href);
+    return blobs;
+  };
   return {
     db,
     spec,
@@ -76,5 +94,12 @@ export async function openDomain(options: DomainOptions, onEvent: () => void = (
     writes,
     exporter: new Exporter(db, spec, (ext) => writes.tempFile(ext)),
     outbox: duckOutboxSource(db),
+    lake: new LakeExporter(
+      db,
+      spec,
+      lakeStore,
+      (name) => path.join(tmpDir, `${name}-${randomUUID()}`),
+      options.loadTimeoutMs ?? 10 * 60_000,
+    ),
   };
 }

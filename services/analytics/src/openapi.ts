@@ -240,6 +240,18 @@ export function buildOpenApi(spec: DomainSpec): OpenApiDocument {
           },
         },
       },
+      [`${base}/export/lake`]: {
+        post: {
+          tags,
+          summary:
+            'Write the history to the blob store as Hive-partitioned Parquet by day (lake/<domain>/<table>/day=YYYY-MM-DD/), idempotently',
+          parameters: [q('since', 'rewrite the days from this one on (YYYY-MM-DD, UTC); default every day')],
+          responses: {
+            200: ok('{location, since, tables: [{table, days, rows}], removed, duration_ms}'),
+            400: problemResponse('since is not a day'),
+          },
+        },
+      },
       [`${base}/stats`]: {
         get: { tags, summary: 'Totals for the gateway overview', responses: { 200: ok('stats') } },
       },

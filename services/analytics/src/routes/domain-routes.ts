@@ -15,6 +15,7 @@ import { BadCsv, type FileFormat, LoadRejected, type LoadResult, UnknownColumns 
 import type { DomainQueries } from '../storage/domain-queries';
 import type { DomainWrites } from '../storage/domain-writes';
 import { CONTENT_TYPES, domainTables, type Exporter } from '../storage/export';
+import type { LakeExporter } from '../storage/lake-export';
 import { receiveToFile } from './receive-file';
 import {
   batchPatchSchema,
@@ -22,6 +23,7 @@ import {
   bulkOptionsSchema,
   exportSchema,
   idParam,
+  lakeSchema,
   MAX_JSON_RECORDS,
   recordSchema,
 } from './schemas';
@@ -30,6 +32,7 @@ export interface DomainRouteDeps {
   queries: DomainQueries;
   writes: DomainWrites;
   exporter: Exporter;
+  lake: LakeExporter;
   maxBulkBytes: number;
   loadTimeoutMs: number;
 }
@@ -255,6 +258,15 @@ export function domainRoutes(deps: DomainRouteDeps): Router {
     else await exporter.table(table ?? spec.table, format, filters, res, raw);
   };
   router.post(`${base}/export`, json, exportHandler);
+  // Hive-partitioned Parquet by day in the blob store (lake-export.ts), idempotently.
+  router.post(`${base}/export/lake`, json, async (req, res) => {
+    const { since } = parseInput(
+      lakeSchema,
+      { ...(req.query as object), ...(req.body ?? {}) },
+      'lake export',
+    );
+    res.json(await deps.lake.export(since));
+  });
   router.get(`${base}/export`, exportHandler);
 
   router.get(`${base}/stats`, async (_req, res) => {

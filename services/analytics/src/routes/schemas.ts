@@ -90,3 +90,19 @@ export const bulkOptionsSchema = z.object({
 });
 
 export const idParam = z.object({ id: idText });
+
+/** `POST …/export/lake`: rewrite the days from `since` (YYYY-MM-DD, UTC) on; none: every day. */
+export const lakeSchema = z
+  .object({
+    since: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}$/, 'a day as YYYY-MM-DD')
+      .refine(
+        (d) =>
+          !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) &&
+          new Date(`${d}T00:00:00Z`).toISOString().startsWith(d),
+        'not a calendar day',
+      )
+      .optional(),
+  })
+  .strict();
