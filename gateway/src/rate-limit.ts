@@ -68,6 +68,8 @@ export class RedisRateLimiter implements RateLimiter {
       lazyConnect: false,
       retryStrategy: (times) => Math.min(times * 100, 2000),
     });
+    // A Redis in protected mode (no password, not bound to loopback only) answers other hosts
+    // with DENIED and hangs up: the warning then names it (found by the hosts test).
     this.redis.on('error', (err) => this.warn(err));
     // INCR and the window's expiry in one step: a counter never outlives its window.
     this.redis.defineCommand('qlabTake', {

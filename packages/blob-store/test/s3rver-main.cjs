@@ -5,7 +5,7 @@ const S3rver = require('s3rver');
 
 const [directory, bucket] = process.argv.slice(2);
 const server = new S3rver({
-  address: '127.0.0.1',
+  address: process.env.S3RVER_ADDRESS || '127.0.0.1',
   port: 0,
   silent: process.env.S3RVER_LOG !== '1',
   directory,

@@ -422,7 +422,8 @@ export class FakeIonq {
   server!: Server;
   url = '';
 
-  async start(): Promise<this> {
+  /** `host`: where it listens (a test of hosts in network namespaces gives the bridge's address). */
+  async start(host = '127.0.0.1'): Promise<this> {
     const app = express();
     app.get('/v0.4/backends', (_req, res) => {
       // Needs no key (the spec: security []).
@@ -551,10 +552,10 @@ export class FakeIonq {
       });
     });
     await new Promise<void>((resolve) => {
-      this.server = app.listen(0, '127.0.0.1', () => resolve());
+      this.server = app.listen(0, host, () => resolve());
     });
     const addr = this.server.address() as { port: number };
-    this.url = `http://127.0.0.1:${addr.port}/v0.4`;
+    this.url = `http://${host}:${addr.port}/v0.4`;
     return this;
   }
 
