@@ -115,6 +115,24 @@ describe('the lake export', () => {
   });
 });
 
+/** A test domain composed as main does, on a temp folder, with `extra` settings. */
+async function composeDomain(extra: Partial<Parameters<typeof compose>[0]>) {
+  const tmp = tempDir('qlab-lake-');
+  const composed = await compose(
+    {
+      domain: 'test',
+      dbPath: path.join(tmp.dir, 'test.duckdb'),
+      dataDir: tmp.dir,
+      queryTimeoutMs: 10_000,
+      maxBulkBytes: 1 << 20,
+      loadTimeoutMs: 60_000,
+      ...extra,
+    },
+    { logger: silentLogger() },
+  );
+  return { tmp, ...composed };
+}
+
 describe('the lake export to S3', () => {
   let s3: LocalS3;
   beforeAll(async () => {
@@ -123,20 +141,8 @@ describe('the lake export to S3', () => {
   afterAll(() => s3.close());
 
   it('puts the same partitions in the bucket', async () => {
-    const tmp = tempDir('qlab-lake-s3-');
     const store = s3.store('lab');
-    const { domain, close } = await compose(
-      {
-        domain: 'test',
-        dbPath: path.join(tmp.dir, 'test.duckdb'),
-        dataDir: tmp.dir,
-        queryTimeoutMs: 10_000,
-        maxBulkBytes: 1 << 20,
-        loadTimeoutMs: 60_000,
-        blobStore: store,
-      },
-      { logger: silentLogger() },
-    );
+    const { tmp, domain, close } = await composeDomain({ blobStore: store });
     try {
       await domain.writes.loadRecords([sampleRecord('test', 'x1', { started_at: '2026-12-01T10:00:00Z' })]);
       const r = await domain.lake.export();
@@ -153,19 +159,7 @@ describe('the lake export to S3', () => {
 
 describe('the scheduled lake export', () => {
   it('exports yesterday and today every ANALYTICS_LAKE_EVERY, and stops with the service', async () => {
-    const tmp = tempDir('qlab-lake-every-');
-    const { domain, close } = await compose(
-      {
-        domain: 'test',
-        dbPath: path.join(tmp.dir, 'test.duckdb'),
-        dataDir: tmp.dir,
-        queryTimeoutMs: 10_000,
-        maxBulkBytes: 1 << 20,
-        loadTimeoutMs: 60_000,
-        lakeEveryMs: 50,
-      },
-      { logger: silentLogger() },
-    );
+    const { tmp, domain, close } = await composeDomain({ lakeEveryMs: 50 });
     try {
       const today = new Date().toISOString();
       await domain.writes.loadRecords([
