@@ -24,6 +24,7 @@ import { apiKeyAuth, authenticate, authFailureHeaders, dropKeyProtocol, needs } 
 import { type Config, SCOPES } from './config';
 import { consoleFiles } from './console-files';
 import type { EventsSocket } from './events-socket';
+import { KeySockets } from './key-sockets';
 import type { KeyInfo, KeyStore } from './keys';
 import { gatewayOpenApi } from './openapi';
 import { mergedOpenApi } from './openapi-merge';
@@ -236,6 +237,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     handle,
     attach(server: Server) {
       const tracker = proxies.get('/api/v1')!;
+      const open = new KeySockets(keys, logger);
       server.on('upgrade', async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         let path: string;
         try {
@@ -259,6 +261,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
           refuseUpgrade(socket, authProblem(err));
           return;
         }
+        // Its key's revocation ends it (here or on any replica), not only new connections.
+        open.add(info.id, socket);
         // A key given in the query string or as a subprotocol is not passed on.
         dropKeyProtocol(req);
         const u = new URL(req.url, 'http://x');

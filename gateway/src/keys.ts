@@ -70,6 +70,8 @@ export class KeyStore {
    */
   private readonly cache = new Map<string, { info: KeyInfo; until: number }>();
   private listener?: PgListener;
+  private readonly revokedListeners: ((id: string) => void)[] = [];
+  private readonly gapListeners: (() => void)[] = [];
 
   constructor(
     private readonly knex: Knex,
@@ -84,14 +86,39 @@ export class KeyStore {
       connectionString,
       channel: REVOCATION_CHANNEL,
       applicationName: 'qlab-gateway-revocations',
-      onNotify: () => this.forget(),
-      onGap: () => this.forget(),
+      onNotify: (id) => {
+        this.forget();
+        for (const l of this.revokedListeners) l(id);
+      },
+      onGap: (listening) => {
+        this.forget();
+        // Revocations may have been missed: whoever holds connections of keys re-checks them.
+        if (listening) for (const l of this.gapListeners) l();
+      },
       logger,
     });
   }
 
   async close(): Promise<void> {
     await this.listener?.close();
+  }
+
+  /**
+   * `onRevoked(id)` for every key revoked here or, on PostgreSQL, on another replica; `onGap()`
+   * when revocations from other replicas may have been missed (then check with `active`).
+   */
+  watch(onRevoked: (id: string) => void, onGap: () => void): void {
+    this.revokedListeners.push(onRevoked);
+    this.gapListeners.push(onGap);
+  }
+
+  /** Which of these key ids are not revoked. */
+  async active(ids: string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = (await this.knex('api_keys').select('id').whereIn('id', ids).whereNull('revoked_at')) as {
+      id: string;
+    }[];
+    return new Set(rows.map((r) => r.id));
   }
 
   /**
@@ -168,6 +195,7 @@ export class KeyStore {
       return n > 0;
     });
     this.forget();
+    if (revoked) for (const l of this.revokedListeners) l(id);
     return revoked;
   }
 

@@ -6,13 +6,15 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listen, openDatabase, parseDbUrl } from '@qlab/kit';
-import { closedPort, pgSchemaUrl, pgTestUrl, redisTestUrl, waitFor } from '@qlab/testkit';
+import { closedPort, mqttTestUrl, pgSchemaUrl, pgTestUrl, redisTestUrl, waitFor } from '@qlab/testkit';
 import pg from 'pg';
+import WebSocket from 'ws';
 import { keyMigrations } from '../src/keys';
 import { type RunningGateway, startGateway } from './helpers';
 
 const pgUrl = pgTestUrl('gateway replicas');
 const redisUrl = redisTestUrl('gateway replicas');
+const mqttUrl = mqttTestUrl('gateway replicas');
 const ADMIN = 'admin-key-0123456789abcdef';
 
 /** A stand-in for every service: answers 200 with the path. */
@@ -41,8 +43,18 @@ async function echoService() {
     await knex.destroy();
     service = await echoService();
     const services = { 'calibration-store': { url: service.url } };
-    a = await startGateway({ keys: [[ADMIN, ['read', 'write', 'admin']]], dbUrl: schemaUrl, services });
-    b = await startGateway({ keys: [[ADMIN, ['read', 'write', 'admin']]], dbUrl: schemaUrl, services });
+    a = await startGateway({
+      keys: [[ADMIN, ['read', 'write', 'admin']]],
+      dbUrl: schemaUrl,
+      services,
+      mqttUrl,
+    });
+    b = await startGateway({
+      keys: [[ADMIN, ['read', 'write', 'admin']]],
+      dbUrl: schemaUrl,
+      services,
+      mqttUrl,
+    });
     admin = new pg.Client({ connectionString: pgUrl });
     await admin.connect();
   });
@@ -92,6 +104,46 @@ async function echoService() {
     console.log(`revocation on A refused on B after ${took} ms`);
     expect(took).toBeLessThan(1000);
   });
+
+  (mqttUrl ? it : it.skip)(
+    'closes, within 1 s, the WebSockets a key revoked on another replica holds open',
+    async () => {
+      const { key, id } = await newKey();
+      const opened = async (gw: RunningGateway) => {
+        const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/api/events?topic=qlab/%23`, {
+          headers: { 'X-API-Key': key },
+        });
+        const closed = new Promise<number>((r) => ws.once('close', () => r(Date.now())));
+        await new Promise<void>((resolve, reject) => {
+          ws.once('message', () => resolve());
+          ws.once('error', reject);
+        });
+        // In an object: an async function returning a promise would wait for it.
+        return { closed };
+      };
+      const onB = (await opened(b)).closed;
+      const onA = (await opened(a)).closed;
+      const t0 = Date.now();
+      const revoked = await fetch(`${a.url}/api/keys/${id}`, {
+        method: 'DELETE',
+        headers: { 'X-API-Key': ADMIN },
+      });
+      expect(revoked.status).toBe(200);
+      const [closedB, closedA] = await Promise.all([onB, onA]);
+      console.log(
+        `revoked on A: its WebSockets closed on A after ${closedA - t0} ms, on B after ${closedB - t0} ms`,
+      );
+      expect(closedB - t0).toBeLessThan(1000);
+      expect(closedA - t0).toBeLessThan(1000);
+      const again = new WebSocket(`${b.url.replace('http', 'ws')}/api/events`, {
+        headers: { 'X-API-Key': key },
+      });
+      const status = await new Promise<number>((r) =>
+        again.once('unexpected-response', (_q, res) => r(res.statusCode!)),
+      );
+      expect(status).toBe(401);
+    },
+  );
 
   it('still refuses within 1 s when the other replica lost its LISTEN connection', async () => {
     const { key, id } = await newKey();
