@@ -3,6 +3,8 @@
  * bytes through a bare Node server that streams the body to a file and back, in one run.
  * Prints MB/s each way, the ratio to the bare server, and the store's RSS growth.
  *   pnpm --filter calibration-store bench        (BENCH_MB=200 BENCH_ROUNDS=3 to change)
+ * BENCH_BLOB=s3 keeps the archives in a local S3-compatible server (s3rver, the tests' stand-in,
+ * itself a Node process writing files) instead of the filesystem store.
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -10,12 +12,14 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { startLocalS3 } from '@qlab/blob-store/testing';
 import { buildPackage, spawnService } from '@qlab/testkit';
 import archiver from 'archiver';
 
 const MB = 1024 * 1024;
 const SIZE_MB = Number(process.env.BENCH_MB ?? 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const BLOB = process.env.BENCH_BLOB === 's3' ? 's3' : 'file';
 const serviceDir = path.resolve(__dirname, '..');
 const repoRoot = path.resolve(serviceDir, '../..');
 
@@ -132,8 +136,10 @@ async function main() {
   const size = statSync(archive).size;
   const sizeMb = size / 1e6;
 
+  const s3 = BLOB === 's3' ? await startLocalS3('qlab-bench') : undefined;
   const store = await spawnService(process.execPath, [path.join(serviceDir, 'dist/main.js'), '--port', '0'], {
     env: {
+      ...(s3 ? { ...s3.env, BLOB_STORE_URL: 's3://qlab-bench/calibration-store' } : {}),
       DATA_DIR: path.join(work, 'data'),
       HOST: '127.0.0.1',
       QIBO_MAX_UPLOAD_BYTES: String(2 * size),
@@ -177,6 +183,7 @@ async function main() {
   }
   store.child.kill('SIGTERM');
   bare.child.kill('SIGTERM');
+  await s3?.close();
   rmSync(work, { recursive: true, force: true });
 
   const up = { store: median(results.store.up), bare: median(results.bare.up) };
@@ -185,7 +192,7 @@ async function main() {
   const fmt = (n: number) => n.toFixed(0).padStart(6);
   const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ');
   console.log(
-    `\ncalibration-store transfer benchmark: ${sizeMb.toFixed(0)} MB archive, ${ROUNDS} rounds, medians (MB/s = 10^6 bytes/s)`,
+    `\ncalibration-store transfer benchmark: ${sizeMb.toFixed(0)} MB archive, ${ROUNDS} rounds, archives in ${BLOB === 's3' ? 'S3 (s3rver)' : 'files'}, medians (MB/s = 10^6 bytes/s)`,
   );
   console.log(`                      upload MB/s   download MB/s   (all rounds: up | down)`);
   console.log(
