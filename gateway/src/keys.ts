@@ -7,6 +7,7 @@ import {
   listenPg,
   type Migration,
   type PgListener,
+  pgConnectionString,
 } from '@qlab/kit';
 import type { Scope } from './config';
 
@@ -81,9 +82,8 @@ export class KeyStore {
   /** On PostgreSQL: hear revocations made by other replicas (a no-op on SQLite). */
   listenForRevocations(logger: Logger): void {
     if (!isPostgres(this.knex) || this.listener) return;
-    const { connectionString } = this.knex.client.config.connection as { connectionString: string };
     this.listener = listenPg({
-      connectionString,
+      connectionString: pgConnectionString(this.knex),
       channel: REVOCATION_CHANNEL,
       applicationName: 'qlab-gateway-revocations',
       onNotify: (id) => {

@@ -215,6 +215,12 @@ export function isPostgres(knex: Knex): boolean {
   return knex.client.config.client === 'pg';
 }
 
+/** The PostgreSQL URL a knex opened by openDatabase uses (for a connection of one's own: LISTEN, locks). */
+export function pgConnectionString(knex: Knex): string {
+  if (!isPostgres(knex)) throw new Error('not a PostgreSQL database');
+  return (knex.client.config.connection as { connectionString: string }).connectionString;
+}
+
 /** The table names of a SQLite file, read without changing it (read-only, no journal change). */
 function sqliteTables(filename: string): string[] {
   const db = new BetterSqlite3(filename, { readonly: true, fileMustExist: true });

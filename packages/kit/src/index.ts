@@ -15,7 +15,15 @@ export {
   logLevel,
   requireTokenOffLoopback,
 } from './config';
-export { type DbTarget, isPostgres, type Knex, type Migration, openDatabase, parseDbUrl } from './db';
+export {
+  type DbTarget,
+  isPostgres,
+  type Knex,
+  type Migration,
+  openDatabase,
+  parseDbUrl,
+  pgConnectionString,
+} from './db';
 export {
   AppError,
   afterBody,

@@ -6,6 +6,7 @@ import {
   listenPg,
   PgLeadership,
   type PgListener,
+  pgConnectionString,
   serviceUnavailable,
 } from '@qlab/kit';
 import type { ProviderSync, SyncKind, SyncReport } from './sync-loop';
@@ -32,6 +33,7 @@ export class SyncLeadership {
   private listener?: PgListener;
   private readonly waiting = new Map<string, { accepted(): void; done(report: SyncReport): void }>();
   private readonly channel: string;
+  private readonly scope: string;
 
   constructor(
     private readonly knex: Knex,
@@ -39,15 +41,20 @@ export class SyncLeadership {
     private readonly logger: Logger,
     private readonly options: { campaignMs?: number; heartbeatMs?: number } = {},
   ) {
+    this.scope = scopeOf(knex);
     // A hash of the deployment: channel names are identifiers of at most 63 bytes.
-    this.channel = `qlab_tracker_sync_${createHash('sha256').update(scopeOf(knex)).digest('hex').slice(0, 24)}`;
+    this.channel = `qlab_tracker_sync_${createHash('sha256').update(this.scope).digest('hex').slice(0, 24)}`;
+  }
+
+  /** The advisory-lock name of a provider account in this deployment. */
+  private lockName(account: string): string {
+    return `${this.scope}/${account}`;
   }
 
   /** The provider accounts this replica syncs now. */
   leading(): string[] {
     if (!this.leadership) return this.syncs.map((s) => s.name);
-    const prefix = `${scopeOf(this.knex)}/`;
-    return this.leadership.leading().map((n) => n.slice(prefix.length));
+    return this.leadership.leading().map((n) => n.slice(this.lockName('').length));
   }
 
   start(): void {
@@ -55,9 +62,8 @@ export class SyncLeadership {
       for (const s of this.syncs) s.start();
       return;
     }
-    const { connectionString } = this.knex.client.config.connection as { connectionString: string };
-    const scope = scopeOf(this.knex);
-    const byLock = new Map(this.syncs.map((s) => [`${scope}/${s.name}`, s]));
+    const connectionString = pgConnectionString(this.knex);
+    const byLock = new Map(this.syncs.map((s) => [this.lockName(s.name), s]));
     this.leadership = new PgLeadership({
       connectionString,
       namespace: LOCK_NAMESPACE,
@@ -92,8 +98,7 @@ export class SyncLeadership {
 
   /** Runs a sync of `sync`'s provider here if this replica leads it, else on the leader. */
   async sync(sync: ProviderSync, kind: SyncKind): Promise<SyncReport> {
-    if (!this.leadership || this.leading().includes(`${scopeOf(this.knex)}/${sync.name}`))
-      return sync.sync(kind);
+    if (!this.leadership || this.leading().includes(this.lockName(sync.name))) return sync.sync(kind);
     const id = randomUUID();
     const request = JSON.stringify({ type: 'request', id, provider: sync.name, kind });
     const send = () => this.knex.raw('select pg_notify(?, ?)', [this.channel, request]);
@@ -154,7 +159,8 @@ export class SyncLeadership {
 export function scopeOf(knex: Knex): string {
   const sp = knex.client.config.searchPath as string | string[] | undefined;
   const schema = (Array.isArray(sp) ? sp[0] : sp) ?? 'public';
-  const { connectionString } = (knex.client.config.connection ?? {}) as { connectionString?: string };
-  const database = connectionString ? new URL(connectionString).pathname.slice(1) || 'postgres' : 'sqlite';
+  const database = isPostgres(knex)
+    ? new URL(pgConnectionString(knex)).pathname.slice(1) || 'postgres'
+    : 'sqlite';
   return `${database}.${schema}`;
 }
