@@ -415,6 +415,8 @@ export class FakeIonq {
   usageQueries: Record<string, string>[] = [];
   /** Jobs come in a new order on every call: the list has no documented order. */
   shuffle = true;
+  /** Each API answer waits this long (a slow provider). */
+  delayMs = 0;
   private calls = 0;
   /** A list walk is a snapshot of the order, as a cursor would see it. */
   private readonly walks = new Map<string, { order: FakeIonqJob[]; start: number }>();
@@ -425,6 +427,10 @@ export class FakeIonq {
   /** `host`: where it listens (a test of hosts in network namespaces gives the bridge's address). */
   async start(host = '127.0.0.1'): Promise<this> {
     const app = express();
+    app.use((_req, _res, next) => {
+      if (this.delayMs > 0) setTimeout(next, this.delayMs);
+      else next();
+    });
     app.get('/v0.4/backends', (_req, res) => {
       // Needs no key (the spec: security []).
       res.json(

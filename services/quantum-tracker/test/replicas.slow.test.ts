@@ -26,6 +26,9 @@ const mqttUrl = mqttTestUrl('tracker replicas');
   let schemaUrl: string;
   let schema: string;
   let child: ChildProcess | undefined;
+  let replicaC: ChildProcess | undefined;
+  /** The in-process replica: it leads once the first test has killed the other. */
+  let b: Awaited<ReturnType<typeof inProcessReplica>>;
   const cleanups: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
@@ -40,6 +43,7 @@ const mqttUrl = mqttTestUrl('tracker replicas');
   });
   afterAll(async () => {
     child?.kill('SIGKILL');
+    replicaC?.kill('SIGKILL');
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
     await ionq.close();
     tmp.cleanup();
@@ -103,7 +107,7 @@ const mqttUrl = mqttTestUrl('tracker replicas');
     const a = await spawnReplica();
     child = a.process;
     await waitFor(async () => (await syncsHere(a.url))[0] === true, 10_000, 100);
-    const b = await inProcessReplica();
+    b = await inProcessReplica();
     await new Promise((r) => setTimeout(r, 600));
     expect(await syncsHere(b.url)).toEqual([false]);
     expect(b.composed.tracker.leadership.leading()).toEqual([]);
@@ -140,5 +144,30 @@ const mqttUrl = mqttTestUrl('tracker replicas');
     );
     expect(await syncsHere(b.url)).toEqual([true]);
     ws.close();
+  }, 60_000);
+
+  it('finishes a refresh whose leader stepped down after accepting it, and records no failure for the cancelled sync', async () => {
+    expect(b.composed.tracker.leadership.leading()).toEqual(['ionq']);
+    const c = await spawnReplica();
+    replicaC = c.process;
+    await waitFor(async () => (await syncsHere(c.url))[0] === false, 10_000, 100);
+    const failuresBefore = await b.knex('providers').where({ name: 'ionq' }).first();
+    // B accepts C's refresh and starts a slow sync; then B steps down mid-sync.
+    ionq.delayMs = 1500;
+    const refreshing = get(`${c.url}/api/v1/dashboard/refresh`, { method: 'POST' });
+    await new Promise((r) => setTimeout(r, 700));
+    const t0 = Date.now();
+    await b.composed.tracker.leadership.stop();
+    const refreshed = await refreshing;
+    console.log(`refresh whose leader stepped down answered ${Date.now() - t0} ms later`);
+    ionq.delayMs = 0;
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.body.synced).toEqual([expect.objectContaining({ provider: 'ionq', ok: true })]);
+    expect(await syncsHere(c.url)).toEqual([true]);
+    const after = await b.knex('providers').where({ name: 'ionq' }).first();
+    expect(after.consecutive_failures).toBe(0);
+    expect(after.last_error ?? null).toBe(failuresBefore.last_error ?? null);
+    const runs = await b.knex('sync_runs').where({ ok: false }).select('error');
+    expect(runs.every((r: { error: string }) => r.error.startsWith('cancelled'))).toBe(true);
   }, 60_000);
 });

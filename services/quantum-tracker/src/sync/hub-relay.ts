@@ -26,14 +26,17 @@ export function relayHub(hub: LiveHub, options: { mqttUrl: string; scope: string
   client.on('message', (topic, payload) => {
     const channel = topic.slice(base.length + 1) as Channel;
     if (!CHANNELS.includes(channel)) return;
-    let envelope: { origin?: unknown; text?: unknown };
+    let envelope: unknown;
     try {
       envelope = JSON.parse(payload.toString('utf8'));
     } catch {
       return;
     }
-    if (envelope.origin === origin || typeof envelope.text !== 'string') return;
-    hub.receive(channel, envelope.text);
+    // Anything on the broker may publish here: `null`, a number or an array is not an envelope.
+    if (typeof envelope !== 'object' || envelope === null) return;
+    const e = envelope as { origin?: unknown; text?: unknown };
+    if (e.origin === origin || typeof e.text !== 'string') return;
+    hub.receive(channel, e.text);
   });
   hub.relay = (channel, text) => {
     // Not queued while disconnected: a live view that comes back late is worse than none.

@@ -13,12 +13,14 @@ import type { ProviderSync, SyncKind, SyncReport } from './sync-loop';
 
 /** quantum-tracker's advisory-lock namespace ("QTR1"). */
 const LOCK_NAMESPACE = 0x5154_5231;
-/** A request no leader accepted is sent again this often (a hand-over may be under way)... */
+/** A request is sent again this often until its report arrives (a hand-over may be under way)... */
 const RESEND_MS = 2000;
-/** ...until this long has passed: then 503. */
+/** ...and answered with 503 when no leader has accepted it for this long. */
 const ACCEPT_TIMEOUT_MS = 15_000;
-/** Once accepted, the leader's sync has its own deadline (15 min); this is a last guard. */
+/** The leader's sync has its own deadline (15 min); this is a last guard. */
 const REMOTE_SYNC_TIMEOUT_MS = 16 * 60_000;
+/** How long a leader remembers a request's outcome, for its resends. */
+const SERVED_KEPT_MS = 60_000;
 
 /**
  * Who runs each provider's sync. On SQLite there is one process: it runs them all. On
@@ -31,7 +33,12 @@ const REMOTE_SYNC_TIMEOUT_MS = 16 * 60_000;
 export class SyncLeadership {
   private leadership?: PgLeadership;
   private listener?: PgListener;
-  private readonly waiting = new Map<string, { accepted(): void; done(report: SyncReport): void }>();
+  private readonly waiting = new Map<
+    string,
+    { accepted(): void; done(report: SyncReport): void; failed(detail: string): void }
+  >();
+  /** On the leader: the outcome of each request it took, by request id. */
+  private readonly served = new Map<string, Promise<object | null>>();
   private readonly channel: string;
   private readonly scope: string;
 
@@ -96,59 +103,96 @@ export class SyncLeadership {
     for (const s of this.syncs) await s.stop();
   }
 
-  /** Runs a sync of `sync`'s provider here if this replica leads it, else on the leader. */
+  /**
+   * Runs a sync of `sync`'s provider here if this replica leads it, else on the leader. The
+   * request is sent again every RESEND_MS until its report comes back: a leader that dies after
+   * accepting, or whose answer was lost, is replaced by the next one, which joins or runs the
+   * sync. 503 when no leader has accepted for ACCEPT_TIMEOUT_MS.
+   */
   async sync(sync: ProviderSync, kind: SyncKind): Promise<SyncReport> {
-    if (!this.leadership || this.leading().includes(this.lockName(sync.name))) return sync.sync(kind);
+    if (!this.leadership || this.leading().includes(sync.name)) return sync.sync(kind);
     const id = randomUUID();
     const request = JSON.stringify({ type: 'request', id, provider: sync.name, kind });
     const send = () => this.knex.raw('select pg_notify(?, ?)', [this.channel, request]);
     let resend: NodeJS.Timeout | undefined;
-    let giveUp: NodeJS.Timeout | undefined;
+    let silence: NodeJS.Timeout | undefined;
+    let deadline: NodeJS.Timeout | undefined;
     try {
       return await new Promise<SyncReport>((resolve, reject) => {
-        const fail = () => reject(serviceUnavailable(`no replica leading ${sync.name} answered; try again`));
-        giveUp = setTimeout(fail, ACCEPT_TIMEOUT_MS);
+        const unavailable = (why: string) => () => reject(serviceUnavailable(why));
+        const noLeader = unavailable(`no replica leading ${sync.name} answered; try again`);
+        silence = setTimeout(noLeader, ACCEPT_TIMEOUT_MS);
+        deadline = setTimeout(
+          unavailable(`the sync of ${sync.name} did not finish in time`),
+          REMOTE_SYNC_TIMEOUT_MS,
+        );
         resend = setInterval(() => send().catch(() => undefined), RESEND_MS);
         this.waiting.set(id, {
           accepted: () => {
-            clearInterval(resend);
-            clearTimeout(giveUp);
-            giveUp = setTimeout(fail, REMOTE_SYNC_TIMEOUT_MS);
+            clearTimeout(silence);
+            silence = setTimeout(noLeader, ACCEPT_TIMEOUT_MS);
           },
           done: resolve,
+          failed: (detail) =>
+            reject(serviceUnavailable(`the sync of ${sync.name} failed on its leader: ${detail}`)),
         });
         send().catch(reject);
       });
     } finally {
       clearInterval(resend);
-      clearTimeout(giveUp);
+      clearTimeout(silence);
+      clearTimeout(deadline);
       this.waiting.delete(id);
     }
   }
 
   private onMessage(payload: string): void {
-    let m: { type?: unknown; id?: unknown; provider?: unknown; kind?: unknown; report?: unknown };
+    let m: {
+      type?: unknown;
+      id?: unknown;
+      provider?: unknown;
+      kind?: unknown;
+      report?: unknown;
+      detail?: unknown;
+    };
     try {
       m = JSON.parse(payload);
     } catch {
       return;
     }
-    if (typeof m.id !== 'string') return;
-    if (m.type === 'accepted') return void this.waiting.get(m.id)?.accepted();
-    if (m.type === 'done') return void this.waiting.get(m.id)?.done(m.report as SyncReport);
+    if (typeof m !== 'object' || m === null || typeof m.id !== 'string') return;
+    const id = m.id;
+    const waiter = this.waiting.get(id);
+    if (m.type === 'accepted') return void waiter?.accepted();
+    if (m.type === 'done') return void waiter?.done(m.report as SyncReport);
+    if (m.type === 'failed') return void waiter?.failed(String(m.detail));
     if (m.type !== 'request' || !['all', 'jobs', 'backends'].includes(String(m.kind))) return;
     const sync = this.syncs.find((s) => s.name === m.provider);
     if (!sync || !this.leading().includes(sync.name)) return;
     const reply = (message: object) =>
       this.knex
-        .raw('select pg_notify(?, ?)', [this.channel, JSON.stringify({ ...message, id: m.id })])
+        .raw('select pg_notify(?, ?)', [this.channel, JSON.stringify({ ...message, id })])
         .catch((err: unknown) => this.logger.warn({ err }, 'could not answer a sync request'));
-    // A resent request joins the sync in progress (ProviderSync.sync never runs two at once).
     void reply({ type: 'accepted' });
-    sync.sync(m.kind as SyncKind).then(
-      (report) => reply({ type: 'done', report }),
-      (err: unknown) => this.logger.warn({ err }, 'a requested sync failed'),
-    );
+    // A resent request is answered from the sync it started (or its outcome, if the answer was
+    // lost), never a second sync; outcomes are kept a minute for resends still on their way.
+    let served = this.served.get(id);
+    if (!served) {
+      served = sync.sync(m.kind as SyncKind).then(
+        // Cancelled because this replica was deposed: no answer; the resend reaches the next leader.
+        (report) => (report.cancelled ? null : { type: 'done', report }),
+        (err: unknown) => {
+          this.logger.warn({ err }, 'a requested sync failed');
+          return { type: 'failed', detail: err instanceof Error ? err.message : String(err) };
+        },
+      );
+      this.served.set(id, served);
+      void served.then((answer) => {
+        if (!answer) this.served.delete(id);
+        else setTimeout(() => this.served.delete(id), SERVED_KEPT_MS).unref();
+      });
+    }
+    void served.then((answer) => answer && reply(answer));
   }
 }
 

@@ -13,6 +13,8 @@ export interface SyncReport {
   kind: SyncKind;
   ok: boolean;
   error?: string;
+  /** Stopped before it finished (the tracker stopping, or leadership handed over). */
+  cancelled?: boolean;
   jobs_seen: number;
   jobs_changed: number;
   /** Jobs whose own record (times, final billing) was read this sync. */
@@ -130,14 +132,22 @@ export class ProviderSync {
       backends_seen: 0,
       duration_ms: 0,
     };
-    this.abort = new AbortController();
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(SYNC_DEADLINE_MS)]);
+    const abort = new AbortController();
+    this.abort = abort;
+    const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(SYNC_DEADLINE_MS)]);
     try {
       await this.steps(kind, started, report, signal);
       this.failures = 0;
       this.lastRetryAfter = undefined;
     } catch (err) {
-      await this.recordFailure(kind, started, report, err);
+      if (abort.signal.aborted) {
+        // stop(): the tracker is stopping or another replica took this account over. Not the
+        // provider's failure: nothing is recorded against it, and the next leader syncs.
+        report.ok = false;
+        report.cancelled = true;
+        report.error = 'cancelled: this replica stopped or handed the sync over';
+        this.deps.logger.info({ provider: this.name }, 'sync cancelled');
+      } else await this.recordFailure(kind, started, report, err);
     }
     report.duration_ms = this.now() - started;
     await this.deps
