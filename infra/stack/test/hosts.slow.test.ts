@@ -459,7 +459,7 @@ const node = (file: string) => [process.execPath, '--enable-source-maps', path.j
     form.set('task_type', 'archive.zip');
     form.set('params', JSON.stringify({ name: 'big.zip' }));
     // Random bytes: the zip cannot shrink them, so it takes seconds.
-    const big = Buffer.alloc(160 * 1024 * 1024);
+    const big = Buffer.alloc(64 * 1024 * 1024);
     for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((Math.random() * 2 ** 32) >>> 0, i);
     form.set('input', new Blob([big]), 'noise.bin');
     const created = await fetch(`http://${HOSTS.app1}:8100/jobs`, {
@@ -475,11 +475,15 @@ const node = (file: string) => [process.execPath, '--enable-source-maps', path.j
           headers: { Authorization: `Bearer ${TOKENS.jobs}` },
         })
       ).json()) as { status: string; worker_id: string | null; attempt: number };
+    const t0 = Date.now();
+    const phase = (what: string) =>
+      process.stdout.write(`cut-worker job: ${what} after ${Date.now() - t0} ms\n`);
     await waitFor(async () => (await read()).status === 'processing', 20_000, 20);
     const first = await read();
     const cut = first.worker_id as Host;
     expect(['w1', 'w2', 'w3']).toContain(cut);
     ip('link', 'set', veth(cut), 'down');
+    phase(`processing on ${cut}, its link cut`);
     try {
       await waitFor(
         async () => {
@@ -489,7 +493,16 @@ const node = (file: string) => [process.execPath, '--enable-source-maps', path.j
         LEASE_MS * 4 + 10_000,
         100,
       );
-      await waitFor(async () => (await read()).status === 'completed', 60_000, 200);
+      phase(`attempt 2 on ${(await read()).worker_id}`);
+      // Generous: under CI's load the second worker shares two cores with every other test.
+      await waitFor(async () => (await read()).status === 'completed', 150_000, 200);
+      phase('completed');
+    } catch (err) {
+      // What the job API and the workers said, so a failure in CI can be read from its log.
+      process.stdout.write(`job now: ${JSON.stringify(await read())}\n`);
+      for (const p of procs.filter((p) => /^(worker|job)/.test(p.name)))
+        process.stdout.write(`--- ${p.name}\n${p.log.join('').slice(-4000)}\n`);
+      throw err;
     } finally {
       ip('link', 'set', veth(cut), 'up');
     }
@@ -501,7 +514,7 @@ const node = (file: string) => [process.execPath, '--enable-source-maps', path.j
     expect(after).toMatchObject({ status: 'completed', worker_id: done.worker_id, attempt: done.attempt });
     const completed = seen.filter((e) => e.type.endsWith('job.completed') && e.data?.job_id === job.job_id);
     expect(completed).toHaveLength(1);
-  }, 120_000);
+  }, 240_000);
 
   it('delivered every event once', () => {
     const ids = seen.map((e) => e.id);

@@ -353,7 +353,11 @@ export class FakeIbm {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      // A client in a deleted network namespace never closes its socket.
+      this.server.closeAllConnections();
+    });
   }
 }
 
@@ -566,6 +570,10 @@ export class FakeIonq {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      // A client in a deleted network namespace never closes its socket.
+      this.server.closeAllConnections();
+    });
   }
 }
