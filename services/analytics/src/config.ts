@@ -24,6 +24,11 @@ export const envSchema = z.object({
   ANALYTICS_MAX_BULK_BYTES: env.int(2048 * MB, 1),
   /** DuckDB worker threads. Default 2. */
   ANALYTICS_THREADS: env.int(2, 1),
+  /** DuckDB's memory_limit (beyond it, big sorts and joins spill to disk). Default 4GB. */
+  ANALYTICS_MEMORY_LIMIT: z
+    .string()
+    .regex(/^\d{1,6}(\.\d{1,3})?\s?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/, 'a size such as 512MB or 4GB')
+    .default('4GB'),
   /** MQTT broker for events; events are off when unset. */
   MQTT_URL: env.optionalString(),
   /** Where `…/export/lake` writes: file:///path or s3://bucket/prefix. Default DATA_DIR/analytics (the lake in its lake/). */
@@ -43,6 +48,8 @@ export interface Config {
   loadTimeoutMs: number;
   maxBulkBytes: number;
   threads: number;
+  /** DuckDB memory_limit, e.g. 4GB. */
+  memoryLimit: string;
   /** file:///… (default: dataDir) or s3://bucket/prefix, for the lake. */
   blobStoreUrl: string;
   /** ms between scheduled lake exports; 0 = none. */
@@ -100,6 +107,7 @@ export function loadAnalyticsConfig(argv: string[], environment: NodeJS.ProcessE
     loadTimeoutMs: e.ANALYTICS_LOAD_TIMEOUT,
     maxBulkBytes: e.ANALYTICS_MAX_BULK_BYTES,
     threads: e.ANALYTICS_THREADS,
+    memoryLimit: e.ANALYTICS_MEMORY_LIMIT,
     blobStoreUrl: e.BLOB_STORE_URL ?? pathToFileURL(dataDir).href,
     lakeEveryMs: e.ANALYTICS_LAKE_EVERY,
     logLevel: e.LOG_LEVEL,

@@ -23,6 +23,8 @@ export interface DomainOptions {
   dataDir?: string;
   queryTimeoutMs: number;
   threads?: number;
+  /** DuckDB memory_limit (default: DuckDB's own, 80 % of RAM). */
+  memoryLimit?: string;
   /** Where the lake export writes: a store, or its URL; default files under dataDir (else beside the database file). */
   blobStore?: BlobStore;
   blobStoreUrl?: string;
@@ -69,6 +71,7 @@ export async function openDomain(options: DomainOptions, onEvent: () => void = (
   const db = await DuckDb.open(options.dbPath, {
     queryTimeoutMs: options.queryTimeoutMs,
     threads: options.threads,
+    memoryLimit: options.memoryLimit,
   });
   try {
     await migrate(db, spec);

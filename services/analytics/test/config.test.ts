@@ -21,6 +21,14 @@ describe('analytics config', () => {
       loadAnalyticsConfig([], { ANALYTICS_DOMAIN: 'test', ANALYTICS_QUERY_TIMEOUT: 'soon' }),
     ).toThrow(/ANALYTICS_QUERY_TIMEOUT/);
     expect(() => loadAnalyticsConfig(['--bogus'], {})).toThrow(ConfigError);
+    for (const bad of ['lots', '25%', '4 G', '-1GB', "1GB'; --"])
+      expect(() =>
+        loadAnalyticsConfig([], { ANALYTICS_DOMAIN: 'test', ANALYTICS_MEMORY_LIMIT: bad }),
+      ).toThrow(/ANALYTICS_MEMORY_LIMIT/);
+    expect(loadAnalyticsConfig([], { ANALYTICS_DOMAIN: 'test' })!.memoryLimit).toBe('4GB');
+    expect(
+      loadAnalyticsConfig([], { ANALYTICS_DOMAIN: 'test', ANALYTICS_MEMORY_LIMIT: '512MiB' })!.memoryLimit,
+    ).toBe('512MiB');
   });
 
   test("seed 003's flags: --db-path, and --server accepted", () => {

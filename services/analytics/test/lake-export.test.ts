@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { type LocalS3, startLocalS3 } from '@qlab/blob-store/testing';
 import { silentLogger } from '@qlab/kit';
 import { tempDir } from '@qlab/testkit';
@@ -93,6 +94,65 @@ describe('the lake export', () => {
     expect(days.map((r) => String(r.day))).toEqual(['2026-11-29', '2026-11-30']);
   });
 
+  it('refuses times that have no YYYY-MM-DD day, in JSON and in bulk, and clears partitions that are not days', async () => {
+    const reason = 'a time from year 0001 to 9999 in UTC';
+    for (const t of ['9999-12-31T23:59:59-05:00', '0001-01-01T00:00:00+01:00', '0000-06-01T00:00:00Z']) {
+      const res = await call(`${d.base}/runs`, { body: [sampleRecord('test', 'x1', { started_at: t })] });
+      expect([t, res.status, res.text.includes(reason)]).toEqual([t, 400, true]);
+    }
+    const edges = ['0001-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z'];
+    const ok = await call(`${d.base}/runs`, {
+      body: edges.map((t, i) => sampleRecord('test', `edge${i}`, { started_at: t })),
+    });
+    expect(ok.status).toBe(201);
+    const times = [
+      'infinity',
+      '-infinity',
+      '9999-12-31T23:59:59-05:00',
+      '10000-01-01T00:00:00Z',
+      '0044-03-15 12:00:00 BC',
+    ];
+    const bulk = await call(`${d.base}/runs/bulk`, {
+      raw: [...times, '2026-11-30T09:00:00Z']
+        .map((t, i) => JSON.stringify(sampleRecord('test', `bulk${i}`, { started_at: t })))
+        .join('\n'),
+    });
+    expect(bulk.status).toBe(201);
+    expect(bulk.body.accepted).toBe(1);
+    // DuckDB reads all but the BC one as times (refused by their range); that one it cannot read.
+    expect(bulk.body.errors.map((e: { reason: string }) => e.reason)).toEqual([
+      ...times.slice(0, 4).map(() => `started_at: ${reason}`),
+      'started_at: not a valid timestamptz',
+    ]);
+    // A partition an older version wrote from such a time goes at the next export, whatever its `since`.
+    const { FileBlobStore } = await import('@qlab/blob-store');
+    const store = await FileBlobStore.open(d.dir);
+    const stale = `lake/test/${spec.table}/day=infinity/data_0.parquet`;
+    await store.put(stale, Readable.from([Buffer.from('PAR1')]));
+    const res = await call(`${d.base}/export/lake`, { body: { since: '2026-11-30' } });
+    expect(res.status).toBe(200);
+    expect(res.body.removed).toBe(1);
+    expect(await store.head(stale)).toBeUndefined();
+    const days = await readLake(d.dir, spec.table, 'day::VARCHAR AS day, count(*)::INTEGER AS n');
+    expect(days.map((r) => String(r.day))).toEqual(['2026-11-30', '9999-12-31']);
+  });
+
+  it('keeps at most one export waiting: requests meanwhile join it, widened to cover them all', async () => {
+    const sinces = ['2026-11-30', '2026-11-29', undefined, '2026-11-28', '2026-11-30', '2026-11-01'];
+    const answers = await Promise.all(
+      [...sinces, ...sinces].map((since) => call(`${d.base}/export/lake`, { body: since ? { since } : {} })),
+    );
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+    const runs = new Set(answers.map((a) => a.text));
+    expect(runs.size).toBeLessThanOrEqual(2);
+    // Whichever ran last covered every day (one request asked for all of them).
+    const last = answers.map((a) => a.body).find((b) => b.since === null);
+    expect(last.tables.find((t: { table: string }) => t.table === spec.table)).toMatchObject({
+      days: 3,
+      rows: 4,
+    });
+  });
+
   it('refuses a since that is not a calendar day, and fields it does not know', async () => {
     for (const body of [
       { since: '2026-13-01' },
@@ -112,6 +172,29 @@ describe('the lake export', () => {
     const res = await call(`${d.base}/export/lake?since=2026-1-1`, { method: 'POST' });
     expect(res.status).toBe(400);
     expect([...(await lakeObjects(d)).keys()]).toEqual([]);
+  });
+});
+
+describe('a snapshot read', () => {
+  it('sees one committed state in every statement, whatever commits meanwhile', async () => {
+    const tmp = tempDir('qlab-snapshot-');
+    const db = await DuckDb.open(path.join(tmp.dir, 's.duckdb'), { queryTimeoutMs: 10_000 });
+    try {
+      await db.exclusive((tx) => tx.run('CREATE TABLE a (n INTEGER); CREATE TABLE b (n INTEGER)'));
+      await db.write((tx) => tx.run('INSERT INTO a VALUES (1); INSERT INTO b VALUES (1)'));
+      const seen = await db.snapshot(async (tx) => {
+        const a = await tx.query<{ n: number }>('SELECT count(*)::INTEGER AS n FROM a');
+        // An ingest commits between the export's two tables.
+        await db.write((w) => w.run('INSERT INTO a VALUES (2); INSERT INTO b VALUES (2)'));
+        const b = await tx.query<{ n: number }>('SELECT count(*)::INTEGER AS n FROM b');
+        return [a[0]!.n, b[0]!.n];
+      });
+      expect(seen).toEqual([1, 1]);
+      expect(await db.query('SELECT count(*)::INTEGER AS n FROM b')).toEqual([{ n: 2 }]);
+    } finally {
+      db.close();
+      tmp.cleanup();
+    }
   });
 });
 

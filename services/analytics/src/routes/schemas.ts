@@ -11,7 +11,14 @@ const idText = z
   .min(1)
   .max(200)
   .regex(/^[\w.:@/+-]+$/, 'letters, digits and . _ : @ / + - only');
-const when = z.iso.datetime({ offset: true });
+/** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z: times outside have no YYYY-MM-DD day. */
+export const EARLIEST_MS = -62_135_596_800_000;
+export const LATEST_MS = 253_402_300_799_999;
+const when = z.iso.datetime({ offset: true }).refine((v) => {
+  // The offset can carry a time past the bounds (`9999-12-31T23:59:59-05:00` is year 10000 in UTC).
+  const ms = Date.parse(v);
+  return ms >= EARLIEST_MS && ms <= LATEST_MS;
+}, 'a time from year 0001 to 9999 in UTC');
 
 function columnSchema(c: Column): z.ZodType {
   switch (c.type) {

@@ -8,6 +8,8 @@ export type Row = Record<string, any>;
 export interface DuckOptions {
   /** DuckDB worker threads. Default 2. */
   threads?: number;
+  /** DuckDB's memory_limit (`4GB`); unset, DuckDB's default of 80 % of RAM. */
+  memoryLimit?: string;
   /** Queries longer than this are interrupted and answered with 503. */
   queryTimeoutMs: number;
   /** Read connections; reads run concurrently with each other and with the writer. Default 4. */
@@ -59,6 +61,7 @@ export class DuckDb {
     // would otherwise make DuckDB download its sqlite scanner and attach it.
     const instance = await DuckDBInstance.create(path, {
       threads: String(options.threads ?? 2),
+      ...(options.memoryLimit ? { memory_limit: options.memoryLimit } : {}),
       autoinstall_known_extensions: 'false',
       autoload_known_extensions: 'false',
     }).catch((err: Error) => {
@@ -76,6 +79,23 @@ export class DuckDb {
     return reader.lock.run(() =>
       withDeadline(reader.conn, timeoutMs, () => readRows<T>(reader.conn, sql, params)),
     );
+  }
+
+  /**
+   * Reads on one reader connection inside one transaction: every statement in `fn` sees the same
+   * committed snapshot, whatever commits meanwhile (the lake export's tables agree with each other).
+   */
+  snapshot<T>(fn: (tx: WriteTx) => Promise<T>, timeoutMs = this.options.queryTimeoutMs): Promise<T> {
+    const reader = this.readers[this.next++ % this.readers.length]!;
+    return reader.lock.run(async () => {
+      await reader.conn.run('BEGIN TRANSACTION');
+      try {
+        return await withDeadline(reader.conn, timeoutMs, () => fn(new WriteTx(reader.conn)));
+      } finally {
+        // Nothing was written: ending it either way releases the snapshot.
+        await reader.conn.run('ROLLBACK').catch(() => undefined);
+      }
+    });
   }
 
   /**

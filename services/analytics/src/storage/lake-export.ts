@@ -33,6 +33,8 @@ const DAY = /^\d{4}-\d{2}-\d{2}$/;
  */
 export class LakeExporter {
   private running: Promise<unknown> = Promise.resolve();
+  /** The export waiting for the running one, if any: at most one waits. */
+  private queued?: { since: string | undefined; run: Promise<LakeExport> };
 
   constructor(
     private readonly db: DuckDb,
@@ -47,9 +49,21 @@ export class LakeExporter {
   /** Rewrites the days from `since` (YYYY-MM-DD, UTC) on, or every day. */
   export(since?: string): Promise<LakeExport> {
     if (since !== undefined && !DAY.test(since)) throw new RangeError('since must be YYYY-MM-DD');
-    const run = this.running.then(() => this.run(since));
-    this.running = run.catch(() => undefined);
-    return run;
+    const waiting = this.queued;
+    if (waiting) {
+      // Requests while one waits join it, widened to cover them all: the queue stays one long.
+      if (waiting.since !== undefined && (since === undefined || since < waiting.since))
+        waiting.since = since;
+      return waiting.run;
+    }
+    const entry = { since } as { since: string | undefined; run: Promise<LakeExport> };
+    entry.run = this.running.then(() => {
+      this.queued = undefined;
+      return this.run(entry.since);
+    });
+    this.queued = entry;
+    this.running = entry.run.catch(() => undefined);
+    return entry.run;
   }
 
   /** Each table with the SQL of its rows and their day. */
@@ -80,16 +94,20 @@ export class LakeExporter {
       removed: 0,
       duration_ms: 0,
     };
-    for (const { table, select } of this.tables()) {
-      const dir = this.tempPath(`lake-${table}`);
-      try {
-        const where = since ? ` WHERE day >= '${since}'` : '';
-        // COPY answers the rows it wrote; ORDER BY ALL makes the files the same for the same rows.
-        const copied = await this.db.query<{ Count: bigint | number }>(
-          `COPY (SELECT * FROM (${select})${where} ORDER BY ALL) TO '${dir.replace(/'/g, "''")}' (FORMAT parquet, PARTITION_BY (day), COMPRESSION zstd)`,
-          [],
-          this.timeoutMs,
-        );
+    const tables = this.tables().map((t) => ({ ...t, dir: this.tempPath(`lake-${t.table}`), rows: 0 }));
+    try {
+      // Every table from one snapshot: a record ingested meanwhile is in all of them or none.
+      await this.db.snapshot(async (tx) => {
+        for (const t of tables) {
+          const where = since ? ` WHERE day >= '${since}'` : '';
+          // COPY answers the rows it wrote; ORDER BY ALL makes the files the same for the same rows.
+          const copied = await tx.query<{ Count: bigint | number }>(
+            `COPY (SELECT * FROM (${t.select})${where} ORDER BY ALL) TO '${t.dir.replace(/'/g, "''")}' (FORMAT parquet, PARTITION_BY (day), COMPRESSION zstd)`,
+          );
+          t.rows = Number(copied[0]?.Count ?? 0);
+        }
+      }, this.timeoutMs * tables.length);
+      for (const { table, dir, rows } of tables) {
         const prefix = `lake/${this.spec.name}/${table}/`;
         const written = new Set<string>();
         for (const part of await readdir(dir).catch(() => [] as string[])) {
@@ -101,21 +119,20 @@ export class LakeExporter {
             written.add(key);
           }
         }
-        // Partitions of the days covered that this export did not write have no rows now.
+        // Partitions of the days covered that this export did not write have no rows now. A
+        // partition whose name is not a day (`day=infinity`, from times ingest refuses today)
+        // is covered by every export, so it goes too.
         for await (const o of blobs.list(prefix)) {
-          const day = /\/day=(\d{4}-\d{2}-\d{2})\//.exec(o.key)?.[1];
-          if (written.has(o.key) || !day || (since && day < since)) continue;
+          const day = /\/day=([^/]*)\//.exec(o.key)?.[1];
+          if (written.has(o.key) || day === undefined) continue;
+          if (since && DAY.test(day) && day < since) continue;
           await blobs.delete(o.key);
           result.removed++;
         }
-        result.tables.push({
-          table,
-          days: new Set([...written].map((k) => k.split('/')[3])).size,
-          rows: Number(copied[0]?.Count ?? 0),
-        });
-      } finally {
-        await rm(dir, { recursive: true, force: true });
+        result.tables.push({ table, days: new Set([...written].map((k) => k.split('/')[3])).size, rows });
       }
+    } finally {
+      for (const { dir } of tables) await rm(dir, { recursive: true, force: true });
     }
     result.duration_ms = Date.now() - started;
     return result;

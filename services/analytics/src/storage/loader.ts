@@ -213,6 +213,12 @@ function reasonSql(spec: DomainSpec, existing: string): string {
         `WHEN ${col} IS NOT NULL AND try_cast(${col} AS ${c.type}) IS NULL THEN '${c.name}: not a valid ${c.type.toLowerCase()}'`,
       );
     }
+    if (c.type === 'TIMESTAMPTZ') {
+      // As JSON ingest (routes/schemas.ts): no infinity, BC or five-digit years, which have no day.
+      checks.push(
+        `WHEN ${col} IS NOT NULL AND NOT coalesce(try_cast(${col} AS TIMESTAMPTZ) BETWEEN TIMESTAMPTZ '0001-01-01 00:00:00+00' AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00', false) THEN '${c.name}: a time from year 0001 to 9999 in UTC'`,
+      );
+    }
     if (c.type === 'DOUBLE') {
       checks.push(
         `WHEN isinf(try_cast(${col} AS DOUBLE)) OR isnan(try_cast(${col} AS DOUBLE)) THEN '${c.name} must be finite'`,
