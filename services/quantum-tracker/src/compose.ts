@@ -62,6 +62,12 @@ export async function compose(config: Config, deps: TrackerDeps) {
     },
   });
   const handle: RequestListener = withFastAnswers(app, cache, config.apiToken);
+  // Replicas share PostgreSQL; on SQLite there is one process and nothing to relay.
+  const relaySecret =
+    config.mqttUrl && isPostgres(deps.knex)
+      ? ((await deps.knex('replica_secrets').where({ name: 'live-relay' }).first()) as { secret: string })
+          .secret
+      : undefined;
   let sockets: { close(): void } | undefined;
   let relay: { close(): Promise<void> } | undefined;
   return {
@@ -80,11 +86,11 @@ export async function compose(config: Config, deps: TrackerDeps) {
      * syncing replica records.
      */
     start() {
-      // Replicas share PostgreSQL; on SQLite there is one process and nothing to relay.
-      if (config.mqttUrl && isPostgres(deps.knex))
+      if (config.mqttUrl && relaySecret)
         relay = relayHub(tracker.hub, {
           mqttUrl: config.mqttUrl,
           scope: scopeOf(deps.knex),
+          secret: relaySecret,
           logger: deps.logger,
         });
       leadership.start();

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { outboxMigration } from '@qlab/events';
 import type { Migration } from '@qlab/kit';
 
@@ -171,6 +172,23 @@ export const migrations: Record<string, Migration> = {
         t.dropColumn('details_attempts');
         t.dropColumn('details_retry_at');
       });
+    },
+  },
+  // Secrets the replicas of one deployment share through their database: the live relay's
+  // HMAC key (sync/hub-relay.ts), made once here so every replica reads the same one.
+  '005_replica_secrets': {
+    async up(knex) {
+      await knex.schema.createTable('replica_secrets', (t) => {
+        t.string('name', 64).primary();
+        t.string('secret', 128).notNullable();
+      });
+      await knex('replica_secrets').insert({
+        name: 'live-relay',
+        secret: randomBytes(32).toString('base64url'),
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable('replica_secrets');
     },
   },
 };
