@@ -2,6 +2,7 @@ import { type Outbox, serviceAsyncApi } from '@qlab/events';
 import { createServiceApp, type Logger } from '@qlab/kit';
 import type { Express } from 'express';
 import { apiKeyAuth } from './api-keys';
+import type { Locks } from './domain/upload-locks';
 import { type UploadPolicy, UploadService } from './domain/upload-service';
 import { type UploadEvents, uploadEvents } from './events';
 import { openapi } from './openapi';
@@ -9,19 +10,21 @@ import { TUS_EXPOSED_HEADERS } from './protocol/tus/headers';
 import { adminRoutes } from './routes/admin';
 import { indexedcpRoutes } from './routes/indexedcp';
 import { tusRoutes } from './routes/tus';
-import type { DataFiles } from './storage/data-files';
 import type { ServerKeys } from './storage/server-keys';
+import type { UploadBytes } from './storage/upload-bytes';
 import type { UploadStore } from './storage/upload-store';
 
 export interface AppDeps {
   logger: Logger;
   store: UploadStore;
-  files: DataFiles;
+  files: UploadBytes;
   outbox?: Outbox<UploadEvents>;
   apiKeys: string[];
   /** See UPLOAD_GATEWAY_TOKEN. */
   gatewayToken?: string;
   policy: UploadPolicy;
+  /** One writer per upload across replicas (compose gives ReplicaUploadLocks on PostgreSQL). */
+  locks?: Locks;
   /** Encrypted uploads (UPLOAD_ENCRYPTION): the server's key pairs. */
   encryption?: ServerKeys;
   /** The port actually listened on (for /info). */
@@ -48,6 +51,7 @@ export function createApp(deps: AppDeps): { app: Express; service: UploadService
     outbox: deps.outbox,
     logger: deps.logger,
     policy: deps.policy,
+    locks: deps.locks,
     now: deps.now,
   });
   const { app } = base;

@@ -1,9 +1,12 @@
+import type { BlobStore } from '@qlab/blob-store';
 import type { Outbox } from '@qlab/events';
-import type { Knex, Logger } from '@qlab/kit';
+import { isPostgres, type Knex, type Logger, pgConnectionString } from '@qlab/kit';
 import { createApp } from './app';
 import type { Config } from './config';
+import { ReplicaUploadLocks } from './domain/replica-locks';
 import type { UploadPolicy } from './domain/upload-service';
 import type { UploadEvents } from './events';
+import { BlobUploadBytes } from './storage/blob-upload-bytes';
 import { DataFiles } from './storage/data-files';
 import { ServerKeys } from './storage/server-keys';
 import { UploadStore } from './storage/upload-store';
@@ -12,6 +15,8 @@ import { UploadStore } from './storage/upload-store';
 export interface UploadSettings {
   dataDir: string;
   uploadDir: string;
+  /** Upload bytes here instead of dataDir/uploadDir (BLOB_STORE_URL): replicas share it. */
+  blobStore?: BlobStore;
   /** O_DIRECT where the file system allows it (UPLOAD_DIRECT_IO). Default true. */
   directIo?: boolean;
   /** The keys callers may present (main.ts has made one up when none was configured). */
@@ -39,8 +44,14 @@ export type ComposedUploads = Awaited<ReturnType<typeof compose>>;
  */
 export async function compose(settings: UploadSettings, deps: UploadDeps) {
   const { logger, knex } = deps;
-  const files = new DataFiles(settings.dataDir, settings.uploadDir, settings.directIo ?? true);
+  const files = settings.blobStore
+    ? new BlobUploadBytes(settings.blobStore)
+    : new DataFiles(settings.dataDir, settings.uploadDir, settings.directIo ?? true);
   await files.init();
+  // On PostgreSQL other replicas may write the same uploads: one writer per upload across them.
+  const locks = isPostgres(knex)
+    ? new ReplicaUploadLocks(pgConnectionString(knex), deploymentOf(knex), logger)
+    : undefined;
   let encryption: ServerKeys | undefined;
   if (settings.encryption) {
     encryption = new ServerKeys({
@@ -61,6 +72,7 @@ export async function compose(settings: UploadSettings, deps: UploadDeps) {
     gatewayToken: settings.gatewayToken,
     encryption,
     policy: settings.policy,
+    locks,
     port: deps.port,
     now: deps.now,
     readiness: async () => {
@@ -105,7 +117,17 @@ export async function compose(settings: UploadSettings, deps: UploadDeps) {
         clearInterval(idle);
       };
     },
-    /** Frees the write buffers; the database is the caller's. */
-    close: () => files.close(),
+    /** Frees the write buffers and lock connections; the database is the caller's. */
+    close: async () => {
+      await locks?.close();
+      await files.close();
+    },
   };
+}
+
+/** Uploads on one database and schema are one deployment's: its replicas share their locks. */
+function deploymentOf(knex: Knex): string {
+  const sp = knex.client.config.searchPath as string | string[] | undefined;
+  const schema = (Array.isArray(sp) ? sp[0] : sp) ?? 'public';
+  return `${new URL(pgConnectionString(knex)).pathname.slice(1) || 'postgres'}.${schema}`;
 }

@@ -45,6 +45,12 @@ export const envSchema = z.object({
   UPLOAD_ENCRYPTION_KEY_BITS: z.coerce.number().int().min(2048).max(8192).default(4096),
   /** Key pairs older than this are deleted (the active one never). Default 90d. */
   UPLOAD_ENCRYPTION_MAX_KEY_AGE: env.duration('90d'),
+  /**
+   * Upload bytes in a blob store instead of DATA_DIR and UPLOAD_DIR: `s3://bucket/prefix` (the AWS
+   * SDK's variables) or `file:///shared/folder`. With UPLOAD_DB_URL on PostgreSQL, any number of
+   * replicas then serve any upload.
+   */
+  BLOB_STORE_URL: env.optionalString(),
   MQTT_URL: env.optionalString(),
 });
 
@@ -53,6 +59,8 @@ export interface Config {
   port: number;
   dataDir: string;
   uploadDir: string;
+  /** Upload bytes in this blob store (replicas), not in dataDir/uploadDir. */
+  blobStoreUrl?: string;
   apiKeys: string[] | undefined;
   gatewayToken?: string;
   pathMode: PathMode;
@@ -85,6 +93,7 @@ export function loadUploadConfig(environment: NodeJS.ProcessEnv = process.env): 
     port: e.PORT,
     dataDir,
     uploadDir: path.resolve(e.UPLOAD_DIR ?? path.join(dataDir, 'files')),
+    blobStoreUrl: e.BLOB_STORE_URL,
     apiKeys: keys && keys.length > 0 ? keys : undefined,
     gatewayToken: e.UPLOAD_GATEWAY_TOKEN,
     pathMode: e.UPLOAD_PATH_MODE,

@@ -1,3 +1,4 @@
+import { openBlobStore } from '@qlab/blob-store';
 import { startServiceEvents } from '@qlab/events';
 import {
   createLogger,
@@ -48,6 +49,7 @@ runMain('chunked-upload', async () => {
     {
       dataDir: config.dataDir,
       uploadDir: config.uploadDir,
+      blobStore: config.blobStoreUrl ? await openBlobStore(config.blobStoreUrl) : undefined,
       directIo: config.directIo,
       apiKeys,
       gatewayToken: config.gatewayToken,
@@ -73,7 +75,7 @@ runMain('chunked-upload', async () => {
   logger.info(
     {
       url: server.url,
-      uploadDir: config.uploadDir,
+      uploadDir: uploads.files.uploadDir,
       pathMode: config.pathMode,
       directIo: uploads.files.directWrites,
     },

@@ -103,7 +103,8 @@ export async function startUploads(options: UploadServerOptions = {}): Promise<R
     service,
     encryption,
     knex,
-    files,
+    // No blob store is given here: the bytes are local files.
+    files: files as DataFiles,
     dir: tmp.dir,
     uploadDir: files.uploadDir,
     server,

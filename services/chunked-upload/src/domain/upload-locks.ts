@@ -4,7 +4,7 @@
  * after a network drop), waits for it to commit what it has, then goes on. Writes are thus
  * serialized, never interleaved, and a dead connection cannot keep an upload locked.
  */
-export class UploadLocks {
+export class UploadLocks implements Locks {
   private readonly held = new Map<string, { released: Promise<void>; preempt: () => void }>();
 
   async acquire(id: string, preempt: () => void, options: { takeOver: boolean }): Promise<() => void> {
@@ -31,4 +31,15 @@ export class UploadLocks {
   isHeld(id: string): boolean {
     return this.held.has(id);
   }
+
+  /** Asks the holder of `id` here, if any, to stop (another replica's request takes over). */
+  preempt(id: string): void {
+    this.held.get(id)?.preempt();
+  }
+}
+
+/** What the upload service needs of its locks: these, or ReplicaUploadLocks across replicas. */
+export interface Locks {
+  acquire(id: string, preempt: () => void, options: { takeOver: boolean }): Promise<() => void>;
+  isHeld(id: string): boolean;
 }

@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { Outbox } from '@qlab/events';
 import { AppError, coerceError, conflict, type Knex, type Logger } from '@qlab/kit';
 import type { UploadEvents } from '../events';
-import type { DataFiles } from '../storage/data-files';
+import type { UploadBytes } from '../storage/upload-bytes';
 import type { UploadStore } from '../storage/upload-store';
 import { type PathMode, targetPathFor, withClashSuffix } from './path-modes';
 import type { Upload } from './upload';
-import { UploadLocks } from './upload-locks';
+import { type Locks, UploadLocks } from './upload-locks';
 
 export interface UploadPolicy {
   pathMode: PathMode;
@@ -29,23 +29,26 @@ export interface UploadPolicy {
 
 export interface UploadServiceDeps {
   store: UploadStore;
-  files: DataFiles;
+  files: UploadBytes;
   outbox?: Outbox<UploadEvents>;
   logger: Logger;
   policy: UploadPolicy;
   now?: () => number;
+  /** One writer per upload: in this process (default), or across replicas (ReplicaUploadLocks). */
+  locks?: Locks;
 }
 
 /** What both protocols share: naming, creating, completing, terminating and expiring uploads. */
 export class UploadService {
-  readonly locks = new UploadLocks();
+  readonly locks: Locks;
   readonly store: UploadStore;
-  readonly files: DataFiles;
+  readonly files: UploadBytes;
   readonly policy: UploadPolicy;
   private readonly now: () => number;
 
   constructor(private readonly deps: UploadServiceDeps) {
     this.store = deps.store;
+    this.locks = deps.locks ?? new UploadLocks();
     this.files = deps.files;
     this.policy = deps.policy;
     this.now = deps.now ?? Date.now;

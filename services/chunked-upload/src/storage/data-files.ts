@@ -8,6 +8,7 @@ import {
   open,
   readdir,
   realpath,
+  rename,
   rm,
   stat,
   truncate,
@@ -17,25 +18,20 @@ import path from 'node:path';
 import { ConfigError, conflict } from '@qlab/kit';
 import { PathRefused, resolveInside } from '../domain/path-modes';
 import { PipelinedWriter } from './pipelined-writer';
+import { TooManyBytes, type UploadBytes, type WriteResult } from './upload-bytes';
 import { openDirectProbe, WRITE_BUFFER_BYTES, WriteBuffers } from './write-buffers';
 
-/** Bytes beyond this many are refused mid-stream (the caller turns it into 413). */
-export class TooManyBytes extends Error {}
-
-export interface WriteResult {
-  /** Bytes written and fsynced. */
-  bytes: number;
-  /** The body stopped early (client gone); `bytes` still counts what arrived. */
-  interrupted: boolean;
-}
+export { TooManyBytes, type WriteResult };
 
 /**
  * Where upload bytes live. `dataPath`s are relative: `staging/…` under the service's data dir
  * while an upload arrives, `files/…` under the upload dir for seed-style uploads written in
  * place. Finished files are published into the upload dir without ever overwriting one.
  */
-export class DataFiles {
+export class DataFiles implements UploadBytes {
   readonly stagingDir: string;
+  /** Seed-style uploads grow where they will end, as the seed's server wrote them. */
+  readonly inPlace = true;
   private buffers = new WriteBuffers(undefined);
 
   /** `directIo`: write whole blocks with O_DIRECT where the file system allows it. */
@@ -285,6 +281,11 @@ export class DataFiles {
     } finally {
       await dir.close();
     }
+  }
+
+  /** Moves a data file over another (one rename: the target is replaced in one step). */
+  async move(fromDataPath: string, toDataPath: string): Promise<void> {
+    await rename(this.abs(fromDataPath), this.abs(toDataPath));
   }
 
   /** Cuts a data file back to the acknowledged offset (after a chunk that was not accepted). */

@@ -1,5 +1,5 @@
 import { type BinaryToTextEncoding, createHash } from 'node:crypto';
-import { type DataFiles, TooManyBytes } from './data-files';
+import { TooManyBytes, type UploadBytes } from './upload-bytes';
 
 /** What a body must be for its bytes to be kept, and how to take them back when it is not. */
 export interface VerifiedWrite {
@@ -32,7 +32,7 @@ export interface VerifiedBytes {
  * fsynced at `offset`, then kept only if they arrived whole (when that is required) and match
  * the expected digest. A refused body leaves the file as it was before the write.
  */
-export async function writeVerified(files: DataFiles, w: VerifiedWrite): Promise<VerifiedBytes> {
+export async function writeVerified(files: UploadBytes, w: VerifiedWrite): Promise<VerifiedBytes> {
   const hasher = w.hash ? createHash(w.hash.algorithm) : undefined;
   const result = await files
     .writeAt(w.dataPath, w.offset, w.body, w.room, hasher ? [hasher] : [])

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { rename } from 'node:fs/promises';
 import { AppError, badRequest, conflict } from '@qlab/kit';
 import type { Upload } from '../../domain/upload';
 import type { UploadService } from '../../domain/upload-service';
-import { TooManyBytes } from '../../storage/data-files';
+import { TooManyBytes } from '../../storage/upload-bytes';
 import type { UploadStore } from '../../storage/upload-store';
 import { writeVerified } from '../../storage/verified-write';
 
@@ -196,7 +195,8 @@ export class ChunkReceiver {
     const target = await this.service.chooseTarget(c.clientFilename);
     // With a known total the file is assembled aside and published once whole; without one
     // (seed clients) it grows in place, as the seed's server did.
-    const inPlace = c.total === undefined;
+    // In a blob store (replicas) nothing grows in place: it is staged and published when it ends.
+    const inPlace = c.total === undefined && this.files.inPlace;
     return this.service.begin({
       id,
       protocol: 'indexedcp',
@@ -263,8 +263,8 @@ export class ChunkReceiver {
       throw err;
     });
     // The staged bytes become the new file's first chunk without copying them again
-    // (rename replaces the empty file begin() made, in one step).
-    await rename(files.abs(staged), files.abs(fresh.dataPath));
+    // (the move replaces the empty data begin() made).
+    await files.move(staged, fresh.dataPath);
     await files.removeChunkBuffers(id);
     const next = { ...fresh, offset: written.bytes, nextChunk: 1 };
     await this.commit(next, {

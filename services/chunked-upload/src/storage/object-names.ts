@@ -1,0 +1,30 @@
+import { assertBlobKey } from '@qlab/blob-store';
+
+/**
+ * A finished file's object key: `files/` and its path in the upload dir, each part made of what
+ * blob keys take (letters, digits, `.`, `-`, `_`). Other bytes of the UTF-8 name become `_HH`
+ * (upper-case hex), as does a leading `.` or `-`, and a `_` that would otherwise read as such an
+ * escape, so distinct names never share a key: `my file.csv` → `my_20file.csv`,
+ * `.env` → `_2Eenv`, `données` → `donn_C3_A9es`.
+ */
+export function objectKeyOf(relPath: string): string {
+  const key = `files/${relPath.split('/').map(encodePart).join('/')}`;
+  // Over 1024 bytes (S3's limit) or otherwise not a key: the caller refuses the name.
+  assertBlobKey(key);
+  return key;
+}
+
+function encodePart(part: string): string {
+  const bytes = Buffer.from(part, 'utf8');
+  let out = '';
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    const c = String.fromCharCode(b);
+    const plain =
+      /[A-Za-z0-9]/.test(c) ||
+      ((c === '.' || c === '-') && i > 0) ||
+      (c === '_' && !/^[0-9A-F]{2}$/.test(bytes.subarray(i + 1, i + 3).toString('latin1')));
+    out += plain ? c : `_${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
