@@ -2,6 +2,8 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '@qlab/kit';
 import type { KeyStore } from './keys';
 
+const RECHECK_RETRY_MS = 1000;
+
 /**
  * The WebSockets open under each key, so a revocation ends them too: a revoked key must not keep
  * a live feed it opened before. The key store says when a key is revoked (here, or on another
@@ -17,12 +19,16 @@ export class KeySockets {
   ) {
     keys.watch(
       (id) => this.end(id),
-      () => {
-        this.recheck().catch((err: unknown) =>
-          this.logger.warn({ err }, 'could not re-check the keys of open WebSockets'),
-        );
-      },
+      () => this.recheckUntilDone(),
     );
+  }
+
+  /** After a gap in the notifications: every open key checked, tried again each second until it works. */
+  private recheckUntilDone(): void {
+    this.recheck().catch((err: unknown) => {
+      this.logger.warn({ err }, 'could not re-check the keys of open WebSockets; trying again');
+      setTimeout(() => this.recheckUntilDone(), RECHECK_RETRY_MS).unref();
+    });
   }
 
   add(keyId: string, socket: Duplex): void {
@@ -36,6 +42,17 @@ export class KeySockets {
       set.delete(socket);
       if (set.size === 0 && this.byKey.get(keyId) === set) this.byKey.delete(keyId);
     });
+    // A revocation that landed while this socket was being authenticated found nothing to
+    // close: asked again now that it is registered. Unknown is closed too (fail closed).
+    this.keys.active([keyId]).then(
+      (active) => {
+        if (!active.has(keyId)) this.end(keyId);
+      },
+      (err: unknown) => {
+        this.logger.warn({ err, keyId }, 'could not confirm the key of a new WebSocket; closing it');
+        socket.destroy();
+      },
+    );
   }
 
   private end(keyId: string): void {
