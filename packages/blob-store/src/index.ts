@@ -7,4 +7,4 @@ export {
 } from './blob-store';
 export { FileBlobStore } from './file-blob-store';
 export { openBlobStore } from './open-blob-store';
-export { S3BlobStore, s3ClientFromEnv } from './s3-blob-store';
+export { S3_CONNECT_TIMEOUT_MS, S3_IDLE_TIMEOUT_MS, S3BlobStore, s3ClientFromEnv } from './s3-blob-store';

@@ -172,6 +172,11 @@ export class S3BlobStore implements BlobStore {
  * plus S3_FORCE_PATH_STYLE=true for MinIO-style servers. Checksums are sent only where S3
  * requires them, which every S3-compatible server accepts.
  */
+/** Connecting to the S3 server may take this long... */
+export const S3_CONNECT_TIMEOUT_MS = 5000;
+/** ...and a request this long without a byte either way. */
+export const S3_IDLE_TIMEOUT_MS = 30_000;
+
 export function s3ClientFromEnv(env: NodeJS.ProcessEnv = process.env, extra: S3ClientConfig = {}): S3Client {
   const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
   // Keys in the given environment; without them the SDK's own chain (profiles, instance roles).
@@ -190,6 +195,15 @@ export function s3ClientFromEnv(env: NodeJS.ProcessEnv = process.env, extra: S3C
     forcePathStyle: env.S3_FORCE_PATH_STYLE === 'true',
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // Without these a server that stops answering holds a request (and whatever the caller
+    // holds meanwhile: a database transaction, a lock) for ever. The request timeout is of
+    // inactivity: a long transfer that keeps moving is never cut.
+    // (throwOnRequestTimeout: this SDK only warns past requestTimeout without it.)
+    requestHandler: {
+      connectionTimeout: S3_CONNECT_TIMEOUT_MS,
+      requestTimeout: S3_IDLE_TIMEOUT_MS,
+      throwOnRequestTimeout: true,
+    },
     ...extra,
   });
 }

@@ -1,5 +1,12 @@
+import net from 'node:net';
 import { Readable } from 'node:stream';
-import { openBlobStore, S3BlobStore, s3ClientFromEnv } from '../src';
+import {
+  openBlobStore,
+  S3_CONNECT_TIMEOUT_MS,
+  S3_IDLE_TIMEOUT_MS,
+  S3BlobStore,
+  s3ClientFromEnv,
+} from '../src';
 import { blobStoreContract } from './blob-store.contract';
 import { type LocalS3, startLocalS3 } from './s3-server';
 
@@ -57,6 +64,34 @@ describe('the S3 blob store', () => {
     expect(calls.filter((c) => c.startsWith('AbortMultipartUploadCommand'))).toHaveLength(1);
     expect(calls.filter((c) => c.startsWith('CompleteMultipartUpload'))).toEqual([]);
     expect(await s3.store('aborts').head('big.bin')).toBeUndefined();
+  });
+
+  it('gives up on a server that stops answering, rather than hang its caller', async () => {
+    // Accepts connections and never says a word (an S3 server stopped with SIGSTOP).
+    const open: net.Socket[] = [];
+    const silent = net.createServer((c) => open.push(c));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as net.AddressInfo).port;
+    const env = { ...s3.env, AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}` };
+    try {
+      const client = s3ClientFromEnv(env, {
+        requestHandler: { connectionTimeout: 500, requestTimeout: 500, throwOnRequestTimeout: true },
+        maxAttempts: 1,
+      });
+      const store = new S3BlobStore(client, 'qlab-test', 'silent');
+      const t0 = Date.now();
+      await expect(store.head('x.txt')).rejects.toThrow();
+      await expect(store.put('x.txt', Readable.from([Buffer.from('hello')]))).rejects.toThrow();
+      expect(Date.now() - t0).toBeLessThan(5000);
+      // The defaults a deployment gets are set too.
+      const config = s3ClientFromEnv(env).config as unknown as { requestHandler: unknown };
+      expect(config.requestHandler).toBeDefined();
+      expect([S3_CONNECT_TIMEOUT_MS, S3_IDLE_TIMEOUT_MS]).toEqual([5000, 30_000]);
+    } finally {
+      silent.close();
+      // Its connections, which nobody else will close.
+      for (const c of open) c.destroy();
+    }
   });
 
   it('refuses URLs that are not a bucket, or that carry keys', async () => {
