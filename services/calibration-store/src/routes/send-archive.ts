@@ -26,8 +26,10 @@ export async function sendArchive(
   res.setHeader('Content-Type', 'application/zip');
   res.setHeader('X-Archive-Id', String(record.id));
   res.setHeader('X-Archive-SHA256', record.sha256);
-  // If-None-Match / If-Modified-Since against the headers above (express's req.fresh).
-  if (req.fresh) {
+  // If-None-Match against the ETag (express's req.fresh). If-Modified-Since alone is not
+  // honoured: Last-Modified has one-second precision, and a newer archive of the same hashID
+  // made within that second would be answered 304 (found by the review).
+  if (req.headers['if-none-match'] !== undefined && req.fresh) {
     res.status(304).end();
     return;
   }
@@ -80,7 +82,7 @@ function setLength(res: Response, size: number, range: WholeRange | undefined): 
  * defined"; malformed ranges, other units and several ranges get the whole archive, as express's
  * own file sending does. 13.1.5: with If-Range, "if the validator given in the If-Range header
  * field matches the current validator ... the server SHOULD process the Range header field";
- * otherwise it "MUST ignore" it (entity tags compared strongly).
+ * otherwise it "MUST ignore" it (entity tags compared strongly; dates never match, see below).
  */
 function requestedRange(
   req: Request,
@@ -90,13 +92,16 @@ function requestedRange(
   const header = req.headers.range;
   if (!header || (req.method !== 'GET' && req.method !== 'HEAD')) return undefined;
   const ifRange = req.get('if-range');
-  if (ifRange !== undefined) {
-    const matches = ifRange.includes('"')
-      ? ifRange.trim() === etag
-      : Date.parse(ifRange) >= Math.floor(record.createdAt / 1000) * 1000;
-    if (!matches) return undefined;
-  }
-  const ranges = parseRange(record.size, header, { combine: true });
+  // Only the strong ETag: "A valid entity-tag can be used ... the comparison is strong", while
+  // a date is a validator only if strong, and ours is not (two archives of one hashID can share
+  // a second: a resumed download would splice them). A date gets the whole archive.
+  if (ifRange !== undefined && ifRange.trim() !== etag) return undefined;
+  // 14.1.3: "If the selected representation is shorter than the specified suffix-length, the
+  // entire representation is used" (range-parser refuses such a suffix instead).
+  const suffix = /^bytes=\s*-(\d+)\s*$/.exec(header);
+  const ranges = parseRange(record.size, suffix && Number(suffix[1]) > record.size ? 'bytes=0-' : header, {
+    combine: true,
+  });
   if (ranges === -1) return 'unsatisfiable';
   if (ranges === -2 || ranges.type !== 'bytes' || ranges.length !== 1) return undefined;
   return { start: ranges[0]!.start, end: ranges[0]!.end };
