@@ -77,6 +77,8 @@ export async function compose(settings: UploadSettings, deps: UploadDeps) {
     now: deps.now,
     readiness: async () => {
       await knex.raw('select 1');
+      // The blob store answers too (a listing; bounded by the S3 client's timeouts).
+      if (settings.blobStore) await files.init();
     },
   });
   const { policy } = settings;

@@ -32,6 +32,11 @@ export class UploadLocks implements Locks {
     return this.held.has(id);
   }
 
+  async tryAcquire(id: string): Promise<(() => void) | undefined> {
+    if (this.held.has(id)) return undefined;
+    return this.acquire(id, () => undefined, { takeOver: false });
+  }
+
   /** Asks the holder of `id` here, if any, to stop (another replica's request takes over). */
   preempt(id: string): void {
     this.held.get(id)?.preempt();
@@ -41,5 +46,7 @@ export class UploadLocks implements Locks {
 /** What the upload service needs of its locks: these, or ReplicaUploadLocks across replicas. */
 export interface Locks {
   acquire(id: string, preempt: () => void, options: { takeOver: boolean }): Promise<() => void>;
+  /** The lock only if nobody (here or on another replica) holds it now. */
+  tryAcquire(id: string): Promise<(() => void) | undefined>;
   isHeld(id: string): boolean;
 }

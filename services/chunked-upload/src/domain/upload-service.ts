@@ -266,8 +266,10 @@ export class UploadService {
       const lock = this.indexedcpLock(found.keyId, found.clientUploadId, found.clientFilename);
       // A chunk is arriving (however slowly): not idle, and never waited for, so one slow
       // client cannot hold the sweep for everyone else.
-      if (this.locks.isHeld(lock) || this.locks.isHeld(found.id)) continue;
-      const release = await this.locks.acquire(lock, () => undefined, { takeOver: false });
+      // On PostgreSQL the lock is tried across replicas: a chunk arriving on another is seen too.
+      if (this.locks.isHeld(found.id)) continue;
+      const release = await this.locks.tryAcquire(lock);
+      if (!release) continue;
       try {
         // A chunk may have come while we waited for the lock.
         const upload = await this.store.get(found.id);
@@ -316,13 +318,19 @@ export class UploadService {
   /** Expires active uploads nobody touched within the expiry window. Returns how many. */
   async sweepExpired(): Promise<number> {
     let count = 0;
-    for (const upload of await this.store.expiredBefore(this.now())) {
-      if (this.locks.isHeld(upload.id)) continue;
+    for (const found of await this.store.expiredBefore(this.now())) {
+      // Being written here or on another replica (a long PATCH does not touch the row): not expired.
+      const release = await this.locks.tryAcquire(found.id).catch(() => undefined);
+      if (!release) continue;
       try {
+        const upload = await this.store.get(found.id);
+        if (upload?.status !== 'active' || upload.expiresAt >= this.now()) continue;
         await this.end(upload, 'expired');
         count++;
       } catch (err) {
-        this.deps.logger.warn({ err: coerceError(err), id: upload.id }, 'could not expire upload');
+        this.deps.logger.warn({ err: coerceError(err), id: found.id }, 'could not expire upload');
+      } finally {
+        release();
       }
     }
     if (count > 0) this.deps.logger.info({ count }, 'expired unfinished uploads');

@@ -8,11 +8,18 @@ import { assertBlobKey } from '@qlab/blob-store';
  * `.env` → `_2Eenv`, `données` → `donn_C3_A9es`.
  */
 export function objectKeyOf(relPath: string): string {
-  const key = `files/${relPath.split('/').map(encodePart).join('/')}`;
+  const parts = relPath.split('/').map(encodePart);
+  // A folder store keeps each part as a file name: at most 255 bytes on common file systems.
+  const long = parts.find((p) => p.length > MAX_PART_BYTES);
+  if (long)
+    throw new RangeError(`a part of the name encodes to ${long.length} bytes, over ${MAX_PART_BYTES}`);
+  const key = `files/${parts.join('/')}`;
   // Over 1024 bytes (S3's limit) or otherwise not a key: the caller refuses the name.
   assertBlobKey(key);
   return key;
 }
+
+const MAX_PART_BYTES = 255;
 
 function encodePart(part: string): string {
   const bytes = Buffer.from(part, 'utf8');
