@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { AppError, bearerToken, forbidden, unauthorized } from '@qlab/kit';
+import { AppError, bearerToken, forbidden, serviceUnavailable, unauthorized } from '@qlab/kit';
 import type { NextFunction, Request, Response } from 'express';
 import type { Scope } from './config';
 import type { KeyInfo, KeyStore } from './keys';
@@ -57,7 +57,10 @@ export async function authenticate(
 ): Promise<KeyInfo> {
   const key = keyFrom(req, allowQuery);
   if (!key) throw unauthorized('send an API key in X-API-Key (or Authorization: Bearer)');
-  const info = await keys.verify(key);
+  // A key store that cannot answer (the database stalled: its queries time out) refuses, as 503.
+  const info = await keys.verify(key).catch(() => {
+    throw serviceUnavailable('the key store did not answer; try again');
+  });
   if (!info) throw unauthorized('unknown or revoked API key');
   if (needed) requireScope(info, needed);
   const wait = await limiter.take(info.id);

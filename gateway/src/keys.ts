@@ -11,6 +11,9 @@ import {
 } from '@qlab/kit';
 import type { Scope } from './config';
 
+/** Key lookups are tiny: a database that stalls is a 503 in this long, not a request held for ever. */
+export const KEY_STORE_TIMEOUT_MS = 3000;
+
 export const keyMigrations: Record<string, Migration> = {
   '001_api_keys': {
     up: (knex) =>

@@ -13,7 +13,7 @@ import {
 } from '@qlab/kit';
 import { compose } from './compose';
 import { loadGatewayConfig } from './config';
-import { keyMigrations } from './keys';
+import { KEY_STORE_TIMEOUT_MS, keyMigrations } from './keys';
 import { readSeedFlags, USAGE } from './seed-flags';
 
 runMain('gateway', async () => {
@@ -32,6 +32,7 @@ runMain('gateway', async () => {
   const knex = await openDatabase({
     target: parseDbUrl(config.dbUrl),
     migrations: keyMigrations,
+    pgTimeoutMs: KEY_STORE_TIMEOUT_MS,
     logger,
   });
   life.add('database', () => knex.destroy());

@@ -3,7 +3,7 @@ import { type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '
 import { closedPort, tempDir } from '@qlab/testkit';
 import { compose } from '../src/compose';
 import { type Scope, UPSTREAMS, type Upstream, type UpstreamId } from '../src/config';
-import { type KeyStore, keyMigrations } from '../src/keys';
+import { KEY_STORE_TIMEOUT_MS, type KeyStore, keyMigrations } from '../src/keys';
 
 export interface GatewayTestOptions {
   /** Keys to create, with their scopes. */
@@ -37,6 +37,7 @@ export async function startGateway(o: GatewayTestOptions): Promise<RunningGatewa
   const knex = await openDatabase({
     target: parseDbUrl(o.dbUrl ?? path.join(tmp.dir, 'keys.db')),
     migrations: keyMigrations,
+    pgTimeoutMs: KEY_STORE_TIMEOUT_MS,
   });
   const down = `http://127.0.0.1:${await closedPort()}`;
   const upstreams: Upstream[] = UPSTREAMS.map((u) => ({

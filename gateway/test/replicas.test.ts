@@ -9,7 +9,7 @@ import { listen, openDatabase, parseDbUrl } from '@qlab/kit';
 import { closedPort, mqttTestUrl, pgSchemaUrl, pgTestUrl, redisTestUrl, waitFor } from '@qlab/testkit';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { keyMigrations } from '../src/keys';
+import { KEY_STORE_TIMEOUT_MS, keyMigrations } from '../src/keys';
 import { type RunningGateway, startGateway } from './helpers';
 
 const pgUrl = pgTestUrl('gateway replicas');
@@ -156,6 +156,31 @@ async function echoService() {
     const took = await revokeOnAMeasureOnB(key, id);
     expect(took).toBeLessThan(1000);
   });
+});
+
+(pgUrl ? describe : describe.skip)('a key database that stops answering', () => {
+  it('is a 503 in seconds, not a request held for ever, and passes when it answers again', async () => {
+    const { url, schema } = pgSchemaUrl(pgUrl!);
+    const gw = await startGateway({ keys: [[ADMIN, ['read', 'write', 'admin']]], dbUrl: url });
+    const locker = new pg.Client({ connectionString: pgUrl! });
+    await locker.connect();
+    try {
+      // Another session holds the keys table: every key lookup waits, as on a stalled database.
+      await locker.query('begin');
+      await locker.query(`lock table "${schema}".api_keys in access exclusive mode`);
+      const t0 = Date.now();
+      const res = await fetch(`${gw.url}/api/keys/me`, { headers: { 'X-API-Key': ADMIN } });
+      const took = Date.now() - t0;
+      expect(res.status).toBe(503);
+      expect(res.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+      expect(took).toBeLessThan(KEY_STORE_TIMEOUT_MS + 3000);
+      await locker.query('rollback');
+      expect((await fetch(`${gw.url}/api/keys/me`, { headers: { 'X-API-Key': ADMIN } })).status).toBe(200);
+    } finally {
+      await locker.end();
+      await gw.close();
+    }
+  }, 30_000);
 });
 
 (pgUrl && redisUrl ? describe : describe.skip)('a rate limit shared through Redis', () => {

@@ -59,6 +59,12 @@ export interface OpenDatabaseOptions {
   /** Pool size for PostgreSQL (SQLite always uses one connection: better-sqlite3 is synchronous). */
   pgPoolMax?: number;
   /**
+   * PostgreSQL: a query, a connect, or a wait for a pooled connection that takes longer fails
+   * (ms). For services whose every query is small (the gateway's key lookups): a stalled
+   * database then answers 503 in seconds instead of holding every request. Default: none.
+   */
+  pgTimeoutMs?: number;
+  /**
    * Tables of ours that another system also names (the seeds' own `jobs`). A database holding one
    * of them without knex's migration table belongs to that system: it is refused before anything
    * is written to it or its file's mode or journal is changed. `hint` ends the error.
@@ -106,12 +112,19 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Knex> 
       },
     });
   } else {
+    const t = options.pgTimeoutMs;
     knex = knexFactory({
       client: 'pg',
-      connection: { connectionString: target.connectionString },
+      connection: {
+        connectionString: target.connectionString,
+        // The server ends the statement at t (so the connection is free again); the client
+        // gives up a second later when no answer comes at all (a stalled link).
+        ...(t ? { statement_timeout: t, query_timeout: t + 1000, connectionTimeoutMillis: t } : {}),
+      },
       log,
       searchPath: target.searchPath ? [target.searchPath] : undefined,
       pool: { min: 0, max: options.pgPoolMax ?? 10 },
+      ...(t ? { acquireConnectionTimeout: t } : {}),
     });
   }
   if (target.client === 'sqlite' && target.filename !== ':memory:') {

@@ -84,6 +84,21 @@ const pgUrl = pgTestUrl('kit db');
       await knex.destroy();
     }
   });
+
+  it('fails a query that takes longer than pgTimeoutMs, and goes on working', async () => {
+    const { url, schema } = pgSchemaUrl(pgUrl!);
+    const knex = await openDatabase({ target: parseDbUrl(url), migrations, pgTimeoutMs: 300 });
+    try {
+      const t0 = Date.now();
+      await expect(knex.raw('select pg_sleep(3)')).rejects.toThrow(/timeout/i);
+      // Not a connection still busy with it: the next queries run at once.
+      expect(Date.now() - t0).toBeLessThan(2000);
+      await roundTrip(knex);
+    } finally {
+      await knex.raw('drop schema ?? cascade', [schema]);
+      await knex.destroy();
+    }
+  });
 });
 
 /** Starts `n` processes that open `url` with the fixture's migrations at once; their outputs. */
