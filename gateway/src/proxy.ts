@@ -84,6 +84,9 @@ function proxyFailure(res: ServerResponse | Socket, status: 502 | 504, detail: s
  * tell the service its public address, and the proxy's own failures are problem+json:
  * 502 when the service is down, 504 when it is too slow. The service's own errors pass through.
  */
+/** When each proxied request began (to tell a timeout's reset from a service's). */
+const started_at = new WeakMap<object, number>();
+
 export function createMountProxy(m: Mount, upstream: Upstream, timeoutMs: number): MountProxy {
   if (upstream.disabled)
     return {
@@ -114,7 +117,13 @@ export function createMountProxy(m: Mount, upstream: Upstream, timeoutMs: number
           return;
         }
         const code = (err as NodeJS.ErrnoException).code;
-        const slow = code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT';
+        // http-proxy ends a request past proxyTimeout with a reset: that reset is a timeout (504).
+        // Any other reset is the service going away mid-request (502), as on streaming mounts,
+        // which have no timeout (found by the hosts test: a replica killed mid-PATCH gave 504).
+        const started = started_at.get(req) ?? Date.now();
+        const timedOut = !m.streaming && Date.now() - started >= timeoutMs - 50;
+        const slow =
+          code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT' || (code === 'ECONNRESET' && timedOut);
         proxyFailure(
           res,
           slow ? 504 : 502,
@@ -127,6 +136,7 @@ export function createMountProxy(m: Mount, upstream: Upstream, timeoutMs: number
   });
   return {
     web(req, res, next) {
+      started_at.set(req, Date.now());
       asGatewayCall(req, m, upstream);
       proxy(req as never, res as never, next);
     },
