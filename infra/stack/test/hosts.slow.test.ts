@@ -1,21 +1,24 @@
 /**
  * qlab across hosts (issue 18, "Proof across hosts"): network namespaces joined by veth to one
  * bridge stand in for machines. `db` runs PostgreSQL, Mosquitto, Redis and an S3 server; `app1`
- * and `app2` each run a gateway, a calibration-store and a quantum-tracker (app1 also the
+ * and `app2` each run a gateway, a calibration-store, a chunked-upload and a quantum-tracker (app1 also the
  * job-worker API); `w1`–`w3` each run a `qlab worker`. From the host (the bridge) the test runs
  * a workload through both gateways and checks what replicas promise: the same archive from
  * either gateway, a revocation refused by the other gateway within 1 s, one rate limit across
  * both, one tracker replica syncing and the other taking over within a sync interval when the
  * leader is SIGKILLed, a worker host cut off mid-job (its job re-run elsewhere after the lease,
- * its late completion refused), and every event delivered once.
+ * its late completion refused), a tus upload whose PATCHes alternate between the two hosts'
+ * chunked-upload replicas with one of them SIGKILLed mid-PATCH (byte-identical in S3), and
+ * every event delivered once.
  *
  * Needs root and `ip netns` (CI runs as root); skipped with the reason printed otherwise.
- * Not here yet: the tus upload alternating between two chunked-upload replicas (chunked-upload
- * still keeps its bytes on one disk and runs as one instance).
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
+import { S3BlobStore, s3ClientFromEnv } from '@qlab/blob-store';
 import { tempDir, waitFor } from '@qlab/testkit';
 import mqtt from 'mqtt';
 import { FakeIonq } from 'quantum-tracker/testing';
@@ -44,6 +47,7 @@ const TOKENS = {
   store: 'hosts-store-token-0123456789',
   tracker: 'hosts-tracker-token-012345',
   jobs: 'hosts-jobs-token-0123456789',
+  uploads: 'hosts-uploads-token-01234567',
 };
 const RATE_LIMIT = 100;
 const LEASE_MS = 3000;
@@ -135,6 +139,29 @@ const node = (file: string) => [process.execPath, '--enable-source-maps', path.j
   const pg = `postgres://postgres@${HOSTS.db}:5432/postgres`;
   const gw = (h: 'app1' | 'app2') => `http://${HOSTS[h]}:8080`;
   const trackers = new Map<Host, ChildProcess>();
+  const uploaders = new Map<Host, ReturnType<typeof onHost>>();
+  let s3Store: S3BlobStore;
+
+  /** A chunked-upload replica on `h`: sessions in PostgreSQL, bytes in the S3 server on db. */
+  let common: NodeJS.ProcessEnv;
+  let s3env: NodeJS.ProcessEnv;
+  const startUploads = (h: 'app1' | 'app2') =>
+    onHost(
+      h,
+      `chunked-upload@${h}`,
+      node('services/chunked-upload/dist/main.js'),
+      {
+        ...common,
+        ...s3env,
+        PORT: '3000',
+        DATA_DIR: path.join(tmp.dir, h),
+        UPLOAD_DB_URL: `${pg}?schema=chunked_upload`,
+        UPLOAD_GATEWAY_TOKEN: TOKENS.uploads,
+        UPLOAD_PATH_MODE: 'sanitize',
+        BLOB_STORE_URL: 's3://qlab/uploads',
+      },
+      /chunked-upload listening/,
+    );
 
   beforeAll(async () => {
     buildNetwork();
@@ -230,14 +257,15 @@ const node = (file: string) => [process.execPath, '--enable-source-maps', path.j
     });
 
     // --- app1, app2: gateway, calibration-store, tracker; app1 also the job-worker API ---
-    const common = { MQTT_URL: `mqtt://${HOSTS.db}:1883`, LOG_LEVEL: 'info', HOST: '0.0.0.0' };
-    const s3env = {
+    common = { MQTT_URL: `mqtt://${HOSTS.db}:1883`, LOG_LEVEL: 'info', HOST: '0.0.0.0' };
+    s3env = {
       AWS_ENDPOINT_URL_S3: `http://${HOSTS.db}:${s3Port}`,
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'S3RVER',
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
       S3_FORCE_PATH_STYLE: 'true',
     };
+    s3Store = new S3BlobStore(s3ClientFromEnv(s3env), 'qlab', 'uploads');
     const apps: Promise<unknown>[] = [];
     // The job-worker API first: it migrates its schema alone.
     await onHost(
@@ -277,6 +305,12 @@ const node = (file: string) => [process.execPath, '--enable-source-maps', path.j
       );
     }
     await Promise.all(apps.splice(0));
+    // chunked-upload: one replica per app host on the shared schema and bucket (app1 migrates first).
+    for (const h of ['app1', 'app2'] as const) {
+      const p = startUploads(h);
+      uploaders.set(h, p);
+      await p;
+    }
     for (const h of ['app1', 'app2'] as const) {
       const t = onHost(
         h,
@@ -319,6 +353,8 @@ const node = (file: string) => [process.execPath, '--enable-source-maps', path.j
             QUANTUM_TRACKER_TOKEN: TOKENS.tracker,
             JOB_WORKER_URL: `http://${HOSTS.app1}:8100`,
             JOB_WORKER_TOKEN: TOKENS.jobs,
+            CHUNKED_UPLOAD_URL: 'http://127.0.0.1:3000',
+            CHUNKED_UPLOAD_TOKEN: TOKENS.uploads,
           },
           /gateway listening/,
         ),
@@ -453,6 +489,78 @@ const node = (file: string) => [process.execPath, '--enable-source-maps', path.j
     const res = await call(`${gw(other)}/api/v1/backends`);
     expect(res.status).toBe(200);
   });
+
+  it('completes byte-identical a tus upload whose PATCHes alternate between hosts, one replica SIGKILLed mid-PATCH', async () => {
+    const MiB = 1024 * 1024;
+    const data = randomBytes(24 * MiB);
+    const tus = { 'X-API-Key': ADMIN, 'Tus-Resumable': '1.0.0' };
+    const created = await fetch(`${gw('app1')}/api/uploads/files`, {
+      method: 'POST',
+      headers: {
+        ...tus,
+        'Upload-Length': String(data.length),
+        'Upload-Metadata': `filename ${Buffer.from('across-hosts.bin').toString('base64')}`,
+      },
+    });
+    expect(created.status).toBe(201);
+    const file = new URL(created.headers.get('location')!, gw('app1')).pathname;
+    const head = async (h: 'app1' | 'app2') =>
+      Number((await fetch(`${gw(h)}${file}`, { method: 'HEAD', headers: tus })).headers.get('upload-offset'));
+    /** A PATCH through host `h`'s gateway; `stallAfter` sends that many bytes of it and waits. */
+    const patch = (h: 'app1' | 'app2', offset: number, body: Buffer, stallAfter?: number) =>
+      new Promise<number | 'dropped'>((resolve) => {
+        const u = new URL(`${gw(h)}${file}`);
+        const req = http.request({
+          host: u.hostname,
+          port: u.port,
+          path: u.pathname,
+          method: 'PATCH',
+          headers: {
+            ...tus,
+            'Upload-Offset': String(offset),
+            'Content-Type': 'application/offset+octet-stream',
+            'Content-Length': String(body.length),
+          },
+        });
+        req.on('response', (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', () => resolve('dropped'));
+        if (stallAfter === undefined) req.end(body);
+        else req.write(body.subarray(0, stallAfter));
+      });
+    // 8 MiB through app2, the next PATCH through app1 cut 3 MiB in by SIGKILL of app1's replica.
+    expect(await patch('app2', 0, data.subarray(0, 8 * MiB))).toBe(204);
+    expect(await head('app1')).toBe(8 * MiB);
+    const cut = patch('app1', 8 * MiB, data.subarray(8 * MiB, 16 * MiB), 3 * MiB);
+    await new Promise((r) => setTimeout(r, 800));
+    (await uploaders.get('app1')!).child.kill('SIGKILL');
+    // Its gateway answers for it (502) or the connection goes: either way nothing is acknowledged.
+    expect([502, 'dropped']).toContain(await cut);
+    expect(await head('app2')).toBe(8 * MiB);
+    // app1's replica comes back; the rest alternates between the hosts, 4 MiB a PATCH.
+    const back = startUploads('app1');
+    uploaders.set('app1', back);
+    await back;
+    let offset = await head('app2');
+    for (let turn = 0; offset < data.length; turn++) {
+      const h = turn % 2 === 0 ? 'app1' : 'app2';
+      const end = Math.min(offset + 4 * MiB, data.length);
+      expect(await patch(h, offset, data.subarray(offset, end))).toBe(204);
+      offset = end;
+    }
+    expect(await head('app1')).toBe(data.length);
+    const body = await s3Store.get('files/across-hosts.bin');
+    const hash = createHash('sha256');
+    for await (const piece of body!) hash.update(piece as Buffer);
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+    await waitFor(
+      () => seen.some((e) => e.type.endsWith('upload.completed') && e.data?.filename === 'across-hosts.bin'),
+      10_000,
+      100,
+    );
+  }, 120_000);
 
   it('re-runs elsewhere, after its lease, the job of a worker host whose link is cut, and refuses its late completion', async () => {
     const form = new FormData();
