@@ -7,13 +7,13 @@ import { jobRoutes } from './routes/jobs';
 import { logRoutes } from './routes/logs';
 import type { JobLogs } from './storage/job-logs';
 import type { JobRepository } from './storage/job-repository';
-import type { JobWorkspace } from './storage/workspace';
+import type { JobFiles } from './storage/workspace';
 
 export interface AppDeps {
   logger: Logger;
   repo: JobRepository;
   logs: JobLogs;
-  workspace: JobWorkspace;
+  workspace: JobFiles;
   apiToken?: string;
   leaseMs: number;
   maxFileBytes: number;

@@ -1,11 +1,14 @@
+import path from 'node:path';
+import type { BlobStore } from '@qlab/blob-store';
 import type { Outbox } from '@qlab/events';
 import type { Knex, Logger } from '@qlab/kit';
 import { createApp } from './app';
 import type { ServerConfig } from './config';
 import type { JobEvents } from './events';
+import { BlobJobFiles } from './storage/blob-job-files';
 import { JobLogs } from './storage/job-logs';
 import { JobRepository } from './storage/job-repository';
-import { JobWorkspace } from './storage/workspace';
+import { type JobFiles, JobWorkspace } from './storage/workspace';
 
 /** What the queue's composition needs of the server's configuration. */
 export type QueueSettings = Pick<
@@ -19,6 +22,8 @@ export interface QueueDeps {
   logger: Logger;
   outbox?: Outbox<JobEvents>;
   now?: () => number;
+  /** Job files in this store instead of storageDir (BLOB_STORE_URL): API replicas share it. */
+  blobStore?: BlobStore;
 }
 
 export type ComposedQueue = ReturnType<typeof compose>;
@@ -31,7 +36,10 @@ export function compose(config: QueueSettings, deps: QueueDeps) {
   const { knex, logger } = deps;
   const repo = new JobRepository(knex, deps.outbox, deps.now);
   const logs = new JobLogs(knex, deps.now);
-  const workspace = new JobWorkspace(config.storageDir);
+  // In-process workers run blob-stored jobs in local copies under storageDir/work (emptied by main).
+  const workspace: JobFiles = deps.blobStore
+    ? new BlobJobFiles(deps.blobStore, path.join(config.storageDir, 'work'))
+    : new JobWorkspace(config.storageDir);
   const app = createApp({
     logger,
     repo,

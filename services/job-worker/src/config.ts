@@ -29,6 +29,11 @@ export const serverEnv = z.object({
   JOBS_LEASE_MS: env.duration('30s', { min: 1000, max: MAX_LEASE_MS }),
   /** Job workspaces root (jobs/{id}/input|output). Default DATA_DIR/job-worker. */
   JOBS_STORAGE_DIR: env.optionalString(),
+  /**
+   * Job files as objects in a blob store (`s3://bucket/prefix`, `file:///shared/folder`) instead
+   * of JOBS_STORAGE_DIR: with JOBS_DB_URL on PostgreSQL, API replicas then serve every job.
+   */
+  BLOB_STORE_URL: env.optionalString(),
   /** Finished jobs (completed, error, cancelled) older than this are deleted with their files; 0 keeps them. Default 0. */
   JOBS_RETENTION: env.duration('0', { allowZero: true }),
   /** Largest input or output file (bytes). Default 10 GiB. */
@@ -179,6 +184,7 @@ export function loadServerConfig(environment: NodeJS.ProcessEnv = process.env) {
     leaseMs: e.JOBS_LEASE_MS,
     dataDir,
     storageDir: path.resolve(e.JOBS_STORAGE_DIR ?? dataDir),
+    blobStoreUrl: e.BLOB_STORE_URL,
     maxFileBytes: e.JOBS_MAX_FILE_BYTES,
     retentionMs: e.JOBS_RETENTION,
     mqttUrl: e.MQTT_URL,

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import path from 'node:path';
+import { type BlobStore, openBlobStore } from '@qlab/blob-store';
 import { startServiceEvents } from '@qlab/events';
 import {
   createLogger,
@@ -88,7 +91,13 @@ runMain('job-worker', async () => {
       await relay?.close();
     });
   }
-  const queue = compose(config, { knex, logger, outbox: events?.outbox });
+  let blobStore: BlobStore | undefined;
+  if (config.blobStoreUrl) {
+    blobStore = await openBlobStore(config.blobStoreUrl);
+    // Local copies a worker here left behind (the process died mid-job) are of no use now.
+    await rm(path.join(config.storageDir, 'work'), { recursive: true, force: true });
+  }
+  const queue = compose(config, { knex, logger, outbox: events?.outbox, blobStore });
   const { repo, workspace, app } = queue;
   life.add('queue connection', () => queue.close());
   life.add('lease sweeper', queue.startSweeps());
@@ -106,5 +115,5 @@ runMain('job-worker', async () => {
       lifecycle: life,
     });
   }
-  logger.info({ url: server.url, storageDir: config.storageDir }, 'job-worker listening');
+  logger.info({ url: server.url, files: workspace.location }, 'job-worker listening');
 });

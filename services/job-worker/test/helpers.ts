@@ -5,6 +5,7 @@ import { pgSchemaUrl, tempDir } from '@qlab/testkit';
 import { type ComposedQueue, compose } from '../src/compose';
 import { type JobEvents, jobEvents } from '../src/events';
 import { migrations } from '../src/storage/migrations';
+import type { JobWorkspace } from '../src/storage/workspace';
 
 export interface QueueOptions {
   pgUrl?: string;
@@ -21,7 +22,8 @@ export interface QueueOptions {
 export interface RunningQueue {
   knex: Knex;
   repo: ComposedQueue['repo'];
-  workspace: ComposedQueue['workspace'];
+  /** Folders under the temp dir: these tests give no blob store. */
+  workspace: JobWorkspace;
   dir: string;
   dbUrl: string;
   app: ComposedQueue['app'];
@@ -63,7 +65,7 @@ export async function startQueue(options: QueueOptions = {}): Promise<RunningQue
   return {
     knex,
     repo,
-    workspace,
+    workspace: workspace as JobWorkspace,
     dir: tmp.dir,
     dbUrl,
     app,

@@ -20,7 +20,7 @@ import {
 import type { Request, Response, Router } from 'express';
 import type { Job, NewJob } from '../domain/job';
 import type { JobRepository } from '../storage/job-repository';
-import type { JobWorkspace, SavedJobFile } from '../storage/workspace';
+import type { JobFiles, SavedJobFile } from '../storage/workspace';
 import { builtInTasks, taskTypeCatalogue } from '../worker/handlers';
 import {
   batchSchema,
@@ -38,7 +38,7 @@ import {
 
 export interface JobRouteDeps {
   repo: JobRepository;
-  workspace: JobWorkspace;
+  workspace: JobFiles;
   leaseMs: number;
   /** Largest input file for multipart job creation and output uploads. */
   maxFileBytes: number;
@@ -62,7 +62,7 @@ function inputName(filename: string | undefined, index: number): string {
 /** Multipart job creation: fields (task_type, params as JSON, …) and files that become input/<name>. */
 async function receiveMultipartJob(
   req: Request,
-  workspace: JobWorkspace,
+  workspace: JobFiles,
   jobId: string,
   maxFileBytes: number,
 ): Promise<{ fields: Record<string, string>; files: SavedJobFile[] }> {

@@ -26,57 +26,115 @@ export class WorkspacePathRefused extends AppError {
 }
 
 /**
+ * A job's files wherever they live: folders on this host (JobWorkspace, the default) or objects
+ * in a blob store shared by API replicas (BlobJobFiles, BLOB_STORE_URL). Paths are relative to
+ * the job (`input/…`, `output/…`) and checked by the same rules in both.
+ */
+export interface JobFiles {
+  /** Where the files are, for the log (a folder, or `s3://bucket/prefix/jobs`). */
+  readonly location: string;
+  create(jobId: string): Promise<void>;
+  /** Refuses a path outside `folder` of the job (400), without touching anything. */
+  resolveUnder(jobId: string, folder: 'input' | 'output', relativePath: string): void;
+  save(
+    jobId: string,
+    relativePath: string,
+    source: Buffer | string | Readable,
+    maxBytes?: number,
+  ): Promise<SavedJobFile>;
+  open(jobId: string, relativePath: string): Promise<{ stream: Readable; size: number }>;
+  list(jobId: string): Promise<{ path: string; size: number }[]>;
+  remove(jobId: string): Promise<void>;
+  /** A local folder with the job's files, for a worker in this process to run it in. */
+  checkout(jobId: string): Promise<string>;
+  /** Makes what the job wrote under output/ in `dir` its outputs, and lets the folder go. */
+  checkin(jobId: string, dir: string): Promise<void>;
+  /** Lets a checked-out folder go without keeping what is in it (the job failed or was cancelled). */
+  discard(dir: string): Promise<void>;
+}
+
+/**
+ * The job-relative path of `relativePath` (posix, NFKC), or 400: NUL bytes, absolute paths, a
+ * way out of the job, over-long names and `.part` names (the folder store's temp files) are refused.
+ */
+export function jobRelativePath(relativePath: string): string {
+  if (relativePath.includes('\0')) throw new WorkspacePathRefused('the path contains a NUL byte');
+  if (path.isAbsolute(relativePath) || /^[a-z]:/i.test(relativePath))
+    throw new WorkspacePathRefused(`"${relativePath}" is absolute`);
+  const root = path.resolve('/job');
+  const target = path.resolve(root, relativePath.normalize('NFKC'));
+  if (!target.startsWith(root + path.sep))
+    throw new WorkspacePathRefused(`"${relativePath}" leaves the job's folder`);
+  const names = path.relative(root, target).split(path.sep);
+  if (names.some((n) => Buffer.byteLength(n) > MAX_NAME_BYTES))
+    throw new WorkspacePathRefused(
+      `a part of "${relativePath.slice(0, 40)}…" is longer than ${MAX_NAME_BYTES} bytes`,
+    );
+  if (names.at(-1)!.endsWith('.part')) throw new WorkspacePathRefused('file names may not end in .part');
+  return names.join('/');
+}
+
+/** jobRelativePath, and the path must lie inside `folder` (input or output). */
+export function jobPathUnder(folder: 'input' | 'output', relativePath: string): string {
+  const rel = jobRelativePath(relativePath);
+  if (!rel.startsWith(`${folder}/`))
+    throw new WorkspacePathRefused(`"${relativePath}" is not inside ${folder}/`);
+  return rel;
+}
+
+export function checkJobId(jobId: string): void {
+  if (!JOB_ID.test(jobId)) throw new WorkspacePathRefused(`"${jobId}" is not a valid job id`);
+}
+
+/**
  * Per-job folders, as the seed's JobStorageService: jobs/{id}/input and jobs/{id}/output. Every
  * path is resolved inside its job's folder; "..", absolute paths and NUL bytes are refused.
  * Files are written to a temp name and renamed, with their SHA-256 computed on the way.
  */
-export class JobWorkspace {
+export class JobWorkspace implements JobFiles {
   readonly root: string;
+  readonly location: string;
 
   constructor(storageDir: string) {
     this.root = path.resolve(storageDir, 'jobs');
+    this.location = this.root;
   }
 
   jobDir(jobId: string): string {
-    if (!JOB_ID.test(jobId)) throw new WorkspacePathRefused(`"${jobId}" is not a valid job id`);
+    checkJobId(jobId);
     return path.join(this.root, jobId);
   }
 
-  async create(jobId: string): Promise<string> {
+  async create(jobId: string): Promise<void> {
     const dir = this.jobDir(jobId);
     await mkdir(path.join(dir, 'input'), { recursive: true });
     await mkdir(path.join(dir, 'output'), { recursive: true });
-    return dir;
   }
 
   /** The absolute path of `relativePath` inside the job's folder (the folder itself without one). */
   resolve(jobId: string, relativePath?: string): string {
     const dir = this.jobDir(jobId);
     if (relativePath === undefined || relativePath === '') return dir;
-    if (relativePath.includes('\0')) throw new WorkspacePathRefused('the path contains a NUL byte');
-    if (path.isAbsolute(relativePath) || /^[a-z]:/i.test(relativePath))
-      throw new WorkspacePathRefused(`"${relativePath}" is absolute`);
-    const target = path.resolve(dir, relativePath.normalize('NFKC'));
-    if (!target.startsWith(dir + path.sep))
-      throw new WorkspacePathRefused(`"${relativePath}" leaves the job's folder`);
-    const names = path.relative(dir, target).split(path.sep);
-    if (names.some((n) => Buffer.byteLength(n) > MAX_NAME_BYTES))
-      throw new WorkspacePathRefused(
-        `a part of "${relativePath.slice(0, 40)}…" is longer than ${MAX_NAME_BYTES} bytes`,
-      );
     // .part names are this workspace's temp files (hidden from listings): not a client's to use.
-    if (names.at(-1)!.endsWith('.part')) throw new WorkspacePathRefused('file names may not end in .part');
-    return target;
+    return path.join(dir, ...jobRelativePath(relativePath).split('/'));
   }
 
   /** Like resolve, and the result must also lie inside the job's `folder` (input or output). */
   resolveUnder(jobId: string, folder: 'input' | 'output', relativePath: string): string {
-    const target = this.resolve(jobId, relativePath);
-    const base = path.join(this.jobDir(jobId), folder);
-    if (!target.startsWith(base + path.sep))
-      throw new WorkspacePathRefused(`"${relativePath}" is not inside ${folder}/`);
-    return target;
+    checkJobId(jobId);
+    return path.join(this.jobDir(jobId), ...jobPathUnder(folder, relativePath).split('/'));
   }
+
+  /** The job's own folder: a worker beside the server runs in it, nothing copied. */
+  async checkout(jobId: string): Promise<string> {
+    return this.jobDir(jobId);
+  }
+
+  /** Outputs are already in place. */
+  async checkin(): Promise<void> {}
+
+  /** The job's own folder stays (its files are the job's). */
+  async discard(): Promise<void> {}
 
   /** A path to write to, its parent folders created (for tools that want a file name). */
   async allocate(jobId: string, relativePath: string): Promise<string> {

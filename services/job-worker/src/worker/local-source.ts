@@ -1,10 +1,10 @@
 import type { Job } from '../domain/job';
 import { JobLogs } from '../storage/job-logs';
 import type { JobRepository } from '../storage/job-repository';
-import type { JobWorkspace } from '../storage/workspace';
+import type { JobFiles } from '../storage/workspace';
 import type { JobSource } from './types';
 
-/** Jobs straight from the database, files straight from the workspace (workers beside the server). */
+/** Jobs straight from the database, files from the job's files (workers beside the server). */
 export class LocalJobSource implements JobSource {
   /**
    * SQLite has one writer: with several worker processes, short single-job claims keep them
@@ -13,10 +13,12 @@ export class LocalJobSource implements JobSource {
    */
   readonly maxClaimBatch: number | undefined;
   private readonly logs: JobLogs;
+  /** Folders checked out for running jobs (blob store: local copies), by job id. */
+  private readonly dirs = new Map<string, string>();
 
   constructor(
     private readonly repo: JobRepository,
-    private readonly workspace: JobWorkspace,
+    private readonly files: JobFiles,
     readonly leaseMs: number,
   ) {
     this.maxClaimBatch = repo.singleWriter ? 1 : undefined;
@@ -46,19 +48,31 @@ export class LocalJobSource implements JobSource {
   }
 
   async fail(job: Job, workerId: string, message: string) {
+    await this.let(job);
     await this.repo.fail(job.job_id, { workerId, attempt: job.attempt }, message);
   }
 
   async cancelled(job: Job, workerId: string) {
+    await this.let(job);
     await this.repo.acknowledgeCancel(job.job_id, { workerId, attempt: job.attempt });
   }
 
-  /** The job's folder; no file-system work here (no-op jobs stay cheap). Handlers create output/ as they write. */
-  async prepare(job: Job) {
-    return this.workspace.jobDir(job.job_id);
+  /** A failed or cancelled job's local copy goes (a folder store keeps its own folder). */
+  private async let(job: Job): Promise<void> {
+    const dir = this.dirs.get(job.job_id);
+    this.dirs.delete(job.job_id);
+    if (dir) await this.files.discard(dir).catch(() => undefined);
   }
 
-  async finish(): Promise<void> {
-    // Outputs are already in the workspace.
+  /** The job's folder (a folder store: no file-system work, so no-op jobs stay cheap; a blob store: a local copy). */
+  async prepare(job: Job) {
+    const dir = await this.files.checkout(job.job_id);
+    this.dirs.set(job.job_id, dir);
+    return dir;
+  }
+
+  async finish(job: Job, dir: string): Promise<void> {
+    this.dirs.delete(job.job_id);
+    await this.files.checkin(job.job_id, dir);
   }
 }

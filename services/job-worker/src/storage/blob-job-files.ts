@@ -1,0 +1,166 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { type BlobStore, decodeKeyPath, encodeKeyPath } from '@qlab/blob-store';
+import { conflict, notFound, payloadTooLarge } from '@qlab/kit';
+import {
+  checkJobId,
+  type JobFiles,
+  jobPathUnder,
+  jobRelativePath,
+  type SavedJobFile,
+  WorkspacePathRefused,
+} from './workspace';
+
+/**
+ * A job's files as objects, `jobs/<id>/<path>` (each part encoded as blob-store's encodeKeyPath
+ * does: `input/my file.csv` → `jobs/<id>/input/my_20file.csv`), so API replicas on one queue
+ * serve every job's files. A save streams into the store (S3: 8 MiB parts, four in flight) with
+ * its SHA-256 computed on the way and is visible only once whole; a refused one leaves nothing.
+ * A worker in the API's process runs a job in a local copy (checkout) whose outputs go back
+ * to the store (checkin), as a remote worker's do over HTTP.
+ */
+export class BlobJobFiles implements JobFiles {
+  readonly location: string;
+
+  constructor(
+    private readonly blobs: BlobStore,
+    /** Where local copies for in-process workers go (emptied at start by the caller). */
+    private readonly workDir: string,
+  ) {
+    this.location = `${blobs.location}/jobs`;
+  }
+
+  private prefix(jobId: string): string {
+    checkJobId(jobId);
+    return `jobs/${jobId}`;
+  }
+
+  private key(jobId: string, rel: string): string {
+    try {
+      return encodeKeyPath(this.prefix(jobId), rel);
+    } catch (err) {
+      if (err instanceof RangeError)
+        throw new WorkspacePathRefused(`"${rel.slice(0, 60)}" cannot be stored: ${err.message}`);
+      throw err;
+    }
+  }
+
+  /** Nothing to create: a job's prefix exists once it holds a file. */
+  async create(jobId: string): Promise<void> {
+    checkJobId(jobId);
+  }
+
+  resolveUnder(jobId: string, folder: 'input' | 'output', relativePath: string): void {
+    this.key(jobId, jobPathUnder(folder, relativePath));
+  }
+
+  async save(
+    jobId: string,
+    relativePath: string,
+    source: Buffer | string | Readable,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<SavedJobFile> {
+    const rel = jobRelativePath(relativePath);
+    const key = this.key(jobId, rel);
+    // As on a file system: a file cannot be where a folder is, nor under a file.
+    const parts = rel.split('/');
+    for (let i = 1; i < parts.length; i++)
+      if (await this.blobs.head(this.key(jobId, parts.slice(0, i).join('/'))))
+        throw conflict(`"${relativePath}": a file is where a folder would go`);
+    for await (const _ of this.blobs.list(`${key}/`)) throw conflict(`"${relativePath}" is a folder`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const input = Buffer.isBuffer(source)
+      ? Readable.from([source])
+      : typeof source === 'string'
+        ? createReadStream(source)
+        : source;
+    const counted = new PassThrough();
+    const feeding = pipeline(
+      input,
+      async function* (chunks: AsyncIterable<Buffer>) {
+        for await (const chunk of chunks) {
+          size += chunk.length;
+          if (size > maxBytes) throw payloadTooLarge(`file is larger than ${maxBytes} bytes`);
+          hash.update(chunk);
+          yield chunk;
+        }
+      },
+      counted,
+    );
+    // Either failing fails both: a put of a body that broke is aborted, and nothing is stored.
+    const [fed, put] = await Promise.allSettled([feeding, this.blobs.put(key, counted)]);
+    if (fed.status === 'rejected') {
+      if (put.status === 'fulfilled') await this.blobs.delete(key);
+      throw fed.reason;
+    }
+    if (put.status === 'rejected') throw put.reason;
+    const sha256 = hash.digest('hex');
+    return { relative_path: rel, size, sha256, hash: sha256 };
+  }
+
+  async open(jobId: string, relativePath: string): Promise<{ stream: Readable; size: number }> {
+    const key = this.key(jobId, jobRelativePath(relativePath));
+    const info = await this.blobs.head(key);
+    const stream = info ? await this.blobs.get(key) : undefined;
+    if (!info || !stream) throw notFound(`job ${jobId} has no file ${relativePath}`);
+    return { stream, size: info.size };
+  }
+
+  async list(jobId: string): Promise<{ path: string; size: number }[]> {
+    const prefix = this.prefix(jobId);
+    const out: { path: string; size: number }[] = [];
+    for await (const o of this.blobs.list(`${prefix}/`))
+      out.push({ path: decodeKeyPath(prefix, o.key), size: o.size });
+    return out.sort((a, b) => a.path.localeCompare(b.path));
+  }
+
+  async remove(jobId: string): Promise<void> {
+    const prefix = this.prefix(jobId);
+    for await (const o of this.blobs.list(`${prefix}/`)) await this.blobs.delete(o.key);
+  }
+
+  async checkout(jobId: string): Promise<string> {
+    checkJobId(jobId);
+    const dir = path.join(this.workDir, `${jobId}-${randomUUID()}`);
+    await mkdir(path.join(dir, 'input'), { recursive: true });
+    await mkdir(path.join(dir, 'output'), { recursive: true });
+    try {
+      for (const f of await this.list(jobId)) {
+        const target = path.join(dir, ...jobRelativePath(f.path).split('/'));
+        await mkdir(path.dirname(target), { recursive: true });
+        const { stream } = await this.open(jobId, f.path);
+        await pipeline(stream, createWriteStream(target));
+      }
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+    return dir;
+  }
+
+  async discard(dir: string): Promise<void> {
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  async checkin(jobId: string, dir: string): Promise<void> {
+    const walk = async (d: string): Promise<string[]> => {
+      const found: string[] = [];
+      for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+        const p = path.join(d, e.name);
+        found.push(...(e.isDirectory() ? await walk(p) : [p]));
+      }
+      return found;
+    };
+    try {
+      for (const file of await walk(path.join(dir, 'output')))
+        await this.save(jobId, path.relative(dir, file).split(path.sep).join('/'), file);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}
