@@ -23,7 +23,7 @@ type Service = {
 };
 
 /** Stateless on PostgreSQL (+ S3): run as replicas, with no volume of their own to share. */
-const REPLICATED = ['calibration-store', 'chunked-upload', 'quantum-tracker'];
+const REPLICATED = ['calibration-store', 'chunked-upload', 'job-worker', 'quantum-tracker'];
 
 describe('docker-compose.yml', () => {
   it('runs PostgreSQL and Mosquitto as real services with health checks', () => {
