@@ -29,14 +29,14 @@ const rssMb = (pid: number) => {
 
 async function start(env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [path.join(__dirname, '..', 'dist', 'main.js')], {
-    env: { ...process.env, ...env, HOST: '127.0.0.1', PORT: '0', UPLOAD_API_KEYS: KEY, LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...env, HOST: '127.0.0.1', PORT: '0', UPLOAD_API_KEYS: KEY, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
+      const m = /"url":"(http:\/\/[^"]+)"[^\n]*chunked-upload listening/.exec(out);
       if (m) resolve(m[1]!);
     });
     child.once('exit', (code) => reject(new Error(`service exited (${code}):\n${out}`)));
