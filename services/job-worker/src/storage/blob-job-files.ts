@@ -1,16 +1,17 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type BlobStore, decodeKeyPath, encodeKeyPath } from '@qlab/blob-store';
-import { conflict, notFound, payloadTooLarge } from '@qlab/kit';
+import { conflict, notFound } from '@qlab/kit';
 import {
   checkJobId,
   type JobFiles,
   jobPathUnder,
   jobRelativePath,
+  measured,
   type SavedJobFile,
   WorkspacePathRefused,
 } from './workspace';
@@ -72,26 +73,9 @@ export class BlobJobFiles implements JobFiles {
       if (await this.blobs.head(this.key(jobId, parts.slice(0, i).join('/'))))
         throw conflict(`"${relativePath}": a file is where a folder would go`);
     for await (const _ of this.blobs.list(`${key}/`)) throw conflict(`"${relativePath}" is a folder`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const input = Buffer.isBuffer(source)
-      ? Readable.from([source])
-      : typeof source === 'string'
-        ? createReadStream(source)
-        : source;
+    const body = measured(source, maxBytes);
     const counted = new PassThrough();
-    const feeding = pipeline(
-      input,
-      async function* (chunks: AsyncIterable<Buffer>) {
-        for await (const chunk of chunks) {
-          size += chunk.length;
-          if (size > maxBytes) throw payloadTooLarge(`file is larger than ${maxBytes} bytes`);
-          hash.update(chunk);
-          yield chunk;
-        }
-      },
-      counted,
-    );
+    const feeding = pipeline(body.stream, body.measure, counted);
     // Either failing fails both: a put of a body that broke is aborted, and nothing is stored.
     const [fed, put] = await Promise.allSettled([feeding, this.blobs.put(key, counted)]);
     if (fed.status === 'rejected') {
@@ -99,8 +83,8 @@ export class BlobJobFiles implements JobFiles {
       throw fed.reason;
     }
     if (put.status === 'rejected') throw put.reason;
-    const sha256 = hash.digest('hex');
-    return { relative_path: rel, size, sha256, hash: sha256 };
+    const sha256 = body.sha256();
+    return { relative_path: rel, size: body.size(), sha256, hash: sha256 };
   }
 
   async open(jobId: string, relativePath: string): Promise<{ stream: Readable; size: number }> {

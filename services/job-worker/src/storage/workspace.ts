@@ -82,6 +82,33 @@ export function jobPathUnder(folder: 'input' | 'output', relativePath: string): 
   return rel;
 }
 
+/**
+ * A file to save, as a stream, and the step that counts and hashes it on the way: more than
+ * `maxBytes` is a 413 and stops the save. Both stores save through this.
+ */
+export function measured(source: Buffer | string | Readable, maxBytes: number) {
+  const hash = createHash('sha256');
+  let size = 0;
+  const stream = Buffer.isBuffer(source)
+    ? Readable.from([source])
+    : typeof source === 'string'
+      ? createReadStream(source)
+      : source;
+  return {
+    stream,
+    measure: async function* (chunks: AsyncIterable<Buffer>) {
+      for await (const chunk of chunks) {
+        size += chunk.length;
+        if (size > maxBytes) throw payloadTooLarge(`file is larger than ${maxBytes} bytes`);
+        hash.update(chunk);
+        yield chunk;
+      }
+    },
+    size: () => size,
+    sha256: () => hash.digest('hex'),
+  };
+}
+
 export function checkJobId(jobId: string): void {
   if (!JOB_ID.test(jobId)) throw new WorkspacePathRefused(`"${jobId}" is not a valid job id`);
 }
@@ -159,26 +186,9 @@ export class JobWorkspace implements JobFiles {
   ): Promise<SavedJobFile> {
     const target = await this.allocate(jobId, relativePath);
     const temp = `${target}.${randomUUID()}.part`;
-    const hash = createHash('sha256');
-    let size = 0;
-    const input = Buffer.isBuffer(source)
-      ? Readable.from([source])
-      : typeof source === 'string'
-        ? createReadStream(source)
-        : source;
+    const body = measured(source, maxBytes);
     try {
-      await pipeline(
-        input,
-        async function* (chunks: AsyncIterable<Buffer>) {
-          for await (const chunk of chunks) {
-            size += chunk.length;
-            if (size > maxBytes) throw payloadTooLarge(`file is larger than ${maxBytes} bytes`);
-            hash.update(chunk);
-            yield chunk;
-          }
-        },
-        createWriteStream(temp, { flush: true }),
-      );
+      await pipeline(body.stream, body.measure, createWriteStream(temp, { flush: true }));
       await rename(temp, target).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'EISDIR' || err.code === 'ENOTEMPTY' || err.code === 'EEXIST')
           throw conflict(`"${relativePath}" is a folder`);
@@ -188,10 +198,10 @@ export class JobWorkspace implements JobFiles {
       await rm(temp, { force: true });
       throw err;
     }
-    const sha256 = hash.digest('hex');
+    const sha256 = body.sha256();
     return {
       relative_path: path.relative(this.jobDir(jobId), target).split(path.sep).join('/'),
-      size,
+      size: body.size(),
       sha256,
       hash: sha256,
     };
