@@ -5,11 +5,12 @@
  * inputs and outputs are objects. And BlobJobFiles' own rules, on a folder store and on S3.
  */
 import { createHash } from 'node:crypto';
+import http from 'node:http';
 import { Readable } from 'node:stream';
-import { type BlobStore, FileBlobStore } from '@qlab/blob-store';
+import { type BlobStore, FileBlobStore, S3BlobStore, s3ClientFromEnv } from '@qlab/blob-store';
 import { type LocalS3, startLocalS3 } from '@qlab/blob-store/testing';
 import { type Listening, listen, openDatabase, parseDbUrl, silentLogger } from '@qlab/kit';
-import { pgSchemaUrl, pgTestUrl, tempDir, waitFor } from '@qlab/testkit';
+import { closedPort, pgSchemaUrl, pgTestUrl, tempDir, waitFor } from '@qlab/testkit';
 import { compose } from '../src/compose';
 import { BlobJobFiles } from '../src/storage/blob-job-files';
 import { migrations } from '../src/storage/migrations';
@@ -192,4 +193,70 @@ const pgUrl = pgTestUrl('job-worker replicas');
     for await (const o of s3.store('jobs').list(`jobs/${zipped}/`)) keys.push(o.key);
     expect(keys).toEqual([]);
   }, 60_000);
+
+  it('leaves no file of a deleted job: not an output that arrived meanwhile, not for a job of its id', async () => {
+    const [a, b] = replicas;
+    const json = { ...auth, 'Content-Type': 'application/json' };
+    const made = await fetch(`${a!.url}/jobs`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ task_type: 'archive.zip', job_id: 'reused-id-1' }),
+    });
+    expect(made.status).toBe(201);
+    // An output arriving on B while A deletes the job: refused once whole, and not kept.
+    const u = new URL(`${b!.url}/jobs/reused-id-1/files/output/late.bin`);
+    const answered = new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: u.hostname,
+          port: u.port,
+          path: u.pathname,
+          method: 'PUT',
+          headers: { ...auth, 'Content-Length': '8' },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      req.write('half');
+      setTimeout(async () => {
+        expect((await fetch(`${a!.url}/jobs/reused-id-1`, { method: 'DELETE', headers: auth })).status).toBe(
+          204,
+        );
+        req.end('done');
+      }, 300);
+    });
+    expect(await answered).toBe(404);
+    // Something an older version left under the id is not the new job's either.
+    await s3.store('jobs').put('jobs/reused-id-1/output/stale.bin', Readable.from([Buffer.from('old')]));
+    const again = await fetch(`${a!.url}/jobs`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ task_type: 'archive.zip', job_id: 'reused-id-1' }),
+    });
+    expect(again.status).toBe(201);
+    const listed = (await (await fetch(`${b!.url}/jobs/reused-id-1/files`, { headers: auth })).json()) as {
+      files: unknown[];
+    };
+    expect(listed.files).toEqual([]);
+  }, 30_000);
+});
+
+describe('a job file store that is down', () => {
+  it('answers 503, not 500', async () => {
+    const down = new S3BlobStore(
+      s3ClientFromEnv(
+        { ...s3.env, AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${await closedPort()}` },
+        { maxAttempts: 1 },
+      ),
+      'qlab-jobs',
+      'down',
+    );
+    const files = new BlobJobFiles(down, `${tmp.dir}/down`);
+    await expect(files.save('job-2', 'output/x.txt', Buffer.from('x'))).rejects.toMatchObject({
+      status: 503,
+    });
+  });
 });

@@ -147,6 +147,32 @@ describe('worker pool', () => {
     expect((await q.repo.get(job!.job_id))?.status).toBe('completed');
   });
 
+  it('keeps the lease while the outputs are stored, however long that takes', async () => {
+    // A blob store uploads outputs in finish(); here it takes three leases.
+    const source = new LocalJobSource(q.repo, q.workspace, 1000);
+    source.finish = () => new Promise((r) => setTimeout(r, 3000));
+    pool = new WorkerPool({
+      source,
+      handlers: { slow: async () => ({ ok: true }) },
+      concurrency: 1,
+      pollIntervalMs: 10,
+      logger: silentLogger(),
+    });
+    pool.start();
+    // The lease sweep, as the server runs it.
+    const sweep = setInterval(
+      () => void q.repo.requeueExpired(100, () => undefined).catch(() => undefined),
+      100,
+    );
+    try {
+      const [job] = await q.repo.add([{ task_type: 'slow' }]);
+      await finished(job!.job_id);
+      expect(await q.repo.get(job!.job_id)).toMatchObject({ status: 'completed', attempt: 1 });
+    } finally {
+      clearInterval(sweep);
+    }
+  });
+
   it('refuses handlers it does not have', () => {
     expect(
       () =>

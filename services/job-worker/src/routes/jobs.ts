@@ -10,6 +10,7 @@ import {
   idempotencyOf,
   idempotentResultGone,
   jsonBody,
+  notFound,
   parseInput,
   parseJsonStrict,
   payloadTooLarge,
@@ -243,7 +244,12 @@ export function jobRoutes(deps: JobRouteDeps): Router {
       throw unsupportedMediaType('send JSON, or multipart/form-data with input files');
     const input = parseInput(newJobSchema, req.body, 'job');
     const r = await addOnce(req, toNew(input), toNew(input));
-    if (r.created) await workspace.create(r.job.job_id);
+    if (r.created) {
+      // A job id given again after its job was deleted starts with no files, not the old ones
+      // (a blob store keeps what an upload racing the delete stored).
+      await workspace.remove(r.job.job_id);
+      await workspace.create(r.job.job_id);
+    }
     answerCreated(res, r, r.job);
   });
 
@@ -362,8 +368,9 @@ export function jobRoutes(deps: JobRouteDeps): Router {
   router.delete('/jobs/:id', async (req, res) => {
     const job = await repo.mustGet(req.params.id);
     if (job.status === 'processing') throw conflict(`job ${job.job_id} is running; cancel it first`);
-    await repo.remove(job.job_id);
+    // The files first: if the store fails, the job is still there for the DELETE to be retried.
     await workspace.remove(job.job_id);
+    await repo.remove(job.job_id);
     res.status(204).end();
   });
 
@@ -392,7 +399,13 @@ export function jobRoutes(deps: JobRouteDeps): Router {
     workspace.resolveUnder(job.job_id, 'output', rel);
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > deps.maxFileBytes) throw payloadTooLarge(`file is larger than ${deps.maxFileBytes} bytes`);
-    res.status(201).json(await workspace.save(job.job_id, rel, req, deps.maxFileBytes));
+    const saved = await workspace.save(job.job_id, rel, req, deps.maxFileBytes);
+    // Deleted while its output arrived: the file would outlive the job.
+    if (!(await repo.get(job.job_id))) {
+      await workspace.remove(job.job_id);
+      throw notFound(`job ${job.job_id} was deleted`);
+    }
+    res.status(201).json(saved);
   });
 
   return router;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type BlobStore, decodeKeyPath, encodeKeyPath } from '@qlab/blob-store';
-import { conflict, notFound } from '@qlab/kit';
+import { AppError, conflict, notFound, serviceUnavailable } from '@qlab/kit';
 import {
   checkJobId,
   type JobFiles,
@@ -65,6 +65,20 @@ export class BlobJobFiles implements JobFiles {
     source: Buffer | string | Readable,
     maxBytes = Number.POSITIVE_INFINITY,
   ): Promise<SavedJobFile> {
+    // The store failing (S3 down or stalled) is a 503: not the caller's fault, nor a bug here.
+    return this.store(jobId, relativePath, source, maxBytes).catch((err: unknown) => {
+      throw err instanceof AppError
+        ? err
+        : serviceUnavailable(`the file store failed: ${(err as Error)?.message ?? err}`);
+    });
+  }
+
+  private async store(
+    jobId: string,
+    relativePath: string,
+    source: Buffer | string | Readable,
+    maxBytes: number,
+  ): Promise<SavedJobFile> {
     const rel = jobRelativePath(relativePath);
     const key = this.key(jobId, rel);
     // As on a file system: a file cannot be where a folder is, nor under a file.
@@ -82,7 +96,13 @@ export class BlobJobFiles implements JobFiles {
       if (put.status === 'fulfilled') await this.blobs.delete(key);
       throw fed.reason;
     }
-    if (put.status === 'rejected') throw put.reason;
+    // The store failing (S3 down or stalled) is a 503, not the caller's fault nor ours.
+    if (put.status === 'rejected')
+      throw put.reason instanceof AppError
+        ? put.reason
+        : serviceUnavailable(
+            `the file store failed: ${String((put.reason as Error)?.message ?? put.reason)}`,
+          );
     const sha256 = body.sha256();
     return { relative_path: rel, size: body.size(), sha256, hash: sha256 };
   }

@@ -57,6 +57,11 @@ export class LocalJobSource implements JobSource {
     await this.repo.acknowledgeCancel(job.job_id, { workerId, attempt: job.attempt });
   }
 
+  /** The lease went to another worker: its local copy goes, unreported. */
+  async release(job: Job): Promise<void> {
+    await this.let(job);
+  }
+
   /** A failed or cancelled job's local copy goes (a folder store keeps its own folder). */
   private async let(job: Job): Promise<void> {
     const dir = this.dirs.get(job.job_id);

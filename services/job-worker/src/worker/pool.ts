@@ -176,17 +176,28 @@ export class WorkerPool {
           log: (line) => lines.add(line),
         });
       } finally {
-        clearInterval(beat);
         // The lines go in while the lease is still held, before the job is reported.
         if (!leaseLost) await flushLogs();
       }
-      if (leaseLost) return;
+      if (leaseLost) {
+        clearInterval(beat);
+        await source.release?.(job);
+        return;
+      }
       if (cancelRequested) {
+        clearInterval(beat);
         await source.cancelled(job, this.workerId);
         this.stats.cancelled++;
         return;
       }
-      await source.finish(job, dir);
+      // Heartbeats go on while the outputs are stored (a blob store uploads them now), so a
+      // long upload keeps the lease (found by the review: a big output lost it every attempt).
+      try {
+        await source.finish(job, dir);
+      } finally {
+        clearInterval(beat);
+      }
+      if (leaseLost) return;
       await source.complete(job, this.workerId, output);
       this.stats.completed++;
       log.info('job completed');
@@ -195,6 +206,7 @@ export class WorkerPool {
       const e = coerceError(err);
       if (leaseLost) {
         log.warn('lease lost: another worker may run this job; not reporting');
+        await source.release?.(job).catch(() => undefined);
         return;
       }
       try {

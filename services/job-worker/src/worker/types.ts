@@ -36,6 +36,8 @@ export interface JobSource {
   prepare(job: Job): Promise<string>;
   /** Makes the outputs written to the folder the job's outputs (remote: uploads them). */
   finish(job: Job, dir: string): Promise<void>;
+  /** Lets the job's folder go without reporting it (the lease was lost to another worker). */
+  release?(job: Job): Promise<void>;
   /** How long a lease lasts, so heartbeats come well within it. */
   leaseMs: number;
   /** Most jobs worth claiming in one call (SQLite: 1, see LocalJobSource). Default: all free slots. */
