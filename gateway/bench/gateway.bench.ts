@@ -14,6 +14,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { recordBench } from '@qlab/testkit';
 import autocannon from 'autocannon';
 
 const root = path.resolve(__dirname, '../..');
@@ -296,6 +297,13 @@ http {
   console.log(
     `  gateway / direct ${(up.gateway! / up.direct!).toFixed(2)} (target ≥ 0.7); gateway peak RSS ${rssBefore.toFixed(0)} → ${rssAfter.toFixed(0)} MB`,
   );
+  // For `pnpm bench:report` (issue 19's targets).
+  recordBench('gateway', {
+    'gateway.saturation': med('gateway').rps / med('nginx').rps,
+    'gateway.p99-added': fixedP99('gateway') - fixedP99('direct'),
+    'gateway.tus-1gib': up.gateway! / up.direct!,
+    'memory.rss-1gib': rssAfter - rssBefore,
+  });
 }
 
 main()

@@ -69,4 +69,5 @@ export async function closedPort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
+export { type BenchFigures, recordBench } from './bench-results';
 export { buildPackage, fromSource, killGroup, spawnService } from './processes';

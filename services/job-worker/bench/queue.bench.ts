@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openDatabase, parseDbUrl } from '@qlab/kit';
-import { pgSchemaUrl } from '@qlab/testkit';
+import { pgSchemaUrl, recordBench } from '@qlab/testkit';
 import { JobRepository } from '../src/storage/job-repository';
 import { migrations } from '../src/storage/migrations';
 
@@ -210,6 +210,11 @@ async function main() {
     `  ratios (processed): qlab-pg/graphile ${(m['qlab-pg']!.proc / m.graphile!.proc).toFixed(2)}, qlab-sqlite/bullmq ${(m['qlab-sqlite']!.proc / m.bullmq!.proc).toFixed(2)}, qlab-pg/bullmq ${(m['qlab-pg']!.proc / m.bullmq!.proc).toFixed(2)}`,
   );
   console.log('  (graphile-worker offers no hook when a completion is committed: its latency is n/a)');
+  // For `pnpm bench:report` (issue 19).
+  recordBench('job-worker', {
+    'jobs.pg-vs-graphile': m['qlab-pg']!.proc / m.graphile!.proc,
+    'jobs.sqlite-vs-bullmq': m['qlab-sqlite']!.proc / m.bullmq!.proc,
+  });
   for (const t of targets) console.log(`  ${t}: ${[...new Set(results[t]!.check)].join('; ')}`);
   console.log(
     `  target PostgreSQL >= graphile-worker: ${m['qlab-pg']!.proc >= m.graphile!.proc ? 'met' : 'MISSED'}`,
