@@ -2,7 +2,8 @@
  * The gateway hop, measured in one run against its limit (Debian's nginx as a reverse proxy with
  * upstream keep-alive):
  *  1. saturation: a service's cheap GET (/health) directly, through the gateway and through
- *     nginx; wrk, 50 connections, 10 s, three interleaved rounds, medians;
+ *     nginx, and a bare node:http server answering the same bytes (the kit's own floor); wrk,
+ *     50 connections, 10 s, three interleaved rounds, medians;
  *  2. latency at a fixed 1,000 req/s (autocannon), direct vs gateway vs nginx;
  *  3. a 1 GiB tus PATCH to chunked-upload directly, through the gateway and through nginx,
  *     with the gateway's peak RSS.
@@ -223,6 +224,22 @@ http {
   )
     await new Promise((r) => setTimeout(r, 100));
 
+  // The service's own floor: a bare node:http server answering the very bytes its /health
+  // answers, so the kit's logging, metrics and CORS are what the difference costs.
+  const barePort = await freePort();
+  const healthBody = await (await fetch(direct)).text();
+  const bare = spawn(
+    process.execPath,
+    [
+      '-e',
+      `require('node:http').createServer((q, r) => { r.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }); r.end(process.env.BODY); }).listen(${barePort}, '127.0.0.1')`,
+    ],
+    { env: { ...process.env, BODY: healthBody }, stdio: 'ignore' },
+  );
+  children.push(bare);
+  const viaBare = `http://127.0.0.1:${barePort}/health`;
+  await waitHealthy(viaBare);
+
   console.log(
     `gateway bench: GET /health of calibration-store; wrk -t1 -c50 -d${SECONDS}s, ${ROUNDS} interleaved rounds`,
   );
@@ -230,6 +247,7 @@ http {
     ['direct', direct],
     ['gateway', viaGateway],
     ['nginx', viaNginx],
+    ['bare', viaBare],
   ];
   for (const [, url] of targets) wrk(url.replace(/\/health$/, '/health')); // warm-up round
   const results = new Map<string, { rps: number; p50: number; p99: number }[]>(targets.map(([n]) => [n, []]));
@@ -250,7 +268,7 @@ http {
     );
   }
   console.log(
-    `  gateway / direct ${(med('gateway').rps / d.rps).toFixed(2)} (target ≥ 0.6); nginx / direct ${(med('nginx').rps / d.rps).toFixed(2)}`,
+    `  gateway / direct ${(med('gateway').rps / d.rps).toFixed(2)} (target ≥ 0.6); nginx / direct ${(med('nginx').rps / d.rps).toFixed(2)}; gateway / nginx ${(med('gateway').rps / med('nginx').rps).toFixed(2)}; service / bare ${(d.rps / med('bare').rps).toFixed(2)}`,
   );
 
   console.log(
@@ -302,6 +320,7 @@ http {
     'gateway.saturation': med('gateway').rps / med('nginx').rps,
     'gateway.p99-added': fixedP99('gateway') - fixedP99('direct'),
     'gateway.tus-1gib': up.gateway! / up.direct!,
+    'kit.health-floor': d.rps / med('bare').rps,
     'memory.rss-1gib': rssAfter - rssBefore,
   });
 }
