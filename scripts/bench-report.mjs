@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `pnpm bench:report`: every target of issue 19 with its last three recorded runs (from
- * bench-results/*.json, written by `pnpm bench`), and whether the median of those meets it.
+ * bench-results/*.json, written by `pnpm bench`), and whether the median of those (the worst, for
+ * targets marked `agg: 'max'`) meets it.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -23,7 +24,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) 
 const fmt = (v) => (v === undefined ? '—' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2));
 const rows = TARGETS.map((t) => {
   const last = (runsById.get(t.id) ?? []).slice(-3);
-  const m = last.length > 0 ? median(last) : undefined;
+  // The worst of the runs where a target says so (memory: every service's transfers count).
+  const m = last.length === 0 ? undefined : t.agg === 'max' ? Math.max(...last) : median(last);
   const met = m === undefined ? 'not run' : (t.goal === '>=' ? m >= t.value : m < t.value) ? 'met' : 'missed';
   return [t.work, t.peer, `${t.goal} ${t.value} ${t.unit}`, last.map(fmt).join(' / ') || '—', met];
 });

@@ -151,6 +151,7 @@ export const TARGETS = [
     id: 'memory.rss-1gib',
     service: '*',
     work: 'RSS growth for a 1 GiB transfer (worst)',
+    agg: 'max',
     peer: '—',
     goal: '<',
     value: 100,
