@@ -90,32 +90,11 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     expect(res.status).toBe(200);
     return Number(res.headers.get('upload-offset'));
   };
-  /** A PATCH answered by its status; a refusal may close the connection before the body is sent. */
-  const patch = (url: string, file: string, offset: number, body: Buffer) =>
-    new Promise<{ status: number }>((resolve, reject) => {
-      const u = new URL(`${url}${file}`);
-      const req = http.request({
-        host: u.hostname,
-        port: u.port,
-        path: u.pathname,
-        method: 'PATCH',
-        headers: {
-          ...headers,
-          'Upload-Offset': String(offset),
-          'Content-Type': 'application/offset+octet-stream',
-          'Content-Length': String(body.length),
-        },
-      });
-      req.on('response', (res) => {
-        res.resume();
-        resolve({ status: res.statusCode ?? 0 });
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-
-  /** A PATCH whose body stops after `sent` bytes and waits; `abort()` drops the connection. */
-  function stalledPatch(url: string, file: string, offset: number, sent: Buffer) {
+  /**
+   * A PATCH of `length` bytes: its status, or 'dropped' when the connection went first (a
+   * refusal may close it before the body is sent; a killed replica always does).
+   */
+  function openPatch(url: string, file: string, offset: number, length: number) {
     const u = new URL(`${url}${file}`);
     const req = http.request({
       host: u.hostname,
@@ -126,7 +105,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
         ...headers,
         'Upload-Offset': String(offset),
         'Content-Type': 'application/offset+octet-stream',
-        'Content-Length': String(sent.length * 4),
+        'Content-Length': String(length),
       },
     });
     const answered = new Promise<number | 'dropped'>((resolve) => {
@@ -136,6 +115,16 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
       });
       req.on('error', () => resolve('dropped'));
     });
+    return { req, answered };
+  }
+  const patch = async (url: string, file: string, offset: number, body: Buffer) => {
+    const { req, answered } = openPatch(url, file, offset, body.length);
+    req.end(body);
+    return { status: await answered };
+  };
+  /** A PATCH whose body stops after `sent` (a quarter of it) and waits; `abort()` drops the connection. */
+  function stalledPatch(url: string, file: string, offset: number, sent: Buffer) {
+    const { req, answered } = openPatch(url, file, offset, sent.length * 4);
     req.write(sent);
     return { answered, abort: () => req.destroy() };
   }
