@@ -1,9 +1,10 @@
 /**
  * The gateway hop, measured in one run against its limit (Debian's nginx as a reverse proxy with
  * upstream keep-alive):
- *  1. saturation: a service's cheap GET (/health) directly, through the gateway and through
- *     nginx, and a bare node:http server answering the same bytes (the kit's own floor); wrk,
- *     50 connections, 10 s, three interleaved rounds, medians;
+ *  1. saturation: GET /health of a bare node:http upstream directly, through the gateway and
+ *     through nginx (the upstream is never the limit), and a kit service's /health answering
+ *     the same bytes (the kit's own floor); wrk, 50 connections, 10 s, three interleaved
+ *     rounds, medians;
  *  2. latency at a fixed 1,000 req/s (autocannon), direct vs gateway vs nginx;
  *  3. a 1 GiB tus PATCH to chunked-upload directly, through the gateway and through nginx,
  *     with the gateway's peak RSS.
@@ -154,7 +155,8 @@ async function main() {
     if (!existsSync(path.join(root, script)))
       throw new Error(`${script} is missing: run \`pnpm build\` first`);
   }
-  const [storePort, uploadPort, gatewayPort, nginxPort] = await Promise.all([
+  const [storePort, uploadPort, gatewayPort, nginxPort, barePort] = await Promise.all([
+    freePort(),
     freePort(),
     freePort(),
     freePort(),
@@ -171,12 +173,30 @@ async function main() {
     UPLOAD_API_KEYS: UPLOAD_KEY,
     UPLOAD_MAX_BYTES: String(4 * 1024 ** 3),
   });
+  // The proxies are measured in front of a bare node:http server, so the upstream is never
+  // the limit (a kit service's /health is: it would hide what the proxies cost). It answers
+  // the very bytes the service's /health does, so beside it the service's own floor (the
+  // kit's logging, metrics and CORS) is measured in the same rounds.
+  const service = `http://127.0.0.1:${storePort}/health`;
+  await waitHealthy(service);
+  const healthBody = await (await fetch(service)).text();
+  const bare = spawn(
+    process.execPath,
+    [
+      '-e',
+      `require('node:http').createServer((q, r) => { r.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }); r.end(process.env.BODY); }).listen(${barePort}, '127.0.0.1')`,
+    ],
+    { env: { ...process.env, BODY: healthBody }, stdio: 'ignore' },
+  );
+  children.push(bare);
+  const direct = `http://127.0.0.1:${barePort}/health`;
+  await waitHealthy(direct);
   const gateway = start('gateway/dist/main.js', {
     PORT: String(gatewayPort),
     DATA_DIR: path.join(dir, 'gw'),
     GATEWAY_API_KEYS: `${KEY}:read+write`,
     GATEWAY_RATE_LIMIT: '0',
-    CALIBRATION_STORE_URL: `http://127.0.0.1:${storePort}`,
+    CALIBRATION_STORE_URL: `http://127.0.0.1:${barePort}`,
     CHUNKED_UPLOAD_URL: `http://127.0.0.1:${uploadPort}`,
     CHUNKED_UPLOAD_TOKEN: UPLOAD_KEY,
   });
@@ -189,7 +209,7 @@ http {
   client_body_temp_path ${dir}/nginx-body; proxy_temp_path ${dir}/nginx-proxy;
   fastcgi_temp_path ${dir}/nginx-fcgi; uwsgi_temp_path ${dir}/nginx-uwsgi; scgi_temp_path ${dir}/nginx-scgi;
   map $http_x_api_key $key_ok { default 0; "${KEY}" 1; }
-  upstream store { server 127.0.0.1:${storePort}; keepalive 64; }
+  upstream store { server 127.0.0.1:${barePort}; keepalive 64; }
   upstream uploads { server 127.0.0.1:${uploadPort}; keepalive 64; }
   server {
     listen 127.0.0.1:${nginxPort};
@@ -208,11 +228,9 @@ http {
   });
   children.push(nginx);
 
-  const direct = `http://127.0.0.1:${storePort}/health`;
   const viaGateway = `http://127.0.0.1:${gatewayPort}/api/store/health`;
   const viaNginx = `http://127.0.0.1:${nginxPort}/api/store/health`;
   await Promise.all([
-    waitHealthy(direct),
     waitHealthy(`http://127.0.0.1:${uploadPort}/health`),
     waitHealthy(`http://127.0.0.1:${gatewayPort}/health`),
   ]);
@@ -224,30 +242,14 @@ http {
   )
     await new Promise((r) => setTimeout(r, 100));
 
-  // The service's own floor: a bare node:http server answering the very bytes its /health
-  // answers, so the kit's logging, metrics and CORS are what the difference costs.
-  const barePort = await freePort();
-  const healthBody = await (await fetch(direct)).text();
-  const bare = spawn(
-    process.execPath,
-    [
-      '-e',
-      `require('node:http').createServer((q, r) => { r.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }); r.end(process.env.BODY); }).listen(${barePort}, '127.0.0.1')`,
-    ],
-    { env: { ...process.env, BODY: healthBody }, stdio: 'ignore' },
-  );
-  children.push(bare);
-  const viaBare = `http://127.0.0.1:${barePort}/health`;
-  await waitHealthy(viaBare);
-
   console.log(
-    `gateway bench: GET /health of calibration-store; wrk -t1 -c50 -d${SECONDS}s, ${ROUNDS} interleaved rounds`,
+    `gateway bench: GET /health through the gateway and nginx to a bare node:http upstream (direct), and a kit service's /health (service); wrk -t1 -c50 -d${SECONDS}s, ${ROUNDS} interleaved rounds`,
   );
   const targets: [string, string][] = [
     ['direct', direct],
     ['gateway', viaGateway],
     ['nginx', viaNginx],
-    ['bare', viaBare],
+    ['service', service],
   ];
   for (const [, url] of targets) wrk(url.replace(/\/health$/, '/health')); // warm-up round
   const results = new Map<string, { rps: number; p50: number; p99: number }[]>(targets.map(([n]) => [n, []]));
@@ -268,7 +270,7 @@ http {
     );
   }
   console.log(
-    `  gateway / direct ${(med('gateway').rps / d.rps).toFixed(2)} (target ≥ 0.6); nginx / direct ${(med('nginx').rps / d.rps).toFixed(2)}; gateway / nginx ${(med('gateway').rps / med('nginx').rps).toFixed(2)}; service / bare ${(d.rps / med('bare').rps).toFixed(2)}`,
+    `  gateway / direct ${(med('gateway').rps / d.rps).toFixed(2)} (target ≥ 0.6); nginx / direct ${(med('nginx').rps / d.rps).toFixed(2)}; gateway / nginx ${(med('gateway').rps / med('nginx').rps).toFixed(2)}; service / bare ${(med('service').rps / d.rps).toFixed(2)}`,
   );
 
   console.log(
@@ -320,7 +322,7 @@ http {
     'gateway.saturation': med('gateway').rps / med('nginx').rps,
     'gateway.p99-added': fixedP99('gateway') - fixedP99('direct'),
     'gateway.tus-1gib': up.gateway! / up.direct!,
-    'kit.health-floor': d.rps / med('bare').rps,
+    'kit.health-floor': med('service').rps / d.rps,
     'memory.rss-1gib': rssAfter - rssBefore,
   });
 }
