@@ -234,6 +234,20 @@ export function pgConnectionString(knex: Knex): string {
   return (knex.client.config.connection as { connectionString: string }).connectionString;
 }
 
+/**
+ * The deployment a database is (`<database>.<schema>`, `sqlite.<schema>` on SQLite): replicas on
+ * one database and schema are replicas of one service and share its locks and channels; another
+ * database or schema is another deployment.
+ */
+export function deploymentScope(knex: Knex): string {
+  const sp = knex.client.config.searchPath as string | string[] | undefined;
+  const schema = (Array.isArray(sp) ? sp[0] : sp) ?? 'public';
+  const database = isPostgres(knex)
+    ? new URL(pgConnectionString(knex)).pathname.slice(1) || 'postgres'
+    : 'sqlite';
+  return `${database}.${schema}`;
+}
+
 /** The table names of a SQLite file, read without changing it (read-only, no journal change). */
 function sqliteTables(filename: string): string[] {
   const db = new BetterSqlite3(filename, { readonly: true, fileMustExist: true });

@@ -17,6 +17,7 @@ export {
 } from './config';
 export {
   type DbTarget,
+  deploymentScope,
   isPostgres,
   type Knex,
   type Migration,

@@ -1,6 +1,6 @@
 import type { BlobStore } from '@qlab/blob-store';
 import type { Outbox } from '@qlab/events';
-import { isPostgres, type Knex, type Logger, pgConnectionString } from '@qlab/kit';
+import { deploymentScope, isPostgres, type Knex, type Logger, pgConnectionString } from '@qlab/kit';
 import { createApp } from './app';
 import type { Config } from './config';
 import { ReplicaUploadLocks } from './domain/replica-locks';
@@ -50,7 +50,7 @@ export async function compose(settings: UploadSettings, deps: UploadDeps) {
   await files.init();
   // On PostgreSQL other replicas may write the same uploads: one writer per upload across them.
   const locks = isPostgres(knex)
-    ? new ReplicaUploadLocks(pgConnectionString(knex), deploymentOf(knex), logger)
+    ? new ReplicaUploadLocks(pgConnectionString(knex), deploymentScope(knex), logger)
     : undefined;
   let encryption: ServerKeys | undefined;
   if (settings.encryption) {
@@ -125,11 +125,4 @@ export async function compose(settings: UploadSettings, deps: UploadDeps) {
       await files.close();
     },
   };
-}
-
-/** Uploads on one database and schema are one deployment's: its replicas share their locks. */
-function deploymentOf(knex: Knex): string {
-  const sp = knex.client.config.searchPath as string | string[] | undefined;
-  const schema = (Array.isArray(sp) ? sp[0] : sp) ?? 'public';
-  return `${new URL(pgConnectionString(knex)).pathname.slice(1) || 'postgres'}.${schema}`;
 }

@@ -1,6 +1,6 @@
 import type { RequestListener, Server } from 'node:http';
 import type { Outbox } from '@qlab/events';
-import { isPostgres, type Knex, type Logger } from '@qlab/kit';
+import { deploymentScope, isPostgres, type Knex, type Logger } from '@qlab/kit';
 import { AnswerCache } from './answer-cache';
 import { createApp } from './app';
 import type { Config } from './config';
@@ -10,7 +10,6 @@ import { attachLiveSockets } from './live-sockets';
 import { providerClients } from './providers';
 import type { ProviderClient } from './providers/types';
 import { relayHub } from './sync/hub-relay';
-import { scopeOf } from './sync/sync-leadership';
 import { buildTracker } from './tracker';
 
 export interface TrackerDeps {
@@ -89,7 +88,7 @@ export async function compose(config: Config, deps: TrackerDeps) {
       if (config.mqttUrl && relaySecret)
         relay = relayHub(tracker.hub, {
           mqttUrl: config.mqttUrl,
-          scope: scopeOf(deps.knex),
+          scope: deploymentScope(deps.knex),
           secret: relaySecret,
           logger: deps.logger,
         });

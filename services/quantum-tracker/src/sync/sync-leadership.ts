@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
+  deploymentScope,
   isPostgres,
   type Knex,
   type Logger,
@@ -48,7 +49,7 @@ export class SyncLeadership {
     private readonly logger: Logger,
     private readonly options: { campaignMs?: number; heartbeatMs?: number } = {},
   ) {
-    this.scope = scopeOf(knex);
+    this.scope = deploymentScope(knex);
     // A hash of the deployment: channel names are identifiers of at most 63 bytes.
     this.channel = `qlab_tracker_sync_${createHash('sha256').update(this.scope).digest('hex').slice(0, 24)}`;
   }
@@ -194,17 +195,4 @@ export class SyncLeadership {
     }
     void served.then((answer) => answer && reply(answer));
   }
-}
-
-/**
- * The deployment: trackers on one PostgreSQL database and schema are replicas of one tracker;
- * another database or schema is another tracker (its own locks, requests and live relay).
- */
-export function scopeOf(knex: Knex): string {
-  const sp = knex.client.config.searchPath as string | string[] | undefined;
-  const schema = (Array.isArray(sp) ? sp[0] : sp) ?? 'public';
-  const database = isPostgres(knex)
-    ? new URL(pgConnectionString(knex)).pathname.slice(1) || 'postgres'
-    : 'sqlite';
-  return `${database}.${schema}`;
 }
