@@ -137,7 +137,9 @@ export class BlobJobFiles implements JobFiles {
       for (const f of await this.list(jobId)) {
         const target = path.join(dir, ...jobRelativePath(f.path).split('/'));
         await mkdir(path.dirname(target), { recursive: true });
-        const { stream } = await this.open(jobId, f.path);
+        // The listing said it is there: one GET, no HEAD first (open() needs the size; this does not).
+        const stream = await this.blobs.get(this.key(jobId, f.path));
+        if (!stream) throw notFound(`job ${jobId} has no file ${f.path}`);
         await pipeline(stream, createWriteStream(target));
       }
     } catch (err) {
