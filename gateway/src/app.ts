@@ -192,9 +192,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
       app(req, res);
       return;
     }
-    const end = base.metrics.httpDuration.startTimer();
+    const started = performance.now();
     res.on('finish', () => {
-      end({ method, route: `${mount.prefix}/*`, status: String(res.statusCode) });
+      base.metrics.httpDuration.observe(
+        method,
+        `${mount.prefix}/*`,
+        res.statusCode,
+        (performance.now() - started) / 1000,
+      );
       // A service that answered before the whole body came (a 413) no longer reads it: drop
       // the rest here, within bounds, so a caller that sends before it reads gets the answer
       // and its connection stays good (found by the outside review of issue 17).

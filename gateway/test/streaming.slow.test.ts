@@ -74,8 +74,11 @@ test('a 1 GiB tus upload streams through the gateway with flat memory', async ()
       headers: { 'X-API-Key': WRITER, 'Tus-Resumable': '1.0.0' },
     });
     expect(head.headers.get('upload-offset')).toBe(String(SIZE));
-    // Client, gateway and service share this process; buffering any of the body would show as ~1 GiB.
-    expect(peak - before).toBeLessThan(256 * 1024 * 1024);
+    // Client, gateway and service share this process, so their socket buffers awaiting the
+    // collector count too: up to ~310 MB on a loaded CI machine (2 of 8 runs passed 256 MiB).
+    // Buffering the body would show as ~1 GiB; half of it is the bound. The gateway's own
+    // growth is measured alone by its bench (memory.rss-1gib, under 100 MB).
+    expect(peak - before).toBeLessThan(512 * 1024 * 1024);
   } finally {
     await gw.close();
     await uploads.close();

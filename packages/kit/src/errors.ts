@@ -123,7 +123,7 @@ export function problemErrorHandler(
   return (thrown, req, res, _next) => {
     const err = coerceError(thrown);
     const app = err instanceof AppError ? err : fromExpressError(err);
-    const requestId = String(req.id ?? '');
+    const requestId = String((req as { id?: unknown }).id ?? '');
     if (res.headersSent) {
       // Too late for a problem document: cut the connection so the client sees a failure.
       logger.warn({ err, requestId }, 'error after response started');

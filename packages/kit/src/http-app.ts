@@ -1,14 +1,15 @@
-import { randomUUID } from 'node:crypto';
-import cors from 'cors';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express, type RequestHandler, Router } from 'express';
-import { pinoHttp } from 'pino-http';
 import swaggerUi from 'swagger-ui-express';
 import { notFoundHandler, type ProblemDocument, problemErrorHandler, serviceUnavailable } from './errors';
 import { formBody, jsonBody } from './json-body';
 import type { Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { type OpenApiDocument, withKitPaths } from './openapi';
+import { answerProbe, createRequestLayer, setHeaders } from './request-layer';
 import { canonicalTarget, effectiveMethod, isCorsPreflight } from './request-target';
+
+type ExpressHandle = (req: IncomingMessage, res: ServerResponse, done?: (err?: unknown) => void) => void;
 
 export interface ServiceAppOptions {
   service: string;
@@ -74,30 +75,45 @@ export function createServiceApp(options: ServiceAppOptions): ServiceApp {
   app.set('trust proxy', 'loopback, linklocal, uniquelocal');
   app.set('json spaces', 0);
 
-  app.use(
-    pinoHttp({
-      logger: options.logger,
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
-      autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-      // One short line per request: headers can carry secrets and are rarely worth the bytes.
-      serializers: {
-        req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
-          id: req.id,
-          method: req.method,
-          url: req.url,
-          remote: req.remoteAddress,
-        }),
-        res: (res: { statusCode: number }) => ({ status: res.statusCode }),
-      },
-    }),
-  );
-  app.use(metrics.middleware);
+  const layer = createRequestLayer({
+    logger: options.logger,
+    metrics,
+    cors: {
+      origin: options.corsOrigin ?? true,
+      exposedHeaders: ['Location', 'ETag', 'X-Request-Id', ...(options.corsExposedHeaders ?? [])],
+      maxAge: 600,
+    },
+  });
+  const healthOf = (extra: Record<string, unknown>) =>
+    JSON.stringify({ status: 'ok', service: options.service, ...extra });
+  const health = {
+    path: '/health',
+    contentType: 'application/json; charset=utf-8',
+    body: () => {
+      const extra = options.health ? options.health() : {};
+      return extra instanceof Promise ? extra.then(healthOf) : healthOf(extra);
+    },
+  };
+  const scrape = {
+    path: '/metrics',
+    contentType: metrics.registry.contentType,
+    body: () => metrics.registry.metrics(),
+  };
+  // Every caller of the app (listen, supertest, the gateway's handle) comes in through
+  // app.handle: the kit's layer runs there, the probes are answered there, the rest is routed.
+  const routable = app as unknown as { handle: ExpressHandle };
+  const route = routable.handle.bind(app);
+  routable.handle = (req, res, done) => {
+    const headers = layer.begin(req, res);
+    // A probe that fails is routed after all: Express's error handler answers it.
+    const routed = () => {
+      setHeaders(res, headers);
+      route(req, res, done);
+    };
+    if (answerProbe(req, res, health, headers, routed)) return;
+    if (answerProbe(req, res, scrape, headers, routed)) return;
+    routed();
+  };
   // Before anything decides on the path (auth, CORS, routes): the canonical target the gateway judged.
   app.use((req, _res, next) => {
     try {
@@ -107,16 +123,7 @@ export function createServiceApp(options: ServiceAppOptions): ServiceApp {
       next(err);
     }
   });
-  app.use(
-    cors({
-      origin: options.corsOrigin ?? true,
-      exposedHeaders: ['Location', 'ETag', 'X-Request-Id', ...(options.corsExposedHeaders ?? [])],
-      maxAge: 600,
-      // Only real preflights (they carry Access-Control-Request-Method) are answered here; any
-      // other OPTIONS request reaches the routes (tus uses OPTIONS for discovery).
-      preflightContinue: true,
-    }),
-  );
+  // A CORS preflight (its headers are the request layer's) is answered once its path is canonical.
   app.use((req, res, next) => {
     if (isCorsPreflight(req)) {
       res.status(204).setHeader('Content-Length', '0');
