@@ -52,6 +52,8 @@ export interface Gateway {
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** Hook WebSocket upgrades (tracker sockets, /api/events) into the server, with key checks. */
   attach(server: Server): void;
+  /** Ends the pooled connections to the services (after the server has drained). */
+  close(): Promise<void>;
 }
 
 export function createGateway(deps: GatewayDeps): Gateway {
@@ -218,9 +220,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         // (`/api/jobs?limit=1` is `/?limit=1` below the mount: a target always starts with `/`.)
         const below = url.slice(mount.prefix.length);
         req.url = below.startsWith('/') ? below : `/${below}`;
-        proxies
-          .get(mount.prefix)!
-          .web(req, res, () => sendRawProblem(res, problem(404, 'NOT_FOUND', 'no such route')));
+        proxies.get(mount.prefix)!.web(req, res);
       },
       (err: unknown) => refuse(req, res, err),
     );
@@ -240,6 +240,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
   return {
     app,
     handle,
+    close: async () => {
+      await Promise.all([...proxies.values()].map((p) => p.close()));
+    },
     attach(server: Server) {
       const tracker = proxies.get('/api/v1')!;
       const open = new KeySockets(keys, logger);

@@ -37,7 +37,7 @@ export function compose(settings: GatewaySettings, deps: GatewayComposeDeps) {
     /** Waits (at most 2 s) for the shared rate-limit counters before serving. */
     ready: () => limiter.ready(2000),
     close: async () => {
-      await Promise.all([events.close(), keys.close(), limiter.close()]);
+      await Promise.all([events.close(), keys.close(), limiter.close(), gateway.close()]);
     },
   };
 }

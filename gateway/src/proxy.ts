@@ -1,10 +1,10 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { CALLER_KEY_ID_HEADER, CALLER_SCOPES_HEADER, lingerOnBody, problem, sendRawProblem } from '@qlab/kit';
 import { MOUNTED, type Mount as RegistryMount, toServicePath } from '@qlab/registry';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { Scope, Upstream, UpstreamId } from './config';
+import { Forwarder } from './forward';
 
 /**
  * Public mount → service, from the registry (packages/registry; README "Mounts",
@@ -43,7 +43,7 @@ export function scopeForProxied(mount: Mount, method: string, rest: string): Sco
   return 'write';
 }
 
-/** Keep-alive to each upstream (hpm 3 would open a connection per request otherwise). */
+/** Keep-alive to each upstream for WebSocket upgrades (hpm 3 would open a connection each otherwise). */
 function agentFor(): http.Agent {
   return new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, keepAliveMsecs: 1000 });
 }
@@ -72,10 +72,8 @@ function asGatewayCall(req: ProxiedRequest, m: Mount, upstream: Upstream): void 
   h['x-forwarded-prefix'] = m.prefix;
 }
 
-function proxyFailure(res: ServerResponse | Socket, status: 502 | 504, detail: string): void {
-  if ('setHeader' in res)
-    sendRawProblem(res, problem(status, status === 504 ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_DOWN', detail));
-  else res.destroy();
+function proxyFailure(res: ServerResponse, status: 502 | 504, detail: string): void {
+  sendRawProblem(res, problem(status, status === 504 ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_DOWN', detail));
 }
 
 /**
@@ -83,10 +81,8 @@ function proxyFailure(res: ServerResponse | Socket, status: 502 | 504, detail: s
  * caller's key is replaced by the service's own token, X-Forwarded-* and X-Forwarded-Prefix
  * tell the service its public address, and the proxy's own failures are problem+json:
  * 502 when the service is down, 504 when it is too slow. The service's own errors pass through.
+ * HTTP goes through undici (forward.ts); WebSocket upgrades through http-proxy.
  */
-/** When each proxied request began (to tell a timeout's reset from a service's). */
-const started_at = new WeakMap<object, number>();
-
 export function createMountProxy(m: Mount, upstream: Upstream, timeoutMs: number): MountProxy {
   if (upstream.disabled)
     return {
@@ -96,59 +92,57 @@ export function createMountProxy(m: Mount, upstream: Upstream, timeoutMs: number
           problem(503, 'SERVICE_DISABLED', `${upstream.id} is disabled in the gateway's --config`),
         ),
       upgrade: (_req, socket) => socket.destroy(),
+      close: async () => undefined,
     };
-  const proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
+  const forwarder = new Forwarder(upstream.url);
+  const sockets = createProxyMiddleware<IncomingMessage, ServerResponse>({
     target: upstream.url,
     changeOrigin: true,
     xfwd: true,
     agent: agentFor(),
-    proxyTimeout: m.streaming ? undefined : timeoutMs,
     // Never let the proxy subscribe to the server's upgrades itself: it would forward every
     // upgrade, authenticated or not. app.ts calls `.upgrade` after the key check.
     ws: false,
     pathRewrite: (path) => m.rewrite(path),
     on: {
-      error: (err, req, res) => {
-        if ('setHeader' in res && res.headersSent) {
+      // An upgrade that fails before the service took it: the caller's socket is closed.
+      error: (_err, _req, socket) => {
+        if (!('setHeader' in socket)) socket.destroy();
+      },
+    },
+  });
+  return {
+    web(req, res) {
+      asGatewayCall(req, m, upstream);
+      forwarder.forward(req, res, m.rewrite(req.url ?? '/'), m.streaming ? undefined : timeoutMs, (f) => {
+        if (f.afterHeaders || res.headersSent) {
           // The service answered before it had the whole body (a 413, say) and then cut the
           // connection: its answer stands; drop what the caller still sends (kit lingerOnBody).
           if (res.writableEnded) lingerOnBody(req);
           else res.destroy();
           return;
         }
-        const code = (err as NodeJS.ErrnoException).code;
-        // http-proxy ends a request past proxyTimeout with a reset: that reset is a timeout (504).
-        // Any other reset is the service going away mid-request (502), as on streaming mounts,
-        // which have no timeout (found by the hosts test: a replica killed mid-PATCH gave 504).
-        const started = started_at.get(req) ?? Date.now();
-        const timedOut = !m.streaming && Date.now() - started >= timeoutMs - 50;
-        const slow =
-          code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT' || (code === 'ECONNRESET' && timedOut);
         proxyFailure(
           res,
-          slow ? 504 : 502,
-          slow
+          f.timedOut ? 504 : 502,
+          f.timedOut
             ? `${upstream.id} did not answer in time`
-            : `${upstream.id} is unreachable (${code ?? err.message})`,
+            : `${upstream.id} is unreachable (${f.error.code ?? f.error.message})`,
         );
-      },
-    },
-  });
-  return {
-    web(req, res, next) {
-      started_at.set(req, Date.now());
-      asGatewayCall(req, m, upstream);
-      proxy(req as never, res as never, next);
+      });
     },
     upgrade(req, socket, head) {
       asGatewayCall(req, m, upstream);
-      proxy.upgrade(req as never, socket as never, head);
+      sockets.upgrade(req as never, socket as never, head);
     },
+    close: () => forwarder.close(),
   };
 }
 
 /** A mount's proxy, called by app.ts only after the key check (HTTP and WebSocket). */
 export interface MountProxy {
-  web(req: ProxiedRequest, res: ServerResponse, next: () => void): void;
+  web(req: ProxiedRequest, res: ServerResponse): void;
   upgrade(req: ProxiedRequest, socket: Duplex, head: Buffer): void;
+  /** Ends the pooled upstream connections. */
+  close(): Promise<void>;
 }

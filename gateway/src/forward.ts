@@ -1,0 +1,199 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { PassThrough } from 'node:stream';
+import { CALLER_KEY_ID_HEADER, CALLER_SCOPES_HEADER } from '@qlab/kit';
+import { type Dispatcher, Pool } from 'undici';
+
+type DispatchController = Dispatcher.DispatchController;
+
+/**
+ * HTTP forwarding to one upstream over undici's connection pool: about twice what Node's
+ * http.request manages per core here and nearly three times http-proxy (gateway/README.md,
+ * "Where the time goes"). WebSocket upgrades still go through http-proxy (proxy.ts).
+ *
+ * RFC 9110 §7.6.1: "a proxy MUST parse the Connection header field before a message is
+ * forwarded and, for each connection-option in this field, remove any header or trailer
+ * field(s) from the message with the same name as the connection-option, and then remove the
+ * Connection header field itself", and the hop-by-hop fields below are never forwarded.
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  // Node has already answered "100 Continue" to the caller (RFC 9110 §10.1.1: a proxy may
+  // forward the request without the expectation once it has).
+  'expect',
+]);
+
+/**
+ * What the gateway itself tells a service (proxy.ts asGatewayCall, and below): a caller's
+ * Connection header naming one of these must not take it off the forwarded request.
+ */
+const GATEWAY_SET = new Set([
+  'host',
+  'authorization',
+  CALLER_KEY_ID_HEADER,
+  CALLER_SCOPES_HEADER,
+  'x-forwarded-prefix',
+  'x-forwarded-for',
+  'x-forwarded-port',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+]);
+
+/** The fields named in Connection, with the hop-by-hop ones: what a hop must not pass on. */
+function dropped(headers: IncomingHttpHeaders, keep?: Set<string>): Set<string> {
+  const connection = headers.connection;
+  if (typeof connection !== 'string') return HOP_BY_HOP;
+  const named = connection.split(',').map((t) => t.trim().toLowerCase());
+  return new Set([...HOP_BY_HOP, ...named.filter((n) => n !== '' && !keep?.has(n))]);
+}
+
+export interface ForwardFailure {
+  /** The upstream did not answer (or went quiet) within the timeout. */
+  timedOut: boolean;
+  /** The upstream's answer had started: it was cut, and the caller's answer with it. */
+  afterHeaders: boolean;
+  error: Error & { code?: string };
+}
+
+export class Forwarder {
+  private readonly pool: Pool;
+  private readonly basePath: string;
+  private readonly host: string;
+
+  constructor(url: string) {
+    const u = new URL(url);
+    this.pool = new Pool(u.origin, { connections: 256 });
+    this.basePath = u.pathname.replace(/\/$/, '');
+    this.host = u.host;
+  }
+
+  /**
+   * Sends `req` to `path` on the upstream and streams the answer into `res`, both ways with
+   * backpressure. `timeoutMs` bounds the wait for the answer's headers and each silence in its
+   * body (undefined: none, for streaming mounts). `onFailure` is called once if it fails.
+   */
+  forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    timeoutMs: number | undefined,
+    onFailure: (f: ForwardFailure) => void,
+  ): void {
+    const skip = dropped(req.headers, GATEWAY_SET);
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(req.headers))
+      if (value !== undefined && !skip.has(name)) headers[name] = value;
+    // What http-proxy's xfwd did, which the services build their public URLs from.
+    const port = /:(\d+)$/.exec(req.headers.host ?? '')?.[1] ?? '80';
+    const append = (name: string, value: string) => {
+      const had = req.headers[name];
+      headers[name] = typeof had === 'string' && had !== '' ? `${had},${value}` : value;
+    };
+    append('x-forwarded-for', req.socket.remoteAddress ?? '');
+    append('x-forwarded-port', port);
+    append('x-forwarded-proto', 'http');
+    headers['x-forwarded-host'] = req.headers['x-forwarded-host'] ?? req.headers.host ?? '';
+    headers.host = this.host;
+
+    const hasBody =
+      (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') ||
+      req.headers['transfer-encoding'] !== undefined;
+    // The body goes through a pass-through: on a failure undici destroys the stream it was
+    // given, and the caller's socket must outlive that to read the service's early answer (a
+    // 413) and keep its connection (app.ts drops what it still sends).
+    let body: PassThrough | null = null;
+    if (hasBody) {
+      body = new PassThrough({ highWaterMark: 64 * 1024 });
+      req.pipe(body);
+    }
+    let answered = false;
+    let settled = false;
+    let controller: DispatchController | undefined;
+    const fail = (error: Error & { code?: string }) => {
+      if (settled) return;
+      settled = true;
+      if (body) req.unpipe(body);
+      const code = error.code;
+      onFailure({
+        timedOut: code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT',
+        afterHeaders: answered || res.headersSent,
+        error,
+      });
+    };
+    // The caller went away: stop the upstream request (its answer has nowhere to go), also
+    // one still waiting for a pooled connection.
+    let gone = false;
+    const onClose = () => {
+      if (res.writableFinished || settled) return;
+      gone = true;
+      settled = true;
+      body?.destroy();
+      if (controller && !controller.aborted) controller.abort(new Error('the caller closed the connection'));
+    };
+    res.once('close', onClose);
+    const onDrain = () => controller?.resume();
+    res.on('drain', onDrain);
+    // dispatch with a handler: undici's lowest level, about 1.5× its stream() here.
+    const request = () =>
+      this.pool.dispatch(
+        {
+          path: `${this.basePath}${path}`,
+          method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+          headers,
+          body,
+          headersTimeout: timeoutMs ?? 0,
+          bodyTimeout: timeoutMs ?? 0,
+        },
+        {
+          onRequestStart(c) {
+            controller = c;
+            if (gone) c.abort(new Error('the caller closed the connection'));
+          },
+          onResponseStart(_c, statusCode, upstream) {
+            // 1xx answers are the hop's own (Node already said 100 Continue to the caller).
+            if (statusCode < 200) return;
+            answered = true;
+            const out: Record<string, string | string[]> = {};
+            const skipBack = dropped(upstream);
+            for (const [name, value] of Object.entries(upstream))
+              if (value !== undefined && !skipBack.has(name)) out[name] = value;
+            res.writeHead(statusCode, out);
+          },
+          onResponseData(c, chunk) {
+            if (!res.write(chunk)) c.pause();
+          },
+          onResponseEnd() {
+            settled = true;
+            res.off('close', onClose);
+            res.off('drain', onDrain);
+            res.end();
+          },
+          onResponseError(_c, error) {
+            res.off('close', onClose);
+            res.off('drain', onDrain);
+            fail(error);
+          },
+        },
+      );
+    try {
+      request();
+    } catch (err) {
+      // What undici refuses outright (a header value it will not send): the caller's fault.
+      res.off('close', onClose);
+      res.off('drain', onDrain);
+      fail(err as Error);
+    }
+  }
+
+  /** Called once the server has drained its requests: whatever is still open is cut. */
+  close(): Promise<void> {
+    return this.pool.destroy();
+  }
+}
