@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import type { Job } from '../src/domain/job';
 import { type RunningQueue, startQueue } from './helpers';
 
@@ -151,23 +152,29 @@ export function repositoryContract(engine: string, pgUrl?: string) {
       expect((await q.repo.get('m'))?.status).toBe('error');
     });
 
-    // On SQLite the worker's heartbeat runs synchronously, so it can be slipped in between the
-    // sweep's read and its write; on PostgreSQL the same race has no deterministic interleaving.
+    // On SQLite another process's heartbeat (its own connection, committing synchronously) can
+    // be slipped in between the sweep's read and its write; on PostgreSQL the same race has no
+    // deterministic interleaving.
     (pgUrl ? it.skip : it)('leaves its job to a worker that reported while the sweep ran', async () => {
       await q.repo.add([{ job_id: 'hb', task_type: 't' }]);
       const job = (await q.repo.claim('w1', ['t'], 1_000))!;
       now += 2_000;
       let slipped = false;
+      const filename = (q.repo.knex.client.config.connection as { filename: string }).filename;
+      const other = new Database(filename);
       q.repo.knex.on('query-response', (_rows: unknown, query: { sql: string }) => {
         if (slipped || !/lease_expires_at/.test(query.sql) || !/^select/i.test(query.sql)) return;
         slipped = true;
-        void q.repo.heartbeat('hb', lease(job), 10_000);
+        other
+          .prepare('update jobs set lease_expires_at = ? where job_id = ? and worker_id = ? and attempt = ?')
+          .run(now + 10_000, 'hb', job.worker_id, job.attempt);
       });
       const errors: unknown[] = [];
       expect(await q.repo.requeueExpired(100, (_id, err) => errors.push(err))).toBe(0);
       expect(slipped).toBe(true);
       expect(errors).toEqual([]);
       expect(await q.repo.get('hb')).toMatchObject({ status: 'processing', worker_id: 'w1', attempt: 1 });
+      other.close();
     });
 
     it('reports what the lease sweep could not do, and goes on with the other jobs', async () => {
@@ -262,6 +269,54 @@ export function repositoryContract(engine: string, pgUrl?: string) {
       expect(await q.repo.get('new')).toBeDefined();
       expect(await q.repo.pruneFinished(now + 1)).toEqual(['new']);
       expect((await q.repo.get('waiting'))?.status).toBe('queued');
+    });
+
+    // The hot paths commit what is asked for together in one transaction (group commit): each
+    // caller still gets its own answer, after the commit, and only a failing one fails.
+    it('claims and completes many jobs asked for at once, each exactly once', async () => {
+      await q.repo.add(Array.from({ length: 30 }, (_, i) => ({ job_id: `g${i}`, task_type: 't' })));
+      const claimed = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => q.repo.claim(`w${i % 3}`, ['t'], 60_000)),
+      );
+      const ids = claimed.map((j) => j!.job_id);
+      expect(new Set(ids).size).toBe(30);
+      const done = await Promise.all(
+        claimed.map((j, i) => q.repo.complete(j!.job_id, lease(j!, `w${i % 3}`), { n: i })),
+      );
+      expect(done.map((j) => [j.job_id, j.status, j.output])).toEqual(
+        claimed.map((j, i) => [j!.job_id, 'completed', { n: i }]),
+      );
+      // A second completion of the same attempt is refused, also inside a group.
+      const again = await Promise.allSettled(
+        claimed.slice(0, 5).map((j, i) => q.repo.complete(j!.job_id, lease(j!, `w${i % 3}`), {})),
+      );
+      expect(again.every((r) => r.status === 'rejected')).toBe(true);
+      const stats = await q.repo.stats();
+      expect(stats.by_status.completed).toBe(30);
+    });
+
+    it('fails only the completion that cannot be written when others share its commit', async () => {
+      await q.repo.add([
+        { job_id: 'ok1', task_type: 't' },
+        { job_id: 'bad', task_type: 't' },
+        { job_id: 'ok2', task_type: 't' },
+      ]);
+      const jobs = await Promise.all([1, 2, 3].map(() => q.repo.claim('w1', ['t'], 60_000)));
+      if (pgUrl) {
+        await q.repo.knex.raw(`create function refuse_done() returns trigger language plpgsql as $$
+          begin if new.job_id = 'bad' and new.status = 'completed' then raise exception 'disk on fire'; end if; return new; end $$`);
+        await q.repo.knex.raw(
+          'create trigger refuse_done before update on jobs for each row execute function refuse_done()',
+        );
+      } else {
+        await q.repo.knex.raw(`create trigger refuse_done before update on jobs
+          when new.job_id = 'bad' and new.status = 'completed' begin select raise(abort, 'disk on fire'); end`);
+      }
+      const results = await Promise.allSettled(jobs.map((j) => q.repo.complete(j!.job_id, lease(j!), {})));
+      const byId = Object.fromEntries(jobs.map((j, i) => [j!.job_id, results[i]!.status]));
+      expect(byId).toEqual({ ok1: 'fulfilled', bad: 'rejected', ok2: 'fulfilled' });
+      expect((await q.repo.get('bad'))?.status).toBe('processing');
+      expect((await q.repo.get('ok1'))?.status).toBe('completed');
     });
 
     it('reports stats and deletes', async () => {

@@ -4,16 +4,23 @@ import type { JobEventType } from '../events';
 import { CLAIM_ORDER, claimCandidates } from './claim-sql';
 import type { HotPath } from './hot-path';
 import { jobEvent, jobTopic } from './job-events';
-import { retryBusy } from './sqlite-busy';
+import { isBusy, retryBusy } from './sqlite-busy';
 
 type Row = Record<string, unknown>;
 
 /**
  * The queue's busiest statements on SQLite, on a dedicated better-sqlite3 connection with
  * cached prepared statements and BEGIN IMMEDIATE transactions. Through knex each of these cost
- * a statement compile and a transaction object per call (measured: about 4× slower); here a
- * claim or a completion is one short synchronous transaction. busy_timeout is 0: SQLite's own
- * wait would block the event loop, so a busy database is retried here, asynchronously (retryBusy).
+ * a statement compile and a transaction object per call (measured: about 4× slower). busy_timeout
+ * is 0: SQLite's own wait would block the event loop, so a busy database is retried here,
+ * asynchronously (retryBusy).
+ *
+ * Group commit: the claims, completions and heartbeats asked for in one turn of the event loop
+ * (a process's slots finishing together) run in one transaction, and each caller's promise
+ * settles when that transaction has committed, as before. A commit rewrites the pages it
+ * touched into the WAL; a profile of the queue bench put 40 % of a worker in committing, one
+ * job at a time. If one operation of a group fails for another reason than a busy database,
+ * each is run again on its own, so only that one fails.
  */
 export class SqliteHotPath implements HotPath {
   private readonly db: Database.Database;
@@ -74,8 +81,41 @@ export class SqliteHotPath implements HotPath {
     this.outboxInsert.run(e.id, jobTopic(type), JSON.stringify(e), now);
   }
 
+  private group: { op: () => unknown; resolve: (v: never) => void; reject: (e: unknown) => void }[] = [];
+
+  /** Runs `op` inside the next group's transaction (see the class comment). */
+  private grouped<T>(op: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.group.push({ op, resolve: resolve as (v: never) => void, reject });
+      if (this.group.length === 1) setImmediate(() => this.commitGroup());
+    });
+  }
+
+  private commitGroup(): void {
+    const batch = this.group;
+    this.group = [];
+    const alone = (b: (typeof batch)[number]) =>
+      retryBusy(async () => this.db.transaction(b.op).immediate()).then(
+        (v) => b.resolve(v as never),
+        b.reject,
+      );
+    if (batch.length === 1) {
+      void alone(batch[0]!);
+      return;
+    }
+    retryBusy(async () => this.db.transaction(() => batch.map((b) => b.op())).immediate()).then(
+      (results) => {
+        for (const [i, b] of batch.entries()) b.resolve(results[i] as never);
+      },
+      (err) => {
+        if (isBusy(err)) for (const b of batch) b.reject(err);
+        else for (const b of batch) void alone(b);
+      },
+    );
+  }
+
   claim(workerId: string, taskTypes: string[], now: number, leaseMs: number, max: number): Promise<Row[]> {
-    return retryBusy(async () => this.claimNow(workerId, taskTypes, now, leaseMs, max));
+    return this.grouped(() => this.claimNow(workerId, taskTypes, now, leaseMs, max));
   }
 
   complete(
@@ -85,7 +125,7 @@ export class SqliteHotPath implements HotPath {
     output: string,
     now: number,
   ): Promise<Row | undefined> {
-    return retryBusy(async () => this.completeNow(id, workerId, attempt, output, now));
+    return this.grouped(() => this.completeNow(id, workerId, attempt, output, now));
   }
 
   heartbeat(
@@ -96,22 +136,15 @@ export class SqliteHotPath implements HotPath {
     progress: number | null,
     now: number,
   ): Promise<Row | undefined> {
-    return retryBusy(async () => this.heartbeatNow(id, workerId, attempt, leaseUntil, progress, now));
+    return this.grouped(() => this.heartbeatNow(id, workerId, attempt, leaseUntil, progress, now));
   }
 
-  /** Claims up to `max` jobs in one transaction. */
+  /** Claims up to `max` jobs (inside a group's transaction). */
   private claimNow(workerId: string, taskTypes: string[], now: number, leaseMs: number, max: number): Row[] {
     const stmt = this.claimStatement(taskTypes.length, max);
-    return this.db
-      .transaction(() => {
-        const rows = stmt.all(workerId, now + leaseMs, now, ...taskTypes.flatMap((t) => [t, now])) as Record<
-          string,
-          unknown
-        >[];
-        for (const row of rows) this.event('job.started', row, now, { worker_id: workerId });
-        return rows;
-      })
-      .immediate();
+    const rows = stmt.all(workerId, now + leaseMs, now, ...taskTypes.flatMap((t) => [t, now])) as Row[];
+    for (const row of rows) this.event('job.started', row, now, { worker_id: workerId });
+    return rows;
   }
 
   private completeNow(
@@ -121,15 +154,9 @@ export class SqliteHotPath implements HotPath {
     output: string,
     now: number,
   ): Row | undefined {
-    return this.db
-      .transaction(() => {
-        const row = this.completeStmt.get(output, now, id, workerId, attempt) as
-          | Record<string, unknown>
-          | undefined;
-        if (row) this.event('job.completed', row, now, { output: JSON.parse(output) });
-        return row;
-      })
-      .immediate();
+    const row = this.completeStmt.get(output, now, id, workerId, attempt) as Row | undefined;
+    if (row) this.event('job.completed', row, now, { output: JSON.parse(output) });
+    return row;
   }
 
   private heartbeatNow(
@@ -140,17 +167,11 @@ export class SqliteHotPath implements HotPath {
     progress: number | null,
     now: number,
   ): Row | undefined {
-    return this.db
-      .transaction(() => {
-        const before = this.progressOf.get(id) as { progress: number } | undefined;
-        const row = this.heartbeatStmt.get(leaseUntil, progress, id, workerId, attempt) as
-          | Record<string, unknown>
-          | undefined;
-        if (row && progress !== null && before && Number(before.progress) !== Number(row.progress))
-          this.event('job.progress', row, now);
-        return row;
-      })
-      .immediate();
+    const before = this.progressOf.get(id) as { progress: number } | undefined;
+    const row = this.heartbeatStmt.get(leaseUntil, progress, id, workerId, attempt) as Row | undefined;
+    if (row && progress !== null && before && Number(before.progress) !== Number(row.progress))
+      this.event('job.progress', row, now);
+    return row;
   }
 
   close(): void {
