@@ -36,6 +36,9 @@ const HOP_BY_HOP = new Set([
  */
 const GATEWAY_SET = new Set([
   'host',
+  // The gateway judged the scope on the method this names (kit effectiveMethod): dropping it
+  // would let a service act on another method than the one that was allowed.
+  'x-http-method-override',
   'authorization',
   CALLER_KEY_ID_HEADER,
   CALLER_SCOPES_HEADER,
@@ -48,10 +51,27 @@ const GATEWAY_SET = new Set([
 
 /** The fields named in Connection, with the hop-by-hop ones: what a hop must not pass on. */
 function dropped(headers: IncomingHttpHeaders, keep?: Set<string>): Set<string> {
-  const connection = headers.connection;
-  if (typeof connection !== 'string') return HOP_BY_HOP;
+  const given = headers.connection as string | string[] | undefined;
+  if (given === undefined) return HOP_BY_HOP;
+  const connection = Array.isArray(given) ? given.join(',') : given;
   const named = connection.split(',').map((t) => t.trim().toLowerCase());
   return new Set([...HOP_BY_HOP, ...named.filter((n) => n !== '' && !keep?.has(n))]);
+}
+
+/** What a caller that does not read may leave in the gateway of an answer that closes its connection. */
+const CLOSING_BUFFER = 8 * 1024 * 1024;
+const LENGTH_MISMATCH = 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH';
+
+/**
+ * Whether the service closes its connection after this answer (RFC 9112 §9.3: `Connection:
+ * close`, or a body delimited by the end of the connection: neither Content-Length nor chunked).
+ */
+function closesConnection(headers: IncomingHttpHeaders): boolean {
+  const given = headers.connection as string | string[] | undefined;
+  const connection = (Array.isArray(given) ? given.join(',') : (given ?? '')).toLowerCase();
+  if (connection.split(',').some((t) => t.trim() === 'close')) return true;
+  const te = String(headers['transfer-encoding'] ?? '').toLowerCase();
+  return headers['content-length'] === undefined && !te.includes('chunked');
 }
 
 export interface ForwardFailure {
@@ -86,6 +106,9 @@ export class Forwarder {
     timeoutMs: number | undefined,
     onFailure: (f: ForwardFailure) => void,
   ): void {
+    // A caller that left while its key was checked is not sent on: nothing would read the
+    // answer, and its body would never end (found by the review: held connections, then a crash).
+    if (req.destroyed || res.destroyed) return;
     const skip = dropped(req.headers, GATEWAY_SET);
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(req.headers))
@@ -115,6 +138,9 @@ export class Forwarder {
     }
     let answered = false;
     let settled = false;
+    let status = 0;
+    let closing = false;
+    let received = 0;
     let controller: DispatchController | undefined;
     const fail = (error: Error & { code?: string }) => {
       if (settled) return;
@@ -160,6 +186,8 @@ export class Forwarder {
             // 1xx answers are the hop's own (Node already said 100 Continue to the caller).
             if (statusCode < 200) return;
             answered = true;
+            status = statusCode;
+            closing = closesConnection(upstream);
             const out: Record<string, string | string[]> = {};
             const skipBack = dropped(upstream);
             for (const [name, value] of Object.entries(upstream))
@@ -167,7 +195,17 @@ export class Forwarder {
             res.writeHead(statusCode, out);
           },
           onResponseData(c, chunk) {
-            if (!res.write(chunk)) c.pause();
+            received += chunk.length;
+            if (res.destroyed) return void c.abort(new Error('the caller closed the connection'));
+            if (res.write(chunk)) return;
+            // Backpressure: the service waits while the caller does not read. Except on an
+            // answer after which the service closes its connection: undici 7 asserts (and ends
+            // the process) when such a connection ends while its parser is paused
+            // (nodejs/undici#5360, fixed in undici 8, which needs Node 22). Those answers are
+            // buffered instead, up to CLOSING_BUFFER bytes, past which the caller is cut.
+            if (!closing) c.pause();
+            else if (res.writableLength > CLOSING_BUFFER)
+              c.abort(new Error('the caller does not read an answer that closes its connection'));
           },
           onResponseEnd() {
             settled = true;
@@ -178,6 +216,14 @@ export class Forwarder {
           onResponseError(_c, error) {
             res.off('close', onClose);
             res.off('drain', onDrain);
+            // RFC 9110 §8.6: a 304 (and a HEAD's answer) may carry the Content-Length the full
+            // answer would have, with no body; undici counts that as a short body. It is whole.
+            const bodiless = status === 304 || status === 204 || req.method === 'HEAD';
+            if (bodiless && received === 0 && (error as { code?: string }).code === LENGTH_MISMATCH) {
+              settled = true;
+              res.end();
+              return;
+            }
             fail(error);
           },
         },

@@ -75,6 +75,8 @@ export function createRequestLayer(options: {
       (req as IncomingMessage & { id?: string }).id = id;
       const started = performance.now();
       const url = req.url ?? '/';
+      // Read now: once the client is gone its socket no longer says where it was.
+      const remote = req.socket?.remoteAddress;
       res.once('close', () => {
         const ms = performance.now() - started;
         const status = res.statusCode;
@@ -95,8 +97,9 @@ export function createRequestLayer(options: {
         if (QUIET.has(url) && finished && status < 500) return;
         // One short line per request: headers can carry secrets and are rarely worth the bytes.
         const line = {
-          req: { id, method: req.method, url, remote: req.socket?.remoteAddress },
-          res: { status },
+          req: { id, method: req.method, url, remote },
+          // An answer that never started has no status (Node's default 200 would be a lie).
+          res: { status: res.headersSent ? status : null },
           responseTime: Math.round(ms),
         };
         if (!finished) logger.warn(line, 'request aborted');

@@ -111,7 +111,8 @@ describe('the kit request layer', () => {
         await new Promise((r) => setTimeout(r, 20));
       expect(lines.find((l) => l.msg === 'request aborted')).toMatchObject({
         level: 40,
-        req: { url: '/slow' },
+        req: { url: '/slow', remote: '127.0.0.1' },
+        res: { status: null },
       });
       expect((await fetch(`${server.url}/health`)).status).toBe(200);
     } finally {
