@@ -58,20 +58,49 @@ function dropped(headers: IncomingHttpHeaders, keep?: Set<string>): Set<string> 
   return new Set([...HOP_BY_HOP, ...named.filter((n) => n !== '' && !keep?.has(n))]);
 }
 
-/** What a caller that does not read may leave in the gateway of an answer that closes its connection. */
-const CLOSING_BUFFER = 8 * 1024 * 1024;
+/**
+ * What a caller that does not read may leave in the gateway of an answer that cannot be paused
+ * (below), per answer and for all of them together; past either, the caller is cut.
+ */
+const UNPAUSABLE_BUFFER = 8 * 1024 * 1024;
+const UNPAUSABLE_BUDGET = 64 * 1024 * 1024;
+/** The answers being buffered that way now (their bytes waiting: res.writableLength). */
+const unpausable = new Set<ServerResponse>();
+const unpausableBytes = () => {
+  let n = 0;
+  for (const r of unpausable) n += r.writableLength;
+  return n;
+};
 const LENGTH_MISMATCH = 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH';
 
+const tokens = (value: string | string[] | undefined) =>
+  (Array.isArray(value) ? value.join(',') : (value ?? ''))
+    .toLowerCase()
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+
 /**
- * Whether the service closes its connection after this answer (RFC 9112 §9.3: `Connection:
- * close`, or a body delimited by the end of the connection: neither Content-Length nor chunked).
+ * Whether undici may pause its parser on this answer. undici 7 asserts (and so ends the
+ * process) when a connection ends while its parser is paused and llhttp did not expect it to
+ * stay open (nodejs/undici#5360, fixed in undici 8, which needs Node 22). So only answers that
+ * say they keep the connection, in the one way every Node service does, are paused: an explicit
+ * `Connection: keep-alive`, no `close` in Connection or Proxy-Connection, and a body framed by a
+ * Content-Length or by `chunked` as its only transfer coding (RFC 9112 §6.3). HTTP/1.0 answers
+ * without keep-alive, EOF-delimited bodies and odd codings are buffered instead.
  */
-function closesConnection(headers: IncomingHttpHeaders): boolean {
-  const given = headers.connection as string | string[] | undefined;
-  const connection = (Array.isArray(given) ? given.join(',') : (given ?? '')).toLowerCase();
-  if (connection.split(',').some((t) => t.trim() === 'close')) return true;
-  const te = String(headers['transfer-encoding'] ?? '').toLowerCase();
-  return headers['content-length'] === undefined && !te.includes('chunked');
+function pausable(headers: IncomingHttpHeaders): boolean {
+  const connection = tokens(headers.connection as string | string[] | undefined);
+  const proxyConnection = tokens(headers['proxy-connection'] as string | string[] | undefined);
+  if (!connection.includes('keep-alive') || connection.includes('close') || proxyConnection.includes('close'))
+    return false;
+  const te = headers['transfer-encoding'] as string | string[] | undefined;
+  if (te !== undefined) {
+    const codings = tokens(te);
+    return codings.length === 1 && codings[0] === 'chunked';
+  }
+  const length = headers['content-length'];
+  return typeof length === 'string' && /^\d+$/.test(length);
 }
 
 export interface ForwardFailure {
@@ -139,7 +168,8 @@ export class Forwarder {
     let answered = false;
     let settled = false;
     let status = 0;
-    let closing = false;
+    let canPause = false;
+    let expected: number | undefined;
     let received = 0;
     let controller: DispatchController | undefined;
     const fail = (error: Error & { code?: string }) => {
@@ -161,9 +191,20 @@ export class Forwarder {
       gone = true;
       settled = true;
       body?.destroy();
+      // undici's abort destroys the service connection, paused or not.
       if (controller && !controller.aborted) controller.abort(new Error('the caller closed the connection'));
     };
+    // A response queued behind another on a pipelined connection emits no close when the
+    // caller leaves; its socket does (found by the second review: held connections).
+    const socket = req.socket;
     res.once('close', onClose);
+    socket.once('close', onClose);
+    const done = () => {
+      res.off('close', onClose);
+      socket.off('close', onClose);
+      res.off('drain', onDrain);
+      unpausable.delete(res);
+    };
     const onDrain = () => controller?.resume();
     res.on('drain', onDrain);
     // dispatch with a handler: undici's lowest level, about 1.5× its stream() here.
@@ -187,7 +228,9 @@ export class Forwarder {
             if (statusCode < 200) return;
             answered = true;
             status = statusCode;
-            closing = closesConnection(upstream);
+            canPause = pausable(upstream);
+            const length = upstream['content-length'];
+            expected = typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined;
             const out: Record<string, string | string[]> = {};
             const skipBack = dropped(upstream);
             for (const [name, value] of Object.entries(upstream))
@@ -198,28 +241,32 @@ export class Forwarder {
             received += chunk.length;
             if (res.destroyed) return void c.abort(new Error('the caller closed the connection'));
             if (res.write(chunk)) return;
-            // Backpressure: the service waits while the caller does not read. Except on an
-            // answer after which the service closes its connection: undici 7 asserts (and ends
-            // the process) when such a connection ends while its parser is paused
-            // (nodejs/undici#5360, fixed in undici 8, which needs Node 22). Those answers are
-            // buffered instead, up to CLOSING_BUFFER bytes, past which the caller is cut.
-            if (!closing) c.pause();
-            else if (res.writableLength > CLOSING_BUFFER)
-              c.abort(new Error('the caller does not read an answer that closes its connection'));
+            // Backpressure: the service waits while the caller does not read, on the answers
+            // undici can safely pause (pausable); the others are buffered, within bounds.
+            if (canPause) return void c.pause();
+            unpausable.add(res);
+            if (res.writableLength > UNPAUSABLE_BUFFER || unpausableBytes() > UNPAUSABLE_BUDGET)
+              c.abort(new Error('the caller does not read an answer that cannot be held back'));
           },
           onResponseEnd() {
             settled = true;
-            res.off('close', onClose);
-            res.off('drain', onDrain);
             res.end();
+            // Buffered bytes still count against the budget until they are written.
+            if (unpausable.has(res)) res.once('close', done);
+            else done();
           },
           onResponseError(_c, error) {
-            res.off('close', onClose);
-            res.off('drain', onDrain);
+            done();
             // RFC 9110 §8.6: a 304 (and a HEAD's answer) may carry the Content-Length the full
             // answer would have, with no body; undici counts that as a short body. It is whole.
             const bodiless = status === 304 || status === 204 || req.method === 'HEAD';
-            if (bodiless && received === 0 && (error as { code?: string }).code === LENGTH_MISMATCH) {
+            // A whole answer after which the service closed its connection while the parser was
+            // paused (its keep-alive timer, a restart): it is complete, not cut.
+            const whole = answered && expected !== undefined && received === expected;
+            if (
+              whole ||
+              (bodiless && received === 0 && (error as { code?: string }).code === LENGTH_MISMATCH)
+            ) {
               settled = true;
               res.end();
               return;
@@ -232,8 +279,7 @@ export class Forwarder {
       request();
     } catch (err) {
       // What undici refuses outright (a header value it will not send): the caller's fault.
-      res.off('close', onClose);
-      res.off('drain', onDrain);
+      done();
       fail(err as Error);
     }
   }

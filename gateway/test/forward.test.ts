@@ -336,4 +336,90 @@ describe('Forwarder', () => {
       svc.close();
     }
   });
+
+  /** A raw service: answers every request with `head` + `size` bytes, then ends the connection. */
+  async function rawService(head: (size: number) => string, size: number) {
+    const server = net.createServer((sock) => {
+      sock.on('error', () => undefined);
+      sock.once('data', () => {
+        sock.write(head(size));
+        sock.end(Buffer.alloc(size, 7));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { port: (server.address() as net.AddressInfo).port, close: () => server.close() };
+  }
+
+  it('never pauses (and so never crashes on) answers undici 7 cannot pause safely', async () => {
+    const size = 3 * 1024 * 1024;
+    const kinds: Record<string, (n: number) => string> = {
+      'HTTP/1.0 with a length': (n) => `HTTP/1.0 200 OK\r\nContent-Length: ${n}\r\n\r\n`,
+      'Proxy-Connection: close': (n) =>
+        `HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nProxy-Connection: close\r\nContent-Length: ${n}\r\n\r\n`,
+      'keep-alive, closed right after': (n) =>
+        `HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: ${n}\r\n\r\n`,
+    };
+    for (const [kind, head] of Object.entries(kinds)) {
+      const svc = await rawService(head, size);
+      const f = new Forwarder(`http://127.0.0.1:${svc.port}`);
+      const front = http.createServer((req, res) =>
+        f.forward(req, res, '/x', undefined, () => res.destroy()),
+      );
+      await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+      try {
+        const got = await new Promise<number>((resolve) => {
+          const req = http.get(`http://127.0.0.1:${(front.address() as net.AddressInfo).port}/x`, (res) => {
+            res.pause();
+            let n = 0;
+            setTimeout(() => {
+              res.on('data', (d: Buffer) => {
+                n += d.length;
+              });
+              res.on('end', () => resolve(n));
+              res.on('error', () => resolve(n));
+              res.resume();
+            }, 1000);
+          });
+          req.on('error', () => resolve(-1));
+        });
+        // The whole answer, late: the process is still here to count it.
+        expect([kind, got]).toEqual([kind, size]);
+      } finally {
+        front.close();
+        await f.close();
+        svc.close();
+      }
+    }
+  });
+
+  it('lets go of pipelined requests whose caller left', async () => {
+    let released = 0;
+    const svc = await service((req, res) => {
+      req.socket.once('close', () => released++);
+      if (req.url === '/slow') return void setTimeout(() => res.end('slow'), 1000);
+      res.writeHead(200, { 'Content-Length': String(4 * 1024 * 1024) });
+      res.end(Buffer.alloc(4 * 1024 * 1024, 1));
+    });
+    const f = new Forwarder(svc.url);
+    const front = http.createServer((req, res) =>
+      f.forward(req, res, req.url ?? '/', undefined, () => res.destroy()),
+    );
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    try {
+      const s = net.connect((front.address() as net.AddressInfo).port, '127.0.0.1', () =>
+        s.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHost: x\r\n\r\n'),
+      );
+      s.on('error', () => undefined);
+      await until(() => svc.seen.length === 2);
+      await new Promise((r) => setTimeout(r, 100));
+      s.destroy();
+      // Both service connections are let go of at once (the queued answer's too), long before
+      // the slow one would have answered.
+      expect(await until(() => released === 2)).toBe(true);
+    } finally {
+      front.close();
+      await f.close();
+      svc.close();
+    }
+  });
 });
