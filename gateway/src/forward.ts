@@ -49,13 +49,33 @@ const GATEWAY_SET = new Set([
   'x-forwarded-host',
 ]);
 
+/** The comma-separated tokens of a field, lower case, however many lines it came in. */
+const tokens = (value: string | string[] | undefined) =>
+  (Array.isArray(value) ? value.join(',') : (value ?? ''))
+    .toLowerCase()
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+
 /** The fields named in Connection, with the hop-by-hop ones: what a hop must not pass on. */
 function dropped(headers: IncomingHttpHeaders, keep?: Set<string>): Set<string> {
   const given = headers.connection as string | string[] | undefined;
   if (given === undefined) return HOP_BY_HOP;
-  const connection = Array.isArray(given) ? given.join(',') : given;
-  const named = connection.split(',').map((t) => t.trim().toLowerCase());
-  return new Set([...HOP_BY_HOP, ...named.filter((n) => n !== '' && !keep?.has(n))]);
+  return new Set([...HOP_BY_HOP, ...tokens(given).filter((n) => !keep?.has(n))]);
+}
+
+/** The fields of `headers` not in `skip`. */
+function without(headers: IncomingHttpHeaders, skip: Set<string>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers))
+    if (value !== undefined && !skip.has(name)) out[name] = value;
+  return out;
+}
+
+/** A Content-Length that is one decimal number, or undefined. */
+function lengthOf(headers: IncomingHttpHeaders): number | undefined {
+  const length = headers['content-length'];
+  return typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined;
 }
 
 /**
@@ -72,13 +92,6 @@ const unpausableBytes = () => {
   return n;
 };
 const LENGTH_MISMATCH = 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH';
-
-const tokens = (value: string | string[] | undefined) =>
-  (Array.isArray(value) ? value.join(',') : (value ?? ''))
-    .toLowerCase()
-    .split(',')
-    .map((t) => t.trim())
-    .filter(Boolean);
 
 /**
  * Whether undici may pause its parser on this answer. undici 7 asserts (and so ends the
@@ -99,8 +112,7 @@ function pausable(headers: IncomingHttpHeaders): boolean {
     const codings = tokens(te);
     return codings.length === 1 && codings[0] === 'chunked';
   }
-  const length = headers['content-length'];
-  return typeof length === 'string' && /^\d+$/.test(length);
+  return lengthOf(headers) !== undefined;
 }
 
 export interface ForwardFailure {
@@ -138,10 +150,7 @@ export class Forwarder {
     // A caller that left while its key was checked is not sent on: nothing would read the
     // answer, and its body would never end (found by the review: held connections, then a crash).
     if (req.destroyed || res.destroyed) return;
-    const skip = dropped(req.headers, GATEWAY_SET);
-    const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(req.headers))
-      if (value !== undefined && !skip.has(name)) headers[name] = value;
+    const headers = without(req.headers, dropped(req.headers, GATEWAY_SET));
     // What http-proxy's xfwd did, which the services build their public URLs from.
     const port = /:(\d+)$/.exec(req.headers.host ?? '')?.[1] ?? '80';
     const append = (name: string, value: string) => {
@@ -165,8 +174,8 @@ export class Forwarder {
       body = new PassThrough({ highWaterMark: 64 * 1024 });
       req.pipe(body);
     }
-    let answered = false;
     let settled = false;
+    /** The answer's status once it started (0 before). */
     let status = 0;
     let canPause = false;
     let expected: number | undefined;
@@ -179,7 +188,7 @@ export class Forwarder {
       const code = error.code;
       onFailure({
         timedOut: code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT',
-        afterHeaders: answered || res.headersSent,
+        afterHeaders: status > 0 || res.headersSent,
         error,
       });
     };
@@ -208,7 +217,7 @@ export class Forwarder {
     const onDrain = () => controller?.resume();
     res.on('drain', onDrain);
     // dispatch with a handler: undici's lowest level, about 1.5× its stream() here.
-    const request = () =>
+    try {
       this.pool.dispatch(
         {
           path: `${this.basePath}${path}`,
@@ -226,16 +235,10 @@ export class Forwarder {
           onResponseStart(_c, statusCode, upstream) {
             // 1xx answers are the hop's own (Node already said 100 Continue to the caller).
             if (statusCode < 200) return;
-            answered = true;
             status = statusCode;
             canPause = pausable(upstream);
-            const length = upstream['content-length'];
-            expected = typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined;
-            const out: Record<string, string | string[]> = {};
-            const skipBack = dropped(upstream);
-            for (const [name, value] of Object.entries(upstream))
-              if (value !== undefined && !skipBack.has(name)) out[name] = value;
-            res.writeHead(statusCode, out);
+            expected = lengthOf(upstream);
+            res.writeHead(statusCode, without(upstream, dropped(upstream)));
           },
           onResponseData(c, chunk) {
             received += chunk.length;
@@ -262,7 +265,7 @@ export class Forwarder {
             const bodiless = status === 304 || status === 204 || req.method === 'HEAD';
             // A whole answer after which the service closed its connection while the parser was
             // paused (its keep-alive timer, a restart): it is complete, not cut.
-            const whole = answered && expected !== undefined && received === expected;
+            const whole = status > 0 && expected !== undefined && received === expected;
             if (
               whole ||
               (bodiless && received === 0 && (error as { code?: string }).code === LENGTH_MISMATCH)
@@ -275,8 +278,6 @@ export class Forwarder {
           },
         },
       );
-    try {
-      request();
     } catch (err) {
       // What undici refuses outright (a header value it will not send): the caller's fault.
       done();

@@ -5,6 +5,15 @@ import { CLAIM_ORDER, claimCandidates } from './claim-sql';
 import type { HotPath } from './hot-path';
 import { jobEventTemplate, jobTopic, pgJobEventSql } from './job-events';
 
+/** One completion as the repository asks for it (HotPath.complete). */
+interface Completion {
+  id: string;
+  workerId: string;
+  attempt: number;
+  output: string;
+  now: number;
+}
+
 interface Settle {
   resolve: (row: Record<string, unknown> | undefined) => void;
   reject: (err: unknown) => void;
@@ -114,10 +123,7 @@ export class PgHotPath implements HotPath {
    * in one group goes alone, so the second is refused as before; if the group's statement
    * fails, each completion is tried alone, so only a failing one fails.
    */
-  private completions = new Map<
-    string,
-    { workerId: string; attempt: number; output: string; now: number; settle: Settle }
-  >();
+  private completions = new Map<string, Completion & { settle: Settle }>();
 
   complete(
     id: string,
@@ -126,22 +132,23 @@ export class PgHotPath implements HotPath {
     output: string,
     now: number,
   ): Promise<Record<string, unknown> | undefined> {
-    if (this.completions.has(id)) return this.completeOne(id, workerId, attempt, output, now);
+    const c = { id, workerId, attempt, output, now };
+    if (this.completions.has(id)) return this.completeOne(c);
     return new Promise((resolve, reject) => {
-      this.completions.set(id, { workerId, attempt, output, now, settle: { resolve, reject } });
+      this.completions.set(id, { ...c, settle: { resolve, reject } });
       if (this.completions.size === 1) setImmediate(() => void this.completeGroup());
     });
   }
 
   private async completeGroup(): Promise<void> {
-    const group = [...this.completions];
+    const group = [...this.completions.values()];
     this.completions = new Map();
+    const alone = (c: (typeof group)[number]) => this.completeOne(c).then(c.settle.resolve, c.settle.reject);
     if (group.length === 1) {
-      const [id, c] = group[0]!;
-      this.completeOne(id, c.workerId, c.attempt, c.output, c.now).then(c.settle.resolve, c.settle.reject);
+      void alone(group[0]!);
       return;
     }
-    const now = Math.max(...group.map(([, c]) => c.now));
+    const now = Math.max(...group.map((c) => c.now));
     const ev = this.eventCte({ from: 'done', extra: { output: 'output::jsonb' } });
     try {
       const rows = await this.runAll(
@@ -157,29 +164,28 @@ export class PgHotPath implements HotPath {
          ${ev}
          select * from done`,
         [
-          group.map(([id]) => id),
-          group.map(([, c]) => c.workerId),
-          group.map(([, c]) => c.attempt),
-          group.map(([, c]) => c.output),
+          group.map((c) => c.id),
+          group.map((c) => c.workerId),
+          group.map((c) => c.attempt),
+          group.map((c) => c.output),
           now,
           ...this.eventArgs('job.completed', now),
         ],
       );
       const byId = new Map(rows.map((r) => [String(r.job_id), r]));
-      for (const [id, c] of group) c.settle.resolve(byId.get(id));
+      for (const c of group) c.settle.resolve(byId.get(c.id));
     } catch {
-      for (const [id, c] of group)
-        this.completeOne(id, c.workerId, c.attempt, c.output, c.now).then(c.settle.resolve, c.settle.reject);
+      for (const c of group) void alone(c);
     }
   }
 
-  private completeOne(
-    id: string,
-    workerId: string,
-    attempt: number,
-    output: string,
-    now: number,
-  ): Promise<Record<string, unknown> | undefined> {
+  private completeOne({
+    id,
+    workerId,
+    attempt,
+    output,
+    now,
+  }: Completion): Promise<Record<string, unknown> | undefined> {
     const ev = this.eventCte({ from: 'done', extra: { output: 'output::jsonb' } });
     return this.run(
       'qlab_complete',
