@@ -49,7 +49,7 @@ export async function compose(settings: DomainSettings, deps: DomainDeps) {
     close: async () => {
       schedule?.stop();
       await schedule?.idle();
-      domain.db.close();
+      await domain.db.close();
     },
   };
 }

@@ -60,7 +60,7 @@ export async function startDomain(name: DomainName, options: DomainTestOptions =
     stopped = true;
     await server.close();
     await publisher?.stop();
-    domain.db.close();
+    await domain.db.close();
   };
   return {
     url: server.url,

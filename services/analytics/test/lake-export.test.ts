@@ -34,7 +34,7 @@ async function readLake(dir: string, table: string, select: string): Promise<Rec
       `SELECT ${select} FROM read_parquet('${glob}', hive_partitioning = true) GROUP BY ALL ORDER BY ALL`,
     );
   } finally {
-    duck.close();
+    await duck.close();
   }
 }
 
@@ -192,7 +192,7 @@ describe('a snapshot read', () => {
       expect(seen).toEqual([1, 1]);
       expect(await db.query('SELECT count(*)::INTEGER AS n FROM b')).toEqual([{ n: 2 }]);
     } finally {
-      db.close();
+      await db.close();
       tmp.cleanup();
     }
   });

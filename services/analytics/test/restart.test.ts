@@ -42,7 +42,7 @@ test('a query past its deadline is interrupted with a clear 503 error', async ()
     // The connection is usable afterwards.
     expect(await db.query('SELECT 42 AS x')).toEqual([{ x: 42 }]);
   } finally {
-    db.close();
+    await db.close();
   }
 });
 
@@ -76,7 +76,7 @@ describe("seed 003's --db-path, a file the operator names", () => {
       const dbPath = path.join(shared, 'test_db.duckdb');
       prepareDbLocation(dbPath, path.join(tmp.dir, 'data', 'analytics'));
       const d = await openDomain({ domain: 'test', dbPath, queryTimeoutMs: 1000 });
-      d.db.close();
+      await d.db.close();
       expect(statSync(shared).mode & 0o7777).toBe(0o1777);
       expect(readFileSync(path.join(shared, 'test.tmp', 'mine.txt'), 'utf8')).toBe('keep me');
       expect(existsSync(path.join(tmp.dir, 'data'))).toBe(false);
@@ -120,7 +120,7 @@ describe("seed 003's --db-path, a file the operator names", () => {
     const c = loadAnalyticsConfig(['--domain', 'test', '--db-path', ':memory:'], {})!;
     expect(c.dbPath).toBe(':memory:');
     const d = await openDomain({ domain: 'test', dbPath: c.dbPath, queryTimeoutMs: 1000 });
-    d.db.close();
+    await d.db.close();
     expect(existsSync(':memory:')).toBe(false);
   });
 });

@@ -1,4 +1,9 @@
-import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
+import {
+  type DuckDBConnection,
+  DuckDBInstance,
+  type DuckDBPreparedStatement,
+  type DuckDBValue,
+} from '@duckdb/node-api';
 import { AppError } from '@qlab/kit';
 
 export type Params = DuckDBValue[];
@@ -40,8 +45,8 @@ export const queryTimeout = (ms: number) =>
  */
 export class DuckDb {
   private readonly writer: { conn: DuckDBConnection; lock: Mutex };
-  private readonly readers: { conn: DuckDBConnection; lock: Mutex }[];
-  private next = 0;
+  private readonly readers: { conn: DuckDBConnection; lock: Mutex; queued: number }[];
+  private readonly prepared: PreparedStatements;
   /** Bumped by every committed write; cached reads from an older version are not reused. */
   private version = 0;
   private readonly cache = new Map<string, { version: number; rows: Promise<unknown[]> }>();
@@ -53,7 +58,8 @@ export class DuckDb {
     readonly options: DuckOptions,
   ) {
     this.writer = { conn: writer, lock: new Mutex() };
-    this.readers = readers.map((conn) => ({ conn, lock: new Mutex() }));
+    this.readers = readers.map((conn) => ({ conn, lock: new Mutex(), queued: 0 }));
+    this.prepared = new PreparedStatements(writer);
   }
 
   static async open(path: string, options: DuckOptions): Promise<DuckDb> {
@@ -73,12 +79,23 @@ export class DuckDb {
     return new DuckDb(instance, writer, readers, options);
   }
 
+  /**
+   * Runs `fn` on the reader with the fewest calls queued, so one long read (an export, a
+   * warm-up) does not hold up the short ones behind it.
+   */
+  private onReader<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+    const reader = this.readers.reduce((a, b) => (b.queued < a.queued ? b : a));
+    reader.queued++;
+    return reader.lock
+      .run(() => fn(reader.conn))
+      .finally(() => {
+        reader.queued--;
+      });
+  }
+
   /** A read on one of the reader connections. */
   query<T = Row>(sql: string, params: Params = [], timeoutMs = this.options.queryTimeoutMs): Promise<T[]> {
-    const reader = this.readers[this.next++ % this.readers.length]!;
-    return reader.lock.run(() =>
-      withDeadline(reader.conn, timeoutMs, () => readRows<T>(reader.conn, sql, params)),
-    );
+    return this.onReader((conn) => withDeadline(conn, timeoutMs, () => readRows<T>(conn, sql, params)));
   }
 
   /**
@@ -86,14 +103,13 @@ export class DuckDb {
    * committed snapshot, whatever commits meanwhile (the lake export's tables agree with each other).
    */
   snapshot<T>(fn: (tx: WriteTx) => Promise<T>, timeoutMs = this.options.queryTimeoutMs): Promise<T> {
-    const reader = this.readers[this.next++ % this.readers.length]!;
-    return reader.lock.run(async () => {
-      await reader.conn.run('BEGIN TRANSACTION');
+    return this.onReader(async (conn) => {
+      await conn.run('BEGIN TRANSACTION');
       try {
-        return await withDeadline(reader.conn, timeoutMs, () => fn(new WriteTx(reader.conn)));
+        return await withDeadline(conn, timeoutMs, () => fn(new WriteTx(conn)));
       } finally {
         // Nothing was written: ending it either way releases the snapshot.
-        await reader.conn.run('ROLLBACK').catch(() => undefined);
+        await conn.run('ROLLBACK').catch(() => undefined);
       }
     });
   }
@@ -117,18 +133,27 @@ export class DuckDb {
   /** Runs `fn` in one write transaction; it commits when `fn` resolves and rolls back when it throws. */
   write<T>(fn: (tx: WriteTx) => Promise<T>, timeoutMs = this.options.queryTimeoutMs): Promise<T> {
     const { conn, lock } = this.writer;
-    return lock.run(async () => {
-      await conn.run('BEGIN TRANSACTION');
-      try {
-        const result = await withDeadline(conn, timeoutMs, () => fn(new WriteTx(conn)));
-        await conn.run('COMMIT');
-        this.version++;
-        return result;
-      } catch (err) {
-        await conn.run('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
-    });
+    return lock.run(() => this.ifOpen(() => this.transaction(conn, fn, timeoutMs)));
+  }
+
+  private async transaction<T>(
+    conn: DuckDBConnection,
+    fn: (tx: WriteTx) => Promise<T>,
+    timeoutMs: number,
+  ): Promise<T> {
+    await conn.run('BEGIN TRANSACTION');
+    try {
+      const tx = new WriteTx(conn, this.prepared);
+      const result = await withDeadline(conn, timeoutMs, () => fn(tx));
+      await conn.run('COMMIT');
+      this.version++;
+      // Still under the writer's lock: the next transaction sees what this one kept in memory.
+      for (const done of tx.committed) done();
+      return result;
+    } catch (err) {
+      await conn.run('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
   }
 
   /**
@@ -137,19 +162,90 @@ export class DuckDb {
    */
   exclusive<T>(fn: (tx: WriteTx) => Promise<T>, timeoutMs = this.options.queryTimeoutMs): Promise<T> {
     const { conn, lock } = this.writer;
-    return lock.run(() => withDeadline(conn, timeoutMs, () => fn(new WriteTx(conn))));
+    return lock.run(() => this.ifOpen(() => withDeadline(conn, timeoutMs, () => fn(new WriteTx(conn)))));
   }
 
-  close(): void {
-    for (const r of this.readers) r.conn.closeSync();
-    this.writer.conn.closeSync();
-    this.instance.closeSync();
+  private closing: Promise<void> | undefined;
+
+  private ifOpen<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closing) return Promise.reject(new AppError(503, 'CLOSING', 'the service is shutting down'));
+    return fn();
+  }
+
+  /**
+   * Stops what runs (interrupted inside DuckDB), refuses what waits, and closes the file once no
+   * connection is in use: closing a connection under a running query crashes the process.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const all = [this.writer, ...this.readers];
+      for (const c of all) c.conn.interrupt();
+      await Promise.all(all.map((c) => c.lock.run(async () => undefined)));
+      await this.prepared.destroy();
+      for (const r of this.readers) r.conn.closeSync();
+      this.writer.conn.closeSync();
+      this.instance.closeSync();
+    })();
+    return this.closing;
   }
 }
 
 /** The writer inside a transaction. */
+/**
+ * Statements prepared once on the writer connection and reused: a hot write's statements are
+ * the same text every time, and parsing and planning them was a third of its cost here.
+ */
+class PreparedStatements {
+  private readonly statements = new Map<string, Promise<DuckDBPreparedStatement>>();
+  constructor(private readonly conn: DuckDBConnection) {}
+
+  get(sql: string): Promise<DuckDBPreparedStatement> {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.conn.prepare(sql);
+      statement.catch(() => this.statements.delete(sql));
+      this.statements.set(sql, statement);
+      // A few dozen shapes of hot statement; beyond that, the oldest goes.
+      if (this.statements.size > 64) {
+        const [oldest, dropped] = this.statements.entries().next().value!;
+        this.statements.delete(oldest);
+        dropped.then((p) => p.destroySync()).catch(() => undefined);
+      }
+    }
+    return statement;
+  }
+
+  destroy(): Promise<void> {
+    const all = [...this.statements.values()];
+    this.statements.clear();
+    return Promise.allSettled(all.map((p) => p.then((s) => s.destroySync()))).then(() => undefined);
+  }
+}
+
 export class WriteTx {
-  constructor(readonly conn: DuckDBConnection) {}
+  constructor(
+    readonly conn: DuckDBConnection,
+    private readonly prepared?: PreparedStatements,
+  ) {}
+  /** Like `query`, with the statement prepared once per text (writer only; else as `query`). */
+  async queryPrepared<T = Row>(sql: string, params: Params): Promise<T[]> {
+    if (!this.prepared) return this.query<T>(sql, params);
+    const statement = await this.prepared.get(sql);
+    statement.bind(params);
+    const reader = await statement.runAndReadAll();
+    return reader.getRowObjectsJS().map((row) => toJson(row) as T);
+  }
+  async runPrepared(sql: string, params: Params): Promise<void> {
+    if (!this.prepared) return this.run(sql, params);
+    const statement = await this.prepared.get(sql);
+    statement.bind(params);
+    await statement.run();
+  }
+  /** Run after COMMIT succeeds (in-memory state that must follow the data, never lead it). */
+  readonly committed: (() => void)[] = [];
+  afterCommit(fn: () => void): void {
+    this.committed.push(fn);
+  }
   async run(sql: string, params: Params = []): Promise<void> {
     await this.conn.run(sql, params);
   }
