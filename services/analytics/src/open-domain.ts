@@ -77,10 +77,12 @@ export async function openDomain(options: DomainOptions, onEvent: () => void = (
     await migrate(db, spec);
     await rebuildSummaries(db, spec);
   } catch (err) {
-    db.close();
+    await db.close();
     throw err;
   }
   const writes = new DomainWrites(db, spec, tmpDir, onEvent);
+  // In the background: the first one-record writes need not each read their groups.
+  writes.warm();
   // Opened at the first lake export: most domains never export one.
   let blobs: Promise<BlobStore> | undefined;
   const lakeStore = (): Promise<BlobStore> => {

@@ -17,15 +17,15 @@ export const DAY_SQL = daySql('coalesce(r.started_at, r.created_at)');
 
 export type Grouping = 'model' | 'hardware' | 'model_hardware' | 'day';
 
-const KEYS = ['model', 'hardware', 'day'] as const;
-const GROUPINGS: Record<Grouping, (typeof KEYS)[number][]> = {
+export const KEYS = ['model', 'hardware', 'day'] as const;
+export const GROUPINGS: Record<Grouping, (typeof KEYS)[number][]> = {
   model: ['model'],
   hardware: ['hardware'],
   model_hardware: ['model', 'hardware'],
   day: ['day'],
 };
-const KEY_SQL = { model: 'r.model', hardware: 'r.hardware', day: DAY_SQL };
-const KEY_TYPE = { model: 'VARCHAR', hardware: 'VARCHAR', day: 'BIGINT' };
+export const KEY_SQL = { model: 'r.model', hardware: 'r.hardware', day: DAY_SQL };
+export const KEY_TYPE = { model: 'VARCHAR', hardware: 'VARCHAR', day: 'BIGINT' };
 const AFFECTED = 'summary_affected_keys';
 
 export const summaryTable = (spec: DomainSpec) => `${spec.table}_summary`;
@@ -65,21 +65,36 @@ export function summaryColumns(spec: DomainSpec): string {
   ].join(', ');
 }
 
+/** The metrics a group averages, the primary one first. */
+export const averagedMetrics = (spec: DomainSpec) => [spec.primaryMetric, ...spec.summaryMetrics];
+
+/** The quantile the summaries report. */
+export const P95 = 0.95;
+
+export const distinctSql = (grouping: Grouping) => ({
+  hardware_count: grouping === 'model' ? 'count(DISTINCT r.hardware)::INTEGER' : 'NULL::INTEGER',
+  model_count: grouping === 'hardware' ? 'count(DISTINCT r.model)::INTEGER' : 'NULL::INTEGER',
+});
+
 /**
  * What a stored group holds: summarySql and what only some answers show (the distinct counts
- * only where they are read: they cost as much as the rest together).
+ * only where they are read: they cost as much as the rest together), and the sums and counts
+ * behind the averages, which the fast write path adds to (group-state.ts).
  */
 function storedSql(spec: DomainSpec, grouping: Grouping): string {
   const m = spec.primaryMetric;
-  const distinct = (column: string, wanted: boolean) =>
-    wanted ? `count(DISTINCT r.${column})::INTEGER` : 'NULL::INTEGER';
+  const distinct = distinctSql(grouping);
   return [
     summarySql(spec),
     `min(r.${m}) AS min_${m}`,
     `max(r.${m}) AS max_${m}`,
     'min(coalesce(r.started_at, r.created_at)) AS first_at',
-    `${distinct('hardware', grouping === 'model')} AS hardware_count`,
-    `${distinct('model', grouping === 'hardware')} AS model_count`,
+    `${distinct.hardware_count} AS hardware_count`,
+    `${distinct.model_count} AS model_count`,
+    ...averagedMetrics(spec).flatMap((x) => [
+      `sum(r.${x})::DOUBLE AS sum_${x}`,
+      `count(r.${x})::BIGINT AS n_${x}`,
+    ]),
   ].join(', ');
 }
 
@@ -93,15 +108,27 @@ function groupSelect(spec: DomainSpec, grouping: Grouping, filter = ''): string 
           FROM ${spec.table} r ${filter} GROUP BY ALL`;
 }
 
-type Key = (typeof KEYS)[number];
-type KeyValue = string | number | null;
+export type Key = (typeof KEYS)[number];
+export type KeyValue = string | number | null;
+/** A record's place in the groupings: its model, hardware and day. */
+export type GroupKeys = Record<Key, KeyValue>;
+
+/** One group's identity, as a map key: its grouping and the values of that grouping's keys. */
+export function groupKey(grouping: Grouping, keys: GroupKeys): string {
+  return JSON.stringify([grouping, ...GROUPINGS[grouping].map((k) => keys[k])]);
+}
 
 /**
  * A predicate matching the groups whose `key` is one of `values`: over the records (alias r)
  * or over stored groups (alias s). Values are bound; days are whole numbers, and over the
  * records become ranges of the timestamp, so no row needs arithmetic.
  */
-function keyPredicate(key: Key, values: KeyValue[], over: 'records' | 'stored', params: Params): string {
+export function keyPredicate(
+  key: Key,
+  values: KeyValue[],
+  over: 'records' | 'stored',
+  params: Params,
+): string {
   const parts: string[] = [];
   const present = values.filter((v) => v !== null);
   if (key === 'day' && over === 'records') {
@@ -153,7 +180,7 @@ export async function markAffected(tx: WriteTx, select: string, params: Params =
  * load) are joined against. Naming models and hardware separately can take in more
  * model-and-hardware groups than were touched: those are recomputed too, to the same values.
  */
-export async function refreshAffected(tx: WriteTx, spec: DomainSpec): Promise<void> {
+export async function refreshAffected(tx: WriteTx, spec: DomainSpec): Promise<string[] | 'all'> {
   const table = summaryTable(spec);
   const [share] = await tx.query<{ touched: number; remaining: number }>(
     `SELECT (SELECT coalesce(sum(records), 0) FROM ${AFFECTED})::BIGINT AS touched,
@@ -165,7 +192,7 @@ export async function refreshAffected(tx: WriteTx, spec: DomainSpec): Promise<vo
     await tx.run(`DELETE FROM ${table}`);
     await tx.run(`INSERT INTO ${table} ${allGroupsSql(spec)}`);
     await tx.run(`DROP TABLE ${AFFECTED}`);
-    return;
+    return 'all';
   }
   const touched = await tx.query<Record<Key, KeyValue>>(
     `SELECT DISTINCT model, hardware, day FROM ${AFFECTED} LIMIT ${MAX_LISTED + 1}`,
@@ -192,4 +219,6 @@ export async function refreshAffected(tx: WriteTx, spec: DomainSpec): Promise<vo
     }
   }
   await tx.run(`DROP TABLE ${AFFECTED}`);
+  if (touched.length > MAX_LISTED) return 'all';
+  return touched.flatMap((t) => (Object.keys(GROUPINGS) as Grouping[]).map((g) => groupKey(g, t)));
 }

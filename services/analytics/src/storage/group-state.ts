@@ -1,0 +1,186 @@
+/**
+ * What the fast write path (record-insert.ts) keeps in memory per summary group, so that adding
+ * a record updates its groups without scanning the records: counts, sums, extremes, and the
+ * group's largest primary-metric values, from which the exact p95 is read.
+ *
+ * The summary table stays the answer readers see; these states are a cache of how to update it.
+ * A state is stored only after its transaction commits (WriteTx.afterCommit) and is forgotten
+ * whenever another kind of write recomputes its group, so it never disagrees with the table.
+ */
+
+/**
+ * The largest values of a multiset (ascending) and how many smaller ones there are. Enough to
+ * give DuckDB's `quantile_cont(x, q)` exactly for high q, as long as the ranks it interpolates
+ * between are in the window; when they fall below it, `quantile` says so and the caller reloads.
+ */
+export class TopValues {
+  constructor(
+    /** The largest values, ascending. */
+    private readonly top: number[],
+    /** How many values are smaller than (or equal to) top[0] and not held. */
+    private below: number,
+  ) {}
+
+  get count(): number {
+    return this.below + this.top.length;
+  }
+
+  clone(): TopValues {
+    return new TopValues([...this.top], this.below);
+  }
+
+  add(value: number): void {
+    const top = this.top;
+    // Below the window: only its rank matters, and only while the window is not everything.
+    if (this.below > 0 && top.length > 0 && value < top[0]!) {
+      this.below++;
+      return;
+    }
+    let lo = 0;
+    let hi = top.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (top[mid]! <= value) lo = mid + 1;
+      else hi = mid;
+    }
+    top.splice(lo, 0, value);
+  }
+
+  /**
+   * DuckDB's quantile_cont: RN = (n - 1)·q, FRN = ⌊RN⌋, CRN = ⌈RN⌉, d = RN - FRN, and
+   * v[FRN]·(1 - d) + v[CRN]·d over the sorted values: the same doubles in the same order of
+   * operations as DuckDB 1.x (checked bit for bit in test/fast-insert.slow.test.ts). null for
+   * no values; undefined when FRN is below the window.
+   */
+  quantile(q: number): number | null | undefined {
+    const n = this.count;
+    if (n === 0) return null;
+    const rn = (n - 1) * q;
+    const frn = Math.floor(rn);
+    const crn = Math.ceil(rn);
+    if (frn < this.below) return undefined;
+    const lo = this.top[frn - this.below]!;
+    if (frn === crn) return lo;
+    const hi = this.top[crn - this.below]!;
+    const d = rn - frn;
+    return lo * (1 - d) + hi * d;
+  }
+}
+
+/** How many of a group's largest values to load: twice what the p95 needs, and some slack. */
+export function windowSize(count: number, q: number): number {
+  const needed = count - Math.floor((count - 1) * q);
+  return Math.min(count, 2 * needed + 64);
+}
+
+/** A summary group as numbers: what its row in the summary table is computed from. */
+export interface GroupState {
+  total: number;
+  succeeded: number;
+  failed: number;
+  /** Sum and count of non-null values of each averaged metric (primary first). */
+  sums: number[];
+  counts: number[];
+  /** Smallest and largest primary metric; null while the group has none. */
+  min: number | null;
+  max: number | null;
+  /** When its records started (or were recorded), in epoch microseconds. */
+  firstUs: bigint | null;
+  lastUs: bigint | null;
+  /** Distinct hardware of a model group, or distinct models of a hardware group; else null. */
+  distinct: number | null;
+  top: TopValues;
+}
+
+export function cloneState(s: GroupState): GroupState {
+  return { ...s, sums: [...s.sums], counts: [...s.counts], top: s.top.clone() };
+}
+
+/** One record's contribution to a group. */
+export interface Contribution {
+  succeeded: boolean;
+  failed: boolean;
+  /** Averaged metrics, primary first, as stored (null when the record has none). */
+  metrics: (number | null)[];
+  atUs: bigint;
+  /** Its keys, for the distinct counts. */
+  model: string;
+  hardware: string | null;
+}
+
+export function addTo(s: GroupState, c: Contribution): void {
+  s.total++;
+  if (c.succeeded) s.succeeded++;
+  if (c.failed) s.failed++;
+  c.metrics.forEach((v, i) => {
+    if (v === null) return;
+    s.sums[i]! += v;
+    s.counts[i]!++;
+  });
+  const m = c.metrics[0];
+  if (m !== null && m !== undefined) {
+    s.min = s.min === null ? m : Math.min(s.min, m);
+    s.max = s.max === null ? m : Math.max(s.max, m);
+    s.top.add(m);
+  }
+  if (s.firstUs === null || c.atUs < s.firstUs) s.firstUs = c.atUs;
+  if (s.lastUs === null || c.atUs > s.lastUs) s.lastUs = c.atUs;
+}
+
+/**
+ * The states of one domain's groups by groupKey. Filled by the fast path as it goes and by a
+ * warm-up read on a snapshot, which may be older than writes that committed while it ran: a
+ * warm-up installs only the groups no write has touched since it began (`beginWarm`).
+ */
+export class GroupStates {
+  private readonly states = new Map<string, GroupState>();
+  /** Groups touched (or 'all') since each running warm-up began. */
+  private readonly warming = new Set<{ touched: Set<string>; all: boolean }>();
+
+  get(key: string): GroupState | undefined {
+    return this.states.get(key);
+  }
+
+  /** After a commit: the group's state now. */
+  set(key: string, state: GroupState): void {
+    this.states.set(key, state);
+    for (const w of this.warming) w.touched.add(key);
+  }
+
+  /** After a write that recomputed groups in SQL: those (or, for many, all) are read again. */
+  forget(keys: string[] | 'all'): void {
+    if (keys === 'all') this.states.clear();
+    else for (const k of keys) this.states.delete(k);
+    for (const w of this.warming) {
+      if (keys === 'all') w.all = true;
+      else for (const k of keys) w.touched.add(k);
+    }
+  }
+
+  /** Call before the warm-up's snapshot begins; hand the token to finishWarm. */
+  beginWarm(): { touched: Set<string>; all: boolean } {
+    const token = { touched: new Set<string>(), all: false };
+    this.warming.add(token);
+    return token;
+  }
+
+  /** Installs what the snapshot saw of groups nobody touched since; known states are newer. */
+  finishWarm(
+    token: { touched: Set<string>; all: boolean },
+    seen: Map<string, GroupState> | undefined,
+  ): number {
+    this.warming.delete(token);
+    if (!seen || token.all) return 0;
+    let installed = 0;
+    for (const [key, state] of seen) {
+      if (token.touched.has(key) || this.states.has(key)) continue;
+      this.states.set(key, state);
+      installed++;
+    }
+    return installed;
+  }
+
+  get size(): number {
+    return this.states.size;
+  }
+}
