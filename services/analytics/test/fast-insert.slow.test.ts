@@ -182,6 +182,14 @@ describe('one-record writes', () => {
         expect(JSON.stringify(a, exactOnly)).toBe(JSON.stringify(b, exactOnly));
         expect(JSON.stringify(a, rounded)).toBe(JSON.stringify(b, rounded));
       }
+      const { total, succeeded, failed, p95_latency_ms, last_at } = await stats('/stats');
+      const [scan] = await d.domain.db.query(
+        `SELECT count(*)::INTEGER AS total, count(*) FILTER (WHERE status = 'completed')::INTEGER AS succeeded,
+                count(*) FILTER (WHERE status = 'failed')::INTEGER AS failed,
+                quantile_cont(latency_ms, 0.95) AS p95_latency_ms, max(coalesce(started_at, created_at)) AS last_at
+         FROM benchmark_runs`,
+      );
+      expect({ total, succeeded, failed, p95_latency_ms, last_at }).toEqual(scan);
     };
     const one = (id: string, i: number, extra: Record<string, unknown> = {}) =>
       sampleRecord('benchmark', id, {
@@ -330,12 +338,12 @@ describe('group states', () => {
       );
       await domain.writes.warmed();
       const groups = domain.writes.groups;
-      expect(groups.size).toBe(4);
+      expect(groups.size).toBe(5);
       // Narrow every window to the least the p95 needs: the next value below it uses it up.
       const sorted = [...values].sort((a, b) => a - b);
       const need = sorted.length - Math.floor((sorted.length - 1) * 0.95);
       const keys = { model: 'm', hardware: 'h', day: Math.floor(Date.parse(day) / 86_400_000) };
-      for (const g of ['model', 'hardware', 'model_hardware', 'day'] as const) {
+      for (const g of ['model', 'hardware', 'model_hardware', 'day', 'all'] as const) {
         const key = groupKey(g, keys);
         const s = groups.get(key)!;
         groups.set(key, { ...s, top: new TopValues(sorted.slice(-need), sorted.length - need) });

@@ -1,5 +1,6 @@
 import request from 'supertest';
-import type { DomainName } from '../src/domain/domains';
+import { DOMAINS, type DomainName } from '../src/domain/domains';
+import { summarySql } from '../src/storage/summaries';
 import { sampleRecord } from './fixtures';
 import { type RunningDomain, startDomain } from './helpers';
 
@@ -72,10 +73,13 @@ describe.each(['test', 'generator', 'benchmark'] as DomainName[])('summaries of 
       model: await get('/models/llama-7b?recent=0'),
       stats: await get('/stats'),
     };
+    const spec = DOMAINS[domain];
+    const [totals] = await run.domain.db.query(`SELECT ${summarySql(spec)} FROM ${spec.table} r`);
     const scanned = {
       models: await get(`/models/stats?${all}`),
       hardware: await get(`/hardware/stats?${all}`),
       performance: await get(`/performance?days=3650&${all}`),
+      totals,
     };
     return { stored, scanned };
   }
@@ -84,6 +88,19 @@ describe.each(['test', 'generator', 'benchmark'] as DomainName[])('summaries of 
     expectSame(stored.models, scanned.models);
     expectSame(stored.hardware, scanned.hardware);
     expectSame(stored.performance, scanned.performance);
+    // The overview's totals are the stored `all` group: the same as an aggregate of every record.
+    const {
+      domain: _o,
+      total_runs: _a,
+      total_tasks: _b,
+      total_batches: _c,
+      by_status: _s,
+      models: _m0,
+      hardware_platforms: _h0,
+      last_24h: _l,
+      ...totals
+    } = stored.stats;
+    expectSame(totals, scanned.totals);
     // The overview counts models and hardware platforms from the stored groups; no hardware is none.
     expect(stored.stats.models).toBe(scanned.models.models.length);
     expect(stored.stats.hardware_platforms).toBe(

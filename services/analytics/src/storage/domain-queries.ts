@@ -207,8 +207,8 @@ export class DomainQueries {
   /** Figures for the gateway overview. */
   async stats() {
     const t = this.spec.table;
-    const [[totals], [groups], byStatus, [batches], [recent]] = await Promise.all([
-      this.db.cachedQuery(`SELECT ${summarySql(this.spec)} FROM ${t} r`),
+    const [[stored], [groups], byStatus, [batches], [recent]] = await Promise.all([
+      this.stored('all', "'all' AS grouping"),
       // Distinct models and hardware are the stored groups (a NULL hardware is no platform).
       this.db.cachedQuery(
         `SELECT count(model) FILTER (WHERE grouping = 'model')::INTEGER AS models,
@@ -224,6 +224,9 @@ export class DomainQueries {
         `SELECT count(*)::INTEGER AS last_24h FROM ${t} WHERE created_at >= now() - INTERVAL 1 DAY`,
       ),
     ]);
+    // No records, no stored group: the aggregate over no rows gives the zero counts.
+    const { grouping: _, ...totals } =
+      stored ?? (await this.db.cachedQuery(`SELECT ${summarySql(this.spec)} FROM ${t} r WHERE false`))[0]!;
     return {
       domain: this.spec.name,
       [`total_${this.spec.records}`]: totals?.total ?? 0,

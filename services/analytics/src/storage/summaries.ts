@@ -15,7 +15,8 @@ export const daySql = (at: string) => `epoch_ms(${at}) // 86400000`;
 /** UTC epoch day of a record over alias r: when it started, or else when it was recorded. */
 export const DAY_SQL = daySql('coalesce(r.started_at, r.created_at)');
 
-export type Grouping = 'model' | 'hardware' | 'model_hardware' | 'day';
+/** `all`: one group of every record, for the overview's totals. */
+export type Grouping = 'model' | 'hardware' | 'model_hardware' | 'day' | 'all';
 
 export const KEYS = ['model', 'hardware', 'day'] as const;
 export const GROUPINGS: Record<Grouping, (typeof KEYS)[number][]> = {
@@ -23,7 +24,11 @@ export const GROUPINGS: Record<Grouping, (typeof KEYS)[number][]> = {
   hardware: ['hardware'],
   model_hardware: ['model', 'hardware'],
   day: ['day'],
+  all: [],
 };
+
+/** Predicates joined by AND; none is every row. */
+export const allOf = (parts: string[]) => (parts.length > 0 ? parts.join(' AND ') : 'true');
 export const KEY_SQL = { model: 'r.model', hardware: 'r.hardware', day: DAY_SQL };
 export const KEY_TYPE = { model: 'VARCHAR', hardware: 'VARCHAR', day: 'BIGINT' };
 const AFFECTED = 'summary_affected_keys';
@@ -104,8 +109,9 @@ function groupSelect(spec: DomainSpec, grouping: Grouping, filter = ''): string 
   const columns = KEYS.map((k) =>
     keys.includes(k) ? `${KEY_SQL[k]} AS ${k}` : `NULL::${KEY_TYPE[k]} AS ${k}`,
   );
+  // HAVING: a grouping without keys is a plain aggregate, which answers a row even over no records.
   return `SELECT '${grouping}' AS grouping, ${columns.join(', ')}, ${storedSql(spec, grouping)}
-          FROM ${spec.table} r ${filter} GROUP BY ALL`;
+          FROM ${spec.table} r ${filter} GROUP BY ALL HAVING count(*) > 0`;
 }
 
 export type Key = (typeof KEYS)[number];
@@ -199,13 +205,14 @@ export async function refreshAffected(tx: WriteTx, spec: DomainSpec): Promise<st
   );
   for (const grouping of Object.keys(GROUPINGS) as Grouping[]) {
     const keys = GROUPINGS[grouping];
-    if (touched.length <= MAX_LISTED) {
+    // The `all` group has no keys to name or join on: it is recomputed whole.
+    if (touched.length <= MAX_LISTED || keys.length === 0) {
       const values = (k: Key) => [...new Set(touched.map((t) => t[k]))];
       const storedParams: Params = [];
-      const stored = keys.map((k) => keyPredicate(k, values(k), 'stored', storedParams)).join(' AND ');
+      const stored = allOf(keys.map((k) => keyPredicate(k, values(k), 'stored', storedParams)));
       await tx.run(`DELETE FROM ${table} s WHERE s.grouping = '${grouping}' AND ${stored}`, storedParams);
       const recordParams: Params = [];
-      const records = keys.map((k) => keyPredicate(k, values(k), 'records', recordParams)).join(' AND ');
+      const records = allOf(keys.map((k) => keyPredicate(k, values(k), 'records', recordParams)));
       await tx.run(`INSERT INTO ${table} ${groupSelect(spec, grouping, `WHERE ${records}`)}`, recordParams);
     } else {
       await tx.run(

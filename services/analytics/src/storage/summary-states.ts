@@ -3,6 +3,7 @@ import type { DomainSpec } from '../domain/domains';
 import type { Params, WriteTx } from './duck';
 import { type GroupState, TopValues, windowSize } from './group-state';
 import {
+  allOf,
   averagedMetrics,
   GROUPINGS,
   type Grouping,
@@ -118,9 +119,9 @@ export async function topValues(
 ): Promise<number[]> {
   const m = spec.primaryMetric;
   const params: Params = [];
-  const where = GROUPINGS[group.grouping]
-    .map((k) => keyPredicate(k, [group.keys[k]], 'records', params))
-    .join(' AND ');
+  const where = allOf(
+    GROUPINGS[group.grouping].map((k) => keyPredicate(k, [group.keys[k]], 'records', params)),
+  );
   const skip = excluded.map((id) => {
     params.push(id);
     return `$${params.length}`;
@@ -180,15 +181,15 @@ export async function allStates(tx: WriteTx, spec: DomainSpec): Promise<Map<stri
     const columns = KEYS.map((k) =>
       keys.includes(k) ? `${KEY_SQL[k]} AS ${k}` : `NULL::${KEY_TYPE[k]} AS ${k}`,
     );
-    const partition = keys.join(', ');
+    const partition = keys.length > 0 ? `PARTITION BY ${keys.join(', ')}` : '';
     const reader = await tx.conn.runAndReadAll(
       `SELECT ${KEYS.join(', ')}, v FROM (
          SELECT ${columns.join(', ')}, r.${m}::DOUBLE AS v,
-                row_number() OVER (PARTITION BY ${partition} ORDER BY r.${m} DESC) AS rn,
-                count(*) OVER (PARTITION BY ${partition}) AS n
+                row_number() OVER (${partition} ORDER BY r.${m} DESC) AS rn,
+                count(*) OVER (${partition}) AS n
          FROM ${spec.table} r WHERE r.${m} IS NOT NULL)
        WHERE rn <= least(n, 2 * (n - floor((n - 1) * ${P95})) + 64)
-       ORDER BY ${partition}, v`,
+       ORDER BY ${[...keys, 'v'].join(', ')}`,
     );
     // Column-wise: half a million values cross into JavaScript for a million records.
     const [model, hardware, day, v] = reader.getColumnsJS() as [
