@@ -87,7 +87,7 @@ export class DuckDb {
     const reader = this.readers.reduce((a, b) => (b.queued < a.queued ? b : a));
     reader.queued++;
     return reader.lock
-      .run(() => fn(reader.conn))
+      .run(() => this.ifOpen(() => fn(reader.conn)))
       .finally(() => {
         reader.queued--;
       });
