@@ -2,7 +2,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { tempDir } from '@qlab/testkit';
 import request from 'supertest';
-import { DOMAINS } from '../src/domain/domains';
+import { DOMAINS, recordColumns } from '../src/domain/domains';
 import { openDomain } from '../src/open-domain';
 import { GroupStates, TopValues, windowSize } from '../src/storage/group-state';
 import { groupKey } from '../src/storage/summaries';
@@ -62,6 +62,34 @@ describe('TopValues', () => {
     }
     expect(checked).toBeGreaterThan(50);
     expect(exhausted).toBeGreaterThan(0);
+    conn.closeSync();
+    instance.closeSync();
+  });
+});
+
+it('every domain’s primary metric is a DOUBLE column (the p95 windows hold doubles)', () => {
+  for (const spec of Object.values(DOMAINS))
+    expect(recordColumns(spec).find((c) => c.name === spec.primaryMetric)?.type).toBe('DOUBLE');
+});
+
+describe('TopValues trimming', () => {
+  it('holds about a tenth of a group that started empty, and stays exact', async () => {
+    const instance = await DuckDBInstance.create(':memory:');
+    const conn = await instance.connect();
+    const top = new TopValues([], 0);
+    const values: number[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const v = (i * 7919) % 10_007;
+      values.push(v);
+      top.add(v);
+    }
+    expect(top.count).toBe(20_000);
+    expect(top.held).toBeLessThanOrEqual(2 * windowSize(20_000, 0.95));
+    const reader = await conn.runAndReadAll(
+      'SELECT quantile_cont(v, 0.95)::DOUBLE AS q FROM (SELECT unnest($1::DOUBLE[]) AS v)',
+      [`[${values.join(',')}]`],
+    );
+    expect(top.quantile(0.95)).toBe(reader.getRowObjectsJS()[0]!.q);
     conn.closeSync();
     instance.closeSync();
   });
@@ -149,6 +177,141 @@ describe('one-record writes', () => {
 
     expect((await request(d.base).get('/run/n1')).status).toBe(404);
     expect((await request(d.base).get('/models/stats')).body).toEqual(before.body);
+  });
+
+  it('keep the average of a whole-number metric exact, as DuckDB sums it', async () => {
+    const g = await startDomain('generator');
+    try {
+      const rec = (id: string, output_bytes: number) => ({
+        task_id: id,
+        model: 'm',
+        hardware: 'h',
+        status: 'completed',
+        started_at: '2026-11-20T10:00:00Z',
+        output_bytes,
+      });
+      for (const [i, v] of [2 ** 53 - 1, 2, -(2 ** 53 - 1)].entries())
+        expect(
+          (
+            await request(g.base)
+              .post('/tasks')
+              .send(rec(`t${i}`, v))
+          ).status,
+        ).toBe(201);
+      const stored = (await request(g.base).get('/models/stats')).body.models[0];
+      const scanned = (await request(g.base).get('/models/stats?since=1970-01-01')).body.models[0];
+      expect(stored.avg_output_bytes).toBe(scanned.avg_output_bytes);
+      expect(stored.avg_output_bytes).toBeCloseTo(2 / 3, 15);
+    } finally {
+      await g.cleanup();
+    }
+  });
+
+  it('take doubles of any size, as the staged load does, and keep taking writes to their group', async () => {
+    const rec = (id: string, extra: Record<string, unknown> = {}) => ({
+      run_id: id,
+      model: 'm',
+      hardware: 'h',
+      status: 'completed',
+      started_at: '2026-11-20T10:00:00Z',
+      latency_ms: 5,
+      ...extra,
+    });
+    // Whole doubles from 2^31 up were bound as integers, and from 2^63 failed to bind.
+    expect(
+      (
+        await request(d.base)
+          .post('/runs')
+          .send(rec('a', { memory_mb: 1e19 }))
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await request(d.base)
+          .post('/runs')
+          .send(rec('b', { memory_mb: 5e18 }))
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await request(d.base)
+          .post('/runs')
+          .send(rec('c', { memory_mb: 5e18, latency_ms: 3e9 }))
+      ).status,
+    ).toBe(201);
+    const child = rec('d', { hardware_metrics: [{ device_name: 'x', power_watts: 1e20 }] });
+    expect((await request(d.base).post('/runs').send(child)).status).toBe(201);
+    const bulk = await request(d.base)
+      .post('/runs/bulk')
+      .set('Content-Type', 'application/x-ndjson')
+      .send(`${JSON.stringify(rec('big', { latency_ms: 1e19 }))}\n`);
+    expect(bulk.status).toBe(201);
+    expect((await request(d.base).post('/runs').send(rec('after'))).status).toBe(201);
+    const stored = (await request(d.base).get('/performance?days=3650')).body;
+    const scanned = (await request(d.base).get('/performance?days=3650&since=1970-01-01')).body;
+    expect(JSON.stringify(stored, exactOnly)).toBe(JSON.stringify(scanned, exactOnly));
+    expect(JSON.stringify(stored, rounded)).toBe(JSON.stringify(scanned, rounded));
+    const slow = await request(staged.base)
+      .post('/runs')
+      .send([rec('d', { hardware_metrics: [{ device_name: 'x', power_watts: 1e20 }] }), ...padding('w')]);
+    expect(slow.status).toBe(201);
+    expect(noTimes((await request(d.base).get('/run/d')).body)).toEqual(
+      noTimes((await request(staged.base).get('/run/d')).body),
+    );
+  });
+
+  it('put records before 1970 on their own day, through every kind of write', async () => {
+    const at = (iso: string, id: string) => ({
+      run_id: id,
+      model: 'm',
+      status: 'completed',
+      started_at: iso,
+      latency_ms: 1,
+    });
+    await request(d.base)
+      .post('/runs')
+      .send([
+        at('1969-12-31T23:00:00Z', 'p1'),
+        at('1969-12-31T01:00:00Z', 'p2'),
+        at('1970-01-01T00:30:00Z', 'p3'),
+      ]);
+    await request(d.base)
+      .post('/runs')
+      .send([
+        at('1969-12-31T12:00:00Z', 'p4'),
+        ...Array.from({ length: 70 }, (_, i) => at('1969-12-30T12:00:00Z', `q${i}`)),
+      ]);
+    expect((await request(d.base).delete('/run/p2')).status).toBe(200);
+    const stored = await d.domain.db.query(
+      `SELECT day, total FROM benchmark_runs_summary WHERE grouping = 'day' ORDER BY day`,
+    );
+    const scanned = await d.domain.db.query(
+      `SELECT floor(epoch_ms(coalesce(started_at, created_at)) / 86400000)::BIGINT AS day, count(*)::INTEGER AS total
+       FROM benchmark_runs GROUP BY 1 ORDER BY 1`,
+    );
+    expect(stored).toEqual(scanned);
+    expect(stored.slice(0, 3)).toEqual([
+      { day: -2, total: 70 },
+      { day: -1, total: 2 },
+      { day: 0, total: 1 },
+    ]);
+  });
+
+  it('count a completed batch’s own records in its batch.completed event, on both paths', async () => {
+    for (const [run, n] of [
+      [d, 3],
+      [staged, 70],
+    ] as const) {
+      const runs = Array.from({ length: n }, (_, i) => sampleRecord('benchmark', `bc-${i}`));
+      const res = await request(run.base)
+        .post('/batches')
+        .send({ batch_id: 'bc', status: 'completed', runs });
+      expect(res.status).toBe(201);
+      const [row] = await run.domain.db.query<{ payload: string }>(
+        `SELECT payload FROM event_outbox WHERE payload LIKE '%batch.completed%'`,
+      );
+      expect(JSON.parse(row!.payload).data).toMatchObject({ batch_id: 'bc', total: n, succeeded: n });
+    }
   });
 
   it('send text with a lone surrogate to the staged load, which refuses it as before', async () => {

@@ -102,14 +102,14 @@ export class DomainWrites {
   }
 
   /**
-   * Loads a file already on disk in one transaction (with `alsoInTx` done in it too); the file
-   * and the temp tables are removed afterwards whatever happens.
+   * Loads a file already on disk in one transaction (with `batch` upserted in it too, its
+   * records the file's); the file and the temp tables are removed afterwards whatever happens.
    */
   async loadFromFile(
     file: string,
     options: { format: FileFormat; strict: boolean; maxReported: number; refused?: Rejected[] },
     timeoutMs?: number,
-    alsoInTx?: (tx: WriteTx) => Promise<string | undefined>,
+    batch?: BatchInput,
   ): Promise<LoadResult & { batch_id?: string }> {
     let staged: Staged | undefined;
     try {
@@ -119,7 +119,8 @@ export class DomainWrites {
       );
       const s = staged;
       const result = await this.db.write(async (tx) => {
-        const batchId = alsoInTx ? await alsoInTx(tx) : undefined;
+        const upserted = batch ? await this.upsertBatchIn(tx, batch) : undefined;
+        const batchId = upserted?.id;
         const r = await loadStaged(tx, this.spec, s, { ...options, batchId });
         if (r.accepted > 0) {
           // created_at is now(), the transaction's start, for rows that do not say when they started.
@@ -130,6 +131,7 @@ export class DomainWrites {
           await this.refresh(tx);
           await this.ingested(tx, r);
         }
+        if (upserted?.completed) await this.batchCompleted(tx, upserted.id);
         return { ...r, batch_id: batchId };
       }, timeoutMs);
       this.onEvent();
@@ -159,10 +161,11 @@ export class DomainWrites {
   async loadRecords(records: object[], batch?: BatchInput): Promise<LoadResult & { batch_id?: string }> {
     if (fitsFastPath(this.spec, records)) {
       const result = await this.db.write(async (tx) => {
-        const batchId = batch ? await this.upsertBatchIn(tx, batch) : undefined;
-        const r = await insertRecords(tx, this.spec, this.groups, records, batchId);
+        const upserted = batch ? await this.upsertBatchIn(tx, batch) : undefined;
+        const r = await insertRecords(tx, this.spec, this.groups, records, upserted?.id);
         await this.ingested(tx, r);
-        return { ...r, batch_id: batchId };
+        if (upserted?.completed) await this.batchCompleted(tx, upserted.id);
+        return { ...r, batch_id: upserted?.id };
       });
       this.onEvent();
       return result;
@@ -174,15 +177,15 @@ export class DomainWrites {
       })(),
       createWriteStream(file),
     );
-    return this.loadFromFile(
-      file,
-      { format: 'ndjson', strict: true, maxReported: 100 },
-      undefined,
-      batch ? (tx) => this.upsertBatchIn(tx, batch) : undefined,
-    );
+    return this.loadFromFile(file, { format: 'ndjson', strict: true, maxReported: 100 }, undefined, batch);
   }
 
-  private async upsertBatchIn(tx: WriteTx, b: BatchInput): Promise<string> {
+  /**
+   * Creates or updates a batch; `completed` says it became completed now. Its batch.completed
+   * event is the caller's to write (batchCompleted) once the batch's records of this write are in,
+   * so the event counts them.
+   */
+  private async upsertBatchIn(tx: WriteTx, b: BatchInput): Promise<{ id: string; completed: boolean }> {
     const id = b.batch_id ?? randomUUID();
     const table = this.spec.batchTable;
     const [existing] = await tx.query<{ status: string }>(`SELECT status FROM ${table} WHERE batch_id = $1`, [
@@ -210,21 +213,26 @@ export class DomainWrites {
         [id, ...values],
       );
     }
-    if (b.status === 'completed' && existing?.status !== 'completed') {
-      const [counts] = await tx.query(
-        `SELECT count(*)::INTEGER AS total,
-                count(*) FILTER (WHERE ${successSql(this.spec, 'status')})::INTEGER AS succeeded
-         FROM ${this.spec.table} WHERE batch_id = $1`,
-        [id],
-      );
-      await this.event(tx, 'batch.completed', id, { domain: this.spec.name, batch_id: id, ...counts });
-    }
-    return id;
+    return { id, completed: b.status === 'completed' && existing?.status !== 'completed' };
+  }
+
+  private async batchCompleted(tx: WriteTx, id: string): Promise<void> {
+    const [counts] = await tx.query(
+      `SELECT count(*)::INTEGER AS total,
+              count(*) FILTER (WHERE ${successSql(this.spec, 'status')})::INTEGER AS succeeded
+       FROM ${this.spec.table} WHERE batch_id = $1`,
+      [id],
+    );
+    await this.event(tx, 'batch.completed', id, { domain: this.spec.name, batch_id: id, ...counts });
   }
 
   async upsertBatch(b: BatchInput): Promise<string> {
     if (!BATCH_STATUSES.includes(b.status)) throw new Error(`bad batch status ${b.status}`);
-    const id = await this.db.write((tx) => this.upsertBatchIn(tx, b));
+    const id = await this.db.write(async (tx) => {
+      const upserted = await this.upsertBatchIn(tx, b);
+      if (upserted.completed) await this.batchCompleted(tx, upserted.id);
+      return upserted.id;
+    });
     this.onEvent();
     return id;
   }

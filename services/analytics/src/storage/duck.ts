@@ -1,12 +1,32 @@
 import {
+  DOUBLE,
   type DuckDBConnection,
   DuckDBInstance,
   type DuckDBPreparedStatement,
+  type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
 import { AppError } from '@qlab/kit';
 
 export type Params = DuckDBValue[];
+
+/**
+ * Parameters written as `$n::TYPE`, each bound with a type where the driver would guess wrong:
+ * it binds a whole JavaScript number as INTEGER or BIGINT, so a DOUBLE of 1e19 (every double
+ * from 2^53 up is whole) failed to bind at all. DOUBLE ones are bound as DOUBLE.
+ */
+export class Bound {
+  readonly values: Params = [];
+  readonly types: (DuckDBType | undefined)[] = [];
+
+  /** The placeholder for `value`, cast to `cast` in SQL. */
+  add(value: DuckDBValue | undefined, cast: string): string {
+    const v = value === undefined ? null : value;
+    this.values.push(v);
+    this.types.push(v !== null && cast === 'DOUBLE' ? DOUBLE : undefined);
+    return `$${this.values.length}::${cast}`;
+  }
+}
 // biome-ignore lint/suspicious/noExplicitAny: rows are typed by each query.
 export type Row = Record<string, any>;
 
@@ -227,19 +247,28 @@ export class WriteTx {
     readonly conn: DuckDBConnection,
     private readonly prepared?: PreparedStatements,
   ) {}
-  /** Like `query`, with the statement prepared once per text (writer only; else as `query`). */
-  async queryPrepared<T = Row>(sql: string, params: Params): Promise<T[]> {
-    if (!this.prepared) return this.query<T>(sql, params);
-    const statement = await this.prepared.get(sql);
-    statement.bind(params);
-    const reader = await statement.runAndReadAll();
-    return reader.getRowObjectsJS().map((row) => toJson(row) as T);
+  /** Like `query`, with the statement prepared once per text on the writer (elsewhere, each time). */
+  async queryPrepared<T = Row>(sql: string, params: Params | Bound): Promise<T[]> {
+    const statement = await this.statement(sql);
+    try {
+      bindAll(statement, params);
+      const reader = await statement.runAndReadAll();
+      return reader.getRowObjectsJS().map((row) => toJson(row) as T);
+    } finally {
+      if (!this.prepared) statement.destroySync();
+    }
   }
-  async runPrepared(sql: string, params: Params): Promise<void> {
-    if (!this.prepared) return this.run(sql, params);
-    const statement = await this.prepared.get(sql);
-    statement.bind(params);
-    await statement.run();
+  async runPrepared(sql: string, params: Params | Bound): Promise<void> {
+    const statement = await this.statement(sql);
+    try {
+      bindAll(statement, params);
+      await statement.run();
+    } finally {
+      if (!this.prepared) statement.destroySync();
+    }
+  }
+  private statement(sql: string): Promise<DuckDBPreparedStatement> {
+    return this.prepared ? this.prepared.get(sql) : this.conn.prepare(sql);
   }
   /** Run after COMMIT succeeds (in-memory state that must follow the data, never lead it). */
   readonly committed: (() => void)[] = [];
@@ -252,6 +281,11 @@ export class WriteTx {
   query<T = Row>(sql: string, params: Params = []): Promise<T[]> {
     return readRows<T>(this.conn, sql, params);
   }
+}
+
+function bindAll(statement: DuckDBPreparedStatement, params: Params | Bound): void {
+  if (params instanceof Bound) statement.bind(params.values, params.types as DuckDBType[]);
+  else statement.bind(params);
 }
 
 async function readRows<T>(conn: DuckDBConnection, sql: string, params: Params): Promise<T[]> {

@@ -1,3 +1,5 @@
+import { P95 } from './summaries';
+
 /**
  * What the fast write path (record-insert.ts) keeps in memory per summary group, so that adding
  * a record updates its groups without scanning the records: counts, sums, extremes, and the
@@ -25,6 +27,11 @@ export class TopValues {
     return this.below + this.top.length;
   }
 
+  /** How many values are held (the rest are only counted). */
+  get held(): number {
+    return this.top.length;
+  }
+
   clone(): TopValues {
     return new TopValues([...this.top], this.below);
   }
@@ -44,6 +51,14 @@ export class TopValues {
       else hi = mid;
     }
     top.splice(lo, 0, value);
+    // Held values beyond twice what the window needs only cost memory and copies: the smallest
+    // of them join the count below (a group that started empty would otherwise keep them all).
+    const keep = windowSize(this.count, P95);
+    if (top.length > 2 * keep) {
+      const drop = top.length - keep;
+      top.splice(0, drop);
+      this.below += drop;
+    }
   }
 
   /**
@@ -78,8 +93,11 @@ export interface GroupState {
   total: number;
   succeeded: number;
   failed: number;
-  /** Sum and count of non-null values of each averaged metric (primary first). */
-  sums: number[];
+  /**
+   * Sum and count of non-null values of each averaged metric (primary first); the sum of a
+   * whole-number metric is a bigint, exact as DuckDB's (summaries.ts wholeMetric).
+   */
+  sums: (number | bigint)[];
   counts: number[];
   /** Smallest and largest primary metric; null while the group has none. */
   min: number | null;
@@ -100,8 +118,8 @@ export function cloneState(s: GroupState): GroupState {
 export interface Contribution {
   succeeded: boolean;
   failed: boolean;
-  /** Averaged metrics, primary first, as stored (null when the record has none). */
-  metrics: (number | null)[];
+  /** Averaged metrics, primary first, as stored (null when the record has none); bigint for whole-number ones. */
+  metrics: (number | bigint | null)[];
   atUs: bigint;
   /** Its keys, for the distinct counts. */
   model: string;
@@ -114,11 +132,13 @@ export function addTo(s: GroupState, c: Contribution): void {
   if (c.failed) s.failed++;
   c.metrics.forEach((v, i) => {
     if (v === null) return;
-    s.sums[i]! += v;
+    const sum = s.sums[i]!;
+    s.sums[i] = typeof sum === 'bigint' ? sum + BigInt(v) : sum + Number(v);
     s.counts[i]!++;
   });
-  const m = c.metrics[0];
-  if (m !== null && m !== undefined) {
+  // The primary metric is a DOUBLE column in every domain (a test checks).
+  const m = c.metrics[0] === null || c.metrics[0] === undefined ? null : Number(c.metrics[0]);
+  if (m !== null) {
     s.min = s.min === null ? m : Math.min(s.min, m);
     s.max = s.max === null ? m : Math.max(s.max, m);
     s.top.add(m);

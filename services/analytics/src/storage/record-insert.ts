@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type ColumnType, type DomainSpec, recordColumns } from '../domain/domains';
 import { LoadRejected, type LoadResult, type Rejected } from '../domain/loading';
-import type { Params, WriteTx } from './duck';
+import { Bound, type Params, type WriteTx } from './duck';
 import {
   addTo,
   type Contribution,
@@ -20,6 +20,7 @@ import {
   groupKey,
   P95,
   successSql,
+  wholeMetric,
 } from './summaries';
 import { type Group, loadStates, topValues, writeGroups } from './summary-states';
 
@@ -61,10 +62,9 @@ function wellFormed(value: unknown): boolean {
   return true;
 }
 
-/** Bound as text and cast by DuckDB, exactly as the staged load casts its text fields. */
-function bind(params: Params, value: unknown, type: ColumnType): string {
-  params.push(value === undefined ? null : (value as Params[number]));
-  return `$${params.length}::${type}`;
+/** Cast by DuckDB, as the staged load casts its text fields (times are bound as their text). */
+function bind(params: Bound, value: unknown, type: ColumnType): string {
+  return params.add(value as Params[number] | undefined, type);
 }
 
 /** The same verdicts the staged load gives validated records: only ids can still be refused. */
@@ -126,7 +126,7 @@ export async function insertRecords(
   }
   const ids = given.map((g) => g ?? randomUUID());
   const cols = recordColumns(spec);
-  const params: Params = [];
+  const params = new Bound();
   const values = (records as Json[]).map(
     (r, i) =>
       `(${cols
@@ -143,7 +143,7 @@ export async function insertRecords(
      RETURNING model, hardware, ${daySql('coalesce(started_at, created_at)')} AS day,
                ${successSql(spec, 'status')} AS succeeded, status IN ('failed', 'error') AS failed,
                epoch_us(coalesce(started_at, created_at))::VARCHAR AS at_us,
-               ${metrics.map((m, i) => `${m}::DOUBLE AS m${i}`).join(', ')}`,
+               ${metrics.map((m, i) => (wholeMetric(spec, m) ? `${m}::VARCHAR AS m${i}` : `${m}::DOUBLE AS m${i}`)).join(', ')}`,
     params,
   );
   await insertTags(tx, spec, records as Json[], ids);
@@ -159,7 +159,7 @@ export async function insertRecords(
 }
 
 async function insertTags(tx: WriteTx, spec: DomainSpec, records: Json[], ids: string[]): Promise<void> {
-  const params: Params = [];
+  const params = new Bound();
   const rows: string[] = [];
   records.forEach((r, i) => {
     if (!Array.isArray(r.tags)) return;
@@ -167,12 +167,15 @@ async function insertTags(tx: WriteTx, spec: DomainSpec, records: Json[], ids: s
       rows.push(`(${bind(params, ids[i], 'VARCHAR')}, ${bind(params, tag, 'VARCHAR')})`);
   });
   if (rows.length > 0)
-    await tx.run(`INSERT INTO ${spec.tagsTable} (${spec.idColumn}, tag) VALUES ${rows.join(', ')}`, params);
+    await tx.runPrepared(
+      `INSERT INTO ${spec.tagsTable} (${spec.idColumn}, tag) VALUES ${rows.join(', ')}`,
+      params,
+    );
 }
 
 async function insertChildren(tx: WriteTx, spec: DomainSpec, records: Json[], ids: string[]): Promise<void> {
   for (const child of spec.children) {
-    const params: Params = [];
+    const params = new Bound();
     const rows: string[] = [];
     records.forEach((r, i) => {
       const v = r[child.key];
@@ -183,7 +186,7 @@ async function insertChildren(tx: WriteTx, spec: DomainSpec, records: Json[], id
         );
     });
     if (rows.length > 0)
-      await tx.run(
+      await tx.runPrepared(
         `INSERT INTO ${child.table} (${spec.idColumn}, ${child.columns.map((c) => c.name).join(', ')}) VALUES ${rows.join(', ')}`,
         params,
       );
@@ -209,7 +212,11 @@ async function updateGroups(
     const contribution: Contribution = {
       succeeded: row.succeeded,
       failed: row.failed,
-      metrics: metrics.map((_, i) => (row[`m${i}`] as number | null) ?? null),
+      metrics: metrics.map((m, i) => {
+        const v = row[`m${i}`] as string | number | null;
+        if (v === null || v === undefined) return null;
+        return wholeMetric(spec, m) ? BigInt(v) : Number(v);
+      }),
       atUs: BigInt(row.at_us),
       hardware: row.hardware,
       model: row.model,

@@ -1,4 +1,4 @@
-import type { DomainSpec } from '../domain/domains';
+import { type DomainSpec, recordColumns } from '../domain/domains';
 import type { DuckDb, Params, WriteTx } from './duck';
 
 /**
@@ -10,8 +10,8 @@ import type { DuckDb, Params, WriteTx } from './duck';
  * rebuilt from the records at every start.
  */
 
-/** UTC epoch day of a timestamp expression. */
-export const daySql = (at: string) => `epoch_ms(${at}) // 86400000`;
+/** UTC epoch day of a timestamp expression, floored (DuckDB's // truncates: 1969-12-31 would be day 0). */
+export const daySql = (at: string) => `floor(epoch_ms(${at}) / 86400000)::BIGINT`;
 /** UTC epoch day of a record over alias r: when it started, or else when it was recorded. */
 export const DAY_SQL = daySql('coalesce(r.started_at, r.created_at)');
 
@@ -73,6 +73,14 @@ export function summaryColumns(spec: DomainSpec): string {
 /** The metrics a group averages, the primary one first. */
 export const averagedMetrics = (spec: DomainSpec) => [spec.primaryMetric, ...spec.summaryMetrics];
 
+/**
+ * Whether a metric is a whole-number column. DuckDB sums those exactly (HUGEINT) before it
+ * divides, so the sum behind their average is kept exact too: as a double, 2^53 - 1 + 2 loses
+ * its last bit and the average goes wrong by far more than rounding.
+ */
+export const wholeMetric = (spec: DomainSpec, name: string) =>
+  recordColumns(spec).some((c) => c.name === name && (c.type === 'INTEGER' || c.type === 'BIGINT'));
+
 /** The quantile the summaries report. */
 export const P95 = 0.95;
 
@@ -97,7 +105,7 @@ function storedSql(spec: DomainSpec, grouping: Grouping): string {
     `${distinct.hardware_count} AS hardware_count`,
     `${distinct.model_count} AS model_count`,
     ...averagedMetrics(spec).flatMap((x) => [
-      `sum(r.${x})::DOUBLE AS sum_${x}`,
+      `sum(r.${x})::${wholeMetric(spec, x) ? 'HUGEINT' : 'DOUBLE'} AS sum_${x}`,
       `count(r.${x})::BIGINT AS n_${x}`,
     ]),
   ].join(', ');

@@ -1,6 +1,6 @@
 import { timestampTZValue } from '@duckdb/node-api';
 import type { DomainSpec } from '../domain/domains';
-import type { Params, WriteTx } from './duck';
+import { Bound, type Params, type WriteTx } from './duck';
 import { type GroupState, TopValues, windowSize } from './group-state';
 import {
   allOf,
@@ -15,6 +15,7 @@ import {
   keyPredicate,
   P95,
   summaryTable,
+  wholeMetric,
 } from './summaries';
 
 /**
@@ -39,7 +40,11 @@ function stateColumns(spec: DomainSpec): string {
     's.total',
     's.succeeded',
     's.failed',
-    ...averagedMetrics(spec).flatMap((x, i) => [`s.sum_${x} AS s${i}`, `s.n_${x} AS n${i}`]),
+    // Exact sums come as text: a HUGEINT is past what a JavaScript number holds exactly.
+    ...averagedMetrics(spec).flatMap((x, i) => [
+      wholeMetric(spec, x) ? `s.sum_${x}::VARCHAR AS s${i}` : `s.sum_${x} AS s${i}`,
+      `s.n_${x} AS n${i}`,
+    ]),
     `s.min_${m} AS min`,
     `s.max_${m} AS max`,
     'epoch_us(s.first_at)::VARCHAR AS first_us',
@@ -63,7 +68,9 @@ function stateOf(spec: DomainSpec, row: StoredRow, top: number[]): GroupState {
     total: Number(row.total),
     succeeded: Number(row.succeeded),
     failed: Number(row.failed),
-    sums: metrics.map((_, i) => Number(row[`s${i}`] ?? 0)),
+    sums: metrics.map((x, i) =>
+      wholeMetric(spec, x) ? BigInt(row[`s${i}`] ?? 0) : Number(row[`s${i}`] ?? 0),
+    ),
     counts: metrics.map((_, i) => Number(row[`n${i}`])),
     min: (row.min as number | null) ?? null,
     max: (row.max as number | null) ?? null,
@@ -81,7 +88,7 @@ export function emptyState(spec: DomainSpec, grouping: Grouping): GroupState {
     total: 0,
     succeeded: 0,
     failed: 0,
-    sums: metrics.map(() => 0),
+    sums: metrics.map((x) => (wholeMetric(spec, x) ? 0n : 0)),
     counts: metrics.map(() => 0),
     min: null,
     max: null,
@@ -247,42 +254,44 @@ export async function writeGroups(
     ...metrics.flatMap((x) => [`sum_${x}`, `n_${x}`]),
   ];
   const at = (us: bigint | null) => (us === null ? null : timestampTZValue(us));
-  const values = (list: typeof groups, params: Params) => {
-    const p = (v: Params[number], cast: string) => {
-      params.push(v);
-      return `$${params.length}::${cast}`;
-    };
-    return list.map(({ grouping, keys, state: s }) => {
+  const values = (list: typeof groups, b: Bound) =>
+    list.map(({ grouping, keys, state: s }) => {
       const p95 = s.top.quantile(P95);
       if (p95 === undefined) throw new Error('a group state was written without its p95 window');
-      const total = p(s.total, 'INTEGER');
-      const succeeded = p(s.succeeded, 'INTEGER');
+      const total = b.add(s.total, 'INTEGER');
+      const succeeded = b.add(s.succeeded, 'INTEGER');
       return `(${[
-        p(grouping, 'VARCHAR'),
-        ...KEYS.map((k) => p(GROUPINGS[grouping].includes(k) ? keys[k] : null, KEY_TYPE[k])),
+        b.add(grouping, 'VARCHAR'),
+        ...KEYS.map((k) => b.add(GROUPINGS[grouping].includes(k) ? keys[k] : null, KEY_TYPE[k])),
         total,
         succeeded,
-        p(s.failed, 'INTEGER'),
+        b.add(s.failed, 'INTEGER'),
         // As summarySql: count / count is a DOUBLE division in DuckDB.
         `round(${succeeded} / ${total}, 4)`,
-        ...metrics.map((_, i) => p(s.counts[i]! > 0 ? s.sums[i]! / s.counts[i]! : null, 'DOUBLE')),
-        p(p95, 'DOUBLE'),
-        p(at(s.lastUs), 'TIMESTAMPTZ'),
-        p(s.min, 'DOUBLE'),
-        p(s.max, 'DOUBLE'),
-        p(at(s.firstUs), 'TIMESTAMPTZ'),
-        p(grouping === 'model' ? s.distinct : null, 'INTEGER'),
-        p(grouping === 'hardware' ? s.distinct : null, 'INTEGER'),
-        ...metrics.flatMap((_, i) => [
-          p(s.counts[i]! > 0 ? s.sums[i]! : null, 'DOUBLE'),
-          p(s.counts[i]!, 'BIGINT'),
-        ]),
+        ...metrics.map((_, i) =>
+          b.add(s.counts[i]! > 0 ? Number(s.sums[i]!) / s.counts[i]! : null, 'DOUBLE'),
+        ),
+        b.add(p95, 'DOUBLE'),
+        b.add(at(s.lastUs), 'TIMESTAMPTZ'),
+        b.add(s.min, 'DOUBLE'),
+        b.add(s.max, 'DOUBLE'),
+        b.add(at(s.firstUs), 'TIMESTAMPTZ'),
+        b.add(grouping === 'model' ? s.distinct : null, 'INTEGER'),
+        b.add(grouping === 'hardware' ? s.distinct : null, 'INTEGER'),
+        ...metrics.flatMap((x, i) => {
+          const sum = s.counts[i]! > 0 ? s.sums[i]! : null;
+          return [
+            wholeMetric(spec, x)
+              ? b.add(sum === null ? null : String(sum), 'HUGEINT')
+              : b.add(sum === null ? null : Number(sum), 'DOUBLE'),
+            b.add(s.counts[i]!, 'BIGINT'),
+          ];
+        }),
       ].join(', ')})`;
     });
-  };
   const stored = groups.filter((g) => g.stored);
   if (stored.length > 0) {
-    const params: Params = [];
+    const params = new Bound();
     const rows = values(stored, params);
     const set = columns.filter((c) => c !== 'grouping' && !(KEYS as readonly string[]).includes(c));
     await tx.runPrepared(
@@ -294,7 +303,7 @@ export async function writeGroups(
   }
   const fresh = groups.filter((g) => !g.stored);
   if (fresh.length > 0) {
-    const params: Params = [];
+    const params = new Bound();
     const rows = values(fresh, params);
     await tx.runPrepared(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${rows.join(', ')}`, params);
   }
