@@ -190,6 +190,12 @@ describe('one-record writes', () => {
         started_at: '2026-11-20T10:00:00Z',
         output_bytes,
       });
+      const avg = async () => {
+        const stored = (await request(g.base).get('/models/stats')).body.models[0];
+        const scanned = (await request(g.base).get('/models/stats?since=1970-01-01')).body.models[0];
+        expect(stored.avg_output_bytes).toBe(scanned.avg_output_bytes);
+        return stored.avg_output_bytes;
+      };
       for (const [i, v] of [2 ** 53 - 1, 2, -(2 ** 53 - 1)].entries())
         expect(
           (
@@ -198,10 +204,18 @@ describe('one-record writes', () => {
               .send(rec(`t${i}`, v))
           ).status,
         ).toBe(201);
-      const stored = (await request(g.base).get('/models/stats')).body.models[0];
-      const scanned = (await request(g.base).get('/models/stats?since=1970-01-01')).body.models[0];
-      expect(stored.avg_output_bytes).toBe(scanned.avg_output_bytes);
-      expect(stored.avg_output_bytes).toBeCloseTo(2 / 3, 15);
+      expect(await avg()).toBeCloseTo(2 / 3, 15);
+      // A sum past 2^53 divided once, not rounded first (…634.5 is the nearest double).
+      const big = [...Array(6).fill(2 ** 53 - 1), ...Array(3).fill(-(2 ** 53 - 1)), 3, 1];
+      for (const [i, v] of big.entries())
+        expect(
+          (
+            await request(g.base)
+              .post('/tasks')
+              .send(rec(`u${i}`, v))
+          ).status,
+        ).toBe(201);
+      await avg();
     } finally {
       await g.cleanup();
     }
@@ -282,15 +296,23 @@ describe('one-record writes', () => {
         ...Array.from({ length: 70 }, (_, i) => at('1969-12-30T12:00:00Z', `q${i}`)),
       ]);
     expect((await request(d.base).delete('/run/p2')).status).toBe(200);
+    // The last microseconds of a day before 1970 (epoch_ms truncated them into the next day),
+    // then a staged load into that day and a delete from it.
+    await request(d.base).post('/runs').send(at('1969-12-29T23:59:59.9995Z', 'edge'));
+    await request(d.base)
+      .post('/runs')
+      .send(Array.from({ length: 70 }, (_, i) => at('1969-12-29T12:00:00Z', `e${i}`)));
+    expect((await request(d.base).delete('/run/e3')).status).toBe(200);
     const stored = await d.domain.db.query(
       `SELECT day, total FROM benchmark_runs_summary WHERE grouping = 'day' ORDER BY day`,
     );
     const scanned = await d.domain.db.query(
-      `SELECT floor(epoch_ms(coalesce(started_at, created_at)) / 86400000)::BIGINT AS day, count(*)::INTEGER AS total
+      `SELECT floor(epoch_us(coalesce(started_at, created_at)) / 86400000000.0)::BIGINT AS day, count(*)::INTEGER AS total
        FROM benchmark_runs GROUP BY 1 ORDER BY 1`,
     );
     expect(stored).toEqual(scanned);
-    expect(stored.slice(0, 3)).toEqual([
+    expect(stored.slice(0, 4)).toEqual([
+      { day: -3, total: 70 },
       { day: -2, total: 70 },
       { day: -1, total: 2 },
       { day: 0, total: 1 },

@@ -162,8 +162,8 @@ export class DuckDb {
     timeoutMs: number,
   ): Promise<T> {
     await conn.run('BEGIN TRANSACTION');
+    const tx = new WriteTx(conn, this.prepared);
     try {
-      const tx = new WriteTx(conn, this.prepared);
       const result = await withDeadline(conn, timeoutMs, () => fn(tx));
       await conn.run('COMMIT');
       this.version++;
@@ -172,6 +172,7 @@ export class DuckDb {
       return result;
     } catch (err) {
       await conn.run('ROLLBACK').catch(() => undefined);
+      for (const undo of tx.rolledBack) undo();
       throw err;
     }
   }
@@ -187,9 +188,13 @@ export class DuckDb {
 
   private closing: Promise<void> | undefined;
 
+  /** Refuses work once closing began; work that close() interrupted fails the same way. */
   private ifOpen<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.closing) return Promise.reject(new AppError(503, 'CLOSING', 'the service is shutting down'));
-    return fn();
+    const closingError = () => new AppError(503, 'CLOSING', 'the service is shutting down');
+    if (this.closing) return Promise.reject(closingError());
+    return fn().catch((err: unknown) => {
+      throw this.closing ? closingError() : err;
+    });
   }
 
   /**
@@ -274,6 +279,11 @@ export class WriteTx {
   readonly committed: (() => void)[] = [];
   afterCommit(fn: () => void): void {
     this.committed.push(fn);
+  }
+  /** Run after a ROLLBACK (in-memory state changed in the transaction, to be undone or dropped). */
+  readonly rolledBack: (() => void)[] = [];
+  afterRollback(fn: () => void): void {
+    this.rolledBack.push(fn);
   }
   async run(sql: string, params: Params = []): Promise<void> {
     await this.conn.run(sql, params);

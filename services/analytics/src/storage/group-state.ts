@@ -6,8 +6,10 @@ import { P95 } from './summaries';
  * group's largest primary-metric values, from which the exact p95 is read.
  *
  * The summary table stays the answer readers see; these states are a cache of how to update it.
- * A state is stored only after its transaction commits (WriteTx.afterCommit) and is forgotten
- * whenever another kind of write recomputes its group, so it never disagrees with the table.
+ * Only a write holding the writer's lock changes them, in place; one that does not commit
+ * forgets the groups it touched (WriteTx.afterRollback), and another kind of write that
+ * recomputes a group forgets it, so a state never disagrees with the table for long enough
+ * to be used.
  */
 
 /**
@@ -30,10 +32,6 @@ export class TopValues {
   /** How many values are held (the rest are only counted). */
   get held(): number {
     return this.top.length;
-  }
-
-  clone(): TopValues {
-    return new TopValues([...this.top], this.below);
   }
 
   add(value: number): void {
@@ -110,10 +108,6 @@ export interface GroupState {
   top: TopValues;
 }
 
-export function cloneState(s: GroupState): GroupState {
-  return { ...s, sums: [...s.sums], counts: [...s.counts], top: s.top.clone() };
-}
-
 /** One record's contribution to a group. */
 export interface Contribution {
   succeeded: boolean;
@@ -124,6 +118,22 @@ export interface Contribution {
   /** Its keys, for the distinct counts. */
   model: string;
   hardware: string | null;
+}
+
+/**
+ * sum / count rounded once to the nearest double, as DuckDB divides its exact sum of whole
+ * numbers (Number(sum) / count rounds twice, off by one unit in the last place past 2^53).
+ */
+export function exactQuotient(sum: bigint, count: number): number {
+  const negative = sum < 0n;
+  const a = negative ? -sum : sum;
+  const d = BigInt(count);
+  // 2^128·a/d keeps more than 64 significant bits for any a ≥ 1, d < 2^64; a nonzero remainder
+  // becomes a sticky last bit, so the one rounding in Number() sees ties only where they are.
+  const q = (a << 128n) / d;
+  const sticky = (a << 128n) % d === 0n ? 0n : 1n;
+  const value = Number((q << 1n) | sticky) / 2 ** 129;
+  return negative ? -value : value;
 }
 
 export function addTo(s: GroupState, c: Contribution): void {

@@ -10,8 +10,13 @@ import type { DuckDb, Params, WriteTx } from './duck';
  * rebuilt from the records at every start.
  */
 
-/** UTC epoch day of a timestamp expression, floored (DuckDB's // truncates: 1969-12-31 would be day 0). */
-export const daySql = (at: string) => `floor(epoch_ms(${at}) / 86400000)::BIGINT`;
+/**
+ * UTC epoch day of a timestamp expression: its microseconds floored to whole days, in integers,
+ * so it agrees to the microsecond with the day ranges of keyPredicate. (DuckDB's // truncates
+ * toward zero, which put 1969-12-31 on day 0, and epoch_ms truncates too.)
+ */
+export const daySql = (at: string) =>
+  `((epoch_us(${at}) - CASE WHEN epoch_us(${at}) < 0 THEN 86399999999 ELSE 0 END) // 86400000000)`;
 /** UTC epoch day of a record over alias r: when it started, or else when it was recorded. */
 export const DAY_SQL = daySql('coalesce(r.started_at, r.created_at)');
 

@@ -1,7 +1,7 @@
 import { timestampTZValue } from '@duckdb/node-api';
 import type { DomainSpec } from '../domain/domains';
 import { Bound, type Params, type WriteTx } from './duck';
-import { type GroupState, TopValues, windowSize } from './group-state';
+import { exactQuotient, type GroupState, TopValues, windowSize } from './group-state';
 import {
   allOf,
   averagedMetrics,
@@ -224,6 +224,11 @@ export async function allStates(tx: WriteTx, spec: DomainSpec): Promise<Map<stri
   return out;
 }
 
+function average(sum: number | bigint, count: number): number | null {
+  if (count === 0) return null;
+  return typeof sum === 'bigint' ? exactQuotient(sum, count) : sum / count;
+}
+
 /**
  * Writes these groups' rows, computed from their states: one UPDATE for the groups that have a
  * row (`stored`), one INSERT for new ones. (DELETE and INSERT of the same rows cost 1.6× this.)
@@ -268,9 +273,7 @@ export async function writeGroups(
         b.add(s.failed, 'INTEGER'),
         // As summarySql: count / count is a DOUBLE division in DuckDB.
         `round(${succeeded} / ${total}, 4)`,
-        ...metrics.map((_, i) =>
-          b.add(s.counts[i]! > 0 ? Number(s.sums[i]!) / s.counts[i]! : null, 'DOUBLE'),
-        ),
+        ...metrics.map((_, i) => b.add(average(s.sums[i]!, s.counts[i]!), 'DOUBLE')),
         b.add(p95, 'DOUBLE'),
         b.add(at(s.lastUs), 'TIMESTAMPTZ'),
         b.add(s.min, 'DOUBLE'),
