@@ -78,18 +78,25 @@ function serviceFolder(dataDir: string, name: ServiceName): string {
   return path.join(dataDir, name);
 }
 
+/** A service's port answered by another process: the stack boots again on new ports. */
+class PortTaken extends Error {}
+
 async function waitHealthy(p: ServiceProcess, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   const child = p.child;
   while (Date.now() < until) {
     if (child.exitCode !== null || child.signalCode !== null)
       throw new Error(`${p.name} exited before it was healthy:\n${tail(p)}`);
+    let answered: string | undefined;
     try {
       const res = await fetch(`${p.url}/health`, { signal: AbortSignal.timeout(2000) });
-      if (res.ok) return;
+      answered = res.ok ? ((await res.json()) as { service?: string }).service : undefined;
     } catch {
       // not listening yet
     }
+    if (answered === p.name) return;
+    // The port was free when chosen; a parallel test's server took it before this one bound.
+    if (answered !== undefined) throw new PortTaken(`${p.name}'s port ${p.port} is answered by ${answered}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${p.name} not healthy after ${timeoutMs} ms:\n${tail(p)}`);
@@ -126,7 +133,7 @@ export class HostileStack {
     readonly dataDir: string,
   ) {}
 
-  static async start(repoRoot: string): Promise<HostileStack> {
+  static async start(repoRoot: string, attempt = 1): Promise<HostileStack> {
     const tempRoot = mkdtempSync(path.join(tmpdir(), 'qlab-hostile-'));
     const dataDir = path.join(tempRoot, 'data');
     mkdirSync(dataDir, { recursive: true });
@@ -136,6 +143,7 @@ export class HostileStack {
       await stack.boot();
     } catch (err) {
       await stack.stop();
+      if (err instanceof PortTaken && attempt < 3) return HostileStack.start(repoRoot, attempt + 1);
       throw err;
     }
     return stack;
