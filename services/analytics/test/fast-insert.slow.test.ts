@@ -232,27 +232,12 @@ describe('one-record writes', () => {
       ...extra,
     });
     // Whole doubles from 2^31 up were bound as integers, and from 2^63 failed to bind.
-    expect(
-      (
-        await request(d.base)
-          .post('/runs')
-          .send(rec('a', { memory_mb: 1e19 }))
-      ).status,
-    ).toBe(201);
-    expect(
-      (
-        await request(d.base)
-          .post('/runs')
-          .send(rec('b', { memory_mb: 5e18 }))
-      ).status,
-    ).toBe(201);
-    expect(
-      (
-        await request(d.base)
-          .post('/runs')
-          .send(rec('c', { memory_mb: 5e18, latency_ms: 3e9 }))
-      ).status,
-    ).toBe(201);
+    for (const r of [
+      rec('a', { memory_mb: 1e19 }),
+      rec('b', { memory_mb: 5e18 }),
+      rec('c', { memory_mb: 5e18, latency_ms: 3e9 }),
+    ])
+      expect((await request(d.base).post('/runs').send(r)).status).toBe(201);
     const child = rec('d', { hardware_metrics: [{ device_name: 'x', power_watts: 1e20 }] });
     expect((await request(d.base).post('/runs').send(child)).status).toBe(201);
     const bulk = await request(d.base)

@@ -57,7 +57,7 @@ export class DomainWrites {
   }
 
   /**
-   * Reads every group's state on a snapshot, in the background (about 1.5 s for a million
+   * Reads every group's state on a snapshot, in the background (1.7–1.9 s for a million
    * records), so the one-record writes that follow start from memory. Writes go on meanwhile;
    * a failed warm-up only leaves them reading their groups themselves. One runs at a time; asked
    * again while one runs, another follows it.

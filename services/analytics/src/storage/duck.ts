@@ -215,7 +215,6 @@ export class DuckDb {
   }
 }
 
-/** The writer inside a transaction. */
 /**
  * Statements prepared once on the writer connection and reused: a hot write's statements are
  * the same text every time, and parsing and planning them was a third of its cost here.
@@ -247,6 +246,7 @@ class PreparedStatements {
   }
 }
 
+/** The writer inside a transaction (or a reader inside a snapshot). */
 export class WriteTx {
   constructor(
     readonly conn: DuckDBConnection,

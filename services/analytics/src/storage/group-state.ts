@@ -171,7 +171,7 @@ export class GroupStates {
     return this.states.get(key);
   }
 
-  /** After a commit: the group's state now. */
+  /** The group's state now (under the writer's lock; a write that rolls back forgets it). */
   set(key: string, state: GroupState): void {
     this.states.set(key, state);
     for (const w of this.warming) w.touched.add(key);

@@ -83,8 +83,20 @@ export const averagedMetrics = (spec: DomainSpec) => [spec.primaryMetric, ...spe
  * divides, so the sum behind their average is kept exact too: as a double, 2^53 - 1 + 2 loses
  * its last bit and the average goes wrong by far more than rounding.
  */
-export const wholeMetric = (spec: DomainSpec, name: string) =>
-  recordColumns(spec).some((c) => c.name === name && (c.type === 'INTEGER' || c.type === 'BIGINT'));
+export function wholeMetric(spec: DomainSpec, name: string): boolean {
+  let names = wholeColumns.get(spec);
+  if (!names) {
+    names = new Set(
+      recordColumns(spec)
+        .filter((c) => c.type === 'INTEGER' || c.type === 'BIGINT')
+        .map((c) => c.name),
+    );
+    wholeColumns.set(spec, names);
+  }
+  return names.has(name);
+}
+/** Per spec, once: asked per metric of every record on the fast path. */
+const wholeColumns = new WeakMap<DomainSpec, Set<string>>();
 
 /** The quantile the summaries report. */
 export const P95 = 0.95;

@@ -100,15 +100,11 @@ export function emptyState(spec: DomainSpec, grouping: Grouping): GroupState {
 }
 
 /** Matches these groups' stored rows (alias s); binds their keys into `params`. */
-function storedMatch(groups: Group[], params: Params): string {
-  const p = (v: Params[number], cast: string) => {
-    params.push(v);
-    return `$${params.length}::${cast}`;
-  };
+function storedMatch(groups: Group[], params: Bound): string {
   return groups
     .map(
       (g) =>
-        `(s.grouping = ${p(g.grouping, 'VARCHAR')} AND ${KEYS.map((k) => `s.${k} IS NOT DISTINCT FROM ${p(GROUPINGS[g.grouping].includes(k) ? g.keys[k] : null, KEY_TYPE[k])}`).join(' AND ')})`,
+        `(s.grouping = ${params.add(g.grouping, 'VARCHAR')} AND ${KEYS.map((k) => `s.${k} IS NOT DISTINCT FROM ${params.add(GROUPINGS[g.grouping].includes(k) ? g.keys[k] : null, KEY_TYPE[k])}`).join(' AND ')})`,
     )
     .join(' OR ');
 }
@@ -155,8 +151,8 @@ export async function loadStates(
 ): Promise<Map<string, GroupState>> {
   const out = new Map<string, GroupState>();
   if (groups.length === 0) return out;
-  const params: Params = [];
-  const rows = await tx.query<StoredRow>(
+  const params = new Bound();
+  const rows = await tx.queryPrepared<StoredRow>(
     `SELECT ${stateColumns(spec)} FROM ${summaryTable(spec)} s WHERE ${storedMatch(groups, params)}`,
     params,
   );
@@ -211,8 +207,11 @@ export async function allStates(tx: WriteTx, spec: DomainSpec): Promise<Map<stri
         hardware: hardware[i] ?? null,
         day: day[i] === null || day[i] === undefined ? null : Number(day[i]),
       });
-      const list = tops.get(key) ?? [];
-      if (list.length === 0) tops.set(key, list);
+      let list = tops.get(key);
+      if (!list) {
+        list = [];
+        tops.set(key, list);
+      }
       list.push(v[i]!);
     }
   }
@@ -241,73 +240,70 @@ export async function writeGroups(
   const table = summaryTable(spec);
   const m = spec.primaryMetric;
   const metrics = averagedMetrics(spec);
-  const columns = [
-    'grouping',
-    ...KEYS,
-    'total',
-    'succeeded',
-    'failed',
-    'success_rate',
-    ...metrics.map((x) => `avg_${x}`),
-    `p95_${m}`,
-    'last_at',
-    `min_${m}`,
-    `max_${m}`,
-    'first_at',
-    'hardware_count',
-    'model_count',
-    ...metrics.flatMap((x) => [`sum_${x}`, `n_${x}`]),
-  ];
   const at = (us: bigint | null) => (us === null ? null : timestampTZValue(us));
-  const values = (list: typeof groups, b: Bound) =>
-    list.map(({ grouping, keys, state: s }) => {
-      const p95 = s.top.quantile(P95);
-      if (p95 === undefined) throw new Error('a group state was written without its p95 window');
-      const total = b.add(s.total, 'INTEGER');
-      const succeeded = b.add(s.succeeded, 'INTEGER');
-      return `(${[
-        b.add(grouping, 'VARCHAR'),
-        ...KEYS.map((k) => b.add(GROUPINGS[grouping].includes(k) ? keys[k] : null, KEY_TYPE[k])),
-        total,
-        succeeded,
-        b.add(s.failed, 'INTEGER'),
-        // As summarySql: count / count is a DOUBLE division in DuckDB.
-        `round(${succeeded} / ${total}, 4)`,
-        ...metrics.map((_, i) => b.add(average(s.sums[i]!, s.counts[i]!), 'DOUBLE')),
-        b.add(p95, 'DOUBLE'),
-        b.add(at(s.lastUs), 'TIMESTAMPTZ'),
-        b.add(s.min, 'DOUBLE'),
-        b.add(s.max, 'DOUBLE'),
-        b.add(at(s.firstUs), 'TIMESTAMPTZ'),
-        b.add(grouping === 'model' ? s.distinct : null, 'INTEGER'),
-        b.add(grouping === 'hardware' ? s.distinct : null, 'INTEGER'),
-        ...metrics.flatMap((x, i) => {
-          const sum = s.counts[i]! > 0 ? s.sums[i]! : null;
-          return [
+  // One group's row as [column, value] pairs, so the names and the values cannot drift apart.
+  const row = ({ grouping, keys, state: s }: (typeof groups)[number], b: Bound): [string, string][] => {
+    const p95 = s.top.quantile(P95);
+    if (p95 === undefined) throw new Error('a group state was written without its p95 window');
+    const total = b.add(s.total, 'INTEGER');
+    const succeeded = b.add(s.succeeded, 'INTEGER');
+    return [
+      ['grouping', b.add(grouping, 'VARCHAR')],
+      ...KEYS.map((k): [string, string] => [
+        k,
+        b.add(GROUPINGS[grouping].includes(k) ? keys[k] : null, KEY_TYPE[k]),
+      ]),
+      ['total', total],
+      ['succeeded', succeeded],
+      ['failed', b.add(s.failed, 'INTEGER')],
+      // As summarySql: count / count is a DOUBLE division in DuckDB.
+      ['success_rate', `round(${succeeded} / ${total}, 4)`],
+      ...metrics.map((x, i): [string, string] => [
+        `avg_${x}`,
+        b.add(average(s.sums[i]!, s.counts[i]!), 'DOUBLE'),
+      ]),
+      [`p95_${m}`, b.add(p95, 'DOUBLE')],
+      ['last_at', b.add(at(s.lastUs), 'TIMESTAMPTZ')],
+      [`min_${m}`, b.add(s.min, 'DOUBLE')],
+      [`max_${m}`, b.add(s.max, 'DOUBLE')],
+      ['first_at', b.add(at(s.firstUs), 'TIMESTAMPTZ')],
+      ['hardware_count', b.add(grouping === 'model' ? s.distinct : null, 'INTEGER')],
+      ['model_count', b.add(grouping === 'hardware' ? s.distinct : null, 'INTEGER')],
+      ...metrics.flatMap((x, i): [string, string][] => {
+        const sum = s.counts[i]! > 0 ? s.sums[i]! : null;
+        return [
+          [
+            `sum_${x}`,
             wholeMetric(spec, x)
               ? b.add(sum === null ? null : String(sum), 'HUGEINT')
               : b.add(sum === null ? null : Number(sum), 'DOUBLE'),
-            b.add(s.counts[i]!, 'BIGINT'),
-          ];
-        }),
-      ].join(', ')})`;
-    });
+          ],
+          [`n_${x}`, b.add(s.counts[i]!, 'BIGINT')],
+        ];
+      }),
+    ];
+  };
+  const write = (list: typeof groups) => {
+    const params = new Bound();
+    const rows = list.map((g) => row(g, params));
+    const columns = rows[0]!.map(([c]) => c);
+    const values = rows.map((r) => `(${r.map(([, v]) => v).join(', ')})`).join(', ');
+    return { params, columns, values };
+  };
   const stored = groups.filter((g) => g.stored);
   if (stored.length > 0) {
-    const params = new Bound();
-    const rows = values(stored, params);
+    const { params, columns, values } = write(stored);
     const set = columns.filter((c) => c !== 'grouping' && !(KEYS as readonly string[]).includes(c));
     await tx.runPrepared(
       `UPDATE ${table} s SET ${set.map((c) => `${c} = v.${c}`).join(', ')}
-       FROM (VALUES ${rows.join(', ')}) v(${columns.join(', ')})
+       FROM (VALUES ${values}) v(${columns.join(', ')})
        WHERE s.grouping = v.grouping AND ${KEYS.map((k) => `s.${k} IS NOT DISTINCT FROM v.${k}`).join(' AND ')}`,
       params,
     );
   }
   const fresh = groups.filter((g) => !g.stored);
   if (fresh.length > 0) {
-    const params = new Bound();
-    const rows = values(fresh, params);
-    await tx.runPrepared(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${rows.join(', ')}`, params);
+    const { params, columns, values } = write(fresh);
+    await tx.runPrepared(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${values}`, params);
   }
 }
