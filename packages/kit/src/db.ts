@@ -5,6 +5,7 @@ import knexFactory, { type Knex } from 'knex';
 import { prepareMigrationTables } from './knex-migration-tables';
 import type { Logger } from './logger';
 import { privateFiles } from './private-files';
+import { cacheStatements } from './sqlite-statements';
 
 export type { Knex };
 
@@ -104,6 +105,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Knex> 
             conn.pragma('synchronous = NORMAL');
             conn.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.sqliteBusyTimeoutMs ?? 5000))}`);
             conn.pragma('foreign_keys = ON');
+            cacheStatements(conn);
             done(null, conn);
           } catch (err) {
             done(err as Error, conn);
