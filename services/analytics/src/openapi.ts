@@ -52,7 +52,10 @@ export function buildOpenApi(spec: DomainSpec): OpenApiDocument {
     q('status', spec.statuses.join(' | ')),
     q('batch_id', 'records of one batch'),
     q('tag', 'records with this tag'),
-    q('query', 'free text: a whole id or batch id, or part of a name, message or tag (ILIKE, bound)'),
+    q(
+      'query',
+      'free text: a whole id or batch id, or part of a name, message or tag, in any case (`%` and `_` are plain characters)',
+    ),
     q('since', 'ISO 8601: started (or created) at or after'),
     q('until', 'ISO 8601: started (or created) before'),
   ];

@@ -3,11 +3,6 @@ import { recordColumns } from '../domain/domains';
 import type { Filters } from '../domain/filters';
 import type { Params } from './duck';
 
-/** LIKE metacharacters in user text match themselves. */
-export function likePattern(s: string): string {
-  return `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-}
-
 /** WHERE clause (with a leading WHERE, or empty) over alias `r` of the main table. */
 export function whereSql(spec: DomainSpec, f: Filters, params: Params): string {
   const clauses: string[] = [];
@@ -27,15 +22,18 @@ export function whereSql(spec: DomainSpec, f: Filters, params: Params): string {
     );
   }
   if (f.query) {
-    const p = bind(likePattern(f.query));
-    // Ids match whole (an id is looked up, not browsed); names, messages and tags match in part.
+    // Ids match whole (an id is looked up, not browsed); names, messages and tags match in part,
+    // in any case. `contains(lower(…))` is what `ILIKE '%text%' ESCAPE '\\'` does, with no
+    // metacharacter to escape, and 3-4× faster over 1M rows (an ESCAPE clause takes DuckDB off
+    // its fast matcher: analytics README, "Where the time goes").
     const exact = bind(f.query);
+    const holds = (column: string) => `contains(lower(${column}), lower(${exact}))`;
     const texts = recordColumns(spec)
       .filter((c) => c.type === 'VARCHAR' && !['status', spec.idColumn, 'batch_id'].includes(c.name))
-      .map((c) => `r.${c.name} ILIKE ${p} ESCAPE '\\'`);
+      .map((c) => holds(`r.${c.name}`));
     texts.push(`r.${spec.idColumn} = ${exact}`, `r.batch_id = ${exact}`);
     texts.push(
-      `r.${spec.idColumn} IN (SELECT ${spec.idColumn} FROM ${spec.tagsTable} WHERE tag ILIKE ${p} ESCAPE '\\')`,
+      `r.${spec.idColumn} IN (SELECT ${spec.idColumn} FROM ${spec.tagsTable} WHERE ${holds('tag')})`,
     );
     clauses.push(`(${texts.join(' OR ')})`);
   }
