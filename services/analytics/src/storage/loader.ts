@@ -102,8 +102,11 @@ async function stage(
     );
     const unknown = seen.map((c) => c.column_name).filter((n) => !allowed.has(n));
     if (unknown.length > 0) throw new UnknownColumns(unknown);
+    // The line is the row's place in the table, rowid + 1 (loadStaged): DuckDB keeps a file's
+    // order in the table it creates (preserve_insertion_order, on by default). Numbering the rows
+    // here with row_number() OVER () took as long again as parsing the file (1.6 → 3.0 s at 1M).
     await tx.run(
-      `CREATE TEMP TABLE ${table} AS SELECT row_number() OVER () AS line_no, true AS parsed, NULL::VARCHAR[] AS extra, *
+      `CREATE TEMP TABLE ${table} AS SELECT NULL::BIGINT AS line_no, true AS parsed, NULL::VARCHAR[] AS extra, *
        FROM read_json(${lit(file)}, format = 'newline_delimited', columns = {${columns}}, maximum_object_size = 16777216)`,
     );
     return [];
@@ -198,7 +201,7 @@ async function readHeader(file: string): Promise<string[]> {
 }
 
 /** A SQL expression giving the first reason a staged row is invalid, or NULL. */
-function reasonSql(spec: DomainSpec, existing: string): string {
+function reasonSql(spec: DomainSpec, stage: string, existing: string): string {
   const checks: string[] = [
     "WHEN NOT parsed AND len(extra) > 0 THEN 'unknown fields: ' || array_to_string(extra, ', ')",
     "WHEN NOT parsed THEN 'not a JSON object'",
@@ -261,7 +264,8 @@ function reasonSql(spec: DomainSpec, existing: string): string {
   }
   const id = spec.idColumn;
   checks.push(
-    `WHEN "${id}" IS NOT NULL AND count(*) OVER (PARTITION BY "${id}") > 1 THEN '${id} appears more than once in this load'`,
+    // A hash aggregate: a window count per id sorted every id of the load (twice as slow).
+    `WHEN "${id}" IN (SELECT "${id}" FROM ${stage} WHERE "${id}" IS NOT NULL GROUP BY "${id}" HAVING count(*) > 1) THEN '${id} appears more than once in this load'`,
   );
   checks.push(`WHEN "${id}" IN (SELECT ${id} FROM ${existing}) THEN '${id} already exists'`);
   return `CASE ${checks.join('\n')} END`;
@@ -290,7 +294,7 @@ export async function loadStaged(
   );
   await tx.run(
     `CREATE TEMP TABLE ${load_checked} AS
-     SELECT line_no, ${reasonSql(spec, existing)} AS reason, "${id}" AS given_id,
+     SELECT coalesce(line_no, rowid + 1) AS line_no, ${reasonSql(spec, load_stage, existing)} AS reason, "${id}" AS given_id,
             coalesce("${id}", uuid()::VARCHAR) AS "${id}",
             ${cols
               .filter((c) => c.name !== id)
