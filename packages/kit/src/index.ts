@@ -67,6 +67,7 @@ export {
   jsonBody,
   jsonNestsDeeperThan,
   MAX_JSON_DEPTH,
+  ndjsonNestsDeeperThan,
   parseJsonStrict,
 } from './json-body';
 export { Lifecycle, stopOnSignals } from './lifecycle';

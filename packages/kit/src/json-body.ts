@@ -39,6 +39,34 @@ export function jsonNestsDeeperThan(text: string | Uint8Array, max: number): boo
   return false;
 }
 
+/**
+ * Does any line of NDJSON bytes nest deeper than `max`? A line with at most `max` opening
+ * brackets cannot, and only the others are scanned (jsonNestsDeeperThan): the brackets and line
+ * ends are found with Buffer.indexOf (memchr), where a loop over every byte in JavaScript ran at
+ * 160 MB/s here (analytics README, "Where the time goes").
+ */
+export function ndjsonNestsDeeperThan(bytes: Buffer, max: number): boolean {
+  let curly = bytes.indexOf(0x7b);
+  let square = bytes.indexOf(0x5b);
+  let start = 0;
+  while (start < bytes.length) {
+    let end = bytes.indexOf(0x0a, start);
+    if (end === -1) end = bytes.length;
+    let openers = 0;
+    while (curly !== -1 && curly < end) {
+      openers++;
+      curly = bytes.indexOf(0x7b, curly + 1);
+    }
+    while (square !== -1 && square < end) {
+      openers++;
+      square = bytes.indexOf(0x5b, square + 1);
+    }
+    if (openers > max && jsonNestsDeeperThan(bytes.subarray(start, end), max)) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
 class OutOfRange extends Error {}
 
 /**

@@ -1,8 +1,16 @@
+import { isUtf8 } from 'node:buffer';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AppError, badRequest, jsonNestsDeeperThan, MAX_JSON_DEPTH, payloadTooLarge } from '@qlab/kit';
+import {
+  AppError,
+  badRequest,
+  jsonNestsDeeperThan,
+  MAX_JSON_DEPTH,
+  ndjsonNestsDeeperThan,
+  payloadTooLarge,
+} from '@qlab/kit';
 import type { Request } from 'express';
 import type { Rejected } from '../domain/loading';
 
@@ -15,6 +23,7 @@ export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const NL = 0x0a;
+const NEWLINE = Buffer.from([NL]);
 
 /**
  * Passes a body through line by line (a line ends at \n, which never occurs inside a UTF-8
@@ -77,22 +86,44 @@ class Utf8Lines extends Transform {
       return;
     }
     try {
-      let data = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
-      const out: Buffer[] = [];
-      for (let nl = data.indexOf(NL); nl !== -1; nl = data.indexOf(NL)) {
-        out.push(this.check(data.subarray(0, nl)), Buffer.from([NL]));
-        this.line++;
-        data = data.subarray(nl + 1);
-      }
+      const data = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
+      const last = data.lastIndexOf(NL);
+      const rest = data.subarray(last + 1);
+      const out = last === -1 ? undefined : this.lines(data.subarray(0, last + 1));
       // A line longer than the loader takes is dropped as it comes, so memory stays bounded.
-      if (this.overlong || data.length > MAX_LINE_BYTES) {
+      if (this.overlong || rest.length > MAX_LINE_BYTES) {
         this.overlong = true;
         this.carry = Buffer.alloc(0);
-      } else this.carry = Buffer.from(data);
-      done(null, Buffer.concat(out));
+      } else this.carry = Buffer.from(rest);
+      done(null, out);
     } catch (err) {
       done(err as Error);
     }
+  }
+
+  /**
+   * Whole lines, each ending in \n. Usually every one passes, which is checked on the block at
+   * once (valid UTF-8 as a whole, no line too deep, no \r to strip) and passes it on as it is:
+   * checking and copying line by line cost 2-3 s per 195 MB (analytics README, "Where the time
+   * goes"). Otherwise, line by line.
+   */
+  private lines(block: Buffer): Buffer {
+    const fine =
+      !this.overlong &&
+      isUtf8(block) &&
+      (this.policy === 'blank' ? !ndjsonNestsDeeperThan(block, MAX_JSON_DEPTH) : block.indexOf(0x0d) === -1);
+    if (fine) {
+      for (let nl = block.indexOf(NL); nl !== -1; nl = block.indexOf(NL, nl + 1)) this.line++;
+      return block;
+    }
+    const out: Buffer[] = [];
+    let start = 0;
+    for (let nl = block.indexOf(NL); nl !== -1; nl = block.indexOf(NL, start)) {
+      out.push(this.check(block.subarray(start, nl)), NEWLINE);
+      this.line++;
+      start = nl + 1;
+    }
+    return Buffer.concat(out);
   }
 
   override _flush(done: TransformCallback): void {

@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { tempDir } from '@qlab/testkit';
+import { receiveToFile } from '../src/routes/receive-file';
+
+/** A body as a request would stream it, cut into chunks of `size` bytes (across lines and characters). */
+const body = (bytes: Buffer, size: number) => {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
+  return Object.assign(Readable.from(chunks), { headers: {}, complete: true }) as never;
+};
+
+describe('receiveToFile', () => {
+  const tmp = tempDir('qlab-analytics-receive-');
+  afterAll(() => tmp.cleanup());
+  const file = path.join(tmp.dir, 'body.ndjson');
+
+  // 3,000 lines: a character split across chunks, a bad line deep in a block of good ones.
+  const lines = Array.from({ length: 3000 }, (_, i) =>
+    Buffer.from(`{"run_id":"r${i + 1}","model":"caf\u00e9"}`),
+  );
+  lines[999] = Buffer.concat([Buffer.from('{"model":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
+  lines[1999] = Buffer.from(`{"x":${'['.repeat(65)}${']'.repeat(65)}}`);
+  const input = Buffer.concat([
+    Buffer.from([0xef, 0xbb, 0xbf]),
+    ...lines.flatMap((l) => [l, Buffer.from('\n')]),
+  ]);
+
+  it.each([7, 4096, 65536, 1 << 20])('names the bad lines and blanks them, in chunks of %d', async (size) => {
+    const { refusedLines } = await receiveToFile(body(input, size), file, 1e9, 'blank');
+    expect(refusedLines).toEqual([
+      { line: 1000, id: null, reason: 'the line is not valid UTF-8' },
+      { line: 2000, id: null, reason: 'the line nests deeper than 64 levels' },
+    ]);
+    const kept = [...lines];
+    kept[999] = Buffer.alloc(0);
+    kept[1999] = Buffer.alloc(0);
+    expect(readFileSync(file).equals(Buffer.concat(kept.flatMap((l) => [l, Buffer.from('\n')])))).toBe(true);
+  });
+
+  it('keeps a last line with no line end', async () => {
+    const { refusedLines } = await receiveToFile(
+      body(Buffer.from('{"a":1}\n{"b":2}'), 3),
+      file,
+      1e9,
+      'blank',
+    );
+    expect(refusedLines).toEqual([]);
+    expect(readFileSync(file, 'utf8')).toBe('{"a":1}\n{"b":2}');
+  });
+
+  it('ends CSV lines written on Windows with \\n alone, and refuses a bad line by number', async () => {
+    const csv = Buffer.from(Array.from({ length: 500 }, (_, i) => `r${i},m,completed\r\n`).join(''));
+    await receiveToFile(body(csv, 1000), file, 1e9, 'refuse');
+    expect(readFileSync(file, 'utf8')).toBe(csv.toString().replaceAll('\r\n', '\n'));
+    const bad = Buffer.concat([csv, Buffer.from([0xe9, 0x0a])]);
+    await expect(receiveToFile(body(bad, 1000), file, 1e9, 'refuse')).rejects.toMatchObject({
+      detail: 'line 501 is not valid UTF-8',
+    });
+  });
+});
