@@ -1,7 +1,25 @@
 import type BetterSqlite3 from 'better-sqlite3';
 
-/** How many compiled statements a connection keeps (least recently used go first). */
-export const STATEMENT_CACHE_SIZE = 128;
+/** What a connection's cache may hold: statements, and their SQL text in all. */
+export interface StatementCacheLimits {
+  /** Statements kept (least recently used go first). */
+  statements: number;
+  /**
+   * Characters of SQL kept in all. A compiled statement's native memory grows with its SQL, up
+   * to about 55 bytes per character for a list of placeholders (a 32,000-id IN list: 96 KB of
+   * SQL, 5 MB compiled), so the cache is bounded by text as well as by count: at most about
+   * 30 MB. SQL longer than `longestSql` is compiled each time, as before. (The tracker's 100-job
+   * INSERT is 38 KB of SQL, its history rows' 19 KB.)
+   */
+  sqlChars: number;
+  longestSql: number;
+}
+
+export const STATEMENT_CACHE_LIMITS: StatementCacheLimits = {
+  statements: 128,
+  sqlChars: 512 * 1024,
+  longestSql: 64 * 1024,
+};
 
 /**
  * Keeps a SQLite connection's compiled statements for the SQL it runs again. knex's
@@ -12,13 +30,25 @@ export const STATEMENT_CACHE_SIZE = 128;
  * moved under it: sqlite3_prepare_v2's SQLITE_SCHEMA handling).
  *
  * What a cached statement could carry over from its last use is reset before it is handed out
- * again: the result modes a caller may have toggled (`raw`, `pluck`, `expand`, and
- * `safeIntegers`, which the kit's connections leave at better-sqlite3's default, off). One still
- * being iterated (`busy`) is not handed out: that caller gets a fresh compile.
+ * again: the result modes a caller may have toggled (`raw`, `pluck`, `expand`) and
+ * `safeIntegers`, back to the connection's default (`safeIntegers` here, and whatever
+ * `defaultSafeIntegers` sets later). One still being iterated (`busy`) is not handed out: that
+ * caller gets a fresh compile.
  */
-export function cacheStatements(conn: BetterSqlite3.Database, size = STATEMENT_CACHE_SIZE): void {
+export function cacheStatements(
+  conn: BetterSqlite3.Database,
+  options: { safeIntegers?: boolean; limits?: StatementCacheLimits } = {},
+): void {
+  const limits = options.limits ?? STATEMENT_CACHE_LIMITS;
+  let safeIntegers = options.safeIntegers ?? false;
+  const setDefault = conn.defaultSafeIntegers.bind(conn);
+  conn.defaultSafeIntegers = (toggle = true) => {
+    safeIntegers = toggle;
+    return setDefault(toggle);
+  };
   const compile = conn.prepare.bind(conn);
   const cache = new Map<string, BetterSqlite3.Statement>();
+  let chars = 0;
   const cached = (sql: string): BetterSqlite3.Statement => {
     const hit = cache.get(sql);
     if (hit && !hit.busy) {
@@ -26,12 +56,17 @@ export function cacheStatements(conn: BetterSqlite3.Database, size = STATEMENT_C
       cache.delete(sql);
       cache.set(sql, hit);
       if (hit.reader) hit.raw(false).pluck(false).expand(false);
-      return hit.safeIntegers(false);
+      return hit.safeIntegers(safeIntegers);
     }
     const statement = compile(sql);
-    if (!hit) {
+    if (!hit && sql.length <= limits.longestSql) {
       cache.set(sql, statement);
-      if (cache.size > size) cache.delete(cache.keys().next().value as string);
+      chars += sql.length;
+      while (cache.size > limits.statements || chars > limits.sqlChars) {
+        const oldest = cache.keys().next().value as string;
+        cache.delete(oldest);
+        chars -= oldest.length;
+      }
     }
     return statement;
   };

@@ -10,7 +10,7 @@ describe('cacheStatements', () => {
   beforeEach(() => {
     tmp = tempDir('qlab-kit-statements-');
     db = new BetterSqlite3(path.join(tmp.dir, 'a.db'));
-    cacheStatements(db, 3);
+    cacheStatements(db, { limits: { statements: 3, sqlChars: 500, longestSql: 300 } });
     db.exec('create table t (a integer, b text)');
     db.prepare('insert into t values (?, ?)').run(1, 'one');
     db.prepare('insert into t values (?, ?)').run(2, 'two');
@@ -39,6 +39,36 @@ describe('cacheStatements', () => {
     db.prepare('select 6');
     db.prepare('select 7');
     expect(db.prepare('select 1')).not.toBe(first);
+  });
+
+  it('keeps SQL text within bounds: long SQL is compiled each time, the total is capped', () => {
+    const long = `select 1 where 1 in (${Array(100).fill('?').join(', ')})`; // 320 characters
+    expect(db.prepare(long)).not.toBe(db.prepare(long));
+    const pad = (n: number, chars: number) => `select ${n} /* ${'x'.repeat(chars)} */`;
+    const first = db.prepare(pad(1, 180)); // 195 characters
+    const second = db.prepare(pad(2, 280)); // 490 in all
+    expect(db.prepare(pad(1, 180))).toBe(first);
+    db.prepare(pad(3, 180)); // 685: the least recent goes, though three statements are allowed
+    expect(db.prepare(pad(1, 180))).toBe(first);
+    expect(db.prepare(pad(2, 280))).not.toBe(second);
+  });
+
+  it("resets safeIntegers to the connection's default, also one set later", () => {
+    db.exec('create table big (n integer)');
+    db.prepare('insert into big values (?)').run(9007199254740993n);
+    const sql = 'select n from big';
+    db.prepare(sql).safeIntegers(true);
+    expect(db.prepare(sql).get()).toEqual({ n: 9007199254740992 });
+    db.defaultSafeIntegers(true);
+    expect(db.prepare(sql).get()).toEqual({ n: 9007199254740993n });
+    db.prepare(sql).safeIntegers(false);
+    expect(db.prepare(sql).get()).toEqual({ n: 9007199254740993n });
+    const other = new BetterSqlite3(':memory:');
+    other.defaultSafeIntegers(true);
+    cacheStatements(other, { safeIntegers: true });
+    other.prepare('select 9007199254740993 as n').safeIntegers(false);
+    expect(other.prepare('select 9007199254740993 as n').get()).toEqual({ n: 9007199254740993n });
+    other.close();
   });
 
   it('resets the result modes a previous caller toggled', () => {
