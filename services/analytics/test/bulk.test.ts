@@ -26,6 +26,42 @@ describe('bulk loads (benchmark domain)', () => {
     expect(one.hardware_metrics[0]).toMatchObject({ device_name: 'Xeon', cpu_percent: 87.5 });
   });
 
+  test('lines after a blank, blanked or CRLF-ended line keep their numbers', async () => {
+    const row = (id: string, status = 'completed') => JSON.stringify({ run_id: id, model: 'bert', status });
+    const cases: [string | Buffer, { line: number; id: string | null }[]][] = [
+      // Valid JSON throughout: read_json would skip the blank line and number b one too low.
+      [`${row('a')}\n\n${row('b', 'exploded')}\n`, [{ line: 3, id: 'b' }]],
+      [`${row('a')}\n  \n${row('b', 'exploded')}\n`, [{ line: 3, id: 'b' }]],
+      [
+        Buffer.concat([
+          Buffer.from(`${row('a')}\n{"model":"`),
+          Buffer.from([0xff]),
+          Buffer.from(`"}\n${row('b', 'exploded')}\n`),
+        ]),
+        [
+          { line: 2, id: null },
+          { line: 3, id: 'b' },
+        ],
+      ],
+      // CRLF and a malformed line: DuckDB's line reader failed on the \r (a 500).
+      [
+        `${row('a')}\r\nnot json\r\n${row('b', 'exploded')}\r\n`,
+        [
+          { line: 2, id: null },
+          { line: 3, id: 'b' },
+        ],
+      ],
+    ];
+    for (const [raw, errors] of cases) {
+      const res = await call(`${d.base}/runs/bulk`, { raw });
+      expect(res.status).toBe(201);
+      expect(
+        res.body.errors.map((e: { line: number; id: string | null }) => ({ line: e.line, id: e.id })),
+      ).toEqual(errors);
+      expect((await call(`${d.base}/run/a`, { method: 'DELETE' })).status).toBe(200);
+    }
+  });
+
   test('a malformed line in the middle is reported by line and the rest load', async () => {
     const good = (i: number) =>
       JSON.stringify({ run_id: `g${i}`, model: 'bert', status: 'completed', latency_ms: i });

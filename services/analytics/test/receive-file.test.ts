@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { tempDir } from '@qlab/testkit';
-import { receiveToFile } from '../src/routes/receive-file';
+import { MAX_LINE_BYTES, receiveToFile } from '../src/routes/receive-file';
+
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /** A body as a request would stream it, cut into chunks of `size` bytes (across lines and characters). */
 const body = (bytes: Buffer, size: number) => {
@@ -28,8 +30,9 @@ describe('receiveToFile', () => {
   ]);
 
   it.each([7, 4096, 65536, 1 << 20])('names the bad lines and blanks them, in chunks of %d', async (size) => {
-    const { refusedLines } = await receiveToFile(body(input, size), file, 1e9, 'blank');
-    expect(refusedLines).toEqual([
+    const { refused, plain } = await receiveToFile(body(input, size), file, 1e9, 'blank');
+    expect(plain).toBe(false);
+    expect(refused).toEqual([
       { line: 1000, id: null, reason: 'the line is not valid UTF-8' },
       { line: 2000, id: null, reason: 'the line nests deeper than 64 levels' },
     ]);
@@ -40,13 +43,8 @@ describe('receiveToFile', () => {
   });
 
   it('keeps a last line with no line end', async () => {
-    const { refusedLines } = await receiveToFile(
-      body(Buffer.from('{"a":1}\n{"b":2}'), 3),
-      file,
-      1e9,
-      'blank',
-    );
-    expect(refusedLines).toEqual([]);
+    const received = await receiveToFile(body(Buffer.from('{"a":1}\n{"b":2}'), 3), file, 1e9, 'blank');
+    expect(received).toEqual({ refused: [], plain: true });
     expect(readFileSync(file, 'utf8')).toBe('{"a":1}\n{"b":2}');
   });
 
@@ -58,5 +56,49 @@ describe('receiveToFile', () => {
     await expect(receiveToFile(body(bad, 1000), file, 1e9, 'refuse')).rejects.toMatchObject({
       detail: 'line 501 is not valid UTF-8',
     });
+  });
+
+  it('drops a byte order mark that comes in pieces', async () => {
+    const withBom = Buffer.concat([BOM, Buffer.from('{"a":1}\n{"b":2}\n')]);
+    for (const size of [1, 2, 3, 4]) {
+      expect(await receiveToFile(body(withBom, size), file, 1e9, 'blank')).toEqual({
+        refused: [],
+        plain: true,
+      });
+      expect(readFileSync(file, 'utf8')).toBe('{"a":1}\n{"b":2}\n');
+    }
+    await receiveToFile(body(Buffer.concat([BOM, Buffer.from('{"a":1}')]), 2), file, 1e9, 'blank');
+    expect(readFileSync(file, 'utf8')).toBe('{"a":1}');
+  });
+
+  it('says when a line is blank or does not start with {, so the loader numbers the lines', async () => {
+    for (const text of ['{"a":1}\n\n{"b":2}\n', '{"a":1}\n  {"b":2}\n', '{"a":1}\n[1]\n'])
+      expect((await receiveToFile(body(Buffer.from(text), 5), file, 1e9, 'blank')).plain).toBe(false);
+  });
+
+  it('ends NDJSON lines at \\r\\n too, and refuses a \\r inside a line', async () => {
+    const text = '{"a":1}\r\n{"b":\r2}\n{"c":3}\r\n';
+    const { refused } = await receiveToFile(body(Buffer.from(text), 4), file, 1e9, 'blank');
+    expect(refused).toEqual([
+      {
+        line: 2,
+        id: null,
+        reason: 'the line has a carriage return inside it (lines end with \\n or \\r\\n)',
+      },
+    ]);
+    expect(readFileSync(file, 'utf8')).toBe('{"a":1}\n\n{"c":3}\n');
+  });
+
+  it('refuses a line over 16 MiB however the chunks fall', async () => {
+    const long = Buffer.alloc(MAX_LINE_BYTES + 5000, 0x20);
+    long[0] = 0x7b;
+    const text = Buffer.concat([Buffer.from('{"a":1}\n'), long, Buffer.from('\n{"b":2}\n')]);
+    for (const size of [64 * 1024, MAX_LINE_BYTES + 100, 3 * 1024 * 1024]) {
+      const { refused } = await receiveToFile(body(text, size), file, 1e9, 'blank');
+      expect(refused).toEqual([
+        { line: 2, id: null, reason: `the line is longer than ${MAX_LINE_BYTES} bytes` },
+      ]);
+      expect(readFileSync(file, 'utf8')).toBe('{"a":1}\n\n{"b":2}\n');
+    }
   });
 });

@@ -36,3 +36,15 @@ export class LoadRejected extends Error {
     super(`${result.rejected} rows were rejected`);
   }
 }
+
+/** What a body's lines were like, for the loader. */
+export interface ReceivedLines {
+  /** Lines blanked (NDJSON), and why. */
+  refused: Rejected[];
+  /**
+   * Every line started with `{` and none was blanked. Otherwise read_json, which skips blank
+   * lines, would number the rows after one a line too low: the loader then numbers the lines
+   * itself (loader.ts, stage).
+   */
+  plain: boolean;
+}

@@ -112,7 +112,7 @@ export function domainRoutes(deps: DomainRouteDeps): Router {
     const format = bodyFormat(req, options.format);
     const file = writes.tempFile(format);
     // NDJSON: a broken line is one rejected record; CSV: a broken line may hide a row boundary.
-    const { refusedLines } = await receiveToFile(
+    const received = await receiveToFile(
       req,
       file,
       deps.maxBulkBytes,
@@ -121,7 +121,7 @@ export function domainRoutes(deps: DomainRouteDeps): Router {
     try {
       const result = await writes.loadFromFile(
         file,
-        { format, strict: options.strict, maxReported: options.max_errors, refused: refusedLines },
+        { format, strict: options.strict, maxReported: options.max_errors, received },
         deps.loadTimeoutMs,
       );
       res.status(result.accepted > 0 ? 201 : 200).json(loaded(result));

@@ -12,7 +12,7 @@ import {
   payloadTooLarge,
 } from '@qlab/kit';
 import type { Request } from 'express';
-import type { Rejected } from '../domain/loading';
+import type { ReceivedLines, Rejected } from '../domain/loading';
 
 /** What to do with a line that is not valid UTF-8 or too long: blank it (NDJSON: reported as rejected) or refuse the body (CSV). */
 export type InvalidLinePolicy = 'blank' | 'refuse';
@@ -23,18 +23,24 @@ export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const NL = 0x0a;
+const CR = 0x0d;
 const NEWLINE = Buffer.from([NL]);
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /**
  * Passes a body through line by line (a line ends at \n, which never occurs inside a UTF-8
  * sequence), checking that each line is valid UTF-8, and the size limit. DuckDB would fail the
  * whole load with a 500 on the first bad byte; here the bad line is named instead. A blanked
- * line keeps its number (the loader skips blank lines).
+ * line keeps its number (the loader skips blank lines). A line may end in \r\n (the \r is
+ * dropped); an NDJSON line with a \r inside is refused (DuckDB's line reader fails on it).
  */
 class Utf8Lines extends Transform {
   readonly invalid: Rejected[] = [];
+  plain = true;
   private line = 1;
-  private carry: Buffer = Buffer.alloc(0);
+  /** The unfinished line's bytes, kept as they came (joining them per chunk was quadratic). */
+  private carry: Buffer[] = [];
+  private carried = 0;
   /** The current line went past MAX_LINE_BYTES: its bytes are dropped until its end. */
   private overlong = false;
   private seen = 0;
@@ -50,12 +56,15 @@ class Utf8Lines extends Transform {
   private refuse(reason: string): Buffer {
     if (this.policy === 'refuse') throw badRequest(`line ${this.line} ${reason}`);
     this.invalid.push({ line: this.line, id: null, reason: `the line ${reason}` });
+    this.plain = false;
     return Buffer.alloc(0);
   }
 
   /** A whole line (without its \n): itself, or nothing when it is refused. */
-  private check(bytes: Buffer): Buffer {
-    if (this.overlong) {
+  private check(line: Buffer): Buffer {
+    // CSV and NDJSON written on Windows end their lines with \r\n (and may mix them).
+    const bytes = line[line.length - 1] === CR ? line.subarray(0, line.length - 1) : line;
+    if (this.overlong || bytes.length > MAX_LINE_BYTES) {
       this.overlong = false;
       return this.refuse(`is longer than ${MAX_LINE_BYTES} bytes`);
     }
@@ -64,58 +73,75 @@ class Utf8Lines extends Transform {
     } catch {
       return this.refuse('is not valid UTF-8');
     }
-    // DuckDB's JSON reader recurses: a line nested tens of thousands deep crashed the process.
-    if (this.policy === 'blank' && jsonNestsDeeperThan(bytes, MAX_JSON_DEPTH))
-      return this.refuse(`nests deeper than ${MAX_JSON_DEPTH} levels`);
-    // CSV written on Windows ends its lines with \r\n (and may mix them): one line end for DuckDB.
-    if (this.policy === 'refuse' && bytes[bytes.length - 1] === 0x0d)
-      return bytes.subarray(0, bytes.length - 1);
+    if (this.policy === 'blank') {
+      if (bytes.includes(CR))
+        return this.refuse('has a carriage return inside it (lines end with \\n or \\r\\n)');
+      // DuckDB's JSON reader recurses: a line nested tens of thousands deep crashed the process.
+      if (jsonNestsDeeperThan(bytes, MAX_JSON_DEPTH))
+        return this.refuse(`nests deeper than ${MAX_JSON_DEPTH} levels`);
+      if (bytes[0] !== 0x7b) this.plain = false;
+    }
     return bytes;
   }
 
   override _transform(input: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.seen += input.length;
-    // A UTF-8 byte order mark (Windows editors write one) is not part of the first line.
-    let chunk = input;
-    if (this.first) {
-      this.first = false;
-      if (chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
-    }
     if (this.seen > this.maxBytes) {
       done(payloadTooLarge(`bodies here are limited to ${this.maxBytes} bytes`, { limit: this.maxBytes }));
       return;
     }
     try {
-      const data = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
-      const last = data.lastIndexOf(NL);
-      const rest = data.subarray(last + 1);
-      const out = last === -1 ? undefined : this.lines(data.subarray(0, last + 1));
-      // A line longer than the loader takes is dropped as it comes, so memory stays bounded.
-      if (this.overlong || rest.length > MAX_LINE_BYTES) {
-        this.overlong = true;
-        this.carry = Buffer.alloc(0);
-      } else this.carry = Buffer.from(rest);
+      const last = input.lastIndexOf(NL);
+      if (last === -1) {
+        this.hold(input);
+        done();
+        return;
+      }
+      let data = this.carried > 0 ? Buffer.concat([...this.carry, input]) : input;
+      const end = this.carried + last;
+      this.carry = [];
+      this.carried = 0;
+      // A UTF-8 byte order mark (Windows editors write one) is not part of the first line.
+      let from = 0;
+      if (this.first) {
+        this.first = false;
+        if (data.subarray(0, BOM.length).equals(BOM)) from = BOM.length;
+      }
+      const out = this.lines(data.subarray(from, end + 1));
+      data = data.subarray(end + 1);
+      if (data.length > 0) this.hold(data);
       done(null, out);
     } catch (err) {
       done(err as Error);
     }
   }
 
+  /** Bytes of a line whose end has not come; past the loader's limit they are dropped as they come. */
+  private hold(bytes: Buffer): void {
+    if (this.overlong) return;
+    this.carried += bytes.length;
+    if (this.carried > MAX_LINE_BYTES + 1) {
+      this.overlong = true;
+      this.carry = [];
+      this.carried = 0;
+    } else this.carry.push(bytes);
+  }
+
   /**
    * Whole lines, each ending in \n. Usually every one passes, which is checked on the block at
-   * once (valid UTF-8 as a whole, no line too deep, no \r to strip) and passes it on as it is:
-   * checking and copying line by line cost 2-3 s per 195 MB (analytics README, "Where the time
-   * goes"). Otherwise, line by line.
+   * once (valid UTF-8 as a whole, no line too deep or too long, no \r) and passes it on as it
+   * is: checking and copying line by line cost 2-3 s per 195 MB (analytics README, "Where the
+   * time goes"). Otherwise, line by line.
    */
   private lines(block: Buffer): Buffer {
-    const fine =
+    if (
       !this.overlong &&
+      block.indexOf(CR) === -1 &&
       isUtf8(block) &&
-      (this.policy === 'blank' ? !ndjsonNestsDeeperThan(block, MAX_JSON_DEPTH) : block.indexOf(0x0d) === -1);
-    if (fine) {
-      for (let nl = block.indexOf(NL); nl !== -1; nl = block.indexOf(NL, nl + 1)) this.line++;
+      (this.policy === 'refuse' || !ndjsonNestsDeeperThan(block, MAX_JSON_DEPTH)) &&
+      this.countLines(block)
+    )
       return block;
-    }
     const out: Buffer[] = [];
     let start = 0;
     for (let nl = block.indexOf(NL); nl !== -1; nl = block.indexOf(NL, start)) {
@@ -126,9 +152,30 @@ class Utf8Lines extends Transform {
     return Buffer.concat(out);
   }
 
+  /** Counts the block's lines when none is too long (false: none counted); notes a line not starting with `{`. */
+  private countLines(block: Buffer): boolean {
+    let lines = 0;
+    let plain = true;
+    let start = 0;
+    for (let nl = block.indexOf(NL); nl !== -1; nl = block.indexOf(NL, start)) {
+      if (nl - start > MAX_LINE_BYTES) return false;
+      if (block[start] !== 0x7b) plain = false;
+      lines++;
+      start = nl + 1;
+    }
+    this.line += lines;
+    if (this.policy === 'blank' && !plain) this.plain = false;
+    return true;
+  }
+
   override _flush(done: TransformCallback): void {
     try {
-      done(null, this.carry.length > 0 || this.overlong ? this.check(this.carry) : undefined);
+      if (this.first && this.carried > 0) {
+        // A body of one line with no \n: its byte order mark, too, is not part of it.
+        const whole = Buffer.concat(this.carry);
+        this.carry = whole.subarray(0, BOM.length).equals(BOM) ? [whole.subarray(BOM.length)] : [whole];
+      }
+      done(null, this.carried > 0 || this.overlong ? this.check(Buffer.concat(this.carry)) : undefined);
     } catch (err) {
       done(err as Error);
     }
@@ -139,14 +186,14 @@ class Utf8Lines extends Transform {
  * Streams a request body to `file`, refusing more than `maxBytes` (413) and checking UTF-8
  * line by line (see Utf8Lines). On any failure the partial file is removed; the kit's error
  * handler then answers and closes the connection (the pipeline destroyed the body, so it
- * cannot be read on). Resolves with the lines it blanked, and why.
+ * cannot be read on). Resolves with the lines it blanked, and why, and whether every line was plain.
  */
 export async function receiveToFile(
   req: Request,
   file: string,
   maxBytes: number,
   invalidLines: InvalidLinePolicy,
-): Promise<{ refusedLines: Rejected[] }> {
+): Promise<ReceivedLines> {
   const lines = new Utf8Lines(invalidLines, maxBytes);
   try {
     if (Number(req.headers['content-length'] ?? 0) > maxBytes)
@@ -157,7 +204,7 @@ export async function receiveToFile(
       if (err instanceof AppError) throw err;
       throw badRequest('the client stopped sending the body');
     });
-    return { refusedLines: lines.invalid };
+    return { refused: lines.invalid, plain: lines.plain };
   } catch (err) {
     await rm(file, { force: true });
     throw err;

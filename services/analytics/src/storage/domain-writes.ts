@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { createEvent } from '@qlab/events';
 import { notFound } from '@qlab/kit';
 import { BATCH_STATUSES, type DomainSpec } from '../domain/domains';
-import type { FileFormat, LoadResult, Rejected } from '../domain/loading';
+import type { FileFormat, LoadResult, ReceivedLines } from '../domain/loading';
 import { analyticsEvents } from '../events';
 import type { DuckDb, Params, WriteTx } from './duck';
 import { GroupStates } from './group-state';
@@ -107,14 +107,14 @@ export class DomainWrites {
    */
   async loadFromFile(
     file: string,
-    options: { format: FileFormat; strict: boolean; maxReported: number; refused?: Rejected[] },
+    options: { format: FileFormat; strict: boolean; maxReported: number; received?: ReceivedLines },
     timeoutMs?: number,
     batch?: BatchInput,
   ): Promise<LoadResult & { batch_id?: string }> {
     let staged: Staged | undefined;
     try {
       staged = await this.db.exclusive(
-        (tx) => stageFile(tx, this.spec, file, options.format, options.refused),
+        (tx) => stageFile(tx, this.spec, file, options.format, options.received),
         timeoutMs,
       );
       const s = staged;

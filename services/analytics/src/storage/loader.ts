@@ -6,6 +6,7 @@ import {
   LoadRejected,
   type LoadResult,
   MAX_TEXT,
+  type ReceivedLines,
   type Rejected,
   UnknownColumns,
 } from '../domain/loading';
@@ -47,6 +48,9 @@ function childType(child: ChildTable): string {
  */
 let loads = 0;
 
+/** A body the loader numbers itself (ReceivedLines.plain is false). */
+class NotPlain extends Error {}
+
 /** The temp tables of one load (connection-local, dropped by `dropStage`). */
 export interface Staged {
   stage: string;
@@ -64,11 +68,11 @@ export async function stageFile(
   spec: DomainSpec,
   file: string,
   format: FileFormat,
-  refused: Rejected[] = [],
+  received: ReceivedLines = { refused: [], plain: true },
 ): Promise<Staged> {
   const n = ++loads;
-  const staged = { stage: `load_stage_${n}`, checked: `load_checked_${n}`, rejects: [...refused] };
-  staged.rejects.push(...(await stage(tx, spec, file, format, staged.stage)));
+  const staged = { stage: `load_stage_${n}`, checked: `load_checked_${n}`, rejects: [...received.refused] };
+  staged.rejects.push(...(await stage(tx, spec, file, format, staged.stage, received.plain)));
   return staged;
 }
 
@@ -86,6 +90,7 @@ async function stage(
   file: string,
   format: FileFormat,
   table: string,
+  plain: boolean,
 ): Promise<Rejected[]> {
   const scalars = recordColumns(spec).map((c) => c.name);
   const nested = nestedKeys(spec);
@@ -95,7 +100,10 @@ async function stage(
     ', ',
   );
   const allowed = allowedKeys(spec);
+  // A blank or blanked line, or one not starting with `{`: read_json would skip it or fail, and
+  // the rows after it would not be numbered by their lines.
   try {
+    if (!plain) throw new NotPlain();
     // Keys outside the schema, judged on DuckDB's sample of the file (its first 20,480 lines).
     const seen = await tx.query<{ column_name: string }>(
       `DESCRIBE SELECT * FROM read_json(${lit(file)}, format = 'newline_delimited', maximum_object_size = 16777216)`,
