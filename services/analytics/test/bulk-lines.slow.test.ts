@@ -1,3 +1,4 @@
+import { MAX_LINE_BYTES } from '../src/domain/loading';
 import { call, type RunningDomain, startDomain } from './helpers';
 
 /**
@@ -34,5 +35,30 @@ describe('bulk load line numbers (benchmark domain)', () => {
     ]);
     expect((await call(`${d.base}/run/l1599999`)).body.model).toBe(`m${1_599_999 % 7}`);
     expect((await call(`${d.base}/run/l5`)).status).toBe(404);
+  });
+
+  test('a record exactly as long as the limit loads, also in a file numbered line by line', async () => {
+    const record = Buffer.alloc(MAX_LINE_BYTES, 0x20);
+    record.write('{"run_id":"max","model":"m","status":"completed"', 0);
+    record[MAX_LINE_BYTES - 1] = 0x7d;
+    const raw = Buffer.concat([
+      Buffer.from('\n'),
+      record,
+      Buffer.from('\n{"run_id":"bad","model":"m","status":"x"}\n'),
+    ]);
+    const res = await call(`${d.base}/runs/bulk`, { raw });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ accepted: 1, rejected: 1, errors: [{ line: 3, id: 'bad' }] });
+  });
+
+  test('unknown fields refuse the file whether or not a blank line sends it line by line', async () => {
+    for (const raw of [
+      '{"run_id":"u1","model":"m","status":"completed"}\n{"run_id":"u2","model":"m","status":"completed","zz":1}\n',
+      '{"run_id":"u1","model":"m","status":"completed"}\n\n{"run_id":"u2","model":"m","status":"completed","zz":1}\n',
+    ]) {
+      const res = await call(`${d.base}/runs/bulk`, { raw });
+      expect(res.status).toBe(400);
+      expect(res.body.unknown_columns).toEqual(['zz']);
+    }
   });
 });

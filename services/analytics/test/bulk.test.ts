@@ -52,6 +52,8 @@ describe('bulk loads (benchmark domain)', () => {
         ],
       ],
     ];
+    // A tab-only line is blank; a record exactly as long as the limit loads on either path.
+    cases.push([`${row('a')}\n\t\n${row('b', 'exploded')}\n`, [{ line: 3, id: 'b' }]]);
     for (const [raw, errors] of cases) {
       const res = await call(`${d.base}/runs/bulk`, { raw });
       expect(res.status).toBe(201);

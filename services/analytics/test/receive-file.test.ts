@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { tempDir } from '@qlab/testkit';
-import { MAX_LINE_BYTES, receiveToFile } from '../src/routes/receive-file';
+import { MAX_LINE_BYTES } from '../src/domain/loading';
+import { receiveToFile } from '../src/routes/receive-file';
 
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
@@ -76,17 +77,31 @@ describe('receiveToFile', () => {
       expect((await receiveToFile(body(Buffer.from(text), 5), file, 1e9, 'blank')).plain).toBe(false);
   });
 
-  it('ends NDJSON lines at \\r\\n too, and refuses a \\r inside a line', async () => {
-    const text = '{"a":1}\r\n{"b":\r2}\n{"c":3}\r\n';
+  it('ends NDJSON lines at \\r\\n too, and a \\r inside a line is whitespace or stays invalid', async () => {
+    const text = '{"a":1}\r\n{"b":\r2}\r\r\n{"c":"x\ry"}\n';
     const { refused } = await receiveToFile(body(Buffer.from(text), 4), file, 1e9, 'blank');
-    expect(refused).toEqual([
-      {
-        line: 2,
-        id: null,
-        reason: 'the line has a carriage return inside it (lines end with \\n or \\r\\n)',
-      },
-    ]);
-    expect(readFileSync(file, 'utf8')).toBe('{"a":1}\n\n{"c":3}\n');
+    expect(refused).toEqual([]);
+    expect(readFileSync(file, 'latin1')).toBe('{"a":1}\n{"b": 2} \n{"c":"x\u0001y"}\n');
+  });
+
+  it('counts blank lines only before a record', async () => {
+    for (const [text, plain] of [
+      ['{"a":1}\n{"b":2}\n\n\n', true],
+      ['{"a":1}\n\n{"b":2}\n', false],
+      ['{"a":1}\n\n', true],
+    ] as const)
+      expect((await receiveToFile(body(Buffer.from(text), 3), file, 1e9, 'blank')).plain).toBe(plain);
+  });
+
+  it('does not count a byte order mark toward the first line', async () => {
+    const line = Buffer.alloc(MAX_LINE_BYTES, 0x20);
+    line[0] = 0x7b;
+    line[MAX_LINE_BYTES - 1] = 0x7d;
+    const text = Buffer.concat([BOM, line, Buffer.from('\n')]);
+    for (const size of [MAX_LINE_BYTES + 1, MAX_LINE_BYTES + 2, MAX_LINE_BYTES + 3, 1024 * 1024]) {
+      const { refused } = await receiveToFile(body(text, size), file, 1e9, 'blank');
+      expect(refused).toEqual([]);
+    }
   });
 
   it('refuses a line over 16 MiB however the chunks fall', async () => {

@@ -48,3 +48,6 @@ export interface ReceivedLines {
    */
   plain: boolean;
 }
+
+/** The loader's limit on a line (read_json maximum_object_size, read_csv max_line_size). */
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;

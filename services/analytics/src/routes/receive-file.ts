@@ -12,13 +12,10 @@ import {
   payloadTooLarge,
 } from '@qlab/kit';
 import type { Request } from 'express';
-import type { ReceivedLines, Rejected } from '../domain/loading';
+import { MAX_LINE_BYTES, type ReceivedLines, type Rejected } from '../domain/loading';
 
 /** What to do with a line that is not valid UTF-8 or too long: blank it (NDJSON: reported as rejected) or refuse the body (CSV). */
 export type InvalidLinePolicy = 'blank' | 'refuse';
-
-/** The loader's own limit (read_json maximum_object_size, read_csv max_line_size). */
-export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -37,6 +34,8 @@ const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 class Utf8Lines extends Transform {
   readonly invalid: Rejected[] = [];
   plain = true;
+  /** A blank line came; a record after it makes the file not plain. */
+  private blank = false;
   private line = 1;
   /** The unfinished line's bytes, kept as they came (joining them per chunk was quadratic). */
   private carry: Buffer[] = [];
@@ -74,14 +73,39 @@ class Utf8Lines extends Transform {
       return this.refuse('is not valid UTF-8');
     }
     if (this.policy === 'blank') {
-      if (bytes.includes(CR))
-        return this.refuse('has a carriage return inside it (lines end with \\n or \\r\\n)');
+      if (bytes.includes(CR)) return this.withoutCr(bytes);
       // DuckDB's JSON reader recurses: a line nested tens of thousands deep crashed the process.
       if (jsonNestsDeeperThan(bytes, MAX_JSON_DEPTH))
         return this.refuse(`nests deeper than ${MAX_JSON_DEPTH} levels`);
-      if (bytes[0] !== 0x7b) this.plain = false;
+      this.note(bytes);
     }
     return bytes;
+  }
+
+  /**
+   * Blank lines at the end change no row's number; one before a record, or a line that does not
+   * start with `{`, makes the file not plain.
+   */
+  private note(line: Buffer): void {
+    if (line.length === 0) this.blank = true;
+    else if (this.blank || line[0] !== 0x7b) this.plain = false;
+  }
+
+  /**
+   * A \r inside an NDJSON line, which DuckDB's line reader fails on (a 500). Outside a string it
+   * is JSON whitespace and becomes a space; inside one it makes the line invalid JSON, and a
+   * \x01 keeps it so. The line is then checked as any other.
+   */
+  private withoutCr(line: Buffer): Buffer {
+    const out = Buffer.from(line);
+    let inString = false;
+    for (let i = 0; i < out.length; i++) {
+      const c = out[i];
+      if (c === CR) out[i] = inString ? 0x01 : 0x20;
+      else if (inString && c === 0x5c) i++;
+      else if (c === 0x22) inString = !inString;
+    }
+    return this.check(out);
   }
 
   override _transform(input: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -91,23 +115,32 @@ class Utf8Lines extends Transform {
       return;
     }
     try {
-      const last = input.lastIndexOf(NL);
+      let chunk = input;
+      // A UTF-8 byte order mark (Windows editors write one) is not part of the first line: the
+      // body's first bytes wait until there are enough to tell.
+      if (this.first) {
+        const head = this.carried > 0 ? Buffer.concat([...this.carry, input]) : input;
+        this.carry = [];
+        this.carried = 0;
+        if (head.length < BOM.length && BOM.subarray(0, head.length).equals(head)) {
+          this.hold(head);
+          done();
+          return;
+        }
+        this.first = false;
+        chunk = head.subarray(0, BOM.length).equals(BOM) ? head.subarray(BOM.length) : head;
+      }
+      const last = chunk.lastIndexOf(NL);
       if (last === -1) {
-        this.hold(input);
+        this.hold(chunk);
         done();
         return;
       }
-      let data = this.carried > 0 ? Buffer.concat([...this.carry, input]) : input;
+      let data = this.carried > 0 ? Buffer.concat([...this.carry, chunk]) : chunk;
       const end = this.carried + last;
       this.carry = [];
       this.carried = 0;
-      // A UTF-8 byte order mark (Windows editors write one) is not part of the first line.
-      let from = 0;
-      if (this.first) {
-        this.first = false;
-        if (data.subarray(0, BOM.length).equals(BOM)) from = BOM.length;
-      }
-      const out = this.lines(data.subarray(from, end + 1));
+      const out = this.lines(data.subarray(0, end + 1));
       data = data.subarray(end + 1);
       if (data.length > 0) this.hold(data);
       done(null, out);
@@ -156,25 +189,26 @@ class Utf8Lines extends Transform {
   private countLines(block: Buffer): boolean {
     let lines = 0;
     let plain = true;
+    let blank = this.blank;
     let start = 0;
     for (let nl = block.indexOf(NL); nl !== -1; nl = block.indexOf(NL, start)) {
       if (nl - start > MAX_LINE_BYTES) return false;
-      if (block[start] !== 0x7b) plain = false;
+      if (nl === start) blank = true;
+      else if (blank || block[start] !== 0x7b) plain = false;
       lines++;
       start = nl + 1;
     }
     this.line += lines;
-    if (this.policy === 'blank' && !plain) this.plain = false;
+    if (this.policy === 'blank') {
+      this.blank = blank;
+      if (!plain) this.plain = false;
+    }
     return true;
   }
 
   override _flush(done: TransformCallback): void {
     try {
-      if (this.first && this.carried > 0) {
-        // A body of one line with no \n: its byte order mark, too, is not part of it.
-        const whole = Buffer.concat(this.carry);
-        this.carry = whole.subarray(0, BOM.length).equals(BOM) ? [whole.subarray(BOM.length)] : [whole];
-      }
+      // (A body shorter than a byte order mark, still held as one: it is a line like any other.)
       done(null, this.carried > 0 || this.overlong ? this.check(Buffer.concat(this.carry)) : undefined);
     } catch (err) {
       done(err as Error);
