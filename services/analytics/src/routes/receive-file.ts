@@ -25,11 +25,28 @@ const NEWLINE = Buffer.from([NL]);
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /**
+ * A \r inside an NDJSON line, which DuckDB's line reader fails on (a 500). Outside a string it
+ * is JSON whitespace and becomes a space; inside one it makes the line invalid JSON, and a \x01
+ * keeps it so.
+ */
+function withoutCr(line: Buffer): Buffer {
+  const out = Buffer.from(line);
+  let inString = false;
+  for (let i = 0; i < out.length; i++) {
+    const c = out[i];
+    if (c === CR) out[i] = inString ? 0x01 : 0x20;
+    else if (inString && c === 0x5c) i++;
+    else if (c === 0x22) inString = !inString;
+  }
+  return out;
+}
+
+/**
  * Passes a body through line by line (a line ends at \n, which never occurs inside a UTF-8
  * sequence), checking that each line is valid UTF-8, and the size limit. DuckDB would fail the
  * whole load with a 500 on the first bad byte; here the bad line is named instead. A blanked
  * line keeps its number (the loader skips blank lines). A line may end in \r\n (the \r is
- * dropped); an NDJSON line with a \r inside is refused (DuckDB's line reader fails on it).
+ * dropped); a \r inside an NDJSON line is rewritten (withoutCr), as DuckDB's line reader fails on it.
  */
 class Utf8Lines extends Transform {
   readonly invalid: Rejected[] = [];
@@ -62,7 +79,7 @@ class Utf8Lines extends Transform {
   /** A whole line (without its \n): itself, or nothing when it is refused. */
   private check(line: Buffer): Buffer {
     // CSV and NDJSON written on Windows end their lines with \r\n (and may mix them).
-    const bytes = line[line.length - 1] === CR ? line.subarray(0, line.length - 1) : line;
+    let bytes = line[line.length - 1] === CR ? line.subarray(0, line.length - 1) : line;
     if (this.overlong || bytes.length > MAX_LINE_BYTES) {
       this.overlong = false;
       return this.refuse(`is longer than ${MAX_LINE_BYTES} bytes`);
@@ -73,11 +90,11 @@ class Utf8Lines extends Transform {
       return this.refuse('is not valid UTF-8');
     }
     if (this.policy === 'blank') {
-      if (bytes.includes(CR)) return this.withoutCr(bytes);
+      if (bytes.includes(CR)) bytes = withoutCr(bytes);
       // DuckDB's JSON reader recurses: a line nested tens of thousands deep crashed the process.
       if (jsonNestsDeeperThan(bytes, MAX_JSON_DEPTH))
         return this.refuse(`nests deeper than ${MAX_JSON_DEPTH} levels`);
-      this.note(bytes);
+      this.note(bytes.length, bytes[0]);
     }
     return bytes;
   }
@@ -86,26 +103,9 @@ class Utf8Lines extends Transform {
    * Blank lines at the end change no row's number; one before a record, or a line that does not
    * start with `{`, makes the file not plain.
    */
-  private note(line: Buffer): void {
-    if (line.length === 0) this.blank = true;
-    else if (this.blank || line[0] !== 0x7b) this.plain = false;
-  }
-
-  /**
-   * A \r inside an NDJSON line, which DuckDB's line reader fails on (a 500). Outside a string it
-   * is JSON whitespace and becomes a space; inside one it makes the line invalid JSON, and a
-   * \x01 keeps it so. The line is then checked as any other.
-   */
-  private withoutCr(line: Buffer): Buffer {
-    const out = Buffer.from(line);
-    let inString = false;
-    for (let i = 0; i < out.length; i++) {
-      const c = out[i];
-      if (c === CR) out[i] = inString ? 0x01 : 0x20;
-      else if (inString && c === 0x5c) i++;
-      else if (c === 0x22) inString = !inString;
-    }
-    return this.check(out);
+  private note(length: number, first: number | undefined): void {
+    if (length === 0) this.blank = true;
+    else if (this.blank || first !== 0x7b) this.plain = false;
   }
 
   override _transform(input: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -185,24 +185,23 @@ class Utf8Lines extends Transform {
     return Buffer.concat(out);
   }
 
-  /** Counts the block's lines when none is too long (false: none counted); notes a line not starting with `{`. */
+  /** Counts the block's lines when none is too long (false: none counted), noting each (see note). */
   private countLines(block: Buffer): boolean {
     let lines = 0;
-    let plain = true;
-    let blank = this.blank;
     let start = 0;
+    const { blank, plain } = this;
     for (let nl = block.indexOf(NL); nl !== -1; nl = block.indexOf(NL, start)) {
-      if (nl - start > MAX_LINE_BYTES) return false;
-      if (nl === start) blank = true;
-      else if (blank || block[start] !== 0x7b) plain = false;
+      if (nl - start > MAX_LINE_BYTES) {
+        // The block goes line by line instead, which notes its lines again from here.
+        this.blank = blank;
+        this.plain = plain;
+        return false;
+      }
+      if (this.policy === 'blank') this.note(nl - start, block[start]);
       lines++;
       start = nl + 1;
     }
     this.line += lines;
-    if (this.policy === 'blank') {
-      this.blank = blank;
-      if (!plain) this.plain = false;
-    }
     return true;
   }
 
